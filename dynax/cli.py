@@ -1,0 +1,202 @@
+"""The ``dynax`` command line (DESIGN.md §4 "Command line").
+
+Exit codes: 0 success, 2 bad input (spec or arguments), 1 any other failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+import shlex
+import sys
+import time
+import traceback
+from pathlib import Path
+
+__all__ = ["main"]
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # argparse's own exit code is 2 already; keep its format
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _bytes(text: str) -> int:
+    m = re.fullmatch(r"\s*([0-9.]+)\s*([kKmMgGtT]i?[bB]?|[bB])?\s*", text)
+    if not m:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size; use bytes or e.g. 512MiB, 4GiB")
+    value = float(m.group(1))
+    unit = (m.group(2) or "b").lower()
+    scale = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}.get(unit[0], 1)
+    return int(value * scale)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"{v} must be ≥ 1")
+    return v
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="dynax", description="Train thousands of deep linear networks at once.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = sub.add_parser("run", help="run a sweep spec and write its netCDF result")
+    run.add_argument("spec", help="sweep spec (TOML)")
+    run.add_argument("-o", "--output", help="output file (default results/<spec stem>.nc)")
+    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a spec key")
+    run.add_argument("--chunk-size", type=_positive_int, help="runs per chunk (a whole number of batches)")
+    run.add_argument("--memory-budget", type=_bytes, help="device bytes per compiled call, e.g. 2GiB")
+    run.add_argument("--quiet", action="store_true", help="no progress or summary")
+
+    val = sub.add_parser("validate", help="check a spec and print its plan")
+    val.add_argument("spec")
+    val.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    val.add_argument("--chunk-size", type=_positive_int)
+    val.add_argument("--memory-budget", type=_bytes)
+    return p
+
+
+def _mib(n: float) -> str:
+    return f"{n / 2**20:.1f} MiB" if n < 2**30 else f"{n / 2**30:.2f} GiB"
+
+
+def _lr_warnings(spec) -> list[str]:
+    """Fixed learning rates above the stability bound, with the theory's λ_max = (1+√α)²."""
+    from .engine import stability_bound
+    from .kernel import KernelConfig
+    from .spec import Auto
+
+    if spec.dims.count("learning_rate"):
+        rates = spec.axis("learning_rate").values
+    else:
+        rates = [spec.train.learning_rate]
+    if any(isinstance(r, Auto) for r in rates):
+        return []
+    pr = spec.problem
+    teacher_norm = math.sqrt(pr.n_in * pr.n_out * pr.teacher_var)
+    inits = spec.axis("init").values if "init" in spec.dims else [spec.model.init]
+    scales = spec.axis("init_scale").values if "init_scale" in spec.dims else [spec.model.init_scale]
+    widths = spec.axis("width").values if "width" in spec.dims else [spec.model.width]
+    out = []
+    for depth in spec.axis("depth").values:
+        for r, p in zip(spec.axis("n_over_p").values, spec.n_train, strict=True):
+            lam_max = (1 + math.sqrt(p / pr.n_in)) ** 2
+            scale = 1.0 / p if spec.train.loss == "mean" else 1.0
+            worst = math.inf
+            for init in inits:
+                for s in scales:
+                    for w in widths:
+                        shapes = KernelConfig(depth, w, pr.n_in, pr.n_out, 1, 1, (0, 1)).shapes()
+                        eps = float(stability_bound(depth, lam_max, teacher_norm, init, shapes, s))
+                        worst = min(worst, eps / scale)
+            bad = [lr for lr in rates if lr > worst]
+            if bad:
+                out.append(
+                    f"learning rate {max(bad):g} exceeds the stability bound {worst:.3g} at depth {depth}, "
+                    f"N/P = {r:g} (science.md §3.2); those runs will likely diverge"
+                )
+    return out
+
+
+def _validate(args) -> int:
+    from .engine import plan_sweep
+    from .spec import load_spec
+
+    spec = load_spec(args.spec, args.set)
+    plan = plan_sweep(spec, args.chunk_size, args.memory_budget)
+    dims = " x ".join(f"{a.name} {len(a.values)}" for a in spec.axes)
+    print(f"spec        {spec.path}  (sha256 {spec.sha256[:12]})")
+    print(f"runs        {spec.n_runs} = {dims}")
+    rec = spec.train.record
+    print(f"epochs      {spec.train.epochs}, {len(spec.record_epochs)} recorded ({rec.kind} {rec.value})")
+    print(f"P values    {', '.join(str(p) for p in spec.n_train)}  (N = {spec.problem.n_in})")
+    print(f"groups      {len(plan.groups)} compile group(s)")
+    for gi, g in enumerate(plan.groups):
+        per_call = plan.bytes_per_run[gi] * g.batch
+        print(
+            f"  {g.label():45s} {len(g.runs):7d} runs  batch {g.batch:6d}  "
+            f"{g.n_chunks:5d} chunk(s)  ~{_mib(per_call)} per call"
+        )
+    print(f"output      ~{_mib(plan.output_bytes())} (netCDF, uncompressed)")
+    for w in _lr_warnings(spec):
+        print(f"warning: {w}")
+    return 0
+
+
+def _run(args) -> int:
+    from .engine import execute, plan_sweep
+    from .spec import load_spec
+    from .store import build_dataset, write_netcdf
+
+    spec = load_spec(args.spec, args.set)
+    out = Path(args.output) if args.output else Path("results") / f"{Path(args.spec).stem}.nc"
+    plan = plan_sweep(spec, args.chunk_size, args.memory_budget)
+    history = "dynax " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    t0 = time.perf_counter()
+    last = [0.0]
+
+    def progress(done, total):
+        now = time.perf_counter()
+        if args.quiet or (now - last[0] < 2 and done < total):
+            return
+        last[0] = now
+        rate = done / max(now - t0, 1e-9)
+        eta = (total - done) / rate if rate > 0 else math.inf
+        print(f"  {done}/{total} runs  {rate:.0f} runs/s  eta {eta:.0f} s", file=sys.stderr, flush=True)
+
+    if not args.quiet:
+        print(f"dynax: {spec.n_runs} runs in {len(plan.groups)} compile group(s) -> {out}", file=sys.stderr)
+    res = execute(plan, progress)
+    ds = build_dataset(plan, res, history=history)
+    write_netcdf(ds, out)
+    wall = time.perf_counter() - t0
+    if not args.quiet:
+        _summary(ds, res, wall, out)
+    return 0
+
+
+def _summary(ds, res, wall: float, out: Path) -> None:
+    n = int(ds.diverged.size)
+    print(f"wrote {out}: {n} runs in {wall:.1f} s ({n / wall:.0f} runs/s), {int(ds.diverged.sum())} diverged")
+    for t in res.timings:
+        print(
+            f"  {t['label']:45s} {t['runs']:6d} runs  compile {t['compile_s']:.2f} s ({t['compiles']}x)  "
+            f"total {t['wall_s']:.2f} s"
+        )
+    ratio = (ds.best_test_error / ds.noise_var.where(ds.noise_var > 0)).mean("seed")
+    print("  seed-mean optimal early-stopping error E_g*/sigma_eps^2 (min .. max over the grid):")
+    for d in ds.depth.values:
+        r = ratio.sel(depth=d)
+        if bool(r.notnull().any()):
+            print(f"    depth {d}: {float(r.min()):.4g} .. {float(r.max()):.4g}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from .spec import SpecError
+
+    try:
+        if args.command == "validate":
+            return _validate(args)
+        return _run(args)
+    except SpecError as e:
+        print(f"dynax: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("dynax: interrupted", file=sys.stderr)
+        return 1
+    except Exception as e:  # unexpected: keep the traceback for the bug report
+        traceback.print_exc()
+        print(f"dynax: failed: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,206 @@
+"""Labelled results: the Dataset contract of DESIGN.md §4, and atomic netCDF writes."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import tempfile
+from pathlib import Path
+
+import jax
+import numpy as np
+import xarray as xr
+
+from .spec import Auto, SweepSpec
+
+__all__ = ["build_dataset", "coordinates", "write_netcdf"]
+
+_AXIS_ATTRS = {
+    "depth": ("network depth (number of weight matrices)", "1"),
+    "n_over_p": ("parameters per sample N/P", "1"),
+    "snr": ("signal-to-noise ratio sigma_w^2/sigma_eps^2", "1"),
+    "seed": ("data and initialisation replicate", "1"),
+    "epoch": ("full-batch gradient-descent steps", "1"),
+    "width": ("hidden width N_h", "1"),
+    "init": ("initialisation", "1"),
+    "init_scale": ("initialisation scale", "1"),
+    "optimizer": ("optimizer", "1"),
+    "momentum": ("momentum", "1"),
+    "b1": ("Adam b1", "1"),
+    "b2": ("Adam b2", "1"),
+    "learning_rate": ("learning rate", "1"),
+    "protocol": ("training protocol", "1"),
+}
+
+
+def coordinates(spec: SweepSpec) -> dict:
+    """The Dataset's coordinates, built from the spec alone (float64 where real)."""
+    n_in = spec.problem.n_in
+    coords = {}
+    for axis in spec.axes:
+        vals = list(axis.values)
+        if axis.name in ("depth", "seed", "width"):
+            arr = np.asarray(vals, dtype=np.int64)
+        elif isinstance(vals[0], str):
+            arr = np.asarray(vals, dtype=object)
+        else:
+            arr = np.asarray(vals, dtype=np.float64)
+        long_name, units = _AXIS_ATTRS[axis.name]
+        coords[axis.name] = xr.Variable(axis.name, arr, {"long_name": long_name, "units": units})
+    p = np.asarray(spec.n_train, dtype=np.int64)
+    epochs = np.asarray(spec.record_epochs, dtype=np.int64)
+    coords["epoch"] = xr.Variable(
+        "epoch", epochs, dict(zip(("long_name", "units"), _AXIS_ATTRS["epoch"], strict=True))
+    )
+    coords["n_train"] = xr.Variable("n_over_p", p, {"long_name": "training samples P", "units": "1"})
+    coords["alpha"] = xr.Variable(
+        "n_over_p", p / np.float64(n_in), {"long_name": "load alpha = P/N", "units": "1"}
+    )
+    snr = np.asarray(spec.axis("snr").values, dtype=np.float64)
+    with np.errstate(divide="ignore"):
+        noise_var = np.where(np.isinf(snr), 0.0, spec.problem.teacher_var / snr)
+    coords["noise_var"] = xr.Variable(
+        "snr", noise_var, {"long_name": "label-noise variance sigma_eps^2", "units": "1"}
+    )
+    coords["examples"] = xr.Variable(
+        ("n_over_p", "epoch"),
+        p[:, None] * epochs[None, :],
+        {"long_name": "training examples seen (P x epoch)", "units": "1"},
+    )
+    return coords
+
+
+def _time(spec: SweepSpec, lr_used: np.ndarray) -> xr.Variable:
+    """Continuous time t = eta*epoch (sum loss) or eta*epoch/P (mean loss), science.md §1.2,
+    over the dims along which it varies."""
+    shape = spec.shape
+    lr = lr_used.reshape(shape)
+    epochs = np.asarray(spec.record_epochs, dtype=np.float64)
+    if spec.train.loss == "mean":
+        p = np.asarray(spec.n_train, dtype=np.float64)
+        lr = lr / p.reshape([1, len(p)] + [1] * (len(shape) - 2))
+    dims = list(spec.dims)
+    # keep only dims along which the rate varies (always n_over_p under the mean loss)
+    keep = []
+    for ax, name in enumerate(dims):
+        if name == "n_over_p" and spec.train.loss == "mean":
+            keep.append(ax)
+            continue
+        first = np.take(lr, [0], axis=ax)
+        if not np.array_equal(lr, np.broadcast_to(first, lr.shape), equal_nan=True):
+            keep.append(ax)
+    index = tuple(slice(None) if ax in keep else 0 for ax in range(len(dims)))
+    rate = lr[index]
+    t = rate[..., None] * epochs
+    return xr.Variable(
+        (*tuple(dims[ax] for ax in keep), "epoch"),
+        t,
+        {"long_name": "continuous time t (science.md §1.2)", "units": "tau"},
+    )
+
+
+def build_dataset(plan, res, history: str = "") -> xr.Dataset:
+    """Label the flat results of :func:`dynax.engine.execute`."""
+    spec: SweepSpec = plan.spec
+    dims = spec.dims
+    shape = spec.shape
+    n_rec = len(spec.record_epochs)
+    coords = coordinates(spec)
+    coords["time"] = _time(spec, res.learning_rate_used)
+    float_dtype = "float64" if spec.train.dtype == "float64" else "float32"
+
+    def var(values, curve, long_name, units, **extra):
+        d = (*dims, "epoch") if curve else dims
+        s = (*shape, n_rec) if curve else shape
+        return xr.Variable(d, values.reshape(s), {"long_name": long_name, "units": units, **extra})
+
+    data_vars = {
+        "train_error": var(
+            res.train_error, True, "training error: mean squared residual on the P training examples", "1"
+        ),
+        "test_error": var(
+            res.test_error, True, "generalization error: exact population risk E_g including sigma_eps^2", "1"
+        ),
+        "best_test_error": var(
+            res.best_test_error,
+            False,
+            "minimum of test_error over every epoch (exact early-stopping error)",
+            "1",
+        ),
+        "best_epoch": var(
+            res.best_epoch, False, "first epoch of the minimum of test_error (-1 if never finite)", "1"
+        ),
+        "diverged": var(
+            res.diverged.astype(np.int8),
+            False,
+            "run diverged (non-finite loss or E_g > 1e6 E_g(0))",
+            "1",
+            flag_values=np.array([0, 1], dtype=np.int8),
+            flag_meanings="finite diverged",
+        ),
+    }
+    lr_axis = "learning_rate" in dims
+    if isinstance(spec.train.learning_rate, Auto) and not lr_axis:
+        data_vars["learning_rate_used"] = var(
+            res.learning_rate_used,
+            False,
+            f"learning rate used: {spec.train.learning_rate.factor:g} x the run's stability bound",
+            "1",
+        )
+    for name in ("train_error", "test_error", "best_test_error"):
+        data_vars[name].values = data_vars[name].values.astype(float_dtype)
+    dev = jax.devices()[0]
+    attrs = {
+        "title": spec.name,
+        "description": spec.description,
+        "dynax_version": _version(),
+        "spec_toml": spec.text,
+        "spec_overrides": "\n".join(spec.overrides),
+        "spec_sha256": spec.sha256,
+        "spec_path": spec.path,
+        "teacher_var": float(spec.problem.teacher_var),
+        "n_in": int(spec.problem.n_in),
+        "n_out": int(spec.problem.n_out),
+        "loss": spec.train.loss,
+        "jax_version": jax.__version__,
+        "backend": jax.default_backend(),
+        "device_kind": dev.device_kind,
+        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "history": history,
+        "chunk_size": int(max(g.chunk_size for g in plan.groups)),
+        "devices": 1,
+    }
+    for name in ("width", "init", "init_scale", "optimizer", "learning_rate"):
+        if name not in dims:
+            value = spec.setting(name)
+            if isinstance(value, Auto):
+                value = f"auto {value.factor:g}"
+            attrs[name] = value
+    attrs["epochs"] = int(spec.train.epochs)
+    attrs["dtype"] = spec.train.dtype
+    return xr.Dataset(data_vars, coords, attrs)
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+def write_netcdf(ds: xr.Dataset, path: str | Path) -> Path:
+    """Write ``ds`` to ``path`` atomically: a temporary file beside it, then rename.
+
+    A crash leaves either the old file or the new one, never a half-written one.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        ds.to_netcdf(tmp, engine="netcdf4")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
