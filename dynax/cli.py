@@ -138,7 +138,7 @@ def _run(args) -> int:
     spec = load_spec(args.spec, args.set)
     out = Path(args.output) if args.output else Path("results") / f"{Path(args.spec).stem}.nc"
     plan = plan_sweep(spec, args.chunk_size, args.memory_budget)
-    history = "dynax " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    history = "dynax " + " ".join(shlex.quote(a) for a in args.argv)
     t0 = time.perf_counter()
     last = [0.0]
 
@@ -179,7 +179,9 @@ def _summary(ds, res, wall: float, out: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = _parser().parse_args(argv)
+    args.argv = argv
     from .spec import SpecError
 
     try:

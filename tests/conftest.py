@@ -1,0 +1,97 @@
+"""Shared test helpers: float64 everywhere, strict rank promotion, a raw-data GD oracle."""
+
+import jax
+import numpy as np
+import pytest
+
+import dynax  # noqa: F401  (turns on jax_enable_x64)
+from dynax import kernel
+
+jax.config.update("jax_numpy_rank_promotion", "raise")
+
+
+def spec_text(grid: str, problem: str = "n_in = 12", model: str = "", train: str = "epochs = 50") -> str:
+    """A small spec; each argument is the body of its table."""
+    return f"name = 't'\n[grid]\n{grid}\n[problem]\n{problem}\n[model]\n{model}\n[train]\n{train}\n"
+
+
+def numpy_gd(x, y, weights, lr, epochs, record, loss="sum"):
+    """Full-batch GD on the raw data matrix, a loop over epochs in plain numpy.
+
+    Args:
+        x: (P, N) inputs; y: (P, N_out) labels; weights: initial layers, input side first.
+    Returns:
+        dict epoch -> (final weights list) at each epoch in ``record``, and the trajectory
+        of end-to-end weights at every epoch.
+    """
+    ws = [np.array(w, dtype=np.float64) for w in weights]
+    scale = 1.0 / len(x) if loss == "mean" else 1.0
+    effs = []
+    saved = {}
+    for epoch in range(epochs + 1):
+        eff = ws[-1]
+        for w in reversed(ws[:-1]):
+            eff = eff @ w
+        effs.append(eff)
+        if epoch in record:
+            saved[epoch] = [w.copy() for w in ws]
+        if epoch == epochs:
+            break
+        resid = y.T - eff @ x.T  # (N_out, P)
+        g_eff = -(resid @ x) * scale  # dL/dW_eff
+        grads = []
+        for i in range(len(ws)):
+            left = np.eye(ws[-1].shape[0])
+            for w in reversed(ws[i + 1 :]):
+                left = left @ w
+            right = np.eye(ws[0].shape[1])
+            for w in ws[:i]:
+                right = w @ right
+            grads.append(left.T @ g_eff @ right.T)
+        ws = [w - lr * g for w, g in zip(ws, grads, strict=True)]
+    return saved, np.array(effs)
+
+
+def initial_weights(spec, depth, seed, init=None, init_scale=None):
+    """dynax's initial weights for one run (float64), from the kernel's own init."""
+    import jax.numpy as jnp
+
+    from dynax import data
+    from dynax import spec as specmod
+
+    pr = spec.problem
+    p = max(spec.n_train)
+    st = data.seed_stats(spec.seed, seed, [p], pr.n_in, pr.n_out, pr.teacher_var)
+    cfg = kernel.KernelConfig(
+        depth=depth,
+        width=spec.model.width if depth > 1 else pr.n_in,
+        n_in=pr.n_in,
+        n_out=pr.n_out,
+        k=st.factor.shape[-1],
+        epochs=1,
+        record=(0, 1),
+        inits=(init or spec.model.init,),
+        dtype="float64",
+        root_seed=spec.seed,
+    )
+    run = kernel.RunInputs(
+        factor=jnp.asarray(st.factor[0]),
+        teacher=jnp.asarray(st.teacher),
+        noise_std=jnp.float64(0.0),
+        n_train=jnp.int64(p),
+        learning_rate=jnp.float64(0.1),
+        grad_scale=jnp.float64(1.0),
+        init_scale=jnp.float64(spec.model.init_scale if init_scale is None else init_scale),
+        init_code=jnp.int32(specmod.INITS.index(init or spec.model.init)),
+        seed=jnp.uint32(seed),
+        momentum=jnp.float64(0.9),
+        b1=jnp.float64(0.9),
+        b2=jnp.float64(0.999),
+    )
+    return [np.asarray(w) for w in kernel.init_weights(cfg, run)]
+
+
+@pytest.fixture
+def tmp_cwd(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    return tmp_path

@@ -1,0 +1,194 @@
+"""The engine against its oracles: the closed form, raw-data GD, single runs, chunking,
+fresh test samples, Marchenko-Pastur theory; compile counts and divergence."""
+
+from functools import partial
+
+import jax
+import numpy as np
+import pytest
+import xarray as xr
+from conftest import initial_weights, numpy_gd, spec_text
+
+from dynax import data, engine, kernel, parse_spec, run_sweep, theory
+
+VOLATILE = ("created", "history", "chunk_size", "devices")
+
+
+def strip(ds):
+    return ds.drop_attrs(deep=False).assign_attrs({k: v for k, v in ds.attrs.items() if k not in VOLATILE})
+
+
+def test_closed_form_equals_gd_kernel():
+    grid = "depth = 1\nn_over_p = [0.5, 1.0, 2.0]\nsnr = [0.5, 4.0, inf]\nseed = { count = 2 }"
+    for train in (
+        "epochs = 300\nrecord = { log = 30 }\ndtype = 'float64'",
+        # oscillating modes (1 < ελ < 2) and the mean loss
+        "epochs = 200\nrecord = { every = 7 }\ndtype = 'float64'\n"
+        "learning_rate = { auto = 0.9 }\nloss = 'mean'",
+    ):
+        text = spec_text(grid, "n_in = 30", "init_scale = 0.3", train)
+        a = run_sweep(parse_spec(text))
+        b = run_sweep(parse_spec(text, overrides=["train.method=gd"]))
+        scale = b.test_error.isel(epoch=0)
+        for name in ("test_error", "train_error"):
+            assert float((abs(a[name] - b[name]) / scale).max()) < 1e-10
+        assert float((abs(a.best_test_error - b.best_test_error) / scale).max()) < 1e-10
+        noisy = a.snr < np.inf  # noiseless curves end flat at rounding level: ties there
+        xr.testing.assert_equal(a.best_epoch.where(noisy, 0), b.best_epoch.where(noisy, 0))
+        assert int(a.diverged.sum()) == 0
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3])
+def test_sufficient_statistics_gd_equals_raw_data_gd(depth):
+    text = spec_text(
+        f"depth = {depth}\nn_over_p = [2.0, 0.5]\nsnr = 2.0\nseed = [0, 5]",
+        "n_in = 8",
+        "width = 6\ninit_scale = 0.4",
+        "epochs = 60\nrecord = { every = 10 }\nlearning_rate = 0.05\nmethod = 'gd'\ndtype = 'float64'",
+    )
+    spec = parse_spec(text)
+    ds = run_sweep(spec)
+    record = spec.record_epochs
+    for seed in (0, 5):
+        w0 = initial_weights(spec, depth, seed)
+        for r, p in zip(spec.axis("n_over_p").values, spec.n_train, strict=True):
+            x, y, w_bar, noise_var = data.raw_data(0, seed, p, 8, 1, 1.0, 2.0)
+            saved, _ = numpy_gd(x, y, w0, 0.05, 60, record)
+            test, train = [], []
+            for e in record:
+                eff = saved[e][-1]
+                for w in reversed(saved[e][:-1]):
+                    eff = eff @ w
+                test.append(np.sum((eff - w_bar) ** 2) / 8 + noise_var)
+                train.append(np.mean((y.T - eff @ x.T) ** 2))
+            run = ds.sel(depth=depth, n_over_p=r, seed=seed).squeeze()
+            np.testing.assert_allclose(run.test_error, test, rtol=1e-10)
+            np.testing.assert_allclose(run.train_error, train, rtol=1e-9)
+
+
+def test_batched_equals_loop_of_single_runs():
+    text = spec_text(
+        "depth = [1, 2]\nn_over_p = [0.5, 1.5]\nsnr = [1.0, 8.0]\nseed = { count = 2 }\n"
+        "learning_rate = [0.02, 0.05]",
+        "n_in = 10",
+        "width = 7\ninit_scale = 0.2",
+        "epochs = 80\nrecord = { log = 15 }\nmethod = 'gd'\ndtype = 'float64'\noptimizer = 'momentum'",
+    )
+    spec = parse_spec(text)
+    plan = engine.plan_sweep(spec)
+    res = engine.execute(plan)
+    cache = engine._StatsCache(spec, plan.p_values)
+    for group in plan.groups:
+        single = jax.jit(partial(kernel.train_gd, group.config))
+        lr = np.zeros(spec.n_runs)
+        inputs = engine._chunk_inputs(plan, group, group.runs, cache, lr)
+        for j, i in enumerate(group.runs):
+            out = single(jax.tree.map(lambda a, j=j: a[j], inputs))
+            np.testing.assert_allclose(out.test_error, res.test_error[i], rtol=1e-12)
+            np.testing.assert_allclose(out.train_error, res.train_error[i], rtol=1e-12)
+            assert int(out.best_epoch) == res.best_epoch[i]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_chunk_size_does_not_change_results(dtype):
+    text = spec_text(
+        "depth = [1, 2]\nn_over_p = [0.5, 1.0, 2.0]\nsnr = [0.5, 4.0, inf]\nseed = { count = 3 }",
+        "n_in = 16",
+        "init_scale = 0.3",
+        f"epochs = 120\nrecord = {{ log = 20 }}\ndtype = '{dtype}'",
+    )
+    spec = parse_spec(text)
+    budget = 3 * max(engine.plan_sweep(spec).bytes_per_run.values())  # batches of 3 runs
+    runs = [strip(run_sweep(spec, chunk_size=k, memory_budget=budget)) for k in (1, 7, 10**6)]
+    groups = engine.plan_sweep(spec, 7, budget).groups
+    assert all(g.chunk_size % g.batch == 0 and g.chunk_size >= 7 for g in groups)
+    assert min(g.batch for g in groups) == 3 and all(g.n_chunks > 1 for g in groups)
+    for other in runs[1:]:
+        xr.testing.assert_identical(runs[0], other)
+
+
+def test_population_error_matches_fresh_test_samples():
+    spec = parse_spec(
+        spec_text(
+            "depth = 2\nn_over_p = 1.0\nsnr = 2.0\nseed = 3",
+            "n_in = 20",
+            "width = 10\ninit_scale = 0.3",
+            "epochs = 40\nrecord = { every = 40 }\nlearning_rate = 0.02\ndtype = 'float64'",
+        )
+    )
+    ds = run_sweep(spec).squeeze()
+    x, y, w_bar, noise_var = data.raw_data(0, 3, 20, 20, 1, 1.0, 2.0)
+    saved, _ = numpy_gd(x, y, initial_weights(spec, 2, 3), 0.02, 40, (40,))
+    w1, w2 = saved[40]
+    rng = np.random.default_rng(0)
+    xt = rng.normal(size=(100_000, 20)) / np.sqrt(20)
+    yt = xt @ w_bar.T + np.sqrt(noise_var) * rng.normal(size=(100_000, 1))
+    sq = ((yt - xt @ (w2 @ w1).T) ** 2).ravel()
+    se = sq.std() / np.sqrt(len(sq))
+    assert abs(sq.mean() - float(ds.test_error.isel(epoch=-1))) < 4 * se
+
+
+def test_one_compilation_per_compile_group():
+    counts = {}
+
+    def listen(event, duration, **kw):
+        if event == "/jax/core/compile/backend_compile_duration":
+            name = kw.get("fun_name", "")
+            counts[name] = counts.get(name, 0) + 1
+
+    spec = parse_spec(
+        spec_text(
+            "depth = [1, 2]\nn_over_p = { geomspace = [0.2, 5.0, 10] }\nsnr = { geomspace = [0.5, 50, 5] }\n"
+            "seed = { count = 2 }",
+            "n_in = 23",  # shapes no other test uses: nothing cached
+            "width = 9",
+            "epochs = 30\nrecord = { log = 10 }",
+        )
+    )
+    jax.monitoring.register_event_duration_secs_listener(listen)
+    try:
+        run_sweep(spec, memory_budget=20 * max(engine.plan_sweep(spec).bytes_per_run.values()))
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listen)
+    assert counts.get("jit(_train_chunk)") == 2  # closed form (depth 1) and GD (depth 2)
+    assert counts.get("jit(_seed_stats)") == 1  # one program for every P and seed
+
+
+def test_divergence_is_recorded_not_raised():
+    spec = parse_spec(
+        spec_text(
+            "depth = [1, 2]\nn_over_p = 0.5\nsnr = 4.0\nseed = { count = 2 }\nlearning_rate = [0.05, 3.0]",
+            "n_in = 10",
+            "width = 10\ninit_scale = 0.3",
+            "epochs = 200\nrecord = { log = 20 }",
+        )
+    )
+    ds = run_sweep(spec)
+    bad = ds.sel(learning_rate=3.0)
+    good = ds.sel(learning_rate=0.05)
+    assert int(bad.diverged.sum()) == bad.diverged.size and int(good.diverged.sum()) == 0
+    assert bad.diverged.attrs["flag_meanings"] == "finite diverged"
+    assert bool(bad.test_error.isel(epoch=-1).isnull().all())
+    assert bool(np.isfinite(bad.test_error.isel(epoch=0)).all())  # recorded until it blew up
+    assert bool(np.isfinite(bad.best_test_error).all()) and bool(np.isfinite(good.test_error).all())
+
+
+@pytest.mark.parametrize("alpha", [0.5, 2.0])
+def test_depth1_matches_marchenko_pastur_theory(alpha):
+    n, snr, s0, lr = 200, 4.0, 0.5, 0.2
+    spec = parse_spec(
+        spec_text(
+            f"depth = 1\nn_over_p = {1 / alpha}\nsnr = {snr}\nseed = {{ count = 32 }}",
+            f"n_in = {n}",
+            f"init_scale = {s0}",
+            f"epochs = 500\nrecord = {{ log = 40 }}\nlearning_rate = {lr}\ndtype = 'float64'",
+        )
+    )
+    ds = run_sweep(spec).squeeze()
+    sim = ds.test_error.mean("seed")
+    th = theory.test_error(alpha, 1.0, 1 / snr, s0**2, epochs=ds.epoch.values, step=lr)
+    rel = np.abs(sim.values / th - 1)
+    assert rel.max() < 0.05, rel.max()
+    th_train = theory.train_error(alpha, 1.0, 1 / snr, s0**2, epochs=ds.epoch.values, step=lr)
+    floor = 0.05 * (1 / snr)  # E_t → 0 when interpolating: compare on the noise scale
+    assert np.all(np.abs(ds.train_error.mean("seed").values - th_train) < np.maximum(0.05 * th_train, floor))
