@@ -145,7 +145,8 @@ def init_weights(cfg: KernelConfig, run: RunInputs) -> list[jax.Array]:
     dtype = jnp.dtype(cfg.dtype)
     key = init_key(cfg.root_seed, run.seed, cfg.depth, cfg.width, run.init_code)
     lx, lz = run.factor[: cfg.n_in], run.factor[cfg.n_in :]
-    syx = run.teacher @ (lx @ lx.T) + run.noise_std * (lz @ lx.T)
+    # Σ_yx = (w̄ L_x + σ_ε L_z) L_xᵀ, O(N·K); only the aligned init reads it
+    syx = (run.teacher @ lx + run.noise_std * lz) @ lx.T if "aligned" in cfg.inits else None
     if len(cfg.inits) == 1:
         ws = _init_unit(cfg.inits[0], cfg, key, syx, dtype)
     else:
@@ -317,10 +318,11 @@ def closed_form(cfg: KernelConfig, run: RunInputs) -> Outputs:
     p = run.n_train.astype(dtype)
     eps = (run.learning_rate * run.grad_scale).astype(dtype)
 
-    lam, u = jnp.linalg.eigh(lx @ lx.T)
+    sigma_xx = lx @ lx.T
+    lam, u = jnp.linalg.eigh(sigma_xx)
     w0 = init_weights(cfg, run)[0]
     wt0 = w0 @ u  # (N_out, N) in the eigenbasis
-    bt = (w_bar @ (lx @ lx.T) + lz_noise @ lx.T) @ u
+    bt = (w_bar @ sigma_xx + lz_noise @ lx.T) @ u
     wbt = w_bar @ u
     m = u.T @ lx  # (N, K): W L_x = w̃ m
     a = eps * lam

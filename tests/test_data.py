@@ -1,5 +1,7 @@
 """Common random numbers: keys from a run's coordinates, nested data, paired inits."""
 
+import itertools
+
 import numpy as np
 from conftest import spec_text
 
@@ -51,3 +53,26 @@ def test_initial_weights_shared_across_learning_rates_optimizers_and_snr():
     assert not np.allclose(excess0.isel(seed=0), excess0.isel(seed=1))
     # the runs did train differently
     assert not np.allclose(ds.test_error.sel(optimizer="gd"), ds.test_error.sel(optimizer="adam"))
+
+
+def test_initialisations_have_their_defining_structure():
+    from conftest import initial_weights
+
+    spec = parse_spec(spec_text("depth = 3\nn_over_p = 0.5\nsnr = inf\nseed = 1", "n_in = 9", "width = 6"))
+    s = 0.7
+    # gaussian: per-entry std s, not scaled by fan-in; fan-in: std s/sqrt(fan_in)
+    w = np.concatenate([m.ravel() for m in initial_weights(spec, 3, 1, "gaussian", 1.0)])
+    assert 0.8 < w.std() < 1.2
+    w1 = initial_weights(spec, 3, 1, "gaussian_fan_in", 1.0)[0]
+    assert 0.8 / 3 < w1.std() < 1.2 / 3
+    for layer in initial_weights(spec, 3, 1, "orthogonal", s):  # singular values s
+        np.testing.assert_allclose(np.linalg.svd(layer, compute_uv=False), s, rtol=1e-12)
+    ws = initial_weights(spec, 3, 1, "balanced", s)
+    for a, b in itertools.pairwise(ws):  # W_{l+1}ᵀ W_{l+1} = W_l W_lᵀ
+        np.testing.assert_allclose(b.T @ b, a @ a.T, atol=1e-14)
+    np.testing.assert_allclose(np.linalg.norm(ws[2] @ ws[1] @ ws[0]), s**3, rtol=1e-12)
+    # aligned: W_eff(0) = s^D Σ_yx/‖Σ_yx‖ (noiseless data here: Σ_yx = w̄ X X^T)
+    ws = initial_weights(spec, 3, 1, "aligned", s)
+    x, y, _, _ = data.raw_data(0, 1, 18, 9, 1, 1.0, np.inf)
+    syx = y.T @ x
+    np.testing.assert_allclose(ws[2] @ ws[1] @ ws[0], s**3 * syx / np.linalg.norm(syx), atol=1e-12)
