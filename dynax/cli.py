@@ -55,6 +55,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--memory-budget", type=_bytes, help="device bytes per compiled call, e.g. 2GiB")
     run.add_argument("--quiet", action="store_true", help="no progress or summary")
 
+    th = sub.add_parser("theory", help="the theory's predictions on a spec's grid")
+    th.add_argument("spec")
+    th.add_argument("-o", "--output", help="output file (default results/<spec stem>.theory.nc)")
+    th.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+
     val = sub.add_parser("validate", help="check a spec and print its plan")
     val.add_argument("spec")
     val.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
@@ -69,9 +74,9 @@ def _mib(n: float) -> str:
 
 def _lr_warnings(spec) -> list[str]:
     """Fixed learning rates above the stability bound, with the theory's λ_max = (1+√α)²."""
-    from .engine import stability_bound
     from .kernel import KernelConfig
     from .spec import Auto
+    from .theory import stability_bound
 
     if spec.dims.count("learning_rate"):
         rates = spec.axis("learning_rate").values
@@ -162,6 +167,24 @@ def _run(args) -> int:
     return 0
 
 
+def _theory(args) -> int:
+    from .spec import load_spec
+    from .store import write_netcdf
+    from .theory import theory_dataset
+
+    spec = load_spec(args.spec, args.set)
+    out = Path(args.output) if args.output else Path("results") / f"{Path(args.spec).stem}.theory.nc"
+    ds = theory_dataset(spec)
+    ds.attrs["history"] = "dynax " + " ".join(shlex.quote(a) for a in args.argv)
+    write_netcdf(ds, out)
+    n_ok = int(ds.optimal_test_error.notnull().sum())
+    print(f"wrote {out}: theory at {n_ok} of {ds.optimal_test_error.size} grid points")
+    for name in ("test_error", "optimal_test_error"):
+        if "comment" in ds[name].attrs:
+            print(f"  {name}: {ds[name].attrs['comment']}")
+    return 0
+
+
 def _summary(ds, res, wall: float, out: Path) -> None:
     n = int(ds.diverged.size)
     print(f"wrote {out}: {n} runs in {wall:.1f} s ({n / wall:.0f} runs/s), {int(ds.diverged.sum())} diverged")
@@ -187,6 +210,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "validate":
             return _validate(args)
+        if args.command == "theory":
+            return _theory(args)
         return _run(args)
     except SpecError as e:
         print(f"dynax: error: {e}", file=sys.stderr)

@@ -24,6 +24,7 @@ import numpy as np
 
 from . import data, kernel
 from .spec import INITS, Auto, SweepSpec
+from .theory import stability_bound
 
 __all__ = ["Group", "Plan", "execute", "plan_sweep", "run_sweep", "stability_bound"]
 
@@ -192,42 +193,6 @@ def plan_sweep(spec: SweepSpec, chunk_size: int | None = None, memory_budget: in
         size = batch * -(-min(chunk_size, len(idx)) // batch) if chunk_size else batch
         groups.append(Group(method, cfg, idx, batch, size))
     return Plan(spec, groups, p_values, coords, per_run)
-
-
-# --------------------------------------------------------------------------- learning rate
-
-
-def layer_norm_estimate(init: str, shapes: list[tuple[int, int]], scale: float) -> list[float]:
-    """Typical spectral norm of each initial layer (for the stability bound)."""
-    out = []
-    for fan_out, fan_in in shapes:
-        if init == "gaussian":
-            out.append(scale * (math.sqrt(fan_in) + math.sqrt(fan_out)))
-        elif init == "gaussian_fan_in":
-            out.append(scale * (1 + math.sqrt(fan_out / fan_in)))
-        elif init == "zero":
-            out.append(0.0)
-        else:  # orthogonal, balanced, aligned: singular values equal the scale
-            out.append(scale)
-    return out
-
-
-def stability_bound(depth: int, lam_max, teacher_norm, init: str, shapes, init_scale: float):
-    """The largest stable GD step ε (sum-loss units), science.md §3.2.
-
-    The loss curvature along the top input direction is about
-    ``λ_max · Σ_l Π_{k≠l} ‖W_k‖²``; at a balanced point with end-to-end norm ‖w‖ that is
-    ``D ‖w‖^{2−2/D} λ_max``. The bound takes the larger of the curvature at ‖w‖ = ‖w̄‖
-    (the run's own teacher norm) and at the initial weights, so it is exact at depth 1
-    (ε < 2/λ_max) and holds for deep runs while ‖W_eff‖ stays near ‖w̄‖.
-    """
-    lam_max = np.asarray(lam_max, dtype=np.float64)
-    if depth == 1:
-        return 2.0 / lam_max
-    at_teacher = depth * np.asarray(teacher_norm, dtype=np.float64) ** (2 - 2 / depth)
-    norms = layer_norm_estimate(init, shapes, init_scale)
-    at_init = sum(math.prod(n**2 for j, n in enumerate(norms) if j != i) for i in range(len(norms)))
-    return 2.0 / (lam_max * np.maximum(at_teacher, at_init))
 
 
 # --------------------------------------------------------------------------- running

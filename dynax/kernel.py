@@ -27,7 +27,7 @@ import optax
 
 from .spec import INITS
 
-__all__ = ["KernelConfig", "Outputs", "RunInputs", "closed_form", "init_weights", "train_gd"]
+__all__ = ["KernelConfig", "Outputs", "RunInputs", "closed_form", "init_weights", "run_inputs", "train_gd"]
 
 DIVERGENCE_FACTOR = 1e6  # E_g above this multiple of E_g(0) counts as diverged
 _BLOCK = 256  # epochs evaluated at once by the closed form's exact minimum search
@@ -72,6 +72,26 @@ class RunInputs(NamedTuple):
     momentum: jax.Array
     b1: jax.Array
     b2: jax.Array
+
+
+def run_inputs(factor, teacher, *, n_train, init, init_scale, seed, noise_std=0.0, learning_rate=1.0,
+               grad_scale=1.0, momentum=0.9, b1=0.9, b2=0.999) -> RunInputs:  # fmt: skip
+    """One run's :class:`RunInputs` in float64, for single runs outside the engine."""
+    f64 = partial(jnp.asarray, dtype=jnp.float64)
+    return RunInputs(
+        factor=f64(factor),
+        teacher=f64(teacher),
+        noise_std=f64(noise_std),
+        n_train=jnp.asarray(n_train, jnp.int64),
+        learning_rate=f64(learning_rate),
+        grad_scale=f64(grad_scale),
+        init_scale=f64(init_scale),
+        init_code=jnp.asarray(INITS.index(init), jnp.int32),
+        seed=jnp.asarray(seed, jnp.uint32),
+        momentum=f64(momentum),
+        b1=f64(b1),
+        b2=f64(b2),
+    )
 
 
 class Outputs(NamedTuple):

@@ -54,10 +54,8 @@ def numpy_gd(x, y, weights, lr, epochs, record, loss="sum"):
 
 def initial_weights(spec, depth, seed, init=None, init_scale=None):
     """dynax's initial weights for one run (float64), from the kernel's own init."""
-    import jax.numpy as jnp
 
     from dynax import data
-    from dynax import spec as specmod
 
     pr = spec.problem
     p = max(spec.n_train)
@@ -74,19 +72,13 @@ def initial_weights(spec, depth, seed, init=None, init_scale=None):
         dtype="float64",
         root_seed=spec.seed,
     )
-    run = kernel.RunInputs(
-        factor=jnp.asarray(st.factor[0]),
-        teacher=jnp.asarray(st.teacher),
-        noise_std=jnp.float64(0.0),
-        n_train=jnp.int64(p),
-        learning_rate=jnp.float64(0.1),
-        grad_scale=jnp.float64(1.0),
-        init_scale=jnp.float64(spec.model.init_scale if init_scale is None else init_scale),
-        init_code=jnp.int32(specmod.INITS.index(init or spec.model.init)),
-        seed=jnp.uint32(seed),
-        momentum=jnp.float64(0.9),
-        b1=jnp.float64(0.9),
-        b2=jnp.float64(0.999),
+    run = kernel.run_inputs(
+        st.factor[0],
+        st.teacher,
+        n_train=p,
+        init=init or spec.model.init,
+        init_scale=spec.model.init_scale if init_scale is None else init_scale,
+        seed=seed,
     )
     return [np.asarray(w) for w in kernel.init_weights(cfg, run)]
 
