@@ -60,6 +60,19 @@ def _parser() -> argparse.ArgumentParser:
     th.add_argument("-o", "--output", help="output file (default results/<spec stem>.theory.nc)")
     th.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
 
+    an = sub.add_parser("analyze", help="reduce a result to its summary and figures")
+    an.add_argument("result", help="a result netCDF from dynax run")
+    an.add_argument("-o", "--output", help="summary file (default <result stem>.summary.nc)")
+    an.add_argument("--figures", help="figure folder (default <result stem>/ beside the result)")
+    an.add_argument(
+        "--theory",
+        nargs="?",
+        const="",
+        metavar="PATH",
+        help="compare with theory: a theory netCDF, or computed from the result's spec when no PATH",
+    )
+    an.add_argument("--pdf", action="store_true", help="also write each figure as PDF")
+
     val = sub.add_parser("validate", help="check a spec and print its plan")
     val.add_argument("spec")
     val.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
@@ -185,6 +198,96 @@ def _theory(args) -> int:
     return 0
 
 
+def _analyze(args) -> int:
+    import itertools
+
+    import xarray as xr
+
+    from . import analysis, plot
+    from .spec import CORE_DIMS, SpecError, parse_spec
+    from .store import write_netcdf
+    from .theory import theory_dataset
+
+    path = Path(args.result)
+    if not path.exists():
+        raise SpecError(f"{path}: no such result file")
+    try:
+        ds = xr.open_dataset(path)
+    except (OSError, ValueError) as e:
+        raise SpecError(f"{path}: not a readable netCDF result ({e})") from None
+    missing = [v for v in ("test_error", "best_test_error", "diverged", "noise_var") if v not in ds.variables]
+    if missing:
+        raise SpecError(f"{path}: not a dynax result (missing {', '.join(missing)})")
+    theory = None
+    if args.theory is not None:
+        if args.theory:
+            theory = xr.open_dataset(args.theory)
+        else:
+            overrides = [o for o in ds.attrs.get("spec_overrides", "").split("\n") if o]
+            theory = theory_dataset(parse_spec(ds.attrs["spec_toml"], str(path), overrides))
+    summary = analysis.summarize(ds, theory)
+    summary.attrs["history"] = "dynax " + " ".join(shlex.quote(a) for a in args.argv)
+    out = Path(args.output) if args.output else path.with_name(f"{path.stem}.summary.nc")
+    write_netcdf(summary, out)
+    figdir = Path(args.figures) if args.figures else path.with_name(path.stem)
+    figdir.mkdir(parents=True, exist_ok=True)
+    extra = [d for d in summary.dims if d not in CORE_DIMS]
+    combos = list(itertools.product(*[[(d, v) for v in summary[d].values] for d in extra])) or [()]
+    written = []
+    for combo in combos:
+        sel = dict(combo)
+        suffix = "".join(f"_{d}={v}" for d, v in combo)
+        s, r = summary.sel(sel), ds.sel(sel)
+        th = theory.sel({k: v for k, v in sel.items() if k in theory.dims}) if theory is not None else None
+        figs = {
+            "phase_diagram": plot.phase_diagram(s),
+            "optimal_time": plot.heatmaps(
+                s.opt_time_of_mean, label="optimal stopping time t* (seed-mean curve)", title="optimal time"
+            ),
+            "overtraining": plot.heatmaps(
+                (s.overtraining / s.noise_var.where(s.noise_var > 0)).clip(min=1e-4),
+                label=r"overtraining $(E_g^{final} - E_g^*)/\sigma_\varepsilon^2$",
+                title="overtraining",
+            ),
+            "error_vs_n_over_p": plot.error_vs_n_over_p(s),
+            "learning_curves": _learning_figure(plot, r, th),
+        }
+        if theory is not None:
+            figs["excess_over_bayes"] = plot.heatmaps(
+                100 * s.excess_over_bayes,
+                log=False,
+                center=0.0,
+                cmap="RdBu_r",
+                label=r"excess over Bayes, $E_g^*/E_{Bayes} - 1$ (%)",
+                title="excess over the Bayes-optimal error",
+            )
+        for name, fig in figs.items():
+            for ext in ("png", "pdf") if args.pdf else ("png",):
+                target = figdir / f"{name}{suffix}.{ext}"
+                fig.savefig(target, dpi=130)
+                written.append(target)
+    print(f"wrote {out} and {len(written)} figure(s) in {figdir}/")
+    return 0
+
+
+def _learning_figure(plot, ds, theory):
+    """Learning curves per depth at the middle SNR and N/P near 0.5, 1 and 2."""
+    from matplotlib.figure import Figure
+
+    depths = ds.depth.values
+    fig = Figure(figsize=(5.5 * len(depths), 7.5), layout="constrained")
+    axes = fig.subplots(2, len(depths), sharey="row", sharex="col", squeeze=False)
+    snrs = [q for q in ds.snr.values if q < float("inf")] or list(ds.snr.values)
+    snr = snrs[len(snrs) // 2]
+    ratios = sorted({float(ds.n_over_p.sel(n_over_p=r, method="nearest")) for r in (0.5, 1.0, 2.0)})
+    for i, d in enumerate(depths):
+        plot.learning_curves(
+            ds, depth=d, n_over_p=ratios, snr=snr, theory=theory, ax=axes[0, i], train_ax=axes[1, i]
+        )
+        axes[0, i].set_title(f"depth {d}, SNR {snr:g}")
+    return fig
+
+
 def _summary(ds, res, wall: float, out: Path) -> None:
     n = int(ds.diverged.size)
     print(f"wrote {out}: {n} runs in {wall:.1f} s ({n / wall:.0f} runs/s), {int(ds.diverged.sum())} diverged")
@@ -212,6 +315,8 @@ def main(argv: list[str] | None = None) -> int:
             return _validate(args)
         if args.command == "theory":
             return _theory(args)
+        if args.command == "analyze":
+            return _analyze(args)
         return _run(args)
     except SpecError as e:
         print(f"dynax: error: {e}", file=sys.stderr)

@@ -16,6 +16,7 @@ training residual ``Σ_μ‖r_μ‖²/(P·N_out)``.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import partial
 from typing import NamedTuple
@@ -128,7 +129,7 @@ def _init_unit(kind: str, cfg: KernelConfig, key, syx, dtype):
     if kind == "gaussian":
         return [jax.random.normal(k, s, dtype) for k, s in zip(keys, shapes, strict=True)]
     if kind == "gaussian_fan_in":
-        return [jax.random.normal(k, s, dtype) / np.sqrt(s[1]) for k, s in zip(keys, shapes, strict=True)]
+        return [jax.random.normal(k, s, dtype) / math.sqrt(s[1]) for k, s in zip(keys, shapes, strict=True)]
     if kind == "orthogonal":
         init = jax.nn.initializers.orthogonal()
         return [init(k, s, dtype) for k, s in zip(keys, shapes, strict=True)]
@@ -140,7 +141,7 @@ def _init_unit(kind: str, cfg: KernelConfig, key, syx, dtype):
         us.append(jnp.ones((cfg.n_out,), dtype))
         return [jnp.outer(us[i + 1], us[i]) for i in range(len(shapes))]
     if kind == "aligned":  # Saxe's decoupled init in the SVD basis of Σ_yx
-        u, _, vt = jnp.linalg.svd(syx, full_matrices=False)  # (N_out, r), (r, N)
+        u, _, vt = jnp.linalg.svd(syx.astype(dtype), full_matrices=False)  # (N_out, r), (r, N)
         r = min(cfg.n_out, cfg.n_in) if cfg.depth == 1 else min(cfg.n_out, cfg.n_in, cfg.width)
         u, vt = u[:, :r], vt[:r]
         if cfg.depth == 1:

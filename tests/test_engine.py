@@ -192,3 +192,22 @@ def test_depth1_matches_marchenko_pastur_theory(alpha):
     th_train = theory.train_error(alpha, 1.0, 1 / snr, s0**2, epochs=ds.epoch.values, step=lr)
     floor = 0.05 * (1 / snr)  # E_t → 0 when interpolating: compare on the noise scale
     assert np.all(np.abs(ds.train_error.mean("seed").values - th_train) < np.maximum(0.05 * th_train, floor))
+
+
+def test_every_init_and_optimizer_runs_in_float32():
+    spec = parse_spec(
+        spec_text(
+            "depth = [1, 2]\nn_over_p = [0.5, 2.0]\nsnr = 4.0\n"
+            "init = ['gaussian', 'gaussian_fan_in', 'orthogonal', 'balanced', 'aligned']\n"
+            "optimizer = ['gd', 'momentum', 'adam']\nseed = { count = 2 }",
+            "n_in = 10",
+            "width = 6\ninit_scale = 0.2",
+            "epochs = 40\nrecord = { log = 8 }\nlearning_rate = 0.01",
+        )
+    )
+    ds = run_sweep(spec)
+    for name in ("train_error", "test_error", "best_test_error"):
+        assert ds[name].dtype == np.float32
+    assert int(ds.diverged.sum()) == 0 and bool(np.isfinite(ds.test_error).all())
+    improved = ds.best_test_error < ds.test_error.isel(epoch=0)
+    assert float(improved.mean()) > 0.9  # almost every run learned something in 40 epochs

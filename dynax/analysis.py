@@ -1,0 +1,232 @@
+"""Reductions of a sweep Dataset: seed statistics, optimal early stopping, overtraining,
+and the distance to theory and to the Bayes-optimal error.
+
+Every function takes a Dataset that follows the contract of DESIGN.md §4, opened with
+plain ``xr.open_dataset`` (lazily with ``chunks={}`` works too: only xarray reductions
+are used, nothing is loaded whole), with any extra grid axes. Diverged runs are
+excluded from every mean and counted in ``n_diverged``.
+
+Two optimal early-stopping errors exist and are named apart (science.md §2.5):
+
+* ``opt_error_of_mean``: the minimum over epochs of the seed-averaged curve. This is what
+  the theory predicts (``E_g`` is self-averaging), read on the recorded epochs.
+* ``mean_of_best_error``: the seed average of each run's exact minimum over every epoch
+  (``best_test_error``). Each run picks its own best epoch, so noise biases it low:
+  it is at most ``opt_error_of_mean`` up to the recording grid's resolution.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+__all__ = [
+    "final_error",
+    "optimal_early_stopping",
+    "overtraining",
+    "seed_statistics",
+    "summarize",
+    "valid",
+]
+
+
+_REDUCED = ("epoch", "seed", "time", "examples")
+
+
+def _label(da: xr.DataArray, long_name: str, units: str, cell_methods: str, **extra) -> xr.DataArray:
+    """Fresh attributes, and no leftover coordinate of a reduced dimension."""
+    drop = [c for c in da.coords if c in _REDUCED and c not in da.dims]
+    da = da.drop_vars(drop)
+    da.attrs = {"long_name": long_name, "units": units, "cell_methods": cell_methods, **extra}
+    return da
+
+
+def valid(ds: xr.Dataset) -> xr.DataArray:
+    """True for runs that did not diverge."""
+    return ds.diverged == 0
+
+
+def seed_statistics(ds: xr.Dataset, variables=("test_error", "train_error")) -> xr.Dataset:
+    """Seed mean, standard error of the mean and count of finite runs, per curve.
+
+    Returns variables ``<name>_mean``, ``<name>_sem`` for each name, and ``n_seeds``
+    (runs that entered the mean) and ``n_diverged``.
+    """
+    ok = valid(ds)
+    out = {}
+    n = ok.sum("seed")
+    for name in variables:
+        x = ds[name].where(ok)
+        long = ds[name].attrs.get("long_name", name)
+        mean = x.mean("seed")
+        sem = x.std("seed", ddof=1) / np.sqrt(n)
+        out[f"{name}_mean"] = _label(mean, f"seed mean of {long}", "1", "seed: mean (diverged runs excluded)")
+        out[f"{name}_sem"] = _label(
+            sem,
+            f"standard error of the seed mean of {long}",
+            "1",
+            "seed: standard_error (diverged runs excluded)",
+        )
+    out["n_seeds"] = _label(n.astype(np.int64), "runs in the seed mean", "1", "seed: count")
+    out["n_diverged"] = _label((~ok).sum("seed").astype(np.int64), "diverged runs", "1", "seed: count")
+    return xr.Dataset(out)
+
+
+def _time_at(ds: xr.Dataset, epoch_index: xr.DataArray) -> xr.DataArray:
+    time = ds["time"]
+    if "seed" in time.dims:
+        time = time.where(valid(ds)).mean("seed")
+    return time.isel(epoch=epoch_index)
+
+
+def optimal_early_stopping(ds: xr.Dataset) -> xr.Dataset:
+    """Both optimal early-stopping errors, the epoch and time of the first, and the spread.
+
+    Returns ``opt_error_of_mean``, ``opt_epoch_of_mean``, ``opt_time_of_mean``,
+    ``opt_error_sem`` (standard error at that epoch), ``mean_of_best_error`` and
+    ``mean_of_best_time``.
+    """
+    stats = seed_statistics(ds, ("test_error",))
+    mean = stats.test_error_mean
+    # argmin over epochs of a curve that is all-NaN (every seed diverged) is undefined:
+    # point it at epoch 0 and blank the result afterwards
+    any_finite = mean.notnull().any("epoch").compute()
+    i = mean.fillna(np.inf).argmin("epoch").compute()  # grid-sized index: cheap even for huge sweeps
+    opt = mean.isel(epoch=i).where(any_finite)
+    epoch = ds.epoch.isel(epoch=i).where(any_finite, -1)
+    time = _time_at(ds, i).where(any_finite)
+    best = ds.best_test_error.where(valid(ds))
+    best_time = (ds.best_epoch * _rate(ds)).where(valid(ds) & (ds.best_epoch >= 0))
+    out = {
+        "opt_error_of_mean": _label(
+            opt,
+            "optimal early-stopping error: minimum over recorded epochs of the seed-mean test_error",
+            "1",
+            "seed: mean epoch: minimum",
+        ),
+        "opt_epoch_of_mean": _label(
+            epoch.astype(np.int64),
+            "epoch of the minimum of the seed-mean test_error",
+            "1",
+            "seed: mean epoch: minimum",
+        ),
+        "opt_time_of_mean": _label(
+            time,
+            "continuous time t of the minimum of the seed-mean test_error",
+            "tau",
+            "seed: mean epoch: minimum",
+        ),
+        "opt_error_sem": _label(
+            stats.test_error_sem.isel(epoch=i).where(any_finite),
+            "standard error of the seed mean at the optimal epoch",
+            "1",
+            "seed: standard_error",
+        ),
+        "mean_of_best_error": _label(
+            best.mean("seed"),
+            "seed mean of each run's exact minimum test_error over every epoch",
+            "1",
+            "epoch: minimum seed: mean",
+        ),
+        "mean_of_best_time": _label(
+            best_time.mean("seed"),
+            "seed mean of the continuous time t of each run's exact minimum",
+            "tau",
+            "epoch: minimum seed: mean",
+        ),
+    }
+    return xr.Dataset(out)
+
+
+def _rate(ds: xr.Dataset) -> xr.DataArray:
+    """Time per epoch (t = rate × epoch), over the dims along which it varies."""
+    time = ds["time"]
+    last = time.isel(epoch=-1)
+    return last / ds.epoch.isel(epoch=-1).astype(np.float64)
+
+
+def final_error(ds: xr.Dataset) -> xr.DataArray:
+    """Seed mean of test_error at the last recorded epoch."""
+    x = ds.test_error.isel(epoch=-1).where(valid(ds)).mean("seed")
+    return _label(x, "seed-mean test_error at the final epoch", "1", "seed: mean epoch: point (last)")
+
+
+def overtraining(ds: xr.Dataset, opt: xr.Dataset | None = None) -> xr.Dataset:
+    """Final − optimal error, their ratio, and the N/P of the largest overtraining.
+
+    Returns ``overtraining``, ``overtraining_ratio`` and ``peak_n_over_p`` (over the
+    other dims; NaN where every value is NaN).
+    """
+    opt = optimal_early_stopping(ds) if opt is None else opt
+    final = final_error(ds)
+    amount = final - opt.opt_error_of_mean
+    any_finite = amount.notnull().any("n_over_p").compute()
+    peak = ds.n_over_p.isel(n_over_p=amount.fillna(-np.inf).argmax("n_over_p").compute()).where(any_finite)
+    peak = peak.drop_vars([c for c in ("n_over_p", "n_train", "alpha") if c in peak.coords])
+    return xr.Dataset(
+        {
+            "overtraining": _label(
+                amount,
+                "overtraining: final minus optimal seed-mean test_error",
+                "1",
+                "seed: mean epoch: point (last) minus minimum",
+            ),
+            "overtraining_ratio": _label(
+                final / opt.opt_error_of_mean,
+                "final over optimal seed-mean test_error",
+                "1",
+                "seed: mean epoch: point (last) over minimum",
+            ),
+            "peak_n_over_p": _label(
+                peak,
+                "N/P of the largest overtraining",
+                "1",
+                "n_over_p: maximum (of overtraining)",
+            ),
+        }
+    )
+
+
+def summarize(ds: xr.Dataset, theory: xr.Dataset | None = None) -> xr.Dataset:
+    """The summary Dataset of DESIGN.md §4 ("Names others read").
+
+    Args:
+        ds: a sweep result.
+        theory: a theory Dataset on the same grid (``dynax theory``); adds
+            ``excess_over_bayes``, ``bayes_test_error``, ``theory_optimal_error`` and
+            ``distance_from_theory``.
+    """
+    opt = optimal_early_stopping(ds)
+    over = overtraining(ds, opt)
+    stats = seed_statistics(ds, ("test_error",))
+    out = xr.merge([opt, over, final_error(ds).rename("final_error").to_dataset()], compat="override")
+    out["n_diverged"] = stats.n_diverged
+    out["noise_var"] = ds.noise_var
+    if theory is not None:
+        bayes = theory.bayes_test_error
+        out["bayes_test_error"] = _label(
+            bayes.copy(), "Bayes-optimal error (posterior mean = optimal ridge)", "1", "theory"
+        )
+        out["excess_over_bayes"] = _label(
+            out.opt_error_of_mean / bayes - 1,
+            "relative excess of the optimal early-stopping error over the Bayes-optimal error",
+            "1",
+            "seed: mean epoch: minimum, relative to theory",
+        )
+        th_opt = theory.optimal_test_error
+        out["theory_optimal_error"] = _label(
+            th_opt.copy(), "optimal early-stopping error: theory", "1", "theory"
+        )
+        out["distance_from_theory"] = _label(
+            out.opt_error_of_mean / th_opt - 1,
+            "relative distance of opt_error_of_mean from the theory's optimal error",
+            "1",
+            "seed: mean epoch: minimum, relative to theory",
+        )
+    out.attrs = {
+        "title": f"{ds.attrs.get('title', 'sweep')} (summary)",
+        "source_spec_sha256": ds.attrs.get("spec_sha256", ""),
+        "dynax_version": ds.attrs.get("dynax_version", ""),
+        "comment": "diverged runs are excluded from every mean and counted in n_diverged",
+    }
+    return out

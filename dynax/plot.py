@@ -1,0 +1,238 @@
+"""Figures of a sweep: phase diagrams, maps, learning curves, error against N/P.
+
+Every function takes a Dataset or DataArray (a sweep result, its summary from
+``dynax.analysis.summarize``, or a theory Dataset), draws on ``ax`` when given, returns
+the figure and never calls ``plt.show()``. Figures are built on
+``matplotlib.figure.Figure``, so nothing depends on pyplot's global state.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+from matplotlib import colors, ticker
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from . import analysis
+
+__all__ = ["error_vs_n_over_p", "heatmaps", "learning_curves", "phase_diagram"]
+
+NP_LABEL = "parameters per sample  N/P"
+SNR_LABEL = r"signal-to-noise ratio  SNR = $\sigma_w^2/\sigma_\varepsilon^2$"
+
+
+def _edges(values: np.ndarray) -> np.ndarray:
+    """Cell edges for a log-spaced axis: geometric midpoints, extended at both ends."""
+    v = np.log(np.asarray(values, dtype=np.float64))
+    if len(v) == 1:
+        return np.exp(np.array([v[0] - 0.5, v[0] + 0.5]))
+    mid = (v[1:] + v[:-1]) / 2
+    return np.exp(np.concatenate([[2 * v[0] - mid[0]], mid, [2 * v[-1] - mid[-1]]]))
+
+
+def _log_ticks(ax, axis: str = "both") -> None:
+    """Plain numbers at 1, 2, 5 × 10^k on log axes; no minor labels (they collide)."""
+    for a in [ax.xaxis, ax.yaxis] if axis == "both" else [getattr(ax, f"{axis}axis")]:
+        a.set_major_locator(ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        a.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+        a.set_minor_formatter(ticker.NullFormatter())
+
+
+def _round_levels(lo: float, hi: float, log: bool) -> list[float]:
+    if not (np.isfinite(lo) and np.isfinite(hi)) or hi <= lo:
+        return []
+    if log:
+        cands = [m * 10.0**e for e in range(-6, 7) for m in (1, 1.25, 1.5, 2, 3, 5)]
+    else:
+        step = 10 ** np.floor(np.log10((hi - lo) / 4))
+        cands = list(np.arange(np.ceil(lo / step) * step, hi, step))
+    levels = [c for c in cands if lo < c < hi]
+    while len(levels) > 8:
+        levels = levels[::2]
+    return levels
+
+
+def heatmaps(
+    da: xr.DataArray,
+    *,
+    log: bool = True,
+    levels=None,
+    cmap: str = "viridis",
+    center: float | None = None,
+    label: str | None = None,
+    title: str | None = None,
+    fig: Figure | None = None,
+) -> Figure:
+    """One heatmap per depth over log N/P (x) × log SNR (y), one shared colour scale.
+
+    Args:
+        da: dims (depth, n_over_p, snr) in any order, or (n_over_p, snr). Infinite SNR
+            (noiseless) columns are dropped: they have no place on a log axis.
+        log: a log colour scale (else linear; ``center`` makes it diverging about it).
+        levels: contour levels (labelled); default: round numbers in the data's range.
+    """
+    if "depth" not in da.dims:
+        da = da.expand_dims(depth=[0])
+    extra = [d for d in da.dims if d not in ("depth", "n_over_p", "snr")]
+    if extra:
+        raise ValueError(f"select one value of {extra} first (e.g. da.sel({extra[0]}=...))")
+    da = da.where(np.isfinite(da.snr), drop=True) if bool(np.isinf(da.snr).any()) else da
+    values = da.transpose("depth", "snr", "n_over_p").values.astype(np.float64)
+    finite = values[np.isfinite(values)]
+    if log:
+        finite = finite[finite > 0]
+    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (1.0, 10.0)
+    if log:
+        norm = colors.LogNorm(vmin=lo, vmax=hi if hi > lo else lo * 1.01)
+    elif center is not None:
+        span = max(abs(lo - center), abs(hi - center), 1e-12)
+        norm = colors.TwoSlopeNorm(vcenter=center, vmin=center - span, vmax=center + span)
+    else:
+        norm = colors.Normalize(vmin=lo, vmax=hi if hi > lo else lo + 1)
+    levels = _round_levels(lo, hi, log) if levels is None else list(levels)
+
+    depths = da.depth.values
+    fig = fig or Figure(figsize=(4.2 * len(depths) + 1.2, 3.8), layout="constrained")
+    axes = fig.subplots(1, len(depths), sharey=True, squeeze=False)[0]
+    x, y = da.n_over_p.values, da.snr.values
+    xe, ye = _edges(x), _edges(y)
+    mesh = None
+    for ax, d, z in zip(axes, depths, values, strict=True):
+        mesh = ax.pcolormesh(xe, ye, z, norm=norm, cmap=cmap, shading="flat")
+        if levels and np.isfinite(z).sum() > 3 and len(x) > 1 and len(y) > 1:
+            cs = ax.contour(x, y, np.ma.masked_invalid(z), levels=levels, colors="white", linewidths=0.8)
+            ax.clabel(cs, fmt=lambda v: f"{v:g}", fontsize=7)
+        ax.axvline(1.0, color="red", lw=1.2, ls="--", label="N = P")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel(NP_LABEL)
+        ax.set_title(f"depth {d}" if d else (title or ""))
+        _log_ticks(ax)
+    axes[0].set_ylabel(SNR_LABEL)
+    axes[0].legend(loc="upper left", fontsize=7, framealpha=0.7)
+    cbar = fig.colorbar(mesh, ax=list(axes), shrink=0.95)
+    cbar.set_label(label or da.attrs.get("long_name", da.name or ""))
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def _summary(ds: xr.Dataset) -> xr.Dataset:
+    return ds if "opt_error_of_mean" in ds else analysis.summarize(ds)
+
+
+def phase_diagram(ds: xr.Dataset, fig: Figure | None = None, **kw) -> Figure:
+    """The optimal early-stopping error ``E_g*/σ_ε²`` over N/P × SNR, one panel per depth.
+
+    ``ds`` is a sweep result or its summary; the colour is ``opt_error_of_mean`` (the
+    minimum of the seed-mean curve, the quantity the theory predicts) over σ_ε².
+    """
+    s = _summary(ds)
+    da = s.opt_error_of_mean / s.noise_var.where(s.noise_var > 0)
+    return heatmaps(
+        da,
+        label=r"$E_g^*/\sigma_\varepsilon^2$ (min over t of the seed-mean $E_g$)",
+        title="optimal early-stopping error",
+        fig=fig,
+        **kw,
+    )
+
+
+def learning_curves(
+    ds: xr.Dataset,
+    depth=None,
+    n_over_p=None,
+    snr=None,
+    theory: xr.Dataset | None = None,
+    ax=None,
+    train_ax=None,
+):
+    """``E_g`` and ``E_t`` against time t for chosen (depth, N/P, SNR): seed mean with a
+    ±1 standard-error band, the theory dashed on top, the noise floor σ_ε² dotted.
+
+    Each of depth, n_over_p, snr may be a value or a list (default: every value). Without
+    axes the figure has two panels, ``E_g`` above ``E_t``; with ``ax`` alone only ``E_g``
+    is drawn (on ``ax``), with ``train_ax`` too ``E_t`` goes there.
+    """
+    sel = {k: v for k, v in (("depth", depth), ("n_over_p", n_over_p), ("snr", snr)) if v is not None}
+    sub = ds.sel({k: np.atleast_1d(v) for k, v in sel.items()}, method="nearest")
+    stats = analysis.seed_statistics(sub)
+    if ax is None:
+        fig = Figure(figsize=(7, 7), layout="constrained")
+        ax, train_ax = fig.subplots(2, 1, sharex=True)
+    fig = ax.figure
+    time = sub.time.where(analysis.valid(sub)).mean("seed") if "seed" in sub.time.dims else sub.time
+    colours = iter(colors.TABLEAU_COLORS)
+    have_theory = False
+    for d in sub.depth.values:
+        for r in sub.n_over_p.values:
+            for q in sub.snr.values:
+                c = next(colours, "k")
+                pt = {"depth": d, "n_over_p": r, "snr": q}
+                t = time.sel({k: v for k, v in pt.items() if k in time.dims}).values.ravel()
+                keep = t > 0
+                lab = f"D={d}, N/P={r:.3g}, SNR={q:g}"
+                for a, name in ((ax, "test_error"), (train_ax, "train_error")):
+                    if a is None:
+                        continue
+                    m = stats[f"{name}_mean"].sel(pt).values.ravel()
+                    e = stats[f"{name}_sem"].sel(pt).values.ravel()
+                    a.plot(t[keep], m[keep], color=c, label=lab)
+                    a.fill_between(t[keep], (m - e)[keep], (m + e)[keep], color=c, alpha=0.25, lw=0)
+                    if theory is not None and name in theory:
+                        th = theory.sel({k: v for k, v in pt.items() if k in theory.dims}, method="nearest")
+                        th_t, th_e = th.time.values.ravel(), th[name].values.ravel()
+                        if np.isfinite(th_e).any():
+                            have_theory = True
+                            a.plot(th_t[th_t > 0], th_e[th_t > 0], color="k", ls="--", lw=1.0)
+                noise = float(sub.noise_var.sel(snr=q))
+                if noise > 0:
+                    ax.axhline(noise, color=c, ls=":", lw=0.8)
+    for a, what in ((ax, r"generalization error $E_g$"), (train_ax, r"training error $E_t$")):
+        if a is None:
+            continue
+        a.set_xscale("log")
+        a.set_yscale("log")
+        a.set_ylabel(what)
+        top = a.get_ylim()[1]
+        a.set_ylim(bottom=max(a.get_ylim()[0], 1e-8 * top))  # E_t → 0 when interpolating
+        a.set_xlabel(r"time  $t = \eta\,\mathrm{epoch}$  (units of $\tau$)")
+    handles, labels = ax.get_legend_handles_labels()
+    if have_theory:
+        handles.append(Line2D([], [], color="k", ls="--"))
+        labels.append("theory")
+    handles.append(Line2D([], [], color="gray", ls=":"))
+    labels.append(r"noise floor $\sigma_\varepsilon^2$")
+    ax.legend(handles, labels, fontsize=7, loc="best")
+    return fig
+
+
+def error_vs_n_over_p(ds: xr.Dataset, depth=None, ax=None) -> Figure:
+    """``E_g/σ_ε²`` at the optimal time (solid) and at the end (dashed) against N/P, one
+    colour per SNR: the overtraining peak at N = P."""
+    s = _summary(ds)
+    depths = s.depth.values if depth is None else np.atleast_1d(depth)
+    if ax is None:
+        fig = Figure(figsize=(4.2 * len(depths) + 0.8, 3.8), layout="constrained")
+        axes = fig.subplots(1, len(depths), sharey=True, squeeze=False)[0]
+    else:
+        fig, axes = ax.figure, [ax]
+    noise = s.noise_var.where(s.noise_var > 0)
+    for ax_, d in zip(axes, depths, strict=True):
+        for c, q in zip(colors.TABLEAU_COLORS, s.snr.values, strict=False):
+            if not np.isfinite(noise.sel(snr=q)):
+                continue
+            opt = (s.opt_error_of_mean / noise).sel(depth=d, snr=q)
+            fin = (s.final_error / noise).sel(depth=d, snr=q)
+            ax_.plot(s.n_over_p, opt, color=c, marker="o", ms=3, label=f"SNR {q:g}: optimal")
+            ax_.plot(s.n_over_p, fin, color=c, ls="--", marker="x", ms=3, label=f"SNR {q:g}: final")
+        ax_.axvline(1.0, color="red", lw=1, ls=":", label="N = P")
+        ax_.set_xscale("log")
+        ax_.set_yscale("log")
+        _log_ticks(ax_, "x")
+        ax_.set_xlabel(NP_LABEL)
+        ax_.set_title(f"depth {d}")
+    axes[0].set_ylabel(r"$E_g/\sigma_\varepsilon^2$")
+    axes[0].legend(fontsize=6, ncol=2, loc="upper left")
+    return fig
