@@ -53,7 +53,15 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a spec key")
     run.add_argument("--chunk-size", type=_positive_int, help="runs per chunk (a whole number of batches)")
     run.add_argument("--memory-budget", type=_bytes, help="device bytes per compiled call, e.g. 2GiB")
+    run.add_argument("--resume", action="store_true", help="reuse the finished chunks in OUT.parts/")
+    run.add_argument("--shard", metavar="I/N", help="run chunks I, I+N, ... (0-based) into a full-shape OUT")
+    run.add_argument("--devices", type=_positive_int, default=1, help="local devices to shard the runs over")
+    run.add_argument("--scheduler", metavar="ADDR", help="Dask: local:N (a LocalCluster) or tcp://host:port")
     run.add_argument("--quiet", action="store_true", help="no progress or summary")
+
+    mg = sub.add_parser("merge", help="merge shard outputs into one result")
+    mg.add_argument("output", help="the merged result")
+    mg.add_argument("parts", nargs="+", help="shard outputs of dynax run --shard")
 
     th = sub.add_parser("theory", help="the theory's predictions on a spec's grid")
     th.add_argument("spec")
@@ -139,8 +147,8 @@ def _validate(args) -> int:
     for gi, g in enumerate(plan.groups):
         per_call = plan.bytes_per_run[gi] * g.batch
         print(
-            f"  {g.label():45s} {len(g.runs):7d} runs  batch {g.batch:6d}  "
-            f"{g.n_chunks:5d} chunk(s)  ~{_mib(per_call)} per call"
+            f"  {g.label():45s} {len(g.runs):7d} runs  batch {g.batch:6d}  chunk {g.chunk_size:7d}  "
+            f"{g.n_chunks:5d} chunk(s)  ~{_mib(per_call)} per call and device"
         )
     print(f"output      ~{_mib(plan.output_bytes())} (netCDF, uncompressed)")
     for w in _lr_warnings(spec):
@@ -148,35 +156,151 @@ def _validate(args) -> int:
     return 0
 
 
+class _Progress:
+    """A progress bar on a terminal (runs done, runs/s, ETA); plain lines every 10 s
+    otherwise. It only formats a line after each chunk, so it costs nothing measurable."""
+
+    def __init__(self, quiet: bool, stream=None):
+        self.quiet, self.stream = quiet, stream or sys.stderr
+        self.tty = self.stream.isatty()
+        self.t0 = time.perf_counter()
+        self.last = -math.inf
+        self.first = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.quiet:
+            return
+        now = time.perf_counter()
+        if self.first is None:  # runs reused from part files do not count towards the rate
+            self.first = (now, done)
+        elapsed, ran = now - self.first[0], done - self.first[1]
+        rate = ran / elapsed if elapsed > 0 and ran > 0 else 0.0
+        eta = (total - done) / rate if rate > 0 else math.inf
+        eta_text = "--" if not math.isfinite(eta) else time.strftime("%H:%M:%S", time.gmtime(eta))
+        if self.tty:
+            width = 30
+            filled = int(width * done / max(total, 1))
+            bar = "#" * filled + "." * (width - filled)
+            line = f"\r[{bar}] {done}/{total} runs  {rate:.0f} runs/s  ETA {eta_text}"
+            print(line, end="\n" if done >= total else "", file=self.stream, flush=True)
+        elif now - self.last >= 10 or done >= total:
+            self.last = now
+            print(f"  {done}/{total} runs  {rate:.0f} runs/s  ETA {eta_text}", file=self.stream, flush=True)
+
+
 def _run(args) -> int:
-    from .engine import execute, plan_sweep
-    from .spec import load_spec
+    import shutil
+
+    import jax
+
+    from .engine import execute, parse_shard, plan_sweep, recorded_layout
+    from .spec import SpecError, load_spec
     from .store import build_dataset, write_netcdf
 
     spec = load_spec(args.spec, args.set)
     out = Path(args.output) if args.output else Path("results") / f"{Path(args.spec).stem}.nc"
-    plan = plan_sweep(spec, args.chunk_size, args.memory_budget)
+    shard = parse_shard(args.shard) if args.shard else (0, 1)
+    n_dev = len(jax.local_devices())
+    if args.devices > n_dev:
+        raise SpecError(f"--devices {args.devices}: only {n_dev} local device(s) ({jax.default_backend()})")
+    parts = out.with_name(out.name + ".parts")
+    layout = recorded_layout(parts) if args.resume else None
+    if layout is not None and layout.get("spec_sha256") != spec.sha256:
+        layout = None  # execute() refuses the mix with a clear message
+    plan = plan_sweep(spec, args.chunk_size, args.memory_budget, args.devices, layout)
     history = "dynax " + " ".join(shlex.quote(a) for a in args.argv)
     t0 = time.perf_counter()
-    last = [0.0]
-
-    def progress(done, total):
-        now = time.perf_counter()
-        if args.quiet or (now - last[0] < 2 and done < total):
-            return
-        last[0] = now
-        rate = done / max(now - t0, 1e-9)
-        eta = (total - done) / rate if rate > 0 else math.inf
-        print(f"  {done}/{total} runs  {rate:.0f} runs/s  eta {eta:.0f} s", file=sys.stderr, flush=True)
-
     if not args.quiet:
-        print(f"dynax: {spec.n_runs} runs in {len(plan.groups)} compile group(s) -> {out}", file=sys.stderr)
-    res = execute(plan, progress)
+        where = f" on {args.scheduler}" if args.scheduler else ""
+        part = f" (shard {shard[0]}/{shard[1]})" if shard[1] > 1 else ""
+        print(
+            f"dynax: {spec.n_runs} runs in {len(plan.groups)} compile group(s), "
+            f"{len(plan.chunks)} chunk(s){part}{where} -> {out}",
+            file=sys.stderr,
+        )
+    try:
+        res = execute(
+            plan,
+            _Progress(args.quiet),
+            parts=parts,
+            resume=args.resume,
+            shard=shard,
+            scheduler=args.scheduler,
+        )
+    except KeyboardInterrupt:
+        saved = len(list(parts.glob("chunk-*.nc"))) if parts.exists() else 0
+        print(
+            f"\ndynax: interrupted; {saved} finished chunk(s) are saved in {parts}/ "
+            f"(the chunk in flight was discarded). To finish, run the same command with --resume.",
+            file=sys.stderr,
+        )
+        return 1
     ds = build_dataset(plan, res, history=history)
     write_netcdf(ds, out)
+    shutil.rmtree(parts, ignore_errors=True)
     wall = time.perf_counter() - t0
     if not args.quiet:
         _summary(ds, res, wall, out)
+    return 0
+
+
+def _merge(args) -> int:
+    import numpy as np
+    import xarray as xr
+
+    from .engine import SweepResult, plan_sweep
+    from .spec import SpecError, parse_spec
+    from .store import build_dataset, write_netcdf
+
+    dss = []
+    for p in args.parts:
+        try:
+            dss.append(xr.open_dataset(p).load())
+        except (OSError, ValueError) as e:
+            raise SpecError(f"{p}: not a readable result ({e})") from None
+    shas = {ds.attrs.get("spec_sha256") for ds in dss}
+    if len(shas) != 1:
+        listing = ", ".join(
+            f"{p}: {ds.attrs.get('spec_sha256', '?')[:12]}" for p, ds in zip(args.parts, dss, strict=True)
+        )
+        raise SpecError(f"merge: the parts come from different specs ({listing})")
+    first = dss[0]
+    overrides = [o for o in first.attrs.get("spec_overrides", "").split("\n") if o]
+    spec = parse_spec(first.attrs["spec_toml"], first.attrs.get("spec_path", args.parts[0]), overrides)
+    present = [
+        (ds.present if "present" in ds else xr.ones_like(ds.diverged)).transpose(*spec.dims).values.ravel()
+        == 1
+        for ds in dss
+    ]
+    count = np.sum(present, axis=0)
+    if (count > 1).any():
+        both = [p for p, m in zip(args.parts, present, strict=True) if (m & (count > 1)).any()]
+        raise SpecError(
+            f"merge: {int((count > 1).sum())} run(s) are in more than one part ({', '.join(both)})"
+        )
+    if (count == 0).any():
+        raise SpecError(f"merge: {int((count == 0).sum())} run(s) are in no part: a shard is missing")
+    res = SweepResult.empty(spec)
+    for ds, mask in zip(dss, present, strict=True):
+        flat = {
+            v: ds[v].transpose(*spec.dims, *(["epoch"] if "epoch" in ds[v].dims else [])).values
+            for v in ("train_error", "test_error", "best_test_error", "best_epoch", "diverged")
+        }
+        n = spec.n_runs
+        res.train_error[mask] = flat["train_error"].reshape(n, -1)[mask]
+        res.test_error[mask] = flat["test_error"].reshape(n, -1)[mask]
+        res.best_test_error[mask] = flat["best_test_error"].reshape(n)[mask]
+        res.best_epoch[mask] = flat["best_epoch"].reshape(n)[mask]
+        res.diverged[mask] = flat["diverged"].reshape(n)[mask]
+        if "learning_rate_used" in ds:
+            res.learning_rate_used[mask] = ds.learning_rate_used.transpose(*spec.dims).values.reshape(n)[mask]
+        res.present |= mask
+    plan = plan_sweep(spec)
+    if "learning_rate_used" not in first:  # a fixed rate: the same in every part
+        res.learning_rate_used[:] = plan.table.lr
+    ds = build_dataset(plan, res, history="dynax " + " ".join(shlex.quote(a) for a in args.argv))
+    write_netcdf(ds, args.output)
+    print(f"wrote {args.output}: {spec.n_runs} runs merged from {len(dss)} part(s)")
     return 0
 
 
@@ -317,6 +441,8 @@ def main(argv: list[str] | None = None) -> int:
             return _theory(args)
         if args.command == "analyze":
             return _analyze(args)
+        if args.command == "merge":
+            return _merge(args)
         return _run(args)
     except SpecError as e:
         print(f"dynax: error: {e}", file=sys.stderr)

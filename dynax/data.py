@@ -90,7 +90,8 @@ def _seed_stats(root_seed, seed, p_values, teacher_var, *, n_in, n_out, p_max):
         else:
             lam, q = jnp.linalg.eigh(am @ am.T)
             factor = q * jnp.sqrt(jnp.clip(lam, 0.0))[None, :]
-        lam_max = jnp.linalg.eigvalsh(am[:n_in] @ am[:n_in].T)[-1]
+        xm = am[:n_in]  # λ_max of X Xᵀ from the smaller of the two Gram matrices
+        lam_max = jnp.linalg.eigvalsh(xm.T @ xm if p_max < n_in else xm @ xm.T)[-1]
         return factor, lam_max
 
     factor, lam_max = jax.vmap(for_p)(p_values)

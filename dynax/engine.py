@@ -1,62 +1,134 @@
-"""The sweep engine: plan a spec into compile groups and chunks, run them, assemble
-the labelled Dataset.
+"""The sweep engine: plan a spec into compile groups, batches and chunks, run them
+(on one device, several local devices, or Dask workers), keep each finished chunk in
+a part file, and assemble the labelled Dataset.
 
 A run is one cell of the grid (every axis value but ``epoch``). Runs whose kernels
 have the same shapes and code form a compile group, keyed by method (closed form or
-GD), depth, width (not at depth 1), optimizer and protocol: one ``jit`` serves the
-group, every N/P, SNR, learning rate, init scale and seed in it. A group is cut into
-chunks of ``chunk_size`` runs, the last padded, so every call has the same shapes.
+GD), depth, width (not at depth 1) and optimizer: one ``jit`` serves the group, every
+N/P, SNR, learning rate, init scale and seed in it.
 
-Within a group runs are ordered by seed first: consecutive chunks share the data of
+Layout (why results never depend on it):
+
+* ``batch``: the runs one compiled call trains per device (the vmap width), from the
+  memory budget. A run's numbers depend on the executable and on the other runs of its
+  batch only through XLA's choice of reduction order, so the batch is a property of the
+  plan, recorded in the parts, and reused on ``--resume``.
+* ``chunk``: a whole number of batches, the unit of part files, resume, shards and
+  Dask tasks. Chunk sizes, resume, ``--shard`` and Dask all leave every batch as it is,
+  so their results are bit-identical to one uninterrupted process. Several devices
+  train consecutive batches side by side (``--devices``): each device sees the batch
+  one device would have, with no communication between devices.
+
+Within a group runs are ordered by seed first, so consecutive chunks share the data of
 a few seeds, whose statistics are computed once and cached.
 """
 
 from __future__ import annotations
 
-import math
+import hashlib
+import json
+import os
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from functools import partial
+from functools import lru_cache, partial
+from pathlib import Path
+from typing import NamedTuple
 
 import jax
 import numpy as np
 
 from . import data, kernel
-from .spec import INITS, Auto, SweepSpec
+from .spec import INITS, OPTIMIZERS, Auto, SpecError, SweepSpec
 from .theory import stability_bound
 
-__all__ = ["Group", "Plan", "execute", "plan_sweep", "run_sweep", "stability_bound"]
+__all__ = ["Group", "Plan", "SweepResult", "execute", "plan_sweep", "run_sweep"]
 
 _COMPILED_NAMES = ("_train_chunk",)
+PART_FORMAT = 1
+
+
+class RunTable(NamedTuple):
+    """Per-run settings as flat arrays (C order over ``spec.dims``)."""
+
+    depth: np.ndarray
+    p_index: np.ndarray  # index into spec.n_train
+    seed: np.ndarray
+    noise_std: np.ndarray
+    lr: np.ndarray  # NaN where learning_rate is auto
+    auto: np.ndarray  # the auto factor, NaN where the rate is fixed
+    width: np.ndarray
+    init: np.ndarray  # index into INITS
+    init_scale: np.ndarray
+    optimizer: np.ndarray  # index into OPTIMIZERS
+    momentum: np.ndarray
+    b1: np.ndarray
+    b2: np.ndarray
+
+
+def _run_table(spec: SweepSpec) -> RunTable:
+    idx = np.indices(spec.shape).reshape(len(spec.shape), -1)
+    dims = spec.dims
+
+    def values(name, convert=float, dtype=np.float64):
+        if name in dims:
+            axis = spec.axes[dims.index(name)]
+            return np.asarray([convert(v) for v in axis.values], dtype=dtype)[idx[dims.index(name)]]
+        return np.full(idx.shape[1], convert(spec.setting(name)), dtype=dtype)
+
+    snr = values("snr")
+    with np.errstate(divide="ignore"):
+        noise_std = np.sqrt(np.where(np.isinf(snr), 0.0, spec.problem.teacher_var / snr))
+    lr_setting = spec.axis("learning_rate").values if "learning_rate" in dims else None
+    if lr_setting is None and isinstance(spec.train.learning_rate, Auto):
+        lr = np.full(idx.shape[1], np.nan)
+        auto = np.full(idx.shape[1], spec.train.learning_rate.factor)
+    else:
+        lr, auto = values("learning_rate"), np.full(idx.shape[1], np.nan)
+    return RunTable(
+        depth=values("depth", int, np.int64),
+        p_index=idx[dims.index("n_over_p")].astype(np.int64),
+        seed=values("seed", int, np.int64),
+        noise_std=noise_std,
+        lr=lr,
+        auto=auto,
+        width=values("width", int, np.int64),
+        init=values("init", INITS.index, np.int32),
+        init_scale=values("init_scale"),
+        optimizer=values("optimizer", OPTIMIZERS.index, np.int32),
+        momentum=values("momentum"),
+        b1=values("b1"),
+        b2=values("b2"),
+    )
 
 
 @dataclass(frozen=True)
 class Group:
     """A compile group: one kernel configuration and the flat indices of its runs.
 
-    ``batch`` is the number of runs one compiled call trains (the vmap width); it comes
-    from the memory budget and never from the chunk size. A chunk is a whole number of
-    batches, so every run is trained by the same executable next to the same other
-    runs whatever the chunk size: results are bit-identical across chunk sizes.
+    ``batch`` runs are trained per compiled call and device; a chunk is a whole number
+    of (global) batches; see the module docstring.
     """
 
     method: str  # "closed_form" or "gd"
     config: kernel.KernelConfig
     runs: np.ndarray  # flat run indices into the grid, in execution order
     batch: int
-    chunk_size: int  # a multiple of batch
+    chunk_size: int  # a multiple of batch * devices
 
     @property
     def n_chunks(self) -> int:
         return -(-len(self.runs) // self.chunk_size)
 
-    def chunk(self, i: int) -> np.ndarray:
-        """Flat run indices of chunk i, padded to a whole number of batches by repeating
-        the group's last run (padding is computed and discarded)."""
+    def chunk(self, i: int, devices: int = 1) -> np.ndarray:
+        """Flat run indices of chunk i, padded to a whole number of global batches by
+        repeating the group's last run (padding is computed and discarded)."""
         idx = self.runs[i * self.chunk_size : (i + 1) * self.chunk_size]
-        pad = -len(idx) % self.batch
+        pad = -len(idx) % (self.batch * devices)
         return np.concatenate([idx, np.full(pad, self.runs[-1])]) if pad else idx
+
+    def n_real(self, i: int) -> int:
+        return min(self.chunk_size, len(self.runs) - i * self.chunk_size)
 
     def label(self) -> str:
         c = self.config
@@ -69,139 +141,156 @@ class Plan:
     spec: SweepSpec
     groups: list[Group]
     p_values: tuple[int, ...]
-    coords: dict[str, np.ndarray]  # per-run coordinate values, flat (C order over spec.dims)
+    table: RunTable
+    devices: int = 1
     bytes_per_run: dict[int, int] = field(default_factory=dict)  # per group index
 
     @property
     def n_runs(self) -> int:
         return self.spec.n_runs
 
+    @property
+    def chunks(self) -> list[tuple[int, int]]:
+        """Every (group, chunk) in execution order; the global chunk id is the position."""
+        return [(g, c) for g, group in enumerate(self.groups) for c in range(group.n_chunks)]
+
+    def layout(self) -> dict:
+        """What fixes the numbers besides the spec: recorded in the parts, reused on resume."""
+        return {
+            "spec_sha256": self.spec.sha256,
+            "groups": [
+                {"label": g.label(), "batch": g.batch, "chunk_size": g.chunk_size} for g in self.groups
+            ],
+        }
+
     def output_bytes(self) -> int:
         n_rec = len(self.spec.record_epochs)
         itemsize = 8 if self.spec.train.dtype == "float64" else 4
-        per_run = 2 * n_rec * itemsize + itemsize + 8 + 1 + 8
-        return self.n_runs * per_run
+        return self.n_runs * (2 * n_rec * itemsize + itemsize + 8 + 1 + 8)
 
 
 # --------------------------------------------------------------------------- planning
 
 
-def _flat_coords(spec: SweepSpec) -> dict[str, np.ndarray]:
-    """For each dim, the value of every run, in flat C order over spec.dims."""
-    grids = np.meshgrid(*[np.arange(n) for n in spec.shape], indexing="ij")
-    out = {}
-    for axis, g in zip(spec.axes, grids, strict=True):
-        vals = np.empty(len(axis.values), dtype=object)
-        vals[:] = list(axis.values)
-        out[axis.name] = vals[g.ravel()]
-    return out
-
-
-def _value(spec: SweepSpec, coords: dict, name: str, i):
-    return coords[name][i] if name in coords else spec.setting(name)
-
-
 def run_bytes(cfg: kernel.KernelConfig, method: str) -> int:
-    """Estimated device bytes one run needs in a chunk (inputs, state, temporaries, outputs)."""
+    """Estimated device bytes one run needs in a batch (inputs, state, temporaries, outputs)."""
     itemsize = 8 if cfg.dtype == "float64" else 4
     factor = (cfg.n_in + cfg.n_out) * cfg.k
     n_rec = len(cfg.record)
     if method == "closed_form":
         n = cfg.n_in
         floats = 8 * factor + 4 * n * n + 2 * kernel._BLOCK * n * cfg.n_out + 4 * n_rec * cfg.n_out * n
-        floats += 8 * factor  # float64 factor on input
     else:
         weights = sum(a * b for a, b in cfg.shapes())
         slots = {"gd": 0, "momentum": 1, "adam": 2}[cfg.optimizer]
         floats = weights * (4 + slots) + 3 * factor + 4 * cfg.n_in * cfg.n_out + 2 * n_rec
-        floats += 2 * factor  # float64 factor on input
+    floats += 2 * factor  # the float64 factor as it arrives
     return int(floats * itemsize) + 256
 
 
 def default_memory_budget() -> int:
-    """Bytes for one chunk: half the accelerator's memory, or 1/8 of host RAM (≤ 4 GiB)."""
+    """Bytes for one compiled call: half the accelerator's memory, or 1/8 of host RAM (≤ 4 GiB)."""
     dev = jax.devices()[0]
     stats = dev.memory_stats() if hasattr(dev, "memory_stats") else None
     if stats and "bytes_limit" in stats:
         return int(stats["bytes_limit"] * 0.5)
     try:
-        ram = os_sysconf_bytes()
+        ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):
         ram = 8 << 30
     return int(min(ram / 8, 4 << 30))
 
 
-def os_sysconf_bytes() -> int:
-    import os
-
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-
-
-def plan_sweep(spec: SweepSpec, chunk_size: int | None = None, memory_budget: int | None = None) -> Plan:
-    """Group the runs of a spec into compile groups and chunks.
+def plan_sweep(
+    spec: SweepSpec,
+    chunk_size: int | None = None,
+    memory_budget: int | None = None,
+    devices: int = 1,
+    layout: dict | None = None,
+) -> Plan:
+    """Group the runs of a spec into compile groups, batches and chunks.
 
     Args:
-        chunk_size: runs per chunk, rounded up to a whole number of batches; ``None``
-            makes a chunk one batch.
-        memory_budget: device bytes one compiled call may use, which sets the batch
-            (runs per call); default :func:`default_memory_budget`.
+        chunk_size: runs per chunk, rounded up to a whole number of global batches;
+            ``None`` makes a chunk one global batch.
+        memory_budget: device bytes one compiled call may use per device, which sets
+            the batch; default :func:`default_memory_budget`.
+        devices: local devices the run axis is sharded over.
+        layout: a recorded :meth:`Plan.layout` to reuse (``--resume``, shards, workers).
     """
-    coords = _flat_coords(spec)
+    table = _run_table(spec)
     p_values = spec.n_train
-    p_max = max(p_values)
-    k = data.factor_width(spec.problem.n_in, spec.problem.n_out, p_max)
+    k = data.factor_width(spec.problem.n_in, spec.problem.n_out, max(p_values))
     budget = memory_budget or default_memory_budget()
-    record = spec.record_epochs
-
-    keys: dict[tuple, list[int]] = {}
-    seeds = coords["seed"].astype(np.int64)
-    for i in range(spec.n_runs):
-        depth = int(coords["depth"][i])
-        optimizer = _value(spec, coords, "optimizer", i)
-        closed = depth == 1 and optimizer == "gd" and spec.train.method == "auto"
-        width = 0 if depth == 1 else int(_value(spec, coords, "width", i))
-        key = ("closed_form" if closed else "gd", depth, width, optimizer)
-        keys.setdefault(key, []).append(i)
-
+    closed = (table.depth == 1) & (table.optimizer == OPTIMIZERS.index("gd")) & (spec.train.method == "auto")
+    width = np.where(table.depth == 1, 0, table.width)
+    keys = np.stack([closed.astype(np.int64), table.depth, width, table.optimizer.astype(np.int64)], axis=1)
+    uniq, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
+    order = np.argsort(first)  # groups in order of first appearance
     groups, per_run = [], {}
-    inits_all = coords["init"] if "init" in coords else None
-    for gi, (key, idx) in enumerate(keys.items()):
-        method, depth, width, optimizer = key
-        idx = np.asarray(idx)
-        idx = idx[np.argsort(seeds[idx], kind="stable")]  # seed-major: data cache locality
-        if inits_all is not None:
-            present = {str(v) for v in inits_all[idx]}
-            inits = tuple(k_ for k_ in INITS if k_ in present)
-        else:
-            inits = (spec.model.init,)
+    for gi, u in enumerate(order):
+        is_closed, depth, w, opt = (int(v) for v in uniq[u])
+        idx = np.flatnonzero(inverse.ravel() == u)
+        idx = idx[np.argsort(table.seed[idx], kind="stable")]  # seed-major: data cache locality
+        inits = tuple(INITS[i] for i in sorted(set(table.init[idx].tolist())))
+        method = "closed_form" if is_closed else "gd"
         cfg = kernel.KernelConfig(
             depth=depth,
-            width=width if depth > 1 else spec.problem.n_in,
+            width=w if depth > 1 else spec.problem.n_in,
             n_in=spec.problem.n_in,
             n_out=spec.problem.n_out,
             k=k,
             epochs=spec.train.epochs,
-            record=record,
-            optimizer=optimizer,
+            record=spec.record_epochs,
+            optimizer=OPTIMIZERS[opt],
             inits=inits,
             dtype=spec.train.dtype,
             root_seed=spec.seed,
         )
         b = run_bytes(cfg, method)
         per_run[gi] = b
-        batch = int(min(max(1, budget // b), len(idx)))
-        size = batch * -(-min(chunk_size, len(idx)) // batch) if chunk_size else batch
+        if layout is not None:
+            batch, size = layout["groups"][gi]["batch"], layout["groups"][gi]["chunk_size"]
+        else:
+            batch = int(min(max(1, budget // b), -(-len(idx) // devices)))
+            unit = batch * devices
+            size = unit * -(-min(chunk_size, len(idx)) // unit) if chunk_size else unit
         groups.append(Group(method, cfg, idx, batch, size))
-    return Plan(spec, groups, p_values, coords, per_run)
+    plan = Plan(spec, groups, p_values, table, devices, per_run)
+    if layout is not None and [g["label"] for g in layout["groups"]] != [g.label() for g in groups]:
+        raise SpecError(f"{spec.path}: the recorded layout does not match this spec's compile groups")
+    return plan
 
 
 # --------------------------------------------------------------------------- running
 
 
+def _train_fn(cfg: kernel.KernelConfig, method: str):
+    fn = kernel.closed_form if method == "closed_form" else kernel.train_gd
+    return jax.vmap(partial(fn, cfg))
+
+
 @partial(jax.jit, static_argnames=("cfg", "method"))
 def _train_chunk(cfg: kernel.KernelConfig, method: str, runs: kernel.RunInputs) -> kernel.Outputs:
-    fn = kernel.closed_form if method == "closed_form" else kernel.train_gd
-    return jax.vmap(partial(fn, cfg))(runs)
+    return _train_fn(cfg, method)(runs)
+
+
+@lru_cache(maxsize=64)
+def sharded_trainer(cfg: kernel.KernelConfig, method: str, n_devices: int):
+    """The chunk trainer with the run axis split over ``n_devices`` local devices.
+
+    Every array's leading (run) axis is sharded; runs never interact, so the compiled
+    program has no cross-device communication.
+    """
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+    mesh = Mesh(np.asarray(jax.local_devices()[:n_devices]), ("runs",))
+    runs = NamedSharding(mesh, PartitionSpec("runs"))
+
+    def _train_chunk(inputs):  # same name as the one-device function: counted alike
+        return _train_fn(cfg, method)(inputs)
+
+    return jax.jit(_train_chunk, in_shardings=runs, out_shardings=runs)
 
 
 class _StatsCache:
@@ -226,62 +315,205 @@ class _StatsCache:
         return st
 
 
-def _chunk_inputs(plan: Plan, group: Group, idx: np.ndarray, cache: _StatsCache, lr_used: np.ndarray):
-    """Host arrays of one chunk's runs; also fills ``lr_used`` for them (float64)."""
-    spec, coords = plan.spec, plan.coords
-    p_index = {r: j for j, r in enumerate(spec.axis("n_over_p").values)}
-    teacher_var = spec.problem.teacher_var
-    cfg = group.config
-    factors, teachers, rows = [], [], []
-    for i in idx:
-        seed = int(coords["seed"][i])
-        st = cache.get(seed)
-        j = p_index[coords["n_over_p"][i]]
-        p = plan.p_values[j]
-        factors.append(st.factor[j])
-        teachers.append(st.teacher)
-        snr = float(coords["snr"][i])
-        noise_var = 0.0 if math.isinf(snr) else teacher_var / snr
-        grad_scale = 1.0 / p if spec.train.loss == "mean" else 1.0
-        init = _value(spec, coords, "init", i)
-        init_scale = float(_value(spec, coords, "init_scale", i))
-        lr = _value(spec, coords, "learning_rate", i)
-        if isinstance(lr, Auto):
-            eps = stability_bound(
-                cfg.depth, st.lam_max[j], np.linalg.norm(st.teacher), init, cfg.shapes(), init_scale
-            )
-            lr = lr.factor * float(eps) / grad_scale
-        lr_used[i] = lr
-        rows.append(
-            (
-                math.sqrt(noise_var),
-                p,
-                lr,
-                grad_scale,
-                init_scale,
-                INITS.index(init),
-                seed,
-                float(_value(spec, coords, "momentum", i)),
-                float(_value(spec, coords, "b1", i)),
-                float(_value(spec, coords, "b2", i)),
-            )
-        )
-    cols = list(zip(*rows, strict=True))
-    f64 = partial(np.asarray, dtype=np.float64)
-    return kernel.RunInputs(
-        factor=np.stack(factors),
-        teacher=np.stack(teachers),
-        noise_std=f64(cols[0]),
-        n_train=np.asarray(cols[1], dtype=np.int64),
-        learning_rate=f64(cols[2]),
-        grad_scale=f64(cols[3]),
-        init_scale=f64(cols[4]),
-        init_code=np.asarray(cols[5], dtype=np.int32),
-        seed=np.asarray(cols[6], dtype=np.uint32),
-        momentum=f64(cols[7]),
-        b1=f64(cols[8]),
-        b2=f64(cols[9]),
+def _learning_rates(plan: Plan, group: Group, idx: np.ndarray, lam_max, teacher_norm) -> np.ndarray:
+    """Each run's learning rate (float64): fixed, or auto × its own stability bound."""
+    t = plan.table
+    lr = t.lr[idx].copy()
+    auto = np.isnan(lr)
+    if auto.any():
+        p = np.asarray(plan.p_values, dtype=np.float64)[t.p_index[idx]]
+        grad_scale = 1.0 / p if plan.spec.train.loss == "mean" else np.ones_like(p)
+        cfg = group.config
+        for init in np.unique(t.init[idx][auto]):
+            for scale in np.unique(t.init_scale[idx][auto & (t.init[idx] == init)]):
+                m = auto & (t.init[idx] == init) & (t.init_scale[idx] == scale)
+                eps = stability_bound(
+                    cfg.depth, lam_max[m], teacher_norm[m], INITS[init], cfg.shapes(), scale
+                )
+                lr[m] = t.auto[idx][m] * eps / grad_scale[m]
+    return lr
+
+
+def _chunk_inputs(plan: Plan, group: Group, idx: np.ndarray, cache: _StatsCache):
+    """Host arrays of one chunk's runs, and their learning rates (float64)."""
+    t = plan.table
+    seeds = t.seed[idx]
+    useeds, where = np.unique(seeds, return_inverse=True)
+    stats = [cache.get(int(s)) for s in useeds]
+    factors = np.stack([st.factor for st in stats])  # (seeds, n_P, N + N_out, K)
+    p_index = t.p_index[idx]
+    lam_max = np.stack([st.lam_max for st in stats])[where, p_index]
+    teachers = np.stack([st.teacher for st in stats])
+    teacher_norm = np.sqrt(np.sum(teachers**2, axis=(1, 2)))[where]
+    lr = _learning_rates(plan, group, idx, lam_max, teacher_norm)
+    p = np.asarray(plan.p_values, dtype=np.int64)[p_index]
+    grad_scale = 1.0 / p if plan.spec.train.loss == "mean" else np.ones(len(idx))
+    inputs = kernel.RunInputs(
+        factor=factors[where, p_index],
+        teacher=teachers[where],
+        noise_std=t.noise_std[idx],
+        n_train=p,
+        learning_rate=lr,
+        grad_scale=np.asarray(grad_scale, dtype=np.float64),
+        init_scale=t.init_scale[idx],
+        init_code=t.init[idx],
+        seed=seeds.astype(np.uint32),
+        momentum=t.momentum[idx],
+        b1=t.b1[idx],
+        b2=t.b2[idx],
     )
+    return inputs, lr
+
+
+class ChunkResult(NamedTuple):
+    """The real (unpadded) runs of one chunk."""
+
+    runs: np.ndarray  # flat run indices
+    train_error: np.ndarray  # (runs, n_record)
+    test_error: np.ndarray
+    best_test_error: np.ndarray
+    best_epoch: np.ndarray
+    diverged: np.ndarray
+    learning_rate_used: np.ndarray
+
+
+def run_chunk(plan: Plan, k: int, cache: _StatsCache) -> ChunkResult:
+    """Train global chunk ``k`` of a plan."""
+    gi, ci = plan.chunks[k]
+    group = plan.groups[gi]
+    idx = group.chunk(ci, plan.devices)
+    unit = group.batch * plan.devices
+    outs, rates = [], []
+    for b in range(0, len(idx), unit):
+        inputs, lr = _chunk_inputs(plan, group, idx[b : b + unit], cache)
+        rates.append(lr)
+        if plan.devices == 1:
+            outs.append(_train_chunk(group.config, group.method, inputs))
+        else:
+            outs.append(sharded_trainer(group.config, group.method, plan.devices)(inputs))
+    out = kernel.Outputs(*(np.concatenate(parts) for parts in zip(*jax.device_get(outs), strict=True)))
+    n = group.n_real(ci)
+    return ChunkResult(
+        idx[:n],
+        out.train_error[:n],
+        out.test_error[:n],
+        out.best_test_error[:n],
+        out.best_epoch[:n].astype(np.int64),
+        out.diverged[:n].astype(np.int8),
+        np.concatenate(rates)[:n],
+    )
+
+
+# --------------------------------------------------------------------------- part files
+
+
+def part_path(parts: Path, k: int) -> Path:
+    return Path(parts) / f"chunk-{k:06d}.nc"
+
+
+def write_part(parts: Path, plan: Plan, k: int, res: ChunkResult) -> Path:
+    """One finished chunk, atomically, with its completion mark and the plan's hash."""
+    import xarray as xr
+
+    from .store import write_netcdf
+
+    ds = xr.Dataset(
+        {
+            "run": ("run", res.runs),
+            "train_error": (("run", "epoch"), res.train_error),
+            "test_error": (("run", "epoch"), res.test_error),
+            "best_test_error": ("run", res.best_test_error),
+            "best_epoch": ("run", res.best_epoch),
+            "diverged": ("run", res.diverged),
+            "learning_rate_used": ("run", res.learning_rate_used),
+        },
+        attrs={
+            "dynax_part_format": PART_FORMAT,
+            "chunk": int(k),
+            "spec_sha256": plan.spec.sha256,
+            "layout_sha256": layout_sha(plan.layout()),
+            "complete": 1,  # written last of all: the rename makes the file appear whole
+        },
+    )
+    return write_netcdf(ds, part_path(parts, k))
+
+
+def read_part(parts: Path, plan: Plan, k: int) -> ChunkResult | None:
+    """A finished chunk, or None if its part is missing, truncated, unmarked or from
+    another spec or layout (it will be recomputed)."""
+    import xarray as xr
+
+    path = part_path(parts, k)
+    if not path.exists():
+        return None
+    try:
+        with xr.open_dataset(path) as ds:
+            ok = (
+                ds.attrs.get("complete") == 1
+                and ds.attrs.get("chunk") == k
+                and ds.attrs.get("spec_sha256") == plan.spec.sha256
+                and ds.attrs.get("layout_sha256") == layout_sha(plan.layout())
+            )
+            if not ok:
+                return None
+            ds = ds.load()
+    except Exception:  # a truncated or corrupt file: recompute the chunk
+        return None
+    gi, ci = plan.chunks[k]
+    expected = plan.groups[gi].chunk(ci, plan.devices)[: plan.groups[gi].n_real(ci)]
+    if not np.array_equal(ds.run.values, expected):
+        return None
+    return ChunkResult(
+        ds.run.values,
+        ds.train_error.values,
+        ds.test_error.values,
+        ds.best_test_error.values,
+        ds.best_epoch.values.astype(np.int64),
+        ds.diverged.values.astype(np.int8),
+        ds.learning_rate_used.values,
+    )
+
+
+def layout_sha(layout: dict) -> str:
+    return hashlib.sha256(json.dumps(layout, sort_keys=True).encode()).hexdigest()
+
+
+def prepare_parts(parts: Path, plan: Plan, resume: bool) -> None:
+    """Create the parts folder and its layout record, or check them on ``--resume``.
+
+    Raises:
+        SpecError: parts of another spec (never mixed), or parts left behind by an
+            earlier run when ``resume`` is not asked for (never overwritten silently).
+    """
+    parts = Path(parts)
+    record = parts / "layout.json"
+    if record.exists():
+        old = json.loads(record.read_text())
+        if old.get("spec_sha256") != plan.spec.sha256:
+            raise SpecError(
+                f"{plan.spec.path}: {parts} holds parts of a different spec "
+                f"(sha256 {old.get('spec_sha256', '?')[:12]}, this spec {plan.spec.sha256[:12]}); "
+                "the spec changed since that run. Delete the folder, or write to another -o"
+            )
+        if not resume:
+            done = len(list(parts.glob("chunk-*.nc")))
+            raise SpecError(
+                f"{plan.spec.path}: {parts} already holds {done} finished chunk(s) of this spec; "
+                "add --resume to reuse them, or delete the folder to start over"
+            )
+        return
+    parts.mkdir(parents=True, exist_ok=True)
+    tmp = record.with_suffix(".tmp")
+    tmp.write_text(json.dumps(plan.layout(), indent=1))
+    os.replace(tmp, record)
+
+
+def recorded_layout(parts: Path) -> dict | None:
+    record = Path(parts) / "layout.json"
+    return json.loads(record.read_text()) if record.exists() else None
+
+
+# --------------------------------------------------------------------------- execution
 
 
 @dataclass
@@ -294,7 +526,32 @@ class SweepResult:
     best_epoch: np.ndarray
     diverged: np.ndarray
     learning_rate_used: np.ndarray
-    timings: list = field(default_factory=list)  # per group: dict(label, runs, compile_s, run_s)
+    present: np.ndarray  # bool: runs this process holds (all, unless sharded)
+    timings: list = field(default_factory=list)  # per group: dict(label, runs, compile_s, wall_s)
+    reused: int = 0  # chunks taken from part files
+
+    @classmethod
+    def empty(cls, spec: SweepSpec) -> SweepResult:
+        n, n_rec = spec.n_runs, len(spec.record_epochs)
+        dtype = np.float64 if spec.train.dtype == "float64" else np.float32
+        return cls(
+            train_error=np.full((n, n_rec), np.nan, dtype),
+            test_error=np.full((n, n_rec), np.nan, dtype),
+            best_test_error=np.full(n, np.nan, dtype),
+            best_epoch=np.full(n, -1, np.int64),
+            diverged=np.zeros(n, np.int8),
+            learning_rate_used=np.full(n, np.nan, np.float64),
+            present=np.zeros(n, bool),
+        )
+
+    def put(self, c: ChunkResult) -> None:
+        self.train_error[c.runs] = c.train_error
+        self.test_error[c.runs] = c.test_error
+        self.best_test_error[c.runs] = c.best_test_error
+        self.best_epoch[c.runs] = c.best_epoch
+        self.diverged[c.runs] = c.diverged
+        self.learning_rate_used[c.runs] = c.learning_rate_used
+        self.present[c.runs] = True
 
 
 class _CompileTimer:
@@ -314,56 +571,82 @@ _timer = _CompileTimer()
 jax.monitoring.register_event_duration_secs_listener(_timer)
 
 
-def execute(plan: Plan, progress=None) -> SweepResult:
-    """Run every chunk of a plan; return the flat results."""
-    spec = plan.spec
-    n_rec = len(spec.record_epochs)
-    dtype = np.float64 if spec.train.dtype == "float64" else np.float32
-    n = plan.n_runs
-    res = SweepResult(
-        train_error=np.full((n, n_rec), np.nan, dtype),
-        test_error=np.full((n, n_rec), np.nan, dtype),
-        best_test_error=np.full(n, np.nan, dtype),
-        best_epoch=np.full(n, -1, np.int64),
-        diverged=np.zeros(n, np.int8),
-        learning_rate_used=np.full(n, np.nan, np.float64),
-    )
-    cache = _StatsCache(spec, plan.p_values)
+def execute(
+    plan: Plan,
+    progress=None,
+    parts: str | Path | None = None,
+    resume: bool = False,
+    shard: tuple[int, int] = (0, 1),
+    scheduler: str | None = None,
+) -> SweepResult:
+    """Run the chunks of a plan (those of ``shard`` = (i, n): chunks i, i+n, ...).
+
+    Args:
+        progress: called as ``progress(runs_done, runs_total)`` after each chunk.
+        parts: a folder for part files (one per finished chunk); with ``resume``,
+            valid parts found there are reused instead of recomputed.
+        scheduler: ``"local:N"`` or a Dask scheduler address: chunks run as Dask tasks,
+            each worker writing its part files (``parts`` is then required).
+    """
+    i, n = shard
+    todo = [k for k in range(len(plan.chunks)) if k % n == i]
+    res = SweepResult.empty(plan.spec)
+    total = sum(plan.groups[plan.chunks[k][0]].n_real(plan.chunks[k][1]) for k in todo)
     done = 0
-    for group in plan.groups:
+    if parts is not None:
+        parts = Path(parts)
+        prepare_parts(parts, plan, resume)
+        for k in list(todo):
+            found = read_part(parts, plan, k) if resume else None
+            if found is not None:
+                res.put(found)
+                res.reused += 1
+                done += len(found.runs)
+                todo.remove(k)
+        if progress is not None and done:
+            progress(done, total)
+    if scheduler is not None:
+        if parts is None:
+            raise ValueError("Dask execution writes part files: give parts=")
+        from .distributed import run_on_dask
+
+        for k in run_on_dask(plan, todo, parts, scheduler):
+            c = read_part(parts, plan, k)
+            if c is None:
+                raise RuntimeError(
+                    f"a Dask worker reported chunk {k} done but its part {part_path(parts, k)} is invalid"
+                )
+            res.put(c)
+            done += len(c.runs)
+            if progress is not None:
+                progress(done, total)
+        return res
+    cache = _StatsCache(plan.spec, plan.p_values)
+    by_group: dict[int, list[int]] = {}
+    for k in todo:
+        by_group.setdefault(plan.chunks[k][0], []).append(k)
+    for gi, ks in by_group.items():
         t_group = time.perf_counter()
         _timer.durations.clear()
         _timer.active = True
         try:
-            for c in range(group.n_chunks):
-                idx = group.chunk(c)
-                outs = []
-                for b in range(0, len(idx), group.batch):
-                    inputs = _chunk_inputs(
-                        plan, group, idx[b : b + group.batch], cache, res.learning_rate_used
-                    )
-                    outs.append(_train_chunk(group.config, group.method, inputs))
-                out = jax.device_get(outs)
-                out = kernel.Outputs(*(np.concatenate(parts) for parts in zip(*out, strict=True)))
-                real = min(group.chunk_size, len(group.runs) - c * group.chunk_size)
-                sel = idx[:real]
-                res.train_error[sel] = out.train_error[:real]
-                res.test_error[sel] = out.test_error[:real]
-                res.best_test_error[sel] = out.best_test_error[:real]
-                res.best_epoch[sel] = out.best_epoch[:real]
-                res.diverged[sel] = out.diverged[:real]
-                done += real
+            for k in ks:
+                c = run_chunk(plan, k, cache)
+                if parts is not None:
+                    write_part(parts, plan, k, c)
+                res.put(c)
+                done += len(c.runs)
                 if progress is not None:
-                    progress(done, n)
+                    progress(done, total)
         finally:
             _timer.active = False
+        g = plan.groups[gi]
         res.timings.append(
             dict(
-                label=group.label(),
-                runs=len(group.runs),
-                chunks=group.n_chunks,
-                batch=group.batch,
-                chunk_size=group.chunk_size,
+                label=g.label(),
+                runs=sum(g.n_real(plan.chunks[k][1]) for k in ks),
+                batch=g.batch,
+                chunk_size=g.chunk_size,
                 compiles=len(_timer.durations),
                 compile_s=float(sum(_timer.durations)),
                 wall_s=time.perf_counter() - t_group,
@@ -378,10 +661,50 @@ def run_sweep(
     memory_budget: int | None = None,
     progress=None,
     history: str = "",
+    devices: int = 1,
 ):
-    """Run a sweep and return its labelled ``xarray.Dataset`` (DESIGN.md §4)."""
+    """Run a sweep in this process and return its labelled ``xarray.Dataset`` (DESIGN.md §4)."""
     from .store import build_dataset
 
-    plan = plan_sweep(spec, chunk_size, memory_budget)
+    plan = plan_sweep(spec, chunk_size, memory_budget, devices)
     res = execute(plan, progress)
     return build_dataset(plan, res, history=history)
+
+
+def worker_chunk(
+    spec_text: str, spec_path: str, overrides: list[str], layout: dict, devices: int, k: int, parts: str
+):
+    """Run one chunk in a fresh process (a Dask worker) and write its part file."""
+    from .spec import parse_spec
+
+    spec = parse_spec(spec_text, spec_path, overrides)
+    plan = plan_sweep(spec, devices=devices, layout=layout)
+    cache = _worker_cache(spec.sha256, plan)
+    write_part(Path(parts), plan, k, run_chunk(plan, k, cache))
+    return k
+
+
+_worker_caches: dict[str, _StatsCache] = {}
+
+
+def _worker_cache(key: str, plan: Plan) -> _StatsCache:
+    if key not in _worker_caches:
+        _worker_caches.clear()
+        _worker_caches[key] = _StatsCache(plan.spec, plan.p_values)
+    return _worker_caches[key]
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"I/N"`` with 0 ≤ I < N."""
+    try:
+        i, n = (int(v) for v in text.split("/"))
+    except ValueError:
+        raise SpecError(f"--shard {text!r}: expected I/N with integers, e.g. 0/4") from None
+    if not (n >= 1 and 0 <= i < n):
+        raise SpecError(f"--shard {text!r}: need 0 ≤ I < N (I is 0-based)")
+    return i, n
+
+
+def estimated_memory(plan: Plan) -> int:
+    """Largest device bytes of one compiled call in the plan."""
+    return max(plan.bytes_per_run[g] * grp.batch for g, grp in enumerate(plan.groups))

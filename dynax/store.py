@@ -149,6 +149,15 @@ def build_dataset(plan, res, history: str = "") -> xr.Dataset:
         )
     for name in ("train_error", "test_error", "best_test_error"):
         data_vars[name].values = data_vars[name].values.astype(float_dtype)
+    if not res.present.all():  # a shard: NaN where another shard runs
+        data_vars["present"] = var(
+            res.present.astype(np.int8),
+            False,
+            "run computed in this shard",
+            "1",
+            flag_values=np.array([0, 1], dtype=np.int8),
+            flag_meanings="absent present",
+        )
     dev = jax.devices()[0]
     attrs = {
         "title": spec.name,
@@ -168,7 +177,7 @@ def build_dataset(plan, res, history: str = "") -> xr.Dataset:
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "history": history,
         "chunk_size": int(max(g.chunk_size for g in plan.groups)),
-        "devices": 1,
+        "devices": int(plan.devices),
     }
     for name in ("width", "init", "init_scale", "optimizer", "learning_rate"):
         if name not in dims:

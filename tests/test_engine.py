@@ -80,8 +80,7 @@ def test_batched_equals_loop_of_single_runs():
     cache = engine._StatsCache(spec, plan.p_values)
     for group in plan.groups:
         single = jax.jit(partial(kernel.train_gd, group.config))
-        lr = np.zeros(spec.n_runs)
-        inputs = engine._chunk_inputs(plan, group, group.runs, cache, lr)
+        inputs, _ = engine._chunk_inputs(plan, group, group.runs, cache)
         for j, i in enumerate(group.runs):
             out = single(jax.tree.map(lambda a, j=j: a[j], inputs))
             np.testing.assert_allclose(out.test_error, res.test_error[i], rtol=1e-12)
