@@ -59,6 +59,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--scheduler", metavar="ADDR", help="Dask: local:N (a LocalCluster) or tcp://host:port")
     run.add_argument("--quiet", action="store_true", help="no progress or summary")
 
+    bn = sub.add_parser("bench", help="benchmark dynax against the obvious ways, on this machine")
+    bn.add_argument(
+        "--quick", action="store_true", help="a smaller workload (under 3 minutes on 2 CPU cores)"
+    )
+    bn.add_argument("-o", "--output", help="JSON file (default results/benchmarks/<host kind>.json)")
+
     mg = sub.add_parser("merge", help="merge shard outputs into one result")
     mg.add_argument("output", help="the merged result")
     mg.add_argument("parts", nargs="+", help="shard outputs of dynax run --shard")
@@ -443,6 +449,13 @@ def main(argv: list[str] | None = None) -> int:
             return _analyze(args)
         if args.command == "merge":
             return _merge(args)
+        if args.command == "bench":
+            from .bench import run_bench, table
+
+            report = run_bench(args.quick, args.output, log=lambda m: print(m, file=sys.stderr, flush=True))
+            print(table(report))
+            print(f"wrote {report['path']} and {Path(report['path']).with_suffix('.png')}")
+            return 0
         return _run(args)
     except SpecError as e:
         print(f"dynax: error: {e}", file=sys.stderr)

@@ -73,48 +73,81 @@ class SeedStats(NamedTuple):
     factor: np.ndarray  # (n_P, N + N_out, K) square root of the augmented Gram matrix
     teacher: np.ndarray  # (N_out, N)
     lam_max: np.ndarray  # (n_P,) largest eigenvalue of Σ_xx (sum convention)
+    # ‖w_mn‖² = aa + 2σ ag + σ² gg: the min-norm least-squares solution's norm at noise σ
+    ls_terms: np.ndarray  # (n_P, 3)
+    # for the depth-1 closed form (empty unless asked for): Σ_xx = U Λ Uᵀ, and Uᵀ L_x
+    eigvals: np.ndarray  # (n_P, N)
+    eigvecs: np.ndarray  # (n_P, N, N)
+    rotated: np.ndarray  # (n_P, N, K)
 
 
 @partial(jax.jit, static_argnames=("n_in", "n_out", "p_max"))
-def _seed_stats(root_seed, seed, p_values, teacher_var, *, n_in, n_out, p_max):
+def _seed_stats(root_seed, seed, teacher_var, *, n_in, n_out, p_max):
+    """The teacher and the first p_max examples of a seed (one compilation per sweep)."""
     key = data_key(root_seed, seed)
-    w_bar = teacher(key, n_in, n_out, teacher_var)
     x, z = examples(key, n_in, n_out, p_max)
-    a = jnp.concatenate([x, z], axis=1).T  # (N + N_out, P_max)
-    k = factor_width(n_in, n_out, p_max)
+    return teacher(key, n_in, n_out, teacher_var), x, z
 
-    def for_p(p):
-        am = a * (jnp.arange(p_max) < p)[None, :]
+
+def seed_stats(
+    root_seed: int, seed: int, p_values, n_in: int, n_out: int, teacher_var: float, eigen: bool = False
+) -> SeedStats:
+    """Sufficient statistics of one seed for each P in ``p_values``, in float64.
+
+    The examples are drawn on the device by one compiled program for every seed of a sweep;
+    the small dense linear algebra per P (eigendecompositions of (N + N_out)-square or
+    K-square matrices) runs in NumPy on the host, deterministic and independent of any
+    batching. ``eigen`` adds the eigendecomposition of Σ_xx the depth-1 closed form needs,
+    computed once per (seed, P) for every run that shares that data.
+    """
+    p_values = np.asarray(p_values, dtype=np.int64)
+    p_max = int(p_values.max())
+    w_bar, x, z = (
+        np.asarray(v)
+        for v in _seed_stats(
+            np.uint32(root_seed),
+            np.uint32(seed),
+            np.float64(teacher_var),
+            n_in=n_in,
+            n_out=n_out,
+            p_max=p_max,
+        )
+    )
+    a = np.concatenate([x, z], axis=1).T  # (N + N_out, P_max)
+    k = factor_width(n_in, n_out, p_max)
+    factors, lam_max, ls, lams, us, rots = [], [], [], [], [], []
+    for p in p_values:
+        am = np.where(np.arange(p_max) < p, a, 0.0)
         if k == p_max:  # the raw (masked) data is already the smallest factor
             factor = am
         else:
-            lam, q = jnp.linalg.eigh(am @ am.T)
-            factor = q * jnp.sqrt(jnp.clip(lam, 0.0))[None, :]
-        xm = am[:n_in]  # λ_max of X Xᵀ from the smaller of the two Gram matrices
-        lam_max = jnp.linalg.eigvalsh(xm.T @ xm if p_max < n_in else xm @ xm.T)[-1]
-        return factor, lam_max
-
-    factor, lam_max = jax.vmap(for_p)(p_values)
-    return factor, w_bar, lam_max
-
-
-def seed_stats(root_seed: int, seed: int, p_values, n_in: int, n_out: int, teacher_var: float) -> SeedStats:
-    """Sufficient statistics of one seed for each P in ``p_values``, in float64.
-
-    One compilation serves every seed of a sweep (the shapes depend only on N, N_out,
-    the number of P values and max P).
-    """
-    p_values = np.asarray(p_values, dtype=np.int64)
-    factor, w_bar, lam_max = _seed_stats(
-        np.uint32(root_seed),
-        np.uint32(seed),
-        p_values,
-        np.float64(teacher_var),
-        n_in=n_in,
-        n_out=n_out,
-        p_max=int(p_values.max()),
+            lam, q = np.linalg.eigh(am @ am.T)
+            factor = q * np.sqrt(np.clip(lam, 0.0, None))[None, :]
+        lx, lz = factor[:n_in], factor[n_in:]
+        # G = L_xᵀ L_x (K × K) has the nonzero eigenvalues of Σ_xx; with b = w̄ L_x + σ L_z,
+        # the min-norm least-squares solution w = b G⁺ L_xᵀ has ‖w‖² = b G⁺ bᵀ
+        g_lam, v = np.linalg.eigh(lx.T @ lx)
+        top = g_lam[-1]
+        inv = np.where(g_lam > 1e-10 * top, 1.0 / np.where(g_lam > 0, g_lam, 1.0), 0.0)
+        tv, zv = (w_bar @ lx) @ v, lz @ v
+        ls.append([np.sum(tv * tv * inv), np.sum(tv * zv * inv), np.sum(zv * zv * inv)])
+        factors.append(factor)
+        lam_max.append(top)
+        if eigen:
+            lam, u = np.linalg.eigh(lx @ lx.T)
+            lams.append(lam)
+            us.append(u)
+            rots.append(u.T @ lx)
+    empty = np.zeros((len(p_values), 0))
+    return SeedStats(
+        np.stack(factors),
+        w_bar,
+        np.asarray(lam_max),
+        np.asarray(ls),
+        np.stack(lams) if eigen else empty,
+        np.stack(us) if eigen else empty[..., None],
+        np.stack(rots) if eigen else empty[..., None],
     )
-    return SeedStats(np.asarray(factor), np.asarray(w_bar), np.asarray(lam_max))
 
 
 def raw_data(root_seed: int, seed: int, p: int, n_in: int, n_out: int, teacher_var: float, snr: float):

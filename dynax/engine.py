@@ -177,9 +177,9 @@ def run_bytes(cfg: kernel.KernelConfig, method: str) -> int:
     itemsize = 8 if cfg.dtype == "float64" else 4
     factor = (cfg.n_in + cfg.n_out) * cfg.k
     n_rec = len(cfg.record)
-    if method == "closed_form":
+    if method == "closed_form":  # float64 inputs (factor, U, Uᵀ L_x), one block of epochs
         n = cfg.n_in
-        floats = 8 * factor + 4 * n * n + 2 * kernel._BLOCK * n * cfg.n_out + 4 * n_rec * cfg.n_out * n
+        floats = 2 * (n * n + n * cfg.k) + 4 * kernel._BLOCK * n * cfg.n_out + 2 * n_rec * cfg.n_out * n
     else:
         weights = sum(a * b for a, b in cfg.shapes())
         slots = {"gd": 0, "momentum": 1, "adam": 2}[cfg.optimizer]
@@ -188,17 +188,21 @@ def run_bytes(cfg: kernel.KernelConfig, method: str) -> int:
     return int(floats * itemsize) + 256
 
 
+CPU_BUDGET = 24 << 20  # cache-sized batches: measured fastest on CPU (benchmarks/README.md)
+
+
 def default_memory_budget() -> int:
-    """Bytes for one compiled call: half the accelerator's memory, or 1/8 of host RAM (≤ 4 GiB)."""
+    """Bytes for one compiled call and device.
+
+    On an accelerator, half its memory (large batches fill it). On CPU, 24 MiB: the
+    batch then fits in cache, which measured 2.5× faster than memory-sized batches
+    (depth 2, N = N_h = 100: batch 64 vs 512).
+    """
     dev = jax.devices()[0]
-    stats = dev.memory_stats() if hasattr(dev, "memory_stats") else None
+    stats = dev.memory_stats() if dev.platform != "cpu" and hasattr(dev, "memory_stats") else None
     if stats and "bytes_limit" in stats:
         return int(stats["bytes_limit"] * 0.5)
-    try:
-        ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        ram = 8 << 30
-    return int(min(ram / 8, 4 << 30))
+    return CPU_BUDGET
 
 
 def plan_sweep(
@@ -296,27 +300,41 @@ def sharded_trainer(cfg: kernel.KernelConfig, method: str, n_devices: int):
 class _StatsCache:
     """Per-seed sufficient statistics, computed once (one compilation per sweep)."""
 
-    def __init__(self, spec: SweepSpec, p_values, max_bytes: int = 2 << 30):
-        self.spec, self.p_values = spec, np.asarray(p_values)
+    def __init__(self, spec: SweepSpec, p_values, max_bytes: int = 2 << 30, eigen: bool = False):
+        self.spec, self.p_values, self.eigen = spec, np.asarray(p_values), eigen
         self.items: OrderedDict[int, data.SeedStats] = OrderedDict()
         n, no = spec.problem.n_in, spec.problem.n_out
         k = data.factor_width(n, no, int(self.p_values.max()))
-        self.capacity = max(1, max_bytes // (len(self.p_values) * (n + no) * k * 8))
+        per_p = (n + no) * k + (n * n + n * k if eigen else 0)
+        self.capacity = max(1, max_bytes // (len(self.p_values) * per_p * 8))
 
     def get(self, seed: int) -> data.SeedStats:
         if seed in self.items:
             self.items.move_to_end(seed)
             return self.items[seed]
         pr = self.spec.problem
-        st = data.seed_stats(self.spec.seed, seed, self.p_values, pr.n_in, pr.n_out, pr.teacher_var)
+        st = data.seed_stats(
+            self.spec.seed, seed, self.p_values, pr.n_in, pr.n_out, pr.teacher_var, self.eigen
+        )
         self.items[seed] = st
         while len(self.items) > self.capacity:
             self.items.popitem(last=False)
         return st
 
 
+def weight_norm(teachers, ls_terms, noise_std) -> np.ndarray:
+    """The end-to-end norm a run's stability bound is taken at: the larger of the teacher's
+    and the run's own min-norm least-squares solution's (which GD from a small init
+    approaches, and which far exceeds the teacher's when it fits noise near N = P)."""
+    teachers = np.asarray(teachers).reshape(len(noise_std), -1)
+    aa, ag, gg = np.asarray(ls_terms).T
+    ls = np.sqrt(np.maximum(aa + 2 * noise_std * ag + noise_std**2 * gg, 0.0))
+    return np.maximum(np.sqrt(np.sum(teachers**2, axis=1)), ls)
+
+
 def _learning_rates(plan: Plan, group: Group, idx: np.ndarray, lam_max, teacher_norm) -> np.ndarray:
-    """Each run's learning rate (float64): fixed, or auto × its own stability bound."""
+    """Each run's learning rate (float64): fixed, or auto × its own stability bound, taken
+    at the norm :func:`weight_norm` gives (``teacher_norm``)."""
     t = plan.table
     lr = t.lr[idx].copy()
     auto = np.isnan(lr)
@@ -340,17 +358,24 @@ def _chunk_inputs(plan: Plan, group: Group, idx: np.ndarray, cache: _StatsCache)
     seeds = t.seed[idx]
     useeds, where = np.unique(seeds, return_inverse=True)
     stats = [cache.get(int(s)) for s in useeds]
-    factors = np.stack([st.factor for st in stats])  # (seeds, n_P, N + N_out, K)
     p_index = t.p_index[idx]
-    lam_max = np.stack([st.lam_max for st in stats])[where, p_index]
-    teachers = np.stack([st.teacher for st in stats])
-    teacher_norm = np.sqrt(np.sum(teachers**2, axis=(1, 2)))[where]
-    lr = _learning_rates(plan, group, idx, lam_max, teacher_norm)
+
+    def gather(name):  # only the slices these runs use (a per-seed table holds every P)
+        return np.stack([getattr(stats[w], name)[j] for w, j in zip(where, p_index, strict=True)])
+
+    lam_max = np.asarray([stats[w].lam_max[j] for w, j in zip(where, p_index, strict=True)])
+    teachers = np.stack([st.teacher for st in stats])[where]
+    ls = np.stack([stats[w].ls_terms[j] for w, j in zip(where, p_index, strict=True)])
+    lr = _learning_rates(plan, group, idx, lam_max, weight_norm(teachers, ls, t.noise_std[idx]))
     p = np.asarray(plan.p_values, dtype=np.int64)[p_index]
     grad_scale = 1.0 / p if plan.spec.train.loss == "mean" else np.ones(len(idx))
+    if group.method == "closed_form" and stats[0].eigvecs.size:
+        eig = [gather(name) for name in ("eigvals", "eigvecs", "rotated")]
+    else:
+        eig = [np.zeros((len(idx), 0)), np.zeros((len(idx), 0, 0)), np.zeros((len(idx), 0, 0))]
     inputs = kernel.RunInputs(
-        factor=factors[where, p_index],
-        teacher=teachers[where],
+        factor=gather("factor"),
+        teacher=teachers,
         noise_std=t.noise_std[idx],
         n_train=p,
         learning_rate=lr,
@@ -361,6 +386,9 @@ def _chunk_inputs(plan: Plan, group: Group, idx: np.ndarray, cache: _StatsCache)
         momentum=t.momentum[idx],
         b1=t.b1[idx],
         b2=t.b2[idx],
+        eigvals=eig[0],
+        eigvecs=eig[1],
+        rotated=eig[2],
     )
     return inputs, lr
 
@@ -621,7 +649,7 @@ def execute(
             if progress is not None:
                 progress(done, total)
         return res
-    cache = _StatsCache(plan.spec, plan.p_values)
+    cache = _stats_cache(plan)
     by_group: dict[int, list[int]] = {}
     for k in todo:
         by_group.setdefault(plan.chunks[k][0], []).append(k)
@@ -684,13 +712,18 @@ def worker_chunk(
     return k
 
 
+def _stats_cache(plan: Plan) -> _StatsCache:
+    eigen = any(g.method == "closed_form" for g in plan.groups)
+    return _StatsCache(plan.spec, plan.p_values, eigen=eigen)
+
+
 _worker_caches: dict[str, _StatsCache] = {}
 
 
 def _worker_cache(key: str, plan: Plan) -> _StatsCache:
     if key not in _worker_caches:
         _worker_caches.clear()
-        _worker_caches[key] = _StatsCache(plan.spec, plan.p_values)
+        _worker_caches[key] = _stats_cache(plan)
     return _worker_caches[key]
 
 

@@ -73,6 +73,10 @@ class RunInputs(NamedTuple):
     momentum: jax.Array
     b1: jax.Array
     b2: jax.Array
+    # the closed form's eigendecomposition of Σ_xx = U Λ Uᵀ and Uᵀ L_x (empty for GD)
+    eigvals: jax.Array  # (N,)
+    eigvecs: jax.Array  # (N, N)
+    rotated: jax.Array  # (N, K)
 
 
 def run_inputs(factor, teacher, *, n_train, init, init_scale, seed, noise_std=0.0, learning_rate=1.0,
@@ -92,6 +96,9 @@ def run_inputs(factor, teacher, *, n_train, init, init_scale, seed, noise_std=0.
         momentum=f64(momentum),
         b1=f64(b1),
         b2=f64(b2),
+        eigvals=jnp.zeros((0,)),
+        eigvecs=jnp.zeros((0, 0)),
+        rotated=jnp.zeros((0, 0)),
     )
 
 
@@ -303,19 +310,26 @@ def train_gd(cfg: KernelConfig, run: RunInputs) -> Outputs:
 def _decay(a, k):
     """``(1 − a)^k`` and ``Σ_{j<k} (1 − a)^j = (1 − (1 − a)^k)/a`` for integer-valued k ≥ 0.
 
-    Accurate for tiny a (the frozen subspace, a = 0 exactly gives 1 and k) and correct
-    in sign for 1 < a < 2 (oscillating, stable) and a ≥ 2 (diverging).
+    Accurate for tiny a (the frozen subspace; a = 0 exactly gives 1 and k) and correct in
+    sign for 1 < a < 2 (oscillating, stable) and a ≥ 2 (diverging). Every branch is
+    decided from ``a`` itself, never from a separately computed ``1 − a``: under jit XLA
+    may fuse ``1 − ε·λ`` into one FMA whose sign disagrees with the rounded ``a``
+    (a = 1.0 exactly but 1 − ε·λ = 1e-17), which would flip the sign of odd powers.
     """
-    q = 1.0 - a
-    pos = q > 0
-    log_abs = jnp.where(pos, jnp.log1p(-jnp.where(pos, a, 0.0)), jnp.log(jnp.abs(jnp.where(pos, 1.0, q))))
-    odd = jnp.mod(k, 2) == 1
+    below = a < 1.0  # 0 < q ≤ 1 (q > 1 for the tiny negative a of round-off)
+    above = a > 1.0  # q < 0
+    log_abs = jnp.where(
+        below,
+        jnp.log1p(-jnp.where(below, a, 0.0)),
+        jnp.log(jnp.where(above, a, 2.0) - 1.0),
+    )
     mag = jnp.exp(k * log_abs)
-    qk = jnp.where(~pos & odd, -mag, mag)
-    qk = jnp.where(k == 0, 1.0, jnp.where(q == 0, 0.0, qk))
+    odd = jnp.mod(k, 2) == 1
+    qk = jnp.where(above & odd, -mag, mag)
+    qk = jnp.where(k == 0, 1.0, jnp.where(a == 1.0, 0.0, qk))
     a_safe = jnp.where(a == 0, 1.0, a)
-    s_pos = -jnp.expm1(k * log_abs) / a_safe
-    s = jnp.where(pos, s_pos, (1.0 - qk) / a_safe)
+    s_below = -jnp.expm1(k * log_abs) / a_safe
+    s = jnp.where(below, s_below, (1.0 - qk) / a_safe)
     return qk, jnp.where(a == 0, k, s)
 
 
@@ -339,13 +353,15 @@ def closed_form(cfg: KernelConfig, run: RunInputs) -> Outputs:
     p = run.n_train.astype(dtype)
     eps = (run.learning_rate * run.grad_scale).astype(dtype)
 
-    sigma_xx = lx @ lx.T
-    lam, u = jnp.linalg.eigh(sigma_xx)
+    if run.eigvecs.shape[-1] == n:  # shared per (seed, P), computed once in float64
+        lam, u, m = (a.astype(dtype) for a in (run.eigvals, run.eigvecs, run.rotated))
+    else:
+        lam, u = jnp.linalg.eigh(lx @ lx.T)
+        m = u.T @ lx  # (N, K): W L_x = w̃ m
     w0 = init_weights(cfg, run)[0]
     wt0 = w0 @ u  # (N_out, N) in the eigenbasis
-    bt = (w_bar @ sigma_xx + lz_noise @ lx.T) @ u
     wbt = w_bar @ u
-    m = u.T @ lx  # (N, K): W L_x = w̃ m
+    bt = wbt * lam[None, :] + lz_noise @ m.T  # Σ_yx U = w̄ U Λ + σ_ε L_z L_xᵀ U
     a = eps * lam
 
     def weights_at(k):  # k: (B,) epochs -> (B, N_out, N)
@@ -361,12 +377,21 @@ def closed_form(cfg: KernelConfig, run: RunInputs) -> Outputs:
     finite0 = jnp.isfinite(test0)
     n_blocks = -(-(cfg.epochs + 1) // _BLOCK)
     big = jnp.int64(cfg.epochs + 1)
+    # Inside a block of epochs k0 + j: q^(k0+j) = q^k0 q^j and S_(k0+j) = S_k0 + q^k0 S_j, with
+    # q^j, S_j (j < _BLOCK) once per run and q^k0, S_k0 once per block, all from the accurate
+    # formulas of _decay: the per-epoch work is multiply-adds, no transcendental functions.
+    q_j, s_j = _decay(a[None, :], jnp.arange(_BLOCK, dtype=dtype)[:, None])  # (_BLOCK, N)
 
     def block(carry, b):
         best, best_epoch, bad_epoch = carry
+        k0 = (b * _BLOCK).astype(dtype)
+        q0, s0 = _decay(a, k0)
+        qk = q0[None, :] * q_j
+        sk = s0[None, :] + q0[None, :] * s_j
+        d = wt0[None] * qk[:, None, :] + eps * bt[None] * sk[:, None, :] - wbt[None]
+        test = jnp.sum(d * d, axis=(1, 2)) / (n * n_out) + noise_var
         ks = b * _BLOCK + jnp.arange(_BLOCK, dtype=jnp.int64)
         valid = ks <= cfg.epochs
-        test = test_at(weights_at(ks))
         bad = valid & (~jnp.isfinite(test) | (test > limit))
         bad_epoch = jnp.minimum(bad_epoch, jnp.min(jnp.where(bad, ks, big)))
         ok = valid & (ks < bad_epoch) & jnp.isfinite(test)

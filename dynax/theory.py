@@ -543,7 +543,9 @@ def _balanced_seed_mean(spec, depth, p, j, noise_var, lr, grad_scale, init_scale
         for w in reversed(ws[:-1]):
             w0 = w0 @ w
         if isinstance(lr, Auto):
-            norm = np.linalg.norm(st.teacher)
+            from .engine import weight_norm
+
+            norm = weight_norm(st.teacher[None], st.ls_terms[j][None], np.sqrt([noise_var]))[0]
             eps = lr.factor * float(
                 stability_bound(depth, st.lam_max[j], norm, "balanced", cfg.shapes(), init_scale)
             )

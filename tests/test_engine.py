@@ -77,7 +77,7 @@ def test_batched_equals_loop_of_single_runs():
     spec = parse_spec(text)
     plan = engine.plan_sweep(spec)
     res = engine.execute(plan)
-    cache = engine._StatsCache(spec, plan.p_values)
+    cache = engine._stats_cache(plan)
     for group in plan.groups:
         single = jax.jit(partial(kernel.train_gd, group.config))
         inputs, _ = engine._chunk_inputs(plan, group, group.runs, cache)
@@ -210,3 +210,39 @@ def test_every_init_and_optimizer_runs_in_float32():
     assert int(ds.diverged.sum()) == 0 and bool(np.isfinite(ds.test_error).all())
     improved = ds.best_test_error < ds.test_error.isel(epoch=0)
     assert float(improved.mean()) > 0.9  # almost every run learned something in 40 epochs
+
+
+def test_auto_rate_uses_the_least_squares_norm_where_it_exceeds_the_teacher():
+    # near N = P with heavy noise the fitted weights outgrow the teacher: the bound must know
+    for p, snr in ((47, 0.1), (20, 2.0), (160, 1.0)):
+        st = data.seed_stats(0, 3, [p, 160], 40, 1, 1.0)
+        x, y, w_bar, noise_var = data.raw_data(0, 3, p, 40, 1, 1.0, snr)
+        w_mn = np.linalg.lstsq(x, y, rcond=None)[0]
+        got = engine.weight_norm(st.teacher[None], st.ls_terms[0][None], np.sqrt([noise_var]))[0]
+        assert got == pytest.approx(max(np.linalg.norm(w_mn), np.linalg.norm(w_bar)), rel=1e-9)
+    spec = parse_spec(
+        spec_text(
+            "depth = 2\nn_over_p = [0.85, 1.17]\nsnr = 0.1\nseed = { count = 2 }",
+            "n_in = 40",
+            "width = 40\ninit = 'gaussian_fan_in'\ninit_scale = 0.1",
+            "epochs = 2000\nrecord = { every = 50 }",
+        )
+    )
+    ds = run_sweep(spec)
+    # stable late dynamics: E_g grows smoothly as noise is fitted, no oscillating jumps
+    late = ds.test_error.isel(epoch=slice(10, None))
+    assert bool((late.diff("epoch") >= -1e-3 * late.isel(epoch=slice(1, None))).all())
+
+
+def test_decay_is_consistent_under_jit_at_the_edges():
+    # a = ε·λ exactly 1 (q = 0), oscillating (1 < a < 2), frozen (a = 0, ±tiny), diverging
+    a = np.array([1.0, 1.5, 0.0, 1e-17, -1e-17, 0.3, 2.5])
+    k = np.arange(7, dtype=np.float64)[:, None]
+    q_ref = np.power.outer(1.0 - a, np.arange(7)).T
+    s_ref = np.array([[np.sum((1.0 - x) ** np.arange(kk)) for x in a] for kk in range(7)])
+    for fn in (kernel._decay, jax.jit(kernel._decay)):
+        for scale in (1.0, 3.0):  # a computed as a product, as in the kernel (FMA bait)
+            eps, lam = 1.0 / scale, a * scale
+            qk, s = jax.jit(lambda e, lm, fn=fn: fn((e * lm)[None, :], k))(eps, lam)
+            np.testing.assert_allclose(qk, q_ref, rtol=1e-12, atol=1e-15)
+            np.testing.assert_allclose(s, s_ref, rtol=1e-12, atol=1e-15)

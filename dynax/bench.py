@@ -1,0 +1,474 @@
+"""``dynax bench``: dynax against the obvious ways to do the same job, side by side in one
+process, and against this machine's own peaks.
+
+Contenders, on the identical workload (the same data, initial weights and learning
+rates, those dynax chose with ``learning_rate = {auto = 0.5}``):
+
+1. ``numpy_loop``: a per-network NumPy loop of full-batch GD on the raw data matrix;
+2. ``jax_vmap_raw``: ``jax.vmap`` of a per-network trainer on the raw data, padded to the
+   largest P with a mask, ``lax.scan`` over epochs, E_g at every epoch;
+3. ``dynax_gd``: dynax's GD kernel on sufficient statistics;
+4. ``closed_form``: dynax's depth-1 closed form.
+
+The slow contenders train a measured subset of the networks and epochs; their rates are
+per network-epoch, and they are checked to produce the same curves as dynax on that
+subset (a fast wrong answer does not count). FLOP and byte counts are analytic (per
+network-epoch, stated in the JSON); peaks are measured in the same run (a large float32
+matmul, a large copy).
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import data, engine, kernel
+from .spec import parse_spec
+
+__all__ = ["run_bench"]
+
+STANDARD = """
+name = "bench-standard"
+[grid]
+depth    = {depths}
+n_over_p = {{ geomspace = [0.1, 10.0, 16] }}
+snr      = {{ geomspace = [0.1, 100.0, 16] }}
+seed     = {{ count = {seeds} }}
+[problem]
+n_in = {n}
+[model]
+width = {n}
+init = "gaussian_fan_in"
+init_scale = 0.1
+[train]
+learning_rate = {{ auto = 0.5 }}
+epochs = {epochs}
+record = {{ log = 100 }}
+"""
+
+
+# --------------------------------------------------------------------------- machine
+
+
+def _rss_reset() -> None:
+    try:  # Linux: reset the peak resident set size ("5" to clear_refs)
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
+
+
+def _rss_peak() -> int:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def machine_peaks(quick: bool) -> dict:
+    """This machine's float32 matmul FLOP/s and memory copy bandwidth, measured now."""
+    n = 1024 if quick else 2048
+    a = jnp.ones((n, n), jnp.float32)
+    mm = jax.jit(lambda x: x @ x)
+    mm(a).block_until_ready()
+    t = min(_timed(lambda: mm(a).block_until_ready()) for _ in range(3))
+    m = (32 if quick else 64) << 20
+    x = jnp.ones(m // 4, jnp.float32)
+    cp = jax.jit(lambda v: v * 1.0001)
+    cp(x).block_until_ready()
+    tc = min(_timed(lambda: cp(x).block_until_ready()) for _ in range(3))
+    return {
+        "matmul_flops_per_s": 2 * n**3 / t,
+        "copy_bytes_per_s": 2 * m / tc,
+        "matmul_n": n,
+        "copy_bytes": m,
+    }
+
+
+def _timed(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def _host() -> dict:
+    dev = jax.devices()[0]
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    kind = dev.device_kind if dev.platform != "cpu" else f"cpu-{os.cpu_count()}core"
+    return {
+        "machine": f"{platform.node()}: {cpu}, {os.cpu_count()} cores",
+        "device_kind": dev.device_kind,
+        "platform": dev.platform,
+        "host_kind": "".join(c if c.isalnum() or c in "-_" else "-" for c in kind).lower(),
+    }
+
+
+# --------------------------------------------------------------------------- costs
+
+
+def gd_costs(depth: int, n: int, width: int, k: int, itemsize: int) -> tuple[float, float]:
+    """Analytic FLOPs and bytes of one GD step of one network (N_out = 1).
+
+    With S the number of weights: the end-to-end product, its backward pass and the
+    outer-product gradients and update cost about 7S flops; the residual and the
+    gradient against a data matrix with k columns 4·N·k. Bytes: weights read, written
+    and their gradients read (3S) plus the data matrix (N·k).
+    """
+    cfg = kernel.KernelConfig(depth, width, n, 1, k, 1, (0, 1))
+    s = sum(a * b for a, b in cfg.shapes())
+    return 7.0 * s + 4.0 * n * k, float(itemsize * (3 * s + n * k))
+
+
+# --------------------------------------------------------------------------- contenders
+
+
+def _subset(plan: engine.Plan, group: engine.Group, count: int):
+    """``count`` runs of a group spread over its grid, with their inputs and raw data."""
+    pick = group.runs[np.linspace(0, len(group.runs) - 1, count).astype(int)]
+    inputs, lr = engine._chunk_inputs(plan, group, pick, engine._stats_cache(plan))
+    cfg = group.config
+    ws0 = jax.vmap(lambda r: kernel.init_weights(cfg, r))(jax.tree.map(jnp.asarray, inputs))
+    spec, t = plan.spec, plan.table
+    raws = []
+    for j, i in enumerate(pick):
+        p = spec.n_train[t.p_index[i]]
+        snr = spec.axis("snr").values[np.unravel_index(i, spec.shape)[spec.dims.index("snr")]]
+        x, y, w_bar, noise_var = data.raw_data(
+            spec.seed, int(t.seed[i]), p, spec.problem.n_in, 1, spec.problem.teacher_var, snr
+        )
+        raws.append((x, y, w_bar, noise_var, float(lr[j]), [np.asarray(w[j]) for w in ws0]))
+    return pick, raws
+
+
+def numpy_loop(raws, epochs: int):
+    """Full-batch GD on the raw data in plain NumPy (float64), one network at a time:
+    the network's forward pass on the P examples and backpropagation, as a researcher
+    writes it first. Returns E_g at every epoch 0..epochs, (networks, epochs + 1), and
+    the seconds."""
+    out = np.zeros((len(raws), epochs + 1))
+    t0 = time.perf_counter()
+    for j, (x, y, w_bar, noise_var, lr, ws0) in enumerate(raws):
+        ws = [w.astype(np.float64) for w in ws0]
+        n = x.shape[1]
+        for e in range(epochs + 1):
+            eff = ws[-1]
+            for w in reversed(ws[:-1]):
+                eff = eff @ w
+            out[j, e] = np.sum((eff - w_bar) ** 2) / n + noise_var
+            if e == epochs:
+                break
+            acts = [x]
+            for w in ws:
+                acts.append(acts[-1] @ w.T)
+            delta = acts[-1] - y  # dL/dŷ for L = ½ Σ (ŷ − y)²
+            grads = [None] * len(ws)
+            for i in range(len(ws) - 1, -1, -1):
+                grads[i] = delta.T @ acts[i]
+                delta = delta @ ws[i]
+            ws = [w - lr * g for w, g in zip(ws, grads, strict=True)]
+    return out, time.perf_counter() - t0
+
+
+def jax_vmap_raw(raws, epochs: int):
+    """The straightforward JAX version: ``jax.vmap`` over networks of a trainer that runs
+    the network on the raw data padded to the largest P (a mask zeroes the padding),
+    ``jax.grad`` of the loss, ``lax.scan`` over epochs, E_g at every epoch (float32).
+
+    Returns E_g at every epoch, compile seconds, run seconds and the padded P.
+    """
+    p_max = max(r[0].shape[0] for r in raws)
+    n = raws[0][0].shape[1]
+    xs = np.zeros((len(raws), p_max, n), np.float32)
+    ys = np.zeros((len(raws), p_max, 1), np.float32)
+    mask = np.zeros((len(raws), p_max, 1), np.float32)
+    for j, (x, y, *_rest) in enumerate(raws):
+        xs[j, : len(x)], ys[j, : len(x)], mask[j, : len(x)] = x, y, 1.0
+    w_bar = np.stack([r[2] for r in raws]).astype(np.float32)
+    noise = np.asarray([r[3] for r in raws], np.float32)
+    lrs = np.asarray([r[4] for r in raws], np.float32)
+    ws0 = [np.stack([r[5][i] for r in raws]).astype(np.float32) for i in range(len(raws[0][5]))]
+
+    def train(x, y, m, wb, nv, lr, ws):
+        def loss(ws):
+            h = x
+            for w in ws:
+                h = h @ w.T
+            r = (h - y) * m
+            return 0.5 * jnp.sum(r * r)
+
+        def step(ws, _):
+            eff = ws[-1]
+            for w in reversed(ws[:-1]):
+                eff = eff @ w
+            eg = jnp.sum((eff - wb) ** 2) / n + nv
+            g = jax.grad(loss)(ws)
+            return [w - lr * gw for w, gw in zip(ws, g, strict=True)], eg
+
+        _, curve = jax.lax.scan(step, ws, None, length=epochs + 1)
+        return curve
+
+    fn = jax.jit(jax.vmap(train))
+    args = (xs, ys, mask, w_bar, noise, lrs, ws0)
+    t0 = time.perf_counter()
+    compiled = fn.lower(*args).compile()
+    t_compile = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    curves = np.asarray(jax.block_until_ready(compiled(*args)))
+    return curves, t_compile, time.perf_counter() - t0, p_max
+
+
+def raw_costs(depth: int, n: int, width: int, p: float, itemsize: int) -> tuple[float, float]:
+    """FLOPs and bytes of one raw-data GD step: forward (2PS) and backward (4PS) through
+    the network on P examples; the data (P·N) and weights (3S) move."""
+    cfg = kernel.KernelConfig(depth, width, n, 1, 1, 1, (0, 1))
+    s = sum(a * b for a, b in cfg.shapes())
+    return 6.0 * p * s, float(itemsize * (p * n + 3 * s))
+
+
+def dynax_group(plan: engine.Plan, gi: int):
+    """Run one compile group of a plan through the engine; returns (result, compile_s, run_s)."""
+    t0 = time.perf_counter()
+    res = engine.execute(
+        engine.Plan(plan.spec, [plan.groups[gi]], plan.p_values, plan.table, plan.devices, plan.bytes_per_run)
+    )
+    wall = time.perf_counter() - t0
+    compile_s = res.timings[0]["compile_s"]
+    return res, compile_s, wall - compile_s
+
+
+# --------------------------------------------------------------------------- suite
+
+
+def standard(quick: bool, peaks: dict, log) -> dict:
+    """The standard workload (issue: depths 1-3, N = N_h = 100, 16 × 16 × 8 networks)."""
+    seeds, epochs = (2, 500) if quick else (8, 2000)
+    spec = parse_spec(STANDARD.format(depths=[1, 2, 3], seeds=seeds, n=100, epochs=epochs), "<bench>")
+    spec_gd = parse_spec(spec.text, "<bench>", ["train.method=gd"])
+    out = {"workload": {"networks_per_depth": spec.n_runs // 3, "epochs": epochs, "n_in": 100, "width": 100}}
+    sub_n, sub_e = (4, 100) if quick else (8, 200)
+    sub_j = 64 if quick else 256
+    depths = {}
+    for depth in (1, 2, 3):
+        plan = engine.plan_sweep(
+            parse_spec(spec_gd.text, "<bench>", ["train.method=gd", f"grid.depth=[{depth}]"])
+        )
+        gi = 0
+        group = plan.groups[gi]
+        k = group.config.k
+        _rss_reset()
+        res, c_s, r_s = dynax_group(plan, gi)
+        mem = _rss_peak()
+        n_net = len(group.runs)
+        rate = n_net * epochs / r_s
+        flops, nbytes = gd_costs(depth, 100, 100, k, 4)
+        entry = {
+            "dynax_gd": _entry(rate, c_s, mem, flops, nbytes, peaks, n_net, epochs),
+        }
+        log(f"depth {depth}: dynax_gd {rate:.3g} network-epochs/s (compile {c_s:.1f} s)")
+        pick, raws = _subset(plan, group, sub_n)
+        np_curves, np_s = numpy_loop(raws, sub_e)
+        p_mean = float(np.mean([r[0].shape[0] for r in raws]))
+        f_np, b_np = raw_costs(depth, 100, 100, p_mean, 8)
+        entry["numpy_loop"] = _entry(len(raws) * sub_e / np_s, 0.0, None, f_np, b_np, peaks, len(raws), sub_e)
+        log(f"depth {depth}: numpy_loop {entry['numpy_loop']['network_epochs_per_s']:.3g} network-epochs/s")
+        pick_j, raws_j = _subset(plan, group, sub_j)
+        _rss_reset()
+        jx_curves, jx_c, jx_s, p_max = jax_vmap_raw(raws_j, sub_e)
+        f_jx, b_jx = raw_costs(depth, 100, 100, p_max, 4)
+        entry["jax_vmap_raw"] = _entry(
+            len(raws_j) * sub_e / jx_s, jx_c, _rss_peak(), f_jx, b_jx, peaks, sub_j, sub_e
+        )
+        log(
+            f"depth {depth}: jax_vmap_raw "
+            f"{entry['jax_vmap_raw']['network_epochs_per_s']:.3g} network-epochs/s"
+        )
+        # agreement: the same curves on the same data (dynax at its recorded epochs)
+        rec = np.asarray(spec.record_epochs)
+        ok = rec <= sub_e
+        dyn = res.test_error[pick][:, ok]
+        dyn_j = res.test_error[pick_j][:, ok]
+        agree = {
+            "numpy_loop_vs_dynax_max_rel": float(np.max(np.abs(np_curves[:, rec[ok]] / dyn - 1))),
+            "jax_vmap_raw_vs_dynax_max_rel": float(np.max(np.abs(jx_curves[:, rec[ok]] / dyn_j - 1))),
+            "epochs_compared": int(sub_e),
+        }
+        contender = "dynax_gd"
+        if depth == 1:
+            plan_cf = engine.plan_sweep(parse_spec(spec.text, "<bench>", ["grid.depth=[1]"]))
+            _rss_reset()
+            res_cf, c_cf, r_cf = dynax_group(plan_cf, 0)
+            n_cf = len(plan_cf.groups[0].runs)
+            n = 100
+            f_cf = 6.0 * n + (10 / 3 * n**3 + 4 * n * n * k) / epochs  # per epoch; eigh amortised
+            entry["closed_form"] = _entry(
+                n_cf * epochs / r_cf, c_cf, _rss_peak(), f_cf, 8.0 * n, peaks, n_cf, epochs
+            )
+            agree["closed_form_vs_dynax_gd_max_rel"] = float(
+                np.nanmax(np.abs(res_cf.test_error / res.test_error - 1))
+            )
+            contender = "closed_form"
+            log(f"depth 1: closed_form {entry['closed_form']['network_epochs_per_s']:.3g} network-epochs/s")
+        best = entry[contender]["network_epochs_per_s"]
+        entry.update(
+            contender=contender,
+            speedup_vs_numpy_loop=best / entry["numpy_loop"]["network_epochs_per_s"],
+            speedup_vs_jax_vmap_raw=best / entry["jax_vmap_raw"]["network_epochs_per_s"],
+            gd_speedup_vs_numpy_loop=rate / entry["numpy_loop"]["network_epochs_per_s"],
+            gd_speedup_vs_jax_vmap_raw=rate / entry["jax_vmap_raw"]["network_epochs_per_s"],
+            agreement=agree,
+        )
+        depths[str(depth)] = entry
+    out["depths"] = depths
+    return out
+
+
+def _entry(rate, compile_s, mem, flops, nbytes, peaks, networks, epochs) -> dict:
+    return {
+        "network_epochs_per_s": rate,
+        "compile_s": compile_s,
+        "peak_rss_bytes": mem,
+        "flops_per_network_epoch": flops,
+        "bytes_per_network_epoch": nbytes,
+        "flops_fraction_of_peak": rate * flops / peaks["matmul_flops_per_s"],
+        "bytes_fraction_of_peak": rate * nbytes / peaks["copy_bytes_per_s"],
+        "networks_measured": int(networks),
+        "epochs_measured": int(epochs),
+    }
+
+
+def _throughput(text: str, overrides) -> float:
+    spec = parse_spec(text, "<bench>", overrides)
+    plan = engine.plan_sweep(spec)
+    engine.execute(plan)  # compile and warm the data cache
+    t0 = time.perf_counter()
+    engine.execute(plan)
+    return spec.n_runs * spec.train.epochs / (time.perf_counter() - t0)
+
+
+def scaling(quick: bool, log) -> dict:
+    """Throughput against networks per sweep, input dimension N, and depth."""
+    text = STANDARD.format(depths=2, seeds=16, n=100, epochs=100)
+    grid = lambda nets: [f"grid.snr={{geomspace=[0.1, 100.0, {max(1, nets // 16)}]}}",  # noqa: E731
+                         f"grid.seed={{count={min(nets, 16)}}}", "grid.n_over_p=[1.0]"]  # fmt: skip
+    nets = [1, 4, 16, 64, 256, 1024, 4096] + ([] if quick else [16384, 65536])
+    out = {"networks": {}, "n_in": {}, "depth": {}}
+    for m in nets:
+        out["networks"][str(m)] = _throughput(text, grid(m))
+        log(f"scaling: {m} networks {out['networks'][str(m)]:.3g} network-epochs/s")
+    for n in [25, 50, 100, 200] + ([] if quick else [400]):
+        t = STANDARD.format(depths=2, seeds=16, n=n, epochs=100)
+        out["n_in"][str(n)] = _throughput(t, grid(256))
+        log(f"scaling: N = {n} {out['n_in'][str(n)]:.3g} network-epochs/s")
+    for d in range(1, 7):
+        out["depth"][str(d)] = _throughput(text, [*grid(256), f"grid.depth=[{d}]", "train.method=gd"])
+        log(f"scaling: depth {d} {out['depth'][str(d)]:.3g} network-epochs/s")
+    out["depth_closed_form_1"] = _throughput(text, [*grid(256), "grid.depth=[1]"])
+    return out
+
+
+def plot_scaling(report: dict, path: Path) -> None:
+    from matplotlib.figure import Figure
+
+    from .plot import _log_ticks
+
+    sc = report["scaling"]
+    fig = Figure(figsize=(13, 3.8), layout="constrained")
+    axes = fig.subplots(1, 3)
+    for ax, key, xlabel in (
+        (axes[0], "networks", "networks in the sweep (depth 2, N = 100, 100 epochs)"),
+        (axes[1], "n_in", "input dimension N = N_h (depth 2, 256 networks)"),
+        (axes[2], "depth", "depth (N = 100, 256 networks)"),
+    ):
+        xs = np.asarray([float(k) for k in sc[key]])
+        ys = np.asarray(list(sc[key].values()))
+        ax.plot(xs, ys, "o-", label="dynax GD kernel")
+        if key == "depth":
+            ax.plot([1], [sc["depth_closed_form_1"]], "s", color="C3", label="closed form (depth 1)")
+            ax.legend(fontsize=8)
+        else:
+            ax.set_xscale("log")
+        ax.set_yscale("log")
+        _log_ticks(ax, "both" if key != "depth" else "y")
+        ax.set_xlabel(xlabel)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("network-epochs per second")
+    fig.suptitle(f"dynax scaling on {report['device_kind']} ({report['machine']})", fontsize=9)
+    fig.savefig(path, dpi=120)
+
+
+def run_bench(quick: bool = False, output: str | Path | None = None, log=print) -> dict:
+    """Run the suite; write the JSON (and the scaling PNG beside it); return the report."""
+    host = _host()
+    peaks = machine_peaks(quick)
+    log(
+        f"peaks: {peaks['matmul_flops_per_s']:.3g} FLOP/s (matmul), "
+        f"{peaks['copy_bytes_per_s']:.3g} B/s (copy)"
+    )
+    report = {
+        "machine": host["machine"],
+        "device_kind": host["device_kind"],
+        "platform": host["platform"],
+        "versions": {"dynax": _version(), "jax": jax.__version__, "numpy": np.__version__},
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "quick": bool(quick),
+        "peaks": peaks,
+        "notes": (
+            "network_epochs_per_s excludes compilation (compile_s); the slow contenders train a "
+            "measured subset (networks_measured x epochs_measured) and are scaled per network-epoch; "
+            "FLOP and byte counts are analytic estimates per network-epoch"
+        ),
+    }
+    report.update(standard(quick, peaks, log))
+    report["scaling"] = scaling(quick, log)
+    name = f"{host['host_kind']}{'-quick' if quick else ''}.json"
+    path = Path(output) if output else Path("results") / "benchmarks" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=1))
+    plot_scaling(report, path.with_suffix(".png"))
+    report["path"] = str(path)
+    return report
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+def table(report: dict) -> str:
+    """The report as a text table (what ``dynax bench`` prints)."""
+    rows = ["depth  contender       network-epochs/s  compile s  FLOP/s %peak  B/s %peak  speedup"]
+    for d, entry in report["depths"].items():
+        for name in ("numpy_loop", "jax_vmap_raw", "dynax_gd", "closed_form"):
+            if name not in entry:
+                continue
+            e = entry[name]
+            speed = ""
+            if name == entry["contender"]:
+                speed = f"{entry['speedup_vs_numpy_loop']:.0f}x numpy"
+                speed += f", {entry['speedup_vs_jax_vmap_raw']:.1f}x jax"
+            rows.append(
+                f"{d:>5}  {name:14s}  {e['network_epochs_per_s']:16.3g}  {e['compile_s']:9.2f}  "
+                f"{100 * e['flops_fraction_of_peak']:12.2f}  {100 * e['bytes_fraction_of_peak']:9.2f}  "
+                f"{speed}"
+            )
+    return "\n".join(rows)

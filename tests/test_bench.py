@@ -1,0 +1,35 @@
+"""The benchmark contenders compute the same thing: tiny sizes, real agreement checks."""
+
+import numpy as np
+import pytest
+
+from dynax import bench, engine, parse_spec
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3])
+def test_contenders_agree_on_the_same_data(depth):
+    text = bench.STANDARD.format(depths=depth, seeds=1, n=12, epochs=60)
+    spec = parse_spec(text, "<bench>", ["train.method=gd", "grid.n_over_p={geomspace=[0.2, 5.0, 4]}"])
+    plan = engine.plan_sweep(spec)
+    res, _, _ = bench.dynax_group(plan, 0)
+    pick, raws = bench._subset(plan, plan.groups[0], 6)
+    np_curves, _ = bench.numpy_loop(raws, 60)
+    jx_curves, _, _, p_max = bench.jax_vmap_raw(raws, 60)
+    rec = np.asarray(spec.record_epochs)
+    dyn = res.test_error[pick]
+    np.testing.assert_allclose(np_curves[:, rec], dyn, rtol=2e-4)  # float64 NumPy vs float32 dynax
+    np.testing.assert_allclose(jx_curves[:, rec], dyn, rtol=2e-4)
+    assert p_max == max(r[0].shape[0] for r in raws)
+    if depth == 1:
+        closed = engine.execute(
+            engine.plan_sweep(parse_spec(text, "<bench>", ["grid.n_over_p={geomspace=[0.2, 5.0, 4]}"]))
+        )
+        np.testing.assert_allclose(closed.test_error, res.test_error, rtol=2e-4)
+
+
+def test_cost_model_counts_the_weights():
+    flops, nbytes = bench.gd_costs(2, 10, 4, 11, 4)
+    s = 4 * 10 + 1 * 4
+    assert flops == 7 * s + 4 * 10 * 11 and nbytes == 4 * (3 * s + 10 * 11)
+    flops, _ = bench.raw_costs(3, 10, 4, 50, 8)
+    assert flops == 6 * 50 * (40 + 16 + 4)
