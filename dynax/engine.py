@@ -736,8 +736,3 @@ def parse_shard(text: str) -> tuple[int, int]:
     if not (n >= 1 and 0 <= i < n):
         raise SpecError(f"--shard {text!r}: need 0 ≤ I < N (I is 0-based)")
     return i, n
-
-
-def estimated_memory(plan: Plan) -> int:
-    """Largest device bytes of one compiled call in the plan."""
-    return max(plan.bytes_per_run[g] * grp.batch for g, grp in enumerate(plan.groups))

@@ -538,10 +538,7 @@ def _balanced_seed_mean(spec, depth, p, j, noise_var, lr, grad_scale, init_scale
         run = kernel.run_inputs(
             st.factor[j], st.teacher, n_train=p, init="balanced", init_scale=init_scale, seed=seed
         )
-        ws = kernel.init_weights(cfg, run)
-        w0 = ws[-1]
-        for w in reversed(ws[:-1]):
-            w0 = w0 @ w
+        w0 = kernel._product(kernel.init_weights(cfg, run))
         if isinstance(lr, Auto):
             from .engine import weight_norm
 
