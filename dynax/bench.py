@@ -408,6 +408,8 @@ def plot_scaling(report: dict, path: Path) -> None:
             ax.set_xscale("log")
         ax.set_yscale("log")
         _log_ticks(ax, "both" if key != "depth" else "y")
+        if key == "n_in":
+            ax.set_xticks(xs, [f"{x:g}" for x in xs])
         ax.set_xlabel(xlabel)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("network-epochs per second")

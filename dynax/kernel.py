@@ -171,18 +171,19 @@ def init_weights(cfg: KernelConfig, run: RunInputs) -> list[jax.Array]:
     optimizer, SNR, N/P or init scale start from paired weights.
     """
     dtype = jnp.dtype(cfg.dtype)
+    f64 = jnp.float64  # drawn in float64 and rounded: float32 and float64 runs start from the same weights
     key = init_key(cfg.root_seed, run.seed, cfg.depth, cfg.width, run.init_code)
     lx, lz = run.factor[: cfg.n_in], run.factor[cfg.n_in :]
     # Σ_yx = (w̄ L_x + σ_ε L_z) L_xᵀ, O(N·K); only the aligned init reads it
     syx = (run.teacher @ lx + run.noise_std * lz) @ lx.T if "aligned" in cfg.inits else None
     if len(cfg.inits) == 1:
-        ws = _init_unit(cfg.inits[0], cfg, key, syx, dtype)
+        ws = _init_unit(cfg.inits[0], cfg, key, syx, f64)
     else:
-        branches = [partial(_init_branch, kind, cfg, dtype) for kind in cfg.inits]
+        branches = [partial(_init_branch, kind, cfg, f64) for kind in cfg.inits]
         # init_code indexes INITS; map it to this group's branch list
         local = jnp.argmax(jnp.array([INITS.index(k) for k in cfg.inits]) == run.init_code)
         ws = jax.lax.switch(local, branches, key, syx)
-    return [run.init_scale.astype(dtype) * w for w in ws]
+    return [(run.init_scale.astype(f64) * w).astype(dtype) for w in ws]
 
 
 # --------------------------------------------------------------------------- GD kernel

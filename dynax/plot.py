@@ -32,9 +32,14 @@ def _edges(values: np.ndarray) -> np.ndarray:
 
 
 def _log_ticks(ax, axis: str = "both") -> None:
-    """Plain numbers at 1, 2, 5 × 10^k on log axes; no minor labels (they collide)."""
-    for a in [ax.xaxis, ax.yaxis] if axis == "both" else [getattr(ax, f"{axis}axis")]:
-        a.set_major_locator(ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    """Plain numbers at 1, 2, 5 × 10^k on log axes (only 10^k over more than three
+    decades, every digit under one); no minor labels (they collide). Call after plotting."""
+    for name in ("x", "y") if axis == "both" else (axis,):
+        a = getattr(ax, f"{name}axis")
+        lo, hi = sorted(getattr(ax, f"get_{name}lim")())
+        decades = np.log10(hi / lo) if lo > 0 else 1.0
+        subs = (1.0,) if decades > 3 else (1.0, 2.0, 5.0) if decades > 1 else tuple(range(1, 10))
+        a.set_major_locator(ticker.LogLocator(base=10, subs=subs))
         a.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
         a.set_minor_formatter(ticker.NullFormatter())
 

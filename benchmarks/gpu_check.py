@@ -1,0 +1,86 @@
+"""Check dynax's numbers on this machine's accelerator against float64.
+
+    python benchmarks/gpu_check.py [SPEC] [-o REPORT.json]
+
+Runs SPEC (default ``sweeps/quickstart.toml``) on the default device in float64 (the
+reference), in float32 at JAX's default matmul precision (TF32 on recent NVIDIA GPUs)
+and in float32 at "highest" precision, and again in float32 with a different chunk size.
+Prints and writes the worst relative differences of the E_g curves and of the exact
+minimum, whether chunking changed anything (it must not), and the closed form against
+the GD kernel at depth 1. Timings are for orientation only (compilation included).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import dynax  # noqa: E402
+
+
+def _rel(a, b) -> float:
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    ok = np.isfinite(a) & np.isfinite(b)
+    return float(np.max(np.abs(a[ok] - b[ok]) / np.abs(b[ok]))) if ok.any() else float("nan")
+
+
+def _run(spec_path, overrides, chunk_size=None, precision=None):
+    spec = dynax.load_spec(spec_path, overrides)
+    t = time.perf_counter()
+    if precision is None:
+        ds = dynax.run_sweep(spec, chunk_size=chunk_size)
+    else:
+        with jax.default_matmul_precision(precision):
+            ds = dynax.run_sweep(spec, chunk_size=chunk_size)
+    return ds, time.perf_counter() - t
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("spec", nargs="?", default="sweeps/quickstart.toml")
+    ap.add_argument("-o", "--output", default=None)
+    args = ap.parse_args(argv)
+    dev = jax.devices()[0]
+    report = {"device_kind": dev.device_kind, "platform": dev.platform, "jax": jax.__version__}
+    ref, report["seconds_float64"] = _run(args.spec, ["train.dtype=float64"])
+    runs = {
+        "float32_default_precision": _run(args.spec, []),
+        "float32_highest_precision": _run(args.spec, [], precision="highest"),
+        "float32_chunk_7": _run(args.spec, [], chunk_size=7),
+    }
+    for name, (ds, seconds) in runs.items():
+        report[name] = {
+            "seconds": seconds,
+            "max_rel_test_error": _rel(ds.test_error, ref.test_error),
+            "max_rel_best_test_error": _rel(ds.best_test_error, ref.best_test_error),
+            "best_epoch_differs": int((ds.best_epoch != ref.best_epoch).sum()),
+            "diverged": int(ds.diverged.sum()),
+        }
+    a, b = runs["float32_default_precision"][0], runs["float32_chunk_7"][0]
+    report["chunking_bit_identical"] = bool(
+        np.array_equal(a.test_error.values, b.test_error.values, equal_nan=True)
+        and np.array_equal(a.best_test_error.values, b.best_test_error.values, equal_nan=True)
+    )
+    gd, _ = _run(args.spec, ["train.dtype=float64", "train.method=gd", "grid.depth=[1]"])
+    cf = ref.sel(depth=[1])
+    report["closed_form_vs_gd_float64"] = {
+        "max_rel_test_error": _rel(cf.test_error, gd.test_error),
+        "max_rel_best_test_error": _rel(cf.best_test_error, gd.best_test_error),
+    }
+    text = json.dumps(report, indent=1)
+    print(text)
+    if args.output:
+        Path(args.output).write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
