@@ -23,7 +23,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import dynax  # noqa: E402
+import dynax
 
 
 def _rel(a, b) -> float:

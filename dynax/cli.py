@@ -290,13 +290,21 @@ def _merge(args) -> int:
     for ds, mask in zip(dss, present, strict=True):
         flat = {
             v: ds[v].transpose(*spec.dims, *(["epoch"] if "epoch" in ds[v].dims else [])).values
-            for v in ("train_error", "test_error", "best_test_error", "best_epoch", "diverged")
+            for v in (
+                "train_error",
+                "test_error",
+                "best_test_error",
+                "best_epoch",
+                "best_examples",
+                "diverged",
+            )
         }
         n = spec.n_runs
         res.train_error[mask] = flat["train_error"].reshape(n, -1)[mask]
         res.test_error[mask] = flat["test_error"].reshape(n, -1)[mask]
         res.best_test_error[mask] = flat["best_test_error"].reshape(n)[mask]
         res.best_epoch[mask] = flat["best_epoch"].reshape(n)[mask]
+        res.best_examples[mask] = flat["best_examples"].reshape(n)[mask]
         res.diverged[mask] = flat["diverged"].reshape(n)[mask]
         if "learning_rate_used" in ds:
             res.learning_rate_used[mask] = ds.learning_rate_used.transpose(*spec.dims).values.reshape(n)[mask]

@@ -53,13 +53,16 @@ def examples(key, n_in: int, n_out: int, p_max: int):
         x: (p_max, n_in) inputs, entries N(0, 1/N); z: (p_max, n_out) standard normals.
     """
 
-    def one(mu):
-        kx, kz = jax.random.split(jax.random.fold_in(key, mu))
-        x = jax.random.normal(kx, (n_in,), jnp.float64) / np.sqrt(n_in)
-        z = jax.random.normal(kz, (n_out,), jnp.float64)
-        return x, z
+    return jax.vmap(lambda mu: example(key, mu, n_in, n_out))(jnp.arange(p_max, dtype=jnp.uint32))
 
-    return jax.vmap(one)(jnp.arange(p_max, dtype=jnp.uint32))
+
+def example(key, mu, n_in: int, n_out: int):
+    """Example μ of a data key, float64: input (N,) with entries N(0, 1/N) and standard
+    normal label noise (N_out,). Stored and online examples both come from here."""
+    kx, kz = jax.random.split(jax.random.fold_in(key, mu))
+    x = jax.random.normal(kx, (n_in,), jnp.float64) / np.sqrt(n_in)
+    z = jax.random.normal(kz, (n_out,), jnp.float64)
+    return x, z
 
 
 def teacher(key, n_in: int, n_out: int, teacher_var):

@@ -38,14 +38,14 @@ from typing import NamedTuple
 import jax
 import numpy as np
 
-from . import data, kernel
-from .spec import INITS, OPTIMIZERS, Auto, SpecError, SweepSpec
+from . import data, kernel, raw
+from .spec import INITS, OPTIMIZERS, PROTOCOLS, Auto, SpecError, SweepSpec
 from .theory import stability_bound
 
 __all__ = ["Group", "Plan", "SweepResult", "execute", "plan_sweep", "run_sweep"]
 
 _COMPILED_NAMES = ("_train_chunk",)
-PART_FORMAT = 1
+PART_FORMAT = 2
 
 
 class RunTable(NamedTuple):
@@ -64,6 +64,7 @@ class RunTable(NamedTuple):
     momentum: np.ndarray
     b1: np.ndarray
     b2: np.ndarray
+    protocol: np.ndarray  # index into PROTOCOLS
 
 
 def _run_table(spec: SweepSpec) -> RunTable:
@@ -99,6 +100,7 @@ def _run_table(spec: SweepSpec) -> RunTable:
         momentum=values("momentum"),
         b1=values("b1"),
         b2=values("b2"),
+        protocol=values("protocol", PROTOCOLS.index, np.int32),
     )
 
 
@@ -110,8 +112,8 @@ class Group:
     of (global) batches; see the module docstring.
     """
 
-    method: str  # "closed_form" or "gd"
-    config: kernel.KernelConfig
+    method: str  # "closed_form", "gd" (sufficient statistics) or "raw" (raw.train_raw)
+    config: kernel.KernelConfig | raw.RawConfig
     runs: np.ndarray  # flat run indices into the grid, in execution order
     batch: int
     chunk_size: int  # a multiple of batch * devices
@@ -133,7 +135,11 @@ class Group:
     def label(self) -> str:
         c = self.config
         width = "" if c.depth == 1 else f" width={c.width}"
-        return f"{self.method} depth={c.depth}{width} optimizer={c.optimizer}"
+        label = f"{self.method} depth={c.depth}{width} optimizer={c.optimizer}"
+        if self.method == "raw":
+            batch = f" batch={c.batch}" if c.batch else ""
+            label += f" {c.protocol}{batch} P<={c.p_bucket}"
+        return label
 
 
 @dataclass
@@ -226,32 +232,77 @@ def plan_sweep(
     p_values = spec.n_train
     k = data.factor_width(spec.problem.n_in, spec.problem.n_out, max(p_values))
     budget = memory_budget or default_memory_budget()
-    closed = (table.depth == 1) & (table.optimizer == OPTIMIZERS.index("gd")) & (spec.train.method == "auto")
-    width = np.where(table.depth == 1, 0, table.width)
-    keys = np.stack([closed.astype(np.int64), table.depth, width, table.optimizer.astype(np.int64)], axis=1)
+    online = table.protocol == PROTOCOLS.index("online")
+    is_raw = online | spec.nonlinear | (spec.train.batch_size > 0)
+    closed = (
+        ~is_raw
+        & (table.depth == 1)
+        & (table.optimizer == OPTIMIZERS.index("gd"))
+        & (spec.train.method == "auto")
+    )
+    width = np.where((table.depth == 1) & (spec.model.student == "deep_linear"), 0, table.width)
+    p_bucket = np.asarray([raw.bucket(p) for p in p_values], dtype=np.int64)[table.p_index]
+    keys = np.stack(
+        [
+            closed.astype(np.int64),
+            is_raw.astype(np.int64),
+            table.depth,
+            width,
+            table.optimizer.astype(np.int64),
+            np.where(is_raw, table.protocol, 0).astype(np.int64),
+            np.where(is_raw, p_bucket, 0),
+        ],
+        axis=1,
+    )
     uniq, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
     order = np.argsort(first)  # groups in order of first appearance
     groups, per_run = [], {}
     for gi, u in enumerate(order):
-        is_closed, depth, w, opt = (int(v) for v in uniq[u])
+        is_closed, is_r, depth, w, opt, proto, pb = (int(v) for v in uniq[u])
         idx = np.flatnonzero(inverse.ravel() == u)
         idx = idx[np.argsort(table.seed[idx], kind="stable")]  # seed-major: data cache locality
         inits = tuple(INITS[i] for i in sorted(set(table.init[idx].tolist())))
-        method = "closed_form" if is_closed else "gd"
-        cfg = kernel.KernelConfig(
-            depth=depth,
-            width=w if depth > 1 else spec.problem.n_in,
-            n_in=spec.problem.n_in,
-            n_out=spec.problem.n_out,
-            k=k,
-            epochs=spec.train.epochs,
-            record=spec.record_epochs,
-            optimizer=OPTIMIZERS[opt],
-            inits=inits,
-            dtype=spec.train.dtype,
-            root_seed=spec.seed,
-        )
-        b = run_bytes(cfg, method)
+        if is_r:
+            method = "raw"
+            protocol = PROTOCOLS[proto]
+            cfg = raw.RawConfig(
+                depth=depth,
+                width=w if w else spec.problem.n_in,
+                n_in=spec.problem.n_in,
+                n_out=spec.problem.n_out,
+                p_bucket=pb,
+                epochs=spec.train.epochs,
+                record=spec.record_epochs,
+                protocol=protocol,
+                batch=spec.online_batch if protocol == "online" else spec.train.batch_size,
+                optimizer=OPTIMIZERS[opt],
+                inits=inits,
+                dtype=spec.train.dtype,
+                root_seed=spec.seed,
+                student=spec.model.student,
+                activation=spec.model.activation,
+                teacher=spec.problem.teacher,
+                teacher_width=spec.problem.teacher_width,
+                n_test=spec.problem.n_test,
+                schedule=spec.train.schedule if protocol == "online" else "none",
+            )
+            b = raw.run_bytes(cfg)
+        else:
+            method = "closed_form" if is_closed else "gd"
+            cfg = kernel.KernelConfig(
+                depth=depth,
+                width=w if depth > 1 else spec.problem.n_in,
+                n_in=spec.problem.n_in,
+                n_out=spec.problem.n_out,
+                k=k,
+                epochs=spec.train.epochs,
+                record=spec.record_epochs,
+                optimizer=OPTIMIZERS[opt],
+                inits=inits,
+                dtype=spec.train.dtype,
+                root_seed=spec.seed,
+            )
+            b = run_bytes(cfg, method)
         per_run[gi] = b
         if layout is not None:
             batch, size = layout["groups"][gi]["batch"], layout["groups"][gi]["chunk_size"]
@@ -269,13 +320,13 @@ def plan_sweep(
 # --------------------------------------------------------------------------- running
 
 
-def _train_fn(cfg: kernel.KernelConfig, method: str):
-    fn = kernel.closed_form if method == "closed_form" else kernel.train_gd
+def _train_fn(cfg, method: str):
+    fn = {"closed_form": kernel.closed_form, "gd": kernel.train_gd, "raw": raw.train_raw}[method]
     return jax.vmap(partial(fn, cfg))
 
 
 @partial(jax.jit, static_argnames=("cfg", "method"))
-def _train_chunk(cfg: kernel.KernelConfig, method: str, runs: kernel.RunInputs) -> kernel.Outputs:
+def _train_chunk(cfg, method: str, runs) -> kernel.Outputs:
     return _train_fn(cfg, method)(runs)
 
 
@@ -297,6 +348,27 @@ def sharded_trainer(cfg: kernel.KernelConfig, method: str, n_devices: int):
     return jax.jit(_train_chunk, in_shardings=runs, out_shardings=runs)
 
 
+class RawData(NamedTuple):
+    """One seed's raw data: stored examples (bucket of the largest P), teacher, test set."""
+
+    x: np.ndarray
+    z: np.ndarray
+    t1: np.ndarray
+    t2: np.ndarray
+    test_x: np.ndarray
+    test_f: np.ndarray
+
+
+@partial(jax.jit, static_argnames=("n_in", "n_out", "p_max", "teacher", "teacher_width", "n_test"))
+def _seed_raw(root_seed, seed, teacher_var, *, n_in, n_out, p_max, teacher, teacher_width, n_test):
+    key = data.data_key(root_seed, seed)
+    x, z = data.examples(key, n_in, n_out, p_max)
+    t1, t2 = raw.teacher_params(key, teacher, n_in, n_out, teacher_var, teacher_width)
+    tkey = jax.random.fold_in(data.run_key(root_seed, seed), raw.TEST_STREAM)
+    test_x, _ = data.examples(tkey, n_in, n_out, n_test)
+    return x, z, t1, t2, test_x, raw.teacher_apply(teacher, t1, t2, test_x)
+
+
 class _StatsCache:
     """Per-seed sufficient statistics, computed once (one compilation per sweep)."""
 
@@ -307,6 +379,35 @@ class _StatsCache:
         k = data.factor_width(n, no, int(self.p_values.max()))
         per_p = (n + no) * k + (n * n + n * k if eigen else 0)
         self.capacity = max(1, max_bytes // (len(self.p_values) * per_p * 8))
+        self.raw_items: OrderedDict = OrderedDict()
+        per_seed = (raw.bucket(int(self.p_values.max())) + spec.problem.n_test) * (n + no) + n * n
+        self.raw_capacity = max(1, max_bytes // (per_seed * 8))
+
+    def raw(self, seed: int) -> RawData:
+        """The raw examples, teacher and test set of a seed (the raw-data path)."""
+        key = ("raw", seed)
+        if key not in self.raw_items:
+            pr = self.spec.problem
+            self.raw_items[key] = RawData(
+                *(
+                    np.asarray(v)
+                    for v in _seed_raw(
+                        np.uint32(self.spec.seed),
+                        np.uint32(seed),
+                        np.float64(pr.teacher_var),
+                        n_in=pr.n_in,
+                        n_out=pr.n_out,
+                        p_max=raw.bucket(int(self.p_values.max())),
+                        teacher=pr.teacher,
+                        teacher_width=pr.teacher_width,
+                        n_test=pr.n_test,
+                    )
+                )
+            )
+            while len(self.raw_items) > self.raw_capacity:
+                self.raw_items.popitem(last=False)
+        self.raw_items.move_to_end(key)
+        return self.raw_items[key]
 
     def get(self, seed: int) -> data.SeedStats:
         if seed in self.items:
@@ -332,15 +433,14 @@ def weight_norm(teachers, ls_terms, noise_std) -> np.ndarray:
     return np.maximum(np.sqrt(np.sum(teachers**2, axis=1)), ls)
 
 
-def _learning_rates(plan: Plan, group: Group, idx: np.ndarray, lam_max, teacher_norm) -> np.ndarray:
+def _rates(plan: Plan, group: Group, idx: np.ndarray, lam_max, teacher_norm, grad_scale) -> np.ndarray:
     """Each run's learning rate (float64): fixed, or auto × its own stability bound, taken
-    at the norm :func:`weight_norm` gives (``teacher_norm``)."""
+    at the norm :func:`weight_norm` gives (``teacher_norm``) and the largest eigenvalue
+    ``lam_max`` of the (sum-convention) input correlation one step sees."""
     t = plan.table
     lr = t.lr[idx].copy()
     auto = np.isnan(lr)
     if auto.any():
-        p = np.asarray(plan.p_values, dtype=np.float64)[t.p_index[idx]]
-        grad_scale = 1.0 / p if plan.spec.train.loss == "mean" else np.ones_like(p)
         cfg = group.config
         for init in np.unique(t.init[idx][auto]):
             for scale in np.unique(t.init_scale[idx][auto & (t.init[idx] == init)]):
@@ -366,9 +466,9 @@ def _chunk_inputs(plan: Plan, group: Group, idx: np.ndarray, cache: _StatsCache)
     lam_max = np.asarray([stats[w].lam_max[j] for w, j in zip(where, p_index, strict=True)])
     teachers = np.stack([st.teacher for st in stats])[where]
     ls = np.stack([stats[w].ls_terms[j] for w, j in zip(where, p_index, strict=True)])
-    lr = _learning_rates(plan, group, idx, lam_max, weight_norm(teachers, ls, t.noise_std[idx]))
     p = np.asarray(plan.p_values, dtype=np.int64)[p_index]
     grad_scale = 1.0 / p if plan.spec.train.loss == "mean" else np.ones(len(idx))
+    lr = _rates(plan, group, idx, lam_max, weight_norm(teachers, ls, t.noise_std[idx]), grad_scale)
     if group.method == "closed_form" and stats[0].eigvecs.size:
         eig = [gather(name) for name in ("eigvals", "eigvecs", "rotated")]
     else:
@@ -393,6 +493,80 @@ def _chunk_inputs(plan: Plan, group: Group, idx: np.ndarray, cache: _StatsCache)
     return inputs, lr
 
 
+def _raw_inputs(plan: Plan, group: Group, idx: np.ndarray, cache: _StatsCache):
+    """Host arrays of one raw-data chunk (:class:`raw.RawInputs`), and their rates."""
+    spec, t, cfg = plan.spec, plan.table, group.config
+    seeds = t.seed[idx]
+    useeds, where = np.unique(seeds, return_inverse=True)
+    rd = [cache.raw(int(s)) for s in useeds]
+    p = np.asarray(plan.p_values, dtype=np.int64)[t.p_index[idx]]
+    pb = cfg.p_bucket
+    rows = np.arange(pb)
+    pad = lambda a: np.pad(a[:pb], ((0, max(0, pb - len(a))), (0, 0)))  # noqa: E731
+    x = np.stack([pad(rd[w].x) for w in where])
+    z = np.stack([pad(rd[w].z) for w in where])
+    keep = (rows[None, :] < p[:, None])[..., None]
+    x, z = np.where(keep, x, 0.0), np.where(keep, z, 0.0)
+    n_rec = len(spec.record_epochs)
+    online = cfg.protocol == "online"
+    if online:
+        total = -(-spec.train.epochs * p // cfg.batch)
+        steps = np.stack(
+            [
+                raw.online_record_steps(spec.train.record.kind, n_rec, int(s), -(-int(q) // cfg.batch))
+                for s, q in zip(total, p, strict=True)
+            ]
+        )
+        grad_scale = np.full(len(idx), 1.0 / cfg.batch if spec.train.loss == "mean" else 1.0)
+    else:
+        steps = np.zeros((len(idx), n_rec), np.int64)
+        grad_scale = 1.0 / p if spec.train.loss == "mean" else np.ones(len(idx))
+    init_var = np.asarray(
+        [
+            raw.sigma0_sq(INITS[i], s, spec.problem.n_in)
+            for i, s in zip(t.init[idx], t.init_scale[idx], strict=True)
+        ]
+    )
+    lr = t.lr[idx].copy()
+    if online and spec.train.schedule == "optimal_online":  # the rate at the first step, η*(e_0)
+        e0 = spec.problem.teacher_var + init_var
+        lr = e0 / (e0 + t.noise_std[idx] ** 2)
+    elif np.isnan(lr).any():
+        teachers = np.stack([r.t1 for r in rd])[where]
+        if online:  # the bound at the minibatch's λ_max ≈ (1 + √(B/N))² (MP at load B/N)
+            lam = np.full(len(idx), (1 + np.sqrt(cfg.batch / spec.problem.n_in)) ** 2)
+            norm = np.sqrt(np.sum(teachers.reshape(len(idx), -1) ** 2, axis=1))
+            lr = _rates(plan, group, idx, lam, norm, grad_scale)
+        else:  # minibatch replay: the full-batch bound (a minibatch's Σ_B ≼ Σ)
+            stats = [cache.get(int(s)) for s in useeds]
+            j = t.p_index[idx]
+            lam = np.asarray([stats[w].lam_max[i] for w, i in zip(where, j, strict=True)])
+            ls = np.stack([stats[w].ls_terms[i] for w, i in zip(where, j, strict=True)])
+            lr = _rates(plan, group, idx, lam, weight_norm(teachers, ls, t.noise_std[idx]), grad_scale)
+    inputs = raw.RawInputs(
+        x=x,
+        z=z,
+        t1=np.stack([r.t1 for r in rd])[where],
+        t2=np.stack([r.t2 for r in rd])[where],
+        test_x=np.stack([r.test_x for r in rd])[where],
+        test_f=np.stack([r.test_f for r in rd])[where],
+        noise_std=t.noise_std[idx],
+        n_train=p,
+        learning_rate=lr,
+        grad_scale=np.asarray(grad_scale, dtype=np.float64),
+        init_scale=t.init_scale[idx],
+        init_code=t.init[idx],
+        seed=seeds.astype(np.uint32),
+        momentum=t.momentum[idx],
+        b1=t.b1[idx],
+        b2=t.b2[idx],
+        record_steps=steps,
+        init_var=init_var,
+        teacher_var=np.full(len(idx), spec.problem.teacher_var),
+    )
+    return inputs, lr
+
+
 class ChunkResult(NamedTuple):
     """The real (unpadded) runs of one chunk."""
 
@@ -403,6 +577,7 @@ class ChunkResult(NamedTuple):
     best_epoch: np.ndarray
     diverged: np.ndarray
     learning_rate_used: np.ndarray
+    best_examples: np.ndarray  # examples seen at the minimum (-1 if never finite)
 
 
 def run_chunk(plan: Plan, k: int, cache: _StatsCache) -> ChunkResult:
@@ -412,8 +587,9 @@ def run_chunk(plan: Plan, k: int, cache: _StatsCache) -> ChunkResult:
     idx = group.chunk(ci, plan.devices)
     unit = group.batch * plan.devices
     outs, rates = [], []
+    build = _raw_inputs if group.method == "raw" else _chunk_inputs
     for b in range(0, len(idx), unit):
-        inputs, lr = _chunk_inputs(plan, group, idx[b : b + unit], cache)
+        inputs, lr = build(plan, group, idx[b : b + unit], cache)
         rates.append(lr)
         if plan.devices == 1:
             outs.append(_train_chunk(group.config, group.method, inputs))
@@ -421,14 +597,22 @@ def run_chunk(plan: Plan, k: int, cache: _StatsCache) -> ChunkResult:
             outs.append(sharded_trainer(group.config, group.method, plan.devices)(inputs))
     out = kernel.Outputs(*(np.concatenate(parts) for parts in zip(*jax.device_get(outs), strict=True)))
     n = group.n_real(ci)
+    p = np.asarray(plan.p_values, dtype=np.int64)[plan.table.p_index[idx[:n]]]
+    best = out.best_epoch[:n].astype(np.int64)
+    if group.method == "raw" and group.config.protocol == "online":  # steps -> examples, passes
+        examples = np.where(best >= 0, best * group.config.batch, -1)
+        best = np.where(best >= 0, examples // p, -1)
+    else:
+        examples = np.where(best >= 0, best * p, -1)
     return ChunkResult(
         idx[:n],
         out.train_error[:n],
         out.test_error[:n],
         out.best_test_error[:n],
-        out.best_epoch[:n].astype(np.int64),
+        best,
         out.diverged[:n].astype(np.int8),
         np.concatenate(rates)[:n],
+        examples,
     )
 
 
@@ -454,6 +638,7 @@ def write_part(parts: Path, plan: Plan, k: int, res: ChunkResult) -> Path:
             "best_epoch": ("run", res.best_epoch),
             "diverged": ("run", res.diverged),
             "learning_rate_used": ("run", res.learning_rate_used),
+            "best_examples": ("run", res.best_examples),
         },
         attrs={
             "dynax_part_format": PART_FORMAT,
@@ -499,6 +684,7 @@ def read_part(parts: Path, plan: Plan, k: int) -> ChunkResult | None:
         ds.best_epoch.values.astype(np.int64),
         ds.diverged.values.astype(np.int8),
         ds.learning_rate_used.values,
+        ds.best_examples.values.astype(np.int64),
     )
 
 
@@ -554,6 +740,7 @@ class SweepResult:
     best_epoch: np.ndarray
     diverged: np.ndarray
     learning_rate_used: np.ndarray
+    best_examples: np.ndarray
     present: np.ndarray  # bool: runs this process holds (all, unless sharded)
     timings: list = field(default_factory=list)  # per group: dict(label, runs, compile_s, wall_s)
     reused: int = 0  # chunks taken from part files
@@ -569,6 +756,7 @@ class SweepResult:
             best_epoch=np.full(n, -1, np.int64),
             diverged=np.zeros(n, np.int8),
             learning_rate_used=np.full(n, np.nan, np.float64),
+            best_examples=np.full(n, -1, np.int64),
             present=np.zeros(n, bool),
         )
 
@@ -579,6 +767,7 @@ class SweepResult:
         self.best_epoch[c.runs] = c.best_epoch
         self.diverged[c.runs] = c.diverged
         self.learning_rate_used[c.runs] = c.learning_rate_used
+        self.best_examples[c.runs] = c.best_examples
         self.present[c.runs] = True
 
 

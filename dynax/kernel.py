@@ -170,20 +170,25 @@ def init_weights(cfg: KernelConfig, run: RunInputs) -> list[jax.Array]:
     ``init_scale`` multiplies a unit-scale draw, so runs that differ in learning rate,
     optimizer, SNR, N/P or init scale start from paired weights.
     """
-    dtype = jnp.dtype(cfg.dtype)
-    f64 = jnp.float64  # drawn in float64 and rounded: float32 and float64 runs start from the same weights
-    key = init_key(cfg.root_seed, run.seed, cfg.depth, cfg.width, run.init_code)
     lx, lz = run.factor[: cfg.n_in], run.factor[cfg.n_in :]
     # Σ_yx = (w̄ L_x + σ_ε L_z) L_xᵀ, O(N·K); only the aligned init reads it
     syx = (run.teacher @ lx + run.noise_std * lz) @ lx.T if "aligned" in cfg.inits else None
+    return init_from(cfg, run.seed, run.init_code, run.init_scale, syx)
+
+
+def init_from(cfg: KernelConfig, seed, init_code, init_scale, syx) -> list[jax.Array]:
+    """:func:`init_weights` from its ingredients (``syx`` = Σ_yx, only for ``aligned``)."""
+    dtype = jnp.dtype(cfg.dtype)
+    f64 = jnp.float64  # drawn in float64 and rounded: float32 and float64 runs start from the same weights
+    key = init_key(cfg.root_seed, seed, cfg.depth, cfg.width, init_code)
     if len(cfg.inits) == 1:
         ws = _init_unit(cfg.inits[0], cfg, key, syx, f64)
     else:
         branches = [partial(_init_branch, kind, cfg, f64) for kind in cfg.inits]
         # init_code indexes INITS; map it to this group's branch list
-        local = jnp.argmax(jnp.array([INITS.index(k) for k in cfg.inits]) == run.init_code)
+        local = jnp.argmax(jnp.array([INITS.index(k) for k in cfg.inits]) == init_code)
         ws = jax.lax.switch(local, branches, key, syx)
-    return [(run.init_scale.astype(f64) * w).astype(dtype) for w in ws]
+    return [(init_scale.astype(f64) * w).astype(dtype) for w in ws]
 
 
 # --------------------------------------------------------------------------- GD kernel

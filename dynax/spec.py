@@ -50,17 +50,9 @@ EXTRA_AXES = {
     "learning_rate": ("train", "learning_rate"),
     "protocol": ("train", "protocol"),
 }
-# Keys of the contract that belong to the protocols work (online learning,
-# minibatches, nonlinear students); they are known, so a typo near them gets a
-# suggestion, but this version refuses them with a clear message.
-NOT_YET = {
-    "train.batch_size": "minibatch SGD",
-    "model.student": "nonlinear students",
-    "model.activation": "nonlinear students",
-    "problem.teacher": "nonlinear teachers",
-    "problem.teacher_width": "nonlinear teachers",
-    "problem.n_test": "nonlinear students",
-}
+STUDENTS = ("deep_linear", "random_features")
+ACTIVATIONS = ("linear", "relu", "tanh")
+TEACHERS = ("linear", "relu")
 TOP_KEYS = ("name", "description", "seed", "grid", "problem", "model", "train")
 SECTION_KEYS = {
     "grid": (*CORE_DIMS, *EXTRA_AXES),
@@ -126,6 +118,9 @@ class Problem:
     n_in: int
     n_out: int = 1
     teacher_var: float = 1.0
+    teacher: str = "linear"
+    teacher_width: int = 0  # hidden units of the relu teacher
+    n_test: int = 0  # test-set size where E_g is estimated (nonlinear cases); 0 = exact
 
 
 @dataclass(frozen=True)
@@ -133,6 +128,8 @@ class Model:
     width: int
     init: str = "gaussian"
     init_scale: float = 1e-3
+    student: str = "deep_linear"
+    activation: str = "linear"
 
 
 @dataclass(frozen=True)
@@ -149,6 +146,7 @@ class Train:
     schedule: str = "none"
     dtype: str = "float32"
     method: str = "auto"
+    batch_size: int = 0  # 0: full batch (replay); online then steps one example at a time
 
 
 @dataclass(frozen=True)
@@ -200,6 +198,20 @@ class SweepSpec:
     @property
     def record_epochs(self) -> tuple[int, ...]:
         return self.train.record.epochs(self.train.epochs)
+
+    @property
+    def nonlinear(self) -> bool:
+        """E_g is estimated on a test set (a nonlinear teacher or student)."""
+        return self.problem.n_test > 0
+
+    @property
+    def protocols(self) -> tuple[str, ...]:
+        return tuple(self.axis("protocol").values) if "protocol" in self.dims else (self.train.protocol,)
+
+    @property
+    def online_batch(self) -> int:
+        """Fresh examples per online SGD step."""
+        return self.train.batch_size or 1
 
     def setting(self, name: str):
         """The fixed value of a grid-able setting (only valid when it is not an axis)."""
@@ -404,11 +416,6 @@ class _Validator:
             ("train", train_raw),
         ):
             self.check_keys(table, SECTION_KEYS[sec], f"{sec}.")
-        for key, what in NOT_YET.items():
-            sec, field = key.split(".")
-            table = {"train": train_raw, "model": model_raw, "problem": problem_raw}[sec]
-            if field in table:
-                self.fail(key, f"{what} are not available in this version of dynax; remove the key")
 
         name = self.string("name", raw.get("name", Path(self.path).stem))
         description = self.string("description", raw.get("description", ""))
@@ -422,7 +429,31 @@ class _Validator:
         teacher_var = self.number(
             "problem.teacher_var", problem_raw.get("teacher_var", 1.0), lo=0, lo_open=True
         )
-        problem = Problem(n_in, n_out, teacher_var)
+        teacher = self.choice("problem.teacher", problem_raw.get("teacher", "linear"), TEACHERS)
+        if teacher == "relu":
+            if "teacher_width" not in problem_raw:
+                self.fail(
+                    "problem.teacher_width", "missing; the relu teacher needs its number of hidden units"
+                )
+            teacher_width = self.integer("problem.teacher_width", problem_raw["teacher_width"], lo=1)
+        elif "teacher_width" in problem_raw:
+            self.fail("problem.teacher_width", 'applies only to problem.teacher = "relu"')
+        else:
+            teacher_width = 0
+        student = self.choice("model.student", model_raw.get("student", "deep_linear"), STUDENTS)
+        activation = self.choice("model.activation", model_raw.get("activation", "linear"), ACTIVATIONS)
+        nonlinear = teacher != "linear" or student != "deep_linear" or activation != "linear"
+        if nonlinear:
+            n_test = self.integer("problem.n_test", problem_raw.get("n_test", 1000), lo=1)
+        elif "n_test" in problem_raw:
+            self.fail(
+                "problem.n_test",
+                "applies only to nonlinear teachers or students; with a linear teacher and student "
+                "E_g is the exact population risk",
+            )
+        else:
+            n_test = 0
+        problem = Problem(n_in, n_out, teacher_var, teacher, teacher_width, n_test)
 
         # fixed settings, each either in its section or in [grid]
         for gname, (sec, field) in EXTRA_AXES.items():
@@ -512,20 +543,50 @@ class _Validator:
         dtype = self.choice("train.dtype", train_raw.get("dtype", "float32"), DTYPES)
         method = self.choice("train.method", train_raw.get("method", "auto"), METHODS)
 
+        batch_size = self.integer("train.batch_size", train_raw.get("batch_size", 0), lo=1) if (
+            "batch_size" in train_raw) else 0  # fmt: skip
         values = {k: axes.get(k, [fixed[k]]) for k in EXTRA_AXES}
-        if "online" in values["protocol"]:
-            key = "grid.protocol" if "protocol" in axes else "train.protocol"
-            self.fail(key, "protocol 'online' is not available in this version of dynax; allowed now: replay")
+
+        def where(name):
+            return f"grid.{name}" if name in axes else f"{EXTRA_AXES[name][0]}.{EXTRA_AXES[name][1]}"
+
+        raw_path = nonlinear or batch_size > 0 or "online" in values["protocol"]
         if schedule != "none":
+            if "online" not in values["protocol"]:
+                self.fail(
+                    "train.schedule",
+                    f"got {schedule!r}; the schedule applies to online runs, and this sweep has none "
+                    '(set train.protocol = "online" or grid.protocol = ["replay", "online"])',
+                )
+            if values["optimizer"] != ["gd"]:
+                self.fail("train.schedule", f'got {schedule!r}; the oracle schedule is for optimizer = "gd"')
+        if student == "random_features" and axes["depth"] != [2]:
             self.fail(
-                "train.schedule", f"got {schedule!r}; schedules need the online protocol, not available yet"
+                "grid.depth",
+                f"got {axes['depth']}; the random-feature student has depth 2 "
+                "(a fixed random layer and a trained readout)",
+            )
+        if activation != "linear" and student == "deep_linear" and 1 in axes["depth"]:
+            self.fail("model.activation", "applies to hidden layers; depth 1 has none (use depth ≥ 2)")
+        if raw_path and "aligned" in values["init"]:
+            self.fail(
+                where("init"),
+                "init 'aligned' needs the full-batch linear path (it reads Σ_yx); "
+                "online, minibatch and nonlinear runs allow: "
+                + ", ".join(i for i in INITS if i != "aligned"),
+            )
+        if raw_path and any(isinstance(v, Auto) for v in values["learning_rate"]) and nonlinear:
+            self.fail(
+                where("learning_rate"),
+                "learning_rate = {auto = f} uses the linear stability bound; "
+                "give a number for nonlinear runs",
             )
         if n_out != 1:
             for init in values["init"]:
                 if init == "balanced":
                     key = "grid.init" if "init" in axes else "model.init"
                     self.fail(key, f"balanced initialisation needs problem.n_out = 1 (got n_out = {n_out})")
-        if "zero" in values["init"] and any(d >= 2 for d in axes["depth"]):
+        if "zero" in values["init"] and any(d >= 2 for d in axes["depth"]) and student == "deep_linear":
             key = "grid.init" if "init" in axes else "model.init"
             self.fail(
                 key,
@@ -535,7 +596,13 @@ class _Validator:
         ordered = [Axis(k, tuple(axes[k])) for k in ("depth", "n_over_p", "snr")]
         ordered += [Axis(k, tuple(axes[k])) for k in grid if k not in CORE_DIMS]
         ordered.append(Axis("seed", tuple(axes["seed"])))
-        model = Model(width=fixed["width"], init=fixed["init"], init_scale=fixed["init_scale"])
+        model = Model(
+            width=fixed["width"],
+            init=fixed["init"],
+            init_scale=fixed["init_scale"],
+            student=student,
+            activation=activation,
+        )
         train = Train(
             epochs=epochs,
             optimizer=fixed["optimizer"],
@@ -549,6 +616,7 @@ class _Validator:
             schedule=schedule,
             dtype=dtype,
             method=method,
+            batch_size=batch_size,
         )
         return SweepSpec(
             name, description, seed, tuple(ordered), problem, model, train, self.path, text, overrides

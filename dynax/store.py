@@ -11,6 +11,7 @@ import jax
 import numpy as np
 import xarray as xr
 
+from . import raw
 from .spec import Auto, SweepSpec
 
 __all__ = ["build_dataset", "coordinates", "write_netcdf"]
@@ -62,12 +63,35 @@ def coordinates(spec: SweepSpec) -> dict:
     coords["noise_var"] = xr.Variable(
         "snr", noise_var, {"long_name": "label-noise variance sigma_eps^2", "units": "1"}
     )
-    coords["examples"] = xr.Variable(
-        ("n_over_p", "epoch"),
-        p[:, None] * epochs[None, :],
-        {"long_name": "training examples seen (P x epoch)", "units": "1"},
-    )
+    coords["examples"] = _examples(spec)
+    if "online" in spec.protocols:
+        coords["epoch"].attrs["long_name"] = (
+            "record position: epochs of replay runs (online runs are recorded at `examples`)"
+        )
     return coords
+
+
+def online_examples(spec: SweepSpec) -> np.ndarray:
+    """Examples seen at each record position of an online run, (n_over_p, epoch)."""
+    n_rec, b = len(spec.record_epochs), spec.online_batch
+    rows = []
+    for p in spec.n_train:
+        total = -(-spec.train.epochs * p // b)
+        rows.append(raw.online_record_steps(spec.train.record.kind, n_rec, total, -(-p // b)) * b)
+    return np.stack(rows).astype(np.int64)
+
+
+def _examples(spec: SweepSpec) -> xr.Variable:
+    p = np.asarray(spec.n_train, dtype=np.int64)
+    replay = p[:, None] * np.asarray(spec.record_epochs, dtype=np.int64)[None, :]
+    long_name = "training examples seen (replay: P x epoch; online: SGD steps x batch)"
+    per = {"replay": replay, "online": online_examples(spec) if "online" in spec.protocols else None}
+    if "protocol" in spec.dims:
+        stacked = np.stack([per[v] for v in spec.axis("protocol").values], axis=1)
+        return xr.Variable(("n_over_p", "protocol", "epoch"), stacked, {"long_name": long_name, "units": "1"})
+    return xr.Variable(
+        ("n_over_p", "epoch"), per[spec.train.protocol], {"long_name": long_name, "units": "1"}
+    )
 
 
 def _time(spec: SweepSpec, lr_used: np.ndarray) -> xr.Variable:
@@ -99,6 +123,65 @@ def _time(spec: SweepSpec, lr_used: np.ndarray) -> xr.Variable:
     )
 
 
+def _time_general(spec: SweepSpec, lr_used: np.ndarray) -> xr.Variable:
+    """Continuous time over the dims along which it varies, for sweeps with online runs:
+    t = η · g · examples / P with g = 1 (sum loss), 1/P (replay, mean) or 1/B (online,
+    mean), so one pass over P examples is one epoch's worth of time; under the
+    optimal_online schedule t = Σ_k η_k B / P = (N/P) ln(e_0/e(α)) (science.md §4.1)."""
+    dims = list(spec.dims)
+    lr = xr.DataArray(lr_used.reshape(spec.shape), dims=dims)
+    ex_var = _examples(spec)
+    ex = xr.DataArray(ex_var.values.astype(np.float64), dims=ex_var.dims)
+    p = xr.DataArray(np.asarray(spec.n_train, dtype=np.float64), dims="n_over_p")
+    if "protocol" in dims:
+        online = xr.DataArray([q == "online" for q in spec.axis("protocol").values], dims="protocol")
+    else:
+        online = xr.DataArray(spec.train.protocol == "online")
+    g = xr.where(online, 1.0 / spec.online_batch, 1.0 / p) if spec.train.loss == "mean" else 1.0
+    t = lr * g * ex / p
+    if spec.train.schedule == "optimal_online":
+        t = xr.where(online, _scheduled_time(spec, ex, p, t), t)
+    t = t.transpose(*dims, "epoch")
+    for d in dims:
+        first = t.isel({d: 0})
+        if bool(((t == first) | (t.isnull() & first.isnull())).all()):
+            t = t.isel({d: 0}, drop=True)
+    return xr.Variable(
+        t.dims,
+        np.ascontiguousarray(t.values),
+        {"long_name": "continuous time t (science.md §1.2; online: eta x examples / P)", "units": "tau"},
+    )
+
+
+def _scheduled_time(spec: SweepSpec, ex, p, like):
+    """(N/P) ln(e_0/e(α)) at α = examples/N, per SNR and initial variance (optimal_online)."""
+    from .theory import online_test_error_optimal
+
+    n, tv = spec.problem.n_in, spec.problem.teacher_var
+    dims = list(spec.dims)
+    snr = np.asarray(spec.axis("snr").values, dtype=np.float64)
+    with np.errstate(divide="ignore"):
+        noise = np.where(np.isinf(snr), 0.0, tv / snr)
+    inits = spec.axis("init").values if "init" in dims else (spec.setting("init"),)
+    scales = spec.axis("init_scale").values if "init_scale" in dims else (spec.setting("init_scale"),)
+    out = xr.zeros_like(like)
+    alpha = (ex / n).broadcast_like(like.isel(snr=0, drop=True))
+    for i_s, nv in enumerate(noise):
+        for i_i, init in enumerate(inits):
+            for i_c, sc in enumerate(scales):
+                sel = {"snr": i_s}
+                if "init" in dims:
+                    sel["init"] = i_i
+                if "init_scale" in dims:
+                    sel["init_scale"] = i_c
+                a = alpha.isel({k: v for k, v in sel.items() if k in alpha.dims})
+                init_var = raw.sigma0_sq(init, sc, n)
+                e = online_test_error_optimal(a.values.ravel(), tv, nv, init_var) - nv
+                val = (n / p) * np.log((tv + init_var) / xr.DataArray(e.reshape(a.shape), dims=a.dims))
+                out[sel] = val.broadcast_like(out[sel]).transpose(*out[sel].dims)
+    return out
+
+
 def build_dataset(plan, res, history: str = "") -> xr.Dataset:
     """Label the flat results of :func:`dynax.engine.execute`."""
     spec: SweepSpec = plan.spec
@@ -106,7 +189,10 @@ def build_dataset(plan, res, history: str = "") -> xr.Dataset:
     shape = spec.shape
     n_rec = len(spec.record_epochs)
     coords = coordinates(spec)
-    coords["time"] = _time(spec, res.learning_rate_used)
+    if "online" in spec.protocols:
+        coords["time"] = _time_general(spec, res.learning_rate_used)
+    else:
+        coords["time"] = _time(spec, res.learning_rate_used)
     float_dtype = "float64" if spec.train.dtype == "float64" else "float32"
 
     def var(values, curve, long_name, units, **extra):
@@ -118,9 +204,7 @@ def build_dataset(plan, res, history: str = "") -> xr.Dataset:
         "train_error": var(
             res.train_error, True, "training error: mean squared residual on the P training examples", "1"
         ),
-        "test_error": var(
-            res.test_error, True, "generalization error: exact population risk E_g including sigma_eps^2", "1"
-        ),
+        "test_error": var(res.test_error, True, _test_long_name(spec), "1"),
         "best_test_error": var(
             res.best_test_error,
             False,
@@ -129,6 +213,12 @@ def build_dataset(plan, res, history: str = "") -> xr.Dataset:
         ),
         "best_epoch": var(
             res.best_epoch, False, "first epoch of the minimum of test_error (-1 if never finite)", "1"
+        ),
+        "best_examples": var(
+            res.best_examples,
+            False,
+            "training examples seen at the minimum of test_error (-1 if never finite)",
+            "1",
         ),
         "diverged": var(
             res.diverged.astype(np.int8),
@@ -188,6 +278,15 @@ def build_dataset(plan, res, history: str = "") -> xr.Dataset:
     attrs["epochs"] = int(spec.train.epochs)
     attrs["dtype"] = spec.train.dtype
     return xr.Dataset(data_vars, coords, attrs)
+
+
+def _test_long_name(spec: SweepSpec) -> str:
+    if spec.nonlinear:
+        return (
+            f"generalization error estimated on a fixed test set of n_test = {spec.problem.n_test} "
+            "examples per run (noiseless teacher outputs) plus sigma_eps^2"
+        )
+    return "generalization error: exact population risk E_g including sigma_eps^2"
 
 
 def _version() -> str:

@@ -447,6 +447,26 @@ def theory_dataset(spec, n: int = 2000):
         if optimizer != "gd":
             notes.add(f"no theory for optimizer {optimizer!r} (gradient descent only)")
             continue
+        if spec.nonlinear:
+            notes.add("no theory for nonlinear teachers or students")
+            continue
+        if get("protocol") == "online":
+            init_var = _depth1_init_var(init, scale, pr.n_in)
+            if depth != 1 or init_var is None:
+                notes.add("online theory (science.md §4.1) at depth 1 only, init not aligned")
+                continue
+            test, t = _online_curve(spec, j, noise_var, init_var, lr)
+            curves["test_error"][idx] = test
+            points["optimal_test_error"][idx] = np.min(test)
+            time[idx] = t
+            notes.add(
+                "online: test_error is the N -> infinity curve of science.md §4.1 at alpha = examples/N; "
+                "optimal_test_error its minimum over the record grid; no train_error or flow theory"
+            )
+            continue
+        if spec.train.batch_size:
+            notes.add("no theory for minibatch replay (the full-batch theory has no SGD noise)")
+            continue
         if depth == 1:
             init_var = _depth1_init_var(init, scale, pr.n_in)
             if init_var is None:
@@ -519,6 +539,25 @@ def theory_dataset(spec, n: int = 2000):
             "quadrature_nodes": int(n),
         },
     )
+
+
+def _online_curve(spec, j, noise_var, init_var, lr):
+    """E_g and the time coordinate of a depth-1 online run at its record positions."""
+    from .spec import Auto
+    from .store import online_examples
+
+    pr = spec.problem
+    ex = online_examples(spec)[j].astype(np.float64)
+    a_seen, p, b = ex / pr.n_in, spec.n_train[j], spec.online_batch
+    if spec.train.schedule == "optimal_online":
+        test = online_test_error_optimal(a_seen, pr.teacher_var, noise_var, init_var)
+        e = test - noise_var
+        return test, (pr.n_in / p) * np.log((pr.teacher_var + init_var) / e)
+    if isinstance(lr, Auto):
+        lr = lr.factor * 2 / (1 + np.sqrt(b / pr.n_in)) ** 2 * (b if spec.train.loss == "mean" else 1)
+    eta_mean = lr * b if spec.train.loss == "sum" else lr  # the rate on the batch-mean gradient
+    test = online_test_error(a_seen, pr.teacher_var, noise_var, init_var, lr=eta_mean, batch=b, n_in=pr.n_in)
+    return test, eta_mean / b * ex / p
 
 
 def _balanced_seed_mean(spec, depth, p, j, noise_var, lr, grad_scale, init_scale, epochs):

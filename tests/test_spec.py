@@ -118,7 +118,6 @@ BAD = [
     ),
     (GRID, "n_in = 12", "", "epochs = 5\nrecord = { log = 1 }", "train.record.log", "got 1"),
     (GRID.replace("depth = [1, 2]\n", ""), "n_in = 12", "", "epochs = 5", "grid.depth", "missing"),
-    (GRID, "n_in = 12", "", "epochs = 5\nbatch_size = 4", "train.batch_size", "not available"),
 ]
 
 

@@ -1,0 +1,376 @@
+"""The raw-data trainer: online SGD, minibatch replay, nonlinear teachers and students.
+
+Full-batch GD on a linear network needs only sufficient statistics (``kernel``). The
+protocols and models here need the examples themselves:
+
+* ``protocol = "online"``: one SGD step per fresh example (or minibatch of B), drawn
+  inside the compiled loop from the data key exactly as stored examples are (example μ
+  from ``fold_in(data, μ)``), so the first P online examples are the replay training set;
+* ``protocol = "replay"`` with ``batch_size = B``: SGD over the stored P examples,
+  reshuffled every epoch from ``fold_in(stream, epoch)`` with ``stream = fold_in(run, 2)``;
+  minibatch gradients are sums over the batch (``loss = "mean"`` divides by P, as in
+  full batch); the last partial batch is kept;
+* a two-layer ReLU teacher ``f(x) = a·relu(V x)`` (``problem.teacher = "relu"``);
+* the random-feature student (a fixed random ReLU layer ``relu(F x)`` and a trained
+  readout) and fully trained ReLU/tanh students (``model.activation``).
+
+The stored examples are padded to a bucket of P (a power of two, so padding wastes less
+than 2×) with a mask: padded examples never enter a sum with nonzero weight, and the
+shuffle gives each real example a key of its own (``fold_in(epoch key, μ)``), so a run
+gives the same result in any bucket. ``E_g`` is the exact population risk where the
+teacher and the student are linear, and otherwise an estimate on a fixed test set of
+``n_test`` examples per run (from ``fold_in(run, 3)``), plus ``σ_ε²``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from . import data, kernel
+from .kernel import DIVERGENCE_FACTOR, Outputs
+
+__all__ = ["RawConfig", "RawInputs", "bucket", "online_record_steps", "teacher_params", "train_raw"]
+
+TEST_STREAM = 3  # fold_in(run, 3): the test set of nonlinear runs
+FEATURES = 1_000_003  # folded into a run's init key for the random-feature layer
+
+
+def bucket(p: int) -> int:
+    """The padded size of a training set of P examples: the next power of two (< 2P)."""
+    return 1 << max(0, int(p - 1).bit_length())
+
+
+def online_record_steps(kind: str, n_record: int, total_steps: int, pass_steps: int = 0) -> np.ndarray:
+    """Record positions (in SGD steps) of an online run with ``total_steps`` steps: as many
+    as the replay record grid has, log-spaced from step 1 (``kind = "log"``) or evenly
+    spaced; 0 first, non-decreasing (a position may repeat when there are few steps).
+    ``pass_steps`` (one pass over P examples) replaces the nearest position, so the
+    equal-data comparison with replay is read at exactly P examples."""
+    if kind == "log":
+        inner = np.round(np.geomspace(1, total_steps, n_record - 1)).astype(np.int64)
+        steps = np.concatenate([[0], inner])
+    else:
+        steps = np.round(np.linspace(0, total_steps, n_record)).astype(np.int64)
+    if 0 < pass_steps <= total_steps and pass_steps not in steps:
+        j = 1 + int(np.argmin(np.abs(np.log(steps[1:].clip(1) / pass_steps))))
+        steps[j] = pass_steps
+        steps = np.sort(steps)
+    return steps
+
+
+@dataclass(frozen=True)
+class RawConfig:
+    """Static settings of one raw-data compile group."""
+
+    depth: int
+    width: int
+    n_in: int
+    n_out: int
+    p_bucket: int
+    epochs: int
+    record: tuple[int, ...]  # replay: recorded epochs (online runs carry their own steps)
+    protocol: str = "replay"
+    batch: int = 0  # minibatch size; 0 = full batch (replay only)
+    optimizer: str = "gd"
+    inits: tuple[str, ...] = ("gaussian",)
+    dtype: str = "float32"
+    root_seed: int = 0
+    student: str = "deep_linear"
+    activation: str = "linear"
+    teacher: str = "linear"
+    teacher_width: int = 0
+    n_test: int = 0  # 0: the exact population risk (linear teacher and student)
+    schedule: str = "none"
+
+    def shapes(self) -> list[tuple[int, int]]:
+        """Shapes of the TRAINED layers, input side first."""
+        if self.student == "random_features":
+            return [(self.n_out, self.width)]
+        return kernel.KernelConfig.shapes(self)  # type: ignore[arg-type]
+
+    @property
+    def exact(self) -> bool:
+        return self.n_test == 0
+
+
+class RawInputs(NamedTuple):
+    """One run's inputs (a leading run axis when batched)."""
+
+    x: jax.Array  # (p_bucket, N) stored examples (zero beyond P)
+    z: jax.Array  # (p_bucket, N_out) their standard-normal label noise
+    t1: jax.Array  # linear teacher w̄ (N_out, N), or the ReLU teacher's V (N_t, N)
+    t2: jax.Array  # the ReLU teacher's readout a (N_out, N_t); (N_out, 0) if linear
+    test_x: jax.Array  # (n_test, N)
+    test_f: jax.Array  # (n_test, N_out) noiseless teacher outputs
+    noise_std: jax.Array
+    n_train: jax.Array  # P
+    learning_rate: jax.Array
+    grad_scale: jax.Array
+    init_scale: jax.Array
+    init_code: jax.Array
+    seed: jax.Array
+    momentum: jax.Array
+    b1: jax.Array
+    b2: jax.Array
+    record_steps: jax.Array  # (n_record,) online: steps at the record positions
+    init_var: jax.Array  # σ_0² for the optimal_online schedule
+    teacher_var: jax.Array  # σ_w²
+
+
+def teacher_params(key, kind: str, n_in: int, n_out: int, teacher_var, width: int = 0):
+    """The teacher of a seed from its data key, float64: ``(t1, t2)`` as in :class:`RawInputs`.
+
+    linear: ``w̄`` entries N(0, σ_w²) (the same draw as ``data.teacher``); relu:
+    ``V`` entries N(0, 1) (so ``V x`` has unit-variance entries) and readout entries
+    N(0, 2σ_w²/N_t), so ``E[f(x)²] = σ_w²`` and the SNR keeps its meaning."""
+    if kind == "linear":
+        return data.teacher(key, n_in, n_out, teacher_var), jnp.zeros((n_out, 0), jnp.float64)
+    kv, ka = jax.random.split(key)
+    v = jax.random.normal(kv, (width, n_in), jnp.float64)
+    a = jnp.sqrt(2.0 * teacher_var / width) * jax.random.normal(ka, (n_out, width), jnp.float64)
+    return v, a
+
+
+def teacher_apply(kind: str, t1, t2, x):
+    """Noiseless teacher outputs for inputs x (M, N) -> (M, N_out)."""
+    if kind == "linear":
+        return x @ t1.T
+    return jax.nn.relu(x @ t1.T) @ t2.T
+
+
+_ACT = {"linear": lambda h: h, "relu": jax.nn.relu, "tanh": jnp.tanh}
+
+
+def _features(cfg: RawConfig, seed, dtype):
+    """The random-feature student's fixed first layer F (width, N): entries N(0, 1)/√N_h,
+    so ``F x`` has entries of variance 1/N_h and Σ_hh's scale (and a stable learning
+    rate) does not grow with the width; it depends on (seed, width) only."""
+    run = data.run_key(cfg.root_seed, seed)
+    key = jax.random.fold_in(jax.random.fold_in(jax.random.fold_in(run, 1), cfg.width), FEATURES)
+    f = jax.random.normal(key, (cfg.width, cfg.n_in), jnp.float64) / math.sqrt(cfg.width)
+    return f.astype(dtype)
+
+
+def _init(cfg: RawConfig, run: RawInputs):
+    """Initial trained weights: the same draws as the sufficient-statistics path."""
+    if cfg.student == "random_features":
+        kcfg = kernel.KernelConfig(
+            1, cfg.width, cfg.width, cfg.n_out, 1, 1, (0, 1), inits=cfg.inits, dtype=cfg.dtype,
+            root_seed=cfg.root_seed,
+        )  # fmt: skip
+    else:
+        kcfg = kernel.KernelConfig(
+            cfg.depth, cfg.width, cfg.n_in, cfg.n_out, 1, 1, (0, 1), inits=cfg.inits, dtype=cfg.dtype,
+            root_seed=cfg.root_seed,
+        )  # fmt: skip
+    return kernel.init_from(kcfg, run.seed, run.init_code, run.init_scale, None)
+
+
+def _optimizer(name, run, dtype, scheduled: bool):
+    if scheduled:  # the rate is applied to the gradient before the update
+        return optax.sgd(jnp.asarray(1.0, dtype))
+    return kernel._optimizer(name, run, dtype)
+
+
+class _State(NamedTuple):
+    weights: list
+    opt_state: optax.OptState
+    best: jax.Array
+    best_step: jax.Array
+    diverged: jax.Array
+    bad: jax.Array  # first diverged record position / step (large if none)
+    e: jax.Array  # the schedule's excess-error estimate
+
+
+def train_raw(cfg: RawConfig, run: RawInputs) -> Outputs:
+    """Train one network on its raw data (replay: full batch or minibatches; online).
+
+    ``best_epoch`` of the returned :class:`Outputs` counts epochs for replay and SGD
+    steps for online runs (the engine turns steps into examples seen and epochs).
+    """
+    dtype = jnp.dtype(cfg.dtype)
+    act = _ACT[cfg.activation]
+    n, n_out = cfg.n_in, cfg.n_out
+    p = run.n_train
+    mask = (jnp.arange(cfg.p_bucket) < p).astype(dtype)
+    x_tr = run.x.astype(dtype)
+    sigma = run.noise_std.astype(dtype)
+    noise_var = sigma * sigma
+    t1, t2 = run.t1.astype(dtype), run.t2.astype(dtype)
+    y_tr = teacher_apply(cfg.teacher, t1, t2, x_tr) + sigma * run.z.astype(dtype)
+    feats = _features(cfg, run.seed, dtype) if cfg.student == "random_features" else None
+    gs = run.grad_scale.astype(dtype)
+
+    def forward(ws, x):
+        if feats is not None:
+            return act(x @ feats.T) @ ws[0].T
+        h = x
+        for w in ws[:-1]:
+            h = act(h @ w.T)
+        return h @ ws[-1].T
+
+    def test_error(ws):
+        if cfg.exact:
+            d = kernel._product(ws) - t1
+            return jnp.sum(d * d) / (n * n_out) + noise_var
+        r = run.test_f.astype(dtype) - forward(ws, run.test_x.astype(dtype))
+        return jnp.mean(r * r) + noise_var
+
+    def train_error(ws):
+        r = (y_tr - forward(ws, x_tr)) * mask[:, None]
+        return jnp.sum(r * r) / (p.astype(dtype) * n_out)
+
+    def loss(ws, x, y, weight):
+        r = (y - forward(ws, x)) * weight[:, None]
+        return 0.5 * gs * jnp.sum(r * r)
+
+    grad = jax.grad(loss)
+    scheduled = cfg.schedule == "optimal_online" and cfg.protocol == "online"
+    opt = _optimizer(cfg.optimizer, run, dtype, scheduled)
+    ws0 = _init(cfg, run)
+    test0 = test_error(ws0)
+    limit = DIVERGENCE_FACTOR * test0
+    finite0 = jnp.isfinite(test0)
+    never = jnp.iinfo(jnp.int64).max
+
+    def check(state: _State, test, pos):
+        bad = ~jnp.isfinite(test) | (test > limit)
+        diverged = state.diverged | bad
+        better = ~diverged & (test < state.best)
+        return state._replace(
+            best=jnp.where(better, test, state.best),
+            best_step=jnp.where(better, pos, state.best_step),
+            diverged=diverged,
+            bad=jnp.where(bad & ~state.diverged, pos, state.bad),
+        )
+
+    def update(state: _State, x, y, weight, active):
+        g = grad(state.weights, x, y, weight)
+        e = state.e
+        if scheduled:  # η*(e) = e/(e + σ²); de/dα = −e²/(e + σ²), dα = B/N per step
+            rate = e / (e + noise_var)
+            g = jax.tree.map(lambda v: rate * v, g)
+            e = e - (cfg.batch / n) * e * e / (e + noise_var)
+        upd, opt_state = opt.update(g, state.opt_state, state.weights)
+        new = optax.apply_updates(state.weights, upd)
+        keep = lambda a, b: jax.tree.map(lambda u, v: jnp.where(active, u, v), a, b)  # noqa: E731
+        return state._replace(
+            weights=keep(new, state.weights),
+            opt_state=keep(opt_state, state.opt_state),
+            e=jnp.where(active, e, state.e),
+        )
+
+    def record(state: _State, pos):
+        test = test_error(state.weights)
+        state = check(state, test, pos)
+        nan = jnp.array(jnp.nan, dtype)
+        train = train_error(state.weights)
+        return state, (jnp.where(state.diverged, nan, train), jnp.where(state.diverged, nan, test))
+
+    state = _State(
+        weights=ws0,
+        opt_state=opt.init(ws0),
+        best=jnp.where(finite0, test0, jnp.inf).astype(dtype),
+        best_step=jnp.where(finite0, 0, -1).astype(jnp.int64),
+        diverged=~finite0,
+        bad=jnp.where(finite0, never, 0).astype(jnp.int64),
+        e=(run.teacher_var + run.init_var).astype(dtype),
+    )
+
+    if cfg.protocol == "online":
+        key = data.data_key(cfg.root_seed, run.seed)
+        b = cfg.batch
+
+        def fresh(k):  # the B examples of step k, generated as stored examples are
+            mus = (k * b + jnp.arange(b)).astype(jnp.uint32)
+            x, z = jax.vmap(lambda mu: data.example(key, mu, n, n_out))(mus)
+            x = x.astype(dtype)
+            return x, teacher_apply(cfg.teacher, t1, t2, x) + sigma * z.astype(dtype)
+
+        def step(k, state):
+            state = check(state, test_error(state.weights), k.astype(jnp.int64))
+            x, y = fresh(k)
+            return update(state, x, y, jnp.ones((b,), dtype), ~state.diverged)
+
+        steps = run.record_steps.astype(jnp.int64)
+
+        def interval(state, j):
+            state, rec = record(state, steps[j])
+            state = jax.lax.fori_loop(steps[j], steps[j + 1], step, state)
+            return state, rec
+
+        n_rec = steps.shape[0]
+    else:
+        b = cfg.batch or cfg.p_bucket
+        n_sub = -(-cfg.p_bucket // b)  # minibatch steps per epoch in this bucket
+        stream = jax.random.fold_in(data.run_key(cfg.root_seed, run.seed), 2)
+        index = jnp.arange(cfg.p_bucket)
+
+        def epoch_step(epoch, state):
+            state = check(state, test_error(state.weights), epoch.astype(jnp.int64))
+            if not cfg.batch:
+                return update(state, x_tr, y_tr, mask, ~state.diverged)
+            ekey = jax.random.fold_in(stream, epoch)
+            u = jax.vmap(lambda mu: jax.random.uniform(jax.random.fold_in(ekey, mu)))(index)
+            order = jnp.argsort(jnp.where(index < p, u, 2.0))  # real examples first, shuffled
+            order = jnp.concatenate([order, jnp.zeros(n_sub * b - cfg.p_bucket, order.dtype)])
+
+            def sub(s, state):
+                idx = jax.lax.dynamic_slice(order, (s * b,), (b,))
+                valid = ((s * b + jnp.arange(b)) < p).astype(dtype)
+                return update(state, x_tr[idx], y_tr[idx], valid, (s * b < p) & ~state.diverged)
+
+            return jax.lax.fori_loop(0, n_sub, sub, state)
+
+        rec_epochs = jnp.asarray(cfg.record, dtype=jnp.int64)
+
+        def interval(state, j):
+            state, rec = record(state, rec_epochs[j])
+            state = jax.lax.fori_loop(rec_epochs[j], rec_epochs[j + 1], epoch_step, state)
+            return state, rec
+
+        steps = rec_epochs
+        n_rec = len(cfg.record)
+
+    state, (train_rec, test_rec) = jax.lax.scan(interval, state, jnp.arange(n_rec - 1))
+    state, (train_last, test_last) = record(state, steps[n_rec - 1])
+    return Outputs(
+        train_error=jnp.append(train_rec, train_last),
+        test_error=jnp.append(test_rec, test_last),
+        best_test_error=jnp.where(state.best_step < 0, jnp.nan, state.best).astype(dtype),
+        best_epoch=state.best_step,
+        diverged=state.diverged,
+    )
+
+
+def run_bytes(cfg: RawConfig) -> int:
+    """Estimated device bytes of one run in a batch."""
+    itemsize = 8 if cfg.dtype == "float64" else 4
+    weights = sum(a * b for a, b in cfg.shapes())
+    slots = {"gd": 0, "momentum": 1, "adam": 2}[cfg.optimizer]
+    hidden = max(cfg.width, cfg.n_out) * (cfg.depth + 1)
+    rows = cfg.p_bucket + cfg.n_test + (cfg.batch or 0)
+    floats = weights * (4 + slots) + rows * (2 * (cfg.n_in + cfg.n_out) + 3 * hidden)
+    if cfg.student == "random_features":
+        floats += cfg.width * cfg.n_in
+    floats += 2 * cfg.p_bucket * (cfg.n_in + cfg.n_out)  # float64 inputs as they arrive
+    return int(floats * itemsize) + 512
+
+
+def sigma0_sq(init: str, scale: float, n_in: int) -> float:
+    """σ_0² of a depth-1 student for the schedule's initial excess error (0 if unknown)."""
+    v = {
+        "gaussian": scale**2,
+        "gaussian_fan_in": scale**2 / n_in,
+        "orthogonal": scale**2 / n_in,
+        "balanced": scale**2 / n_in,
+        "zero": 0.0,
+    }.get(init, 0.0)
+    return float(v) if math.isfinite(v) else 0.0
