@@ -355,7 +355,7 @@ def run_bytes(cfg: RawConfig) -> int:
     itemsize = 8 if cfg.dtype == "float64" else 4
     weights = sum(a * b for a, b in cfg.shapes())
     slots = {"gd": 0, "momentum": 1, "adam": 2}[cfg.optimizer]
-    hidden = max(cfg.width, cfg.n_out) * (cfg.depth + 1)
+    hidden = cfg.width * (1 if cfg.student == "random_features" else cfg.depth - 1) + cfg.n_out
     rows = cfg.p_bucket + cfg.n_test + (cfg.batch or 0)
     floats = weights * (4 + slots) + rows * (2 * (cfg.n_in + cfg.n_out) + 3 * hidden)
     if cfg.student == "random_features":
