@@ -452,6 +452,22 @@ def _rates(plan: Plan, group: Group, idx: np.ndarray, lam_max, teacher_norm, gra
     return lr
 
 
+def _run_fields(t: RunTable, idx: np.ndarray, p, lr, grad_scale) -> dict:
+    """The per-run settings both kinds of kernel inputs share."""
+    return dict(
+        noise_std=t.noise_std[idx],
+        n_train=p,
+        learning_rate=lr,
+        grad_scale=np.asarray(grad_scale, dtype=np.float64),
+        init_scale=t.init_scale[idx],
+        init_code=t.init[idx],
+        seed=t.seed[idx].astype(np.uint32),
+        momentum=t.momentum[idx],
+        b1=t.b1[idx],
+        b2=t.b2[idx],
+    )
+
+
 def _chunk_inputs(plan: Plan, group: Group, idx: np.ndarray, cache: _StatsCache):
     """Host arrays of one chunk's runs, and their learning rates (float64)."""
     t = plan.table
@@ -476,16 +492,7 @@ def _chunk_inputs(plan: Plan, group: Group, idx: np.ndarray, cache: _StatsCache)
     inputs = kernel.RunInputs(
         factor=gather("factor"),
         teacher=teachers,
-        noise_std=t.noise_std[idx],
-        n_train=p,
-        learning_rate=lr,
-        grad_scale=np.asarray(grad_scale, dtype=np.float64),
-        init_scale=t.init_scale[idx],
-        init_code=t.init[idx],
-        seed=seeds.astype(np.uint32),
-        momentum=t.momentum[idx],
-        b1=t.b1[idx],
-        b2=t.b2[idx],
+        **_run_fields(t, idx, p, lr, grad_scale),
         eigvals=eig[0],
         eigvecs=eig[1],
         rotated=eig[2],
@@ -550,16 +557,7 @@ def _raw_inputs(plan: Plan, group: Group, idx: np.ndarray, cache: _StatsCache):
         t2=np.stack([r.t2 for r in rd])[where],
         test_x=np.stack([r.test_x for r in rd])[where],
         test_f=np.stack([r.test_f for r in rd])[where],
-        noise_std=t.noise_std[idx],
-        n_train=p,
-        learning_rate=lr,
-        grad_scale=np.asarray(grad_scale, dtype=np.float64),
-        init_scale=t.init_scale[idx],
-        init_code=t.init[idx],
-        seed=seeds.astype(np.uint32),
-        momentum=t.momentum[idx],
-        b1=t.b1[idx],
-        b2=t.b2[idx],
+        **_run_fields(t, idx, p, lr, grad_scale),
         record_steps=steps,
         init_var=init_var,
         teacher_var=np.full(len(idx), spec.problem.teacher_var),

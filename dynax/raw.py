@@ -159,17 +159,21 @@ def _features(cfg: RawConfig, seed, dtype):
 
 
 def _init(cfg: RawConfig, run: RawInputs):
-    """Initial trained weights: the same draws as the sufficient-statistics path."""
-    if cfg.student == "random_features":
-        kcfg = kernel.KernelConfig(
-            1, cfg.width, cfg.width, cfg.n_out, 1, 1, (0, 1), inits=cfg.inits, dtype=cfg.dtype,
-            root_seed=cfg.root_seed,
-        )  # fmt: skip
-    else:
-        kcfg = kernel.KernelConfig(
-            cfg.depth, cfg.width, cfg.n_in, cfg.n_out, 1, 1, (0, 1), inits=cfg.inits, dtype=cfg.dtype,
-            root_seed=cfg.root_seed,
-        )  # fmt: skip
+    """Initial trained weights: the same draws as the sufficient-statistics path (the
+    random-feature readout is drawn as a depth-1 network on N_h inputs)."""
+    rf = cfg.student == "random_features"
+    kcfg = kernel.KernelConfig(
+        depth=1 if rf else cfg.depth,
+        width=cfg.width,
+        n_in=cfg.width if rf else cfg.n_in,
+        n_out=cfg.n_out,
+        k=1,
+        epochs=1,
+        record=(0, 1),
+        inits=cfg.inits,
+        dtype=cfg.dtype,
+        root_seed=cfg.root_seed,
+    )
     return kernel.init_from(kcfg, run.seed, run.init_code, run.init_scale, None)
 
 
@@ -365,12 +369,9 @@ def run_bytes(cfg: RawConfig) -> int:
 
 
 def sigma0_sq(init: str, scale: float, n_in: int) -> float:
-    """σ_0² of a depth-1 student for the schedule's initial excess error (0 if unknown)."""
-    v = {
-        "gaussian": scale**2,
-        "gaussian_fan_in": scale**2 / n_in,
-        "orthogonal": scale**2 / n_in,
-        "balanced": scale**2 / n_in,
-        "zero": 0.0,
-    }.get(init, 0.0)
-    return float(v) if math.isfinite(v) else 0.0
+    """σ_0² of a depth-1 student for the schedule's initial excess error (0 where the
+    theory has none, the aligned init)."""
+    from .theory import _depth1_init_var
+
+    v = _depth1_init_var(init, scale, n_in)
+    return 0.0 if v is None else float(v)

@@ -575,7 +575,7 @@ class _Validator:
                 "online, minibatch and nonlinear runs allow: "
                 + ", ".join(i for i in INITS if i != "aligned"),
             )
-        if raw_path and any(isinstance(v, Auto) for v in values["learning_rate"]) and nonlinear:
+        if nonlinear and any(isinstance(v, Auto) for v in values["learning_rate"]):
             self.fail(
                 where("learning_rate"),
                 "learning_rate = {auto = f} uses the linear stability bound; "

@@ -155,7 +155,7 @@ def _time_general(spec: SweepSpec, lr_used: np.ndarray) -> xr.Variable:
 
 def _scheduled_time(spec: SweepSpec, ex, p, like):
     """(N/P) ln(e_0/e(α)) at α = examples/N, per SNR and initial variance (optimal_online)."""
-    from .theory import online_test_error_optimal
+    from .theory import optimal_online_time
 
     n, tv = spec.problem.n_in, spec.problem.teacher_var
     dims = list(spec.dims)
@@ -175,9 +175,8 @@ def _scheduled_time(spec: SweepSpec, ex, p, like):
                 if "init_scale" in dims:
                     sel["init_scale"] = i_c
                 a = alpha.isel({k: v for k, v in sel.items() if k in alpha.dims})
-                init_var = raw.sigma0_sq(init, sc, n)
-                e = online_test_error_optimal(a.values.ravel(), tv, nv, init_var) - nv
-                val = (n / p) * np.log((tv + init_var) / xr.DataArray(e.reshape(a.shape), dims=a.dims))
+                t = optimal_online_time(a.values.ravel(), 1.0, n, tv, nv, raw.sigma0_sq(init, sc, n))
+                val = xr.DataArray(t.reshape(a.shape), dims=a.dims) / p  # P = 1 above, divided here
                 out[sel] = val.broadcast_like(out[sel]).transpose(*out[sel].dims)
     return out
 

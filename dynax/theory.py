@@ -21,6 +21,7 @@ __all__ = [
     "mp_edges",
     "online_test_error",
     "online_test_error_optimal",
+    "optimal_online_time",
     "optimal_stopping",
     "saxe_escape_time",
     "saxe_mode",
@@ -380,6 +381,13 @@ def online_test_error_optimal(alpha_seen, teacher_var, noise_var, init_var=0.0):
     return out + noise_var
 
 
+def optimal_online_time(alpha_seen, n_train, n_in, teacher_var, noise_var, init_var=0.0):
+    """Continuous time of an online run under the oracle schedule, in replay's units:
+    ``t = Σ_k η_k / P = (N/P) ∫ η*(α) dα = (N/P) ln(e_0/e(α))`` (science.md §4.1)."""
+    e = online_test_error_optimal(alpha_seen, teacher_var, noise_var, init_var) - noise_var
+    return (n_in / n_train) * np.log((teacher_var + init_var) / e)
+
+
 def optimal_online_rate(e, noise_var):
     """The oracle rate ``η* = e/(e + σ_ε²)`` at excess error e (science.md §4.1)."""
     return e / (e + noise_var)
@@ -551,8 +559,7 @@ def _online_curve(spec, j, noise_var, init_var, lr):
     a_seen, p, b = ex / pr.n_in, spec.n_train[j], spec.online_batch
     if spec.train.schedule == "optimal_online":
         test = online_test_error_optimal(a_seen, pr.teacher_var, noise_var, init_var)
-        e = test - noise_var
-        return test, (pr.n_in / p) * np.log((pr.teacher_var + init_var) / e)
+        return test, optimal_online_time(a_seen, p, pr.n_in, pr.teacher_var, noise_var, init_var)
     if isinstance(lr, Auto):
         lr = lr.factor * 2 / (1 + np.sqrt(b / pr.n_in)) ** 2 * (b if spec.train.loss == "mean" else 1)
     eta_mean = lr * b if spec.train.loss == "sum" else lr  # the rate on the batch-mean gradient
