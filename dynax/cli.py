@@ -306,6 +306,9 @@ def _merge(args) -> int:
         res.best_epoch[mask] = flat["best_epoch"].reshape(n)[mask]
         res.best_examples[mask] = flat["best_examples"].reshape(n)[mask]
         res.diverged[mask] = flat["diverged"].reshape(n)[mask]
+        if res.null_space_error is not None:
+            null = ds.null_space_error.transpose(*spec.dims, "epoch").values
+            res.null_space_error[mask] = null.reshape(n, -1)[mask]
         if "learning_rate_used" in ds:
             res.learning_rate_used[mask] = ds.learning_rate_used.transpose(*spec.dims).values.reshape(n)[mask]
         res.present |= mask

@@ -301,6 +301,7 @@ def plan_sweep(
                 inits=inits,
                 dtype=spec.train.dtype,
                 root_seed=spec.seed,
+                null_space=spec.train.null_space_error,
             )
             b = run_bytes(cfg, method)
         per_run[gi] = b
@@ -576,6 +577,7 @@ class ChunkResult(NamedTuple):
     diverged: np.ndarray
     learning_rate_used: np.ndarray
     best_examples: np.ndarray  # examples seen at the minimum (-1 if never finite)
+    null_space_error: np.ndarray | None = None  # (runs, n_record) with train.null_space_error
 
 
 def run_chunk(plan: Plan, k: int, cache: _StatsCache) -> ChunkResult:
@@ -593,7 +595,12 @@ def run_chunk(plan: Plan, k: int, cache: _StatsCache) -> ChunkResult:
             outs.append(_train_chunk(group.config, group.method, inputs))
         else:
             outs.append(sharded_trainer(group.config, group.method, plan.devices)(inputs))
-    out = kernel.Outputs(*(np.concatenate(parts) for parts in zip(*jax.device_get(outs), strict=True)))
+    out = kernel.Outputs(
+        *(
+            None if parts[0] is None else np.concatenate(parts)
+            for parts in zip(*jax.device_get(outs), strict=True)
+        )
+    )
     n = group.n_real(ci)
     p = np.asarray(plan.p_values, dtype=np.int64)[plan.table.p_index[idx[:n]]]
     best = out.best_epoch[:n].astype(np.int64)
@@ -611,6 +618,7 @@ def run_chunk(plan: Plan, k: int, cache: _StatsCache) -> ChunkResult:
         out.diverged[:n].astype(np.int8),
         np.concatenate(rates)[:n],
         examples,
+        None if out.null_space_error is None else out.null_space_error[:n],
     )
 
 
@@ -637,6 +645,11 @@ def write_part(parts: Path, plan: Plan, k: int, res: ChunkResult) -> Path:
             "diverged": ("run", res.diverged),
             "learning_rate_used": ("run", res.learning_rate_used),
             "best_examples": ("run", res.best_examples),
+            **(
+                {}
+                if res.null_space_error is None
+                else {"null_space_error": (("run", "epoch"), res.null_space_error)}
+            ),
         },
         attrs={
             "dynax_part_format": PART_FORMAT,
@@ -683,6 +696,7 @@ def read_part(parts: Path, plan: Plan, k: int) -> ChunkResult | None:
         ds.diverged.values.astype(np.int8),
         ds.learning_rate_used.values,
         ds.best_examples.values.astype(np.int64),
+        ds.null_space_error.values if "null_space_error" in ds else None,
     )
 
 
@@ -740,6 +754,7 @@ class SweepResult:
     learning_rate_used: np.ndarray
     best_examples: np.ndarray
     present: np.ndarray  # bool: runs this process holds (all, unless sharded)
+    null_space_error: np.ndarray | None = None  # (n_runs, n_record) with train.null_space_error
     timings: list = field(default_factory=list)  # per group: dict(label, runs, compile_s, wall_s)
     reused: int = 0  # chunks taken from part files
 
@@ -756,6 +771,7 @@ class SweepResult:
             learning_rate_used=np.full(n, np.nan, np.float64),
             best_examples=np.full(n, -1, np.int64),
             present=np.zeros(n, bool),
+            null_space_error=np.full((n, n_rec), np.nan, dtype) if spec.train.null_space_error else None,
         )
 
     def put(self, c: ChunkResult) -> None:
@@ -766,6 +782,8 @@ class SweepResult:
         self.diverged[c.runs] = c.diverged
         self.learning_rate_used[c.runs] = c.learning_rate_used
         self.best_examples[c.runs] = c.best_examples
+        if self.null_space_error is not None:
+            self.null_space_error[c.runs] = c.null_space_error
         self.present[c.runs] = True
 
 

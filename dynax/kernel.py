@@ -49,6 +49,7 @@ class KernelConfig:
     inits: tuple[str, ...] = ("gaussian",)  # init kinds present in the group
     dtype: str = "float32"
     root_seed: int = 0
+    null_space: bool = False  # also record the error in the null space of the inputs
 
     def shapes(self) -> list[tuple[int, int]]:
         """Layer shapes, input side first: W_1 (N_h, N), ..., W_D (N_out, N_h)."""
@@ -108,6 +109,17 @@ class Outputs(NamedTuple):
     best_test_error: jax.Array  # exact running minimum over every epoch
     best_epoch: jax.Array  # first epoch of the minimum; 0 if never improved; -1 if never finite
     diverged: jax.Array  # bool
+    # (n_record,) error in the null space of Σ_xx (the frozen subspace); None unless asked for
+    null_space_error: jax.Array | None = None
+
+
+def _null_space_error(w_eff, w_bar, u_row, n_out):
+    """``‖P_null (W_eff − w̄)‖² / (N·N_out)``: the part of ``E_g − σ_ε²`` in the null space of
+    the training inputs, with ``u_row`` an orthonormal basis of their row space (zero columns
+    allowed). Computed from the projection itself, not as a difference of norms."""
+    d = w_eff - w_bar
+    null = d - (d @ u_row) @ u_row.T
+    return jnp.sum(null * null) / (u_row.shape[0] * n_out)
 
 
 # --------------------------------------------------------------------------- init
@@ -250,6 +262,10 @@ def train_gd(cfg: KernelConfig, run: RunInputs) -> Outputs:
         return train, test
 
     grad_fn = jax.value_and_grad(loss, has_aux=True)
+    if cfg.null_space:  # the row space of X: the top min(P, N) left singular vectors of L_x
+        u, _, _ = jnp.linalg.svd(lx, full_matrices=False)
+        rank = jnp.minimum(run.n_train, n)
+        u_row = jnp.where(jnp.arange(u.shape[1])[None, :] < rank, u, 0.0)
     opt = _optimizer(cfg.optimizer, run, dtype)
     ws0 = init_weights(cfg, run)
     w_eff0 = _product(ws0)
@@ -281,7 +297,8 @@ def train_gd(cfg: KernelConfig, run: RunInputs) -> Outputs:
         train, test = errors(w_eff, lz_noise - (w_eff - w_bar) @ lx)
         state = check(state, test, epoch)
         nan = jnp.array(jnp.nan, dtype)
-        return state, (jnp.where(state.diverged, nan, train), jnp.where(state.diverged, nan, test))
+        null = _null_space_error(w_eff, w_bar, u_row, n_out) if cfg.null_space else nan
+        return state, tuple(jnp.where(state.diverged, nan, v) for v in (train, test, null))
 
     def interval(state, bounds):
         start, stop = bounds[0], bounds[1]
@@ -299,14 +316,15 @@ def train_gd(cfg: KernelConfig, run: RunInputs) -> Outputs:
     )
     rec_epochs = np.asarray(cfg.record, dtype=np.int64)
     bounds = np.stack([rec_epochs[:-1], rec_epochs[1:]], axis=1)
-    state, (train_rec, test_rec) = jax.lax.scan(interval, state, bounds)
-    state, (train_last, test_last) = record(state, rec_epochs[-1])
+    state, (train_rec, test_rec, null_rec) = jax.lax.scan(interval, state, bounds)
+    state, (train_last, test_last, null_last) = record(state, rec_epochs[-1])
     return Outputs(
         train_error=jnp.append(train_rec, train_last),
         test_error=jnp.append(test_rec, test_last),
         best_test_error=jnp.where(state.best_epoch < 0, jnp.nan, state.best).astype(dtype),
         best_epoch=state.best_epoch,
         diverged=state.diverged,
+        null_space_error=jnp.append(null_rec, null_last) if cfg.null_space else None,
     )
 
 
@@ -378,6 +396,11 @@ def closed_form(cfg: KernelConfig, run: RunInputs) -> Outputs:
         d = wt - wbt[None]
         return jnp.sum(d * d, axis=(1, 2)) / (n * n_out) + noise_var
 
+    def null_error(wt):  # eigh sorts λ ascending: the first N − min(P, N) modes span the null space
+        null = jnp.arange(n) < n - jnp.minimum(run.n_train, n)
+        d = jnp.where(null[None, None, :], wt - wbt[None], 0.0)
+        return jnp.sum(d * d, axis=(1, 2)) / (n * n_out)
+
     test0 = jnp.sum((wt0 - wbt) ** 2) / (n * n_out) + noise_var
     limit = DIVERGENCE_FACTOR * test0
     finite0 = jnp.isfinite(test0)
@@ -422,4 +445,5 @@ def closed_form(cfg: KernelConfig, run: RunInputs) -> Outputs:
         best_test_error=jnp.where(best_epoch < 0, nan, best),
         best_epoch=jnp.where(finite0, best_epoch, -1),
         diverged=bad_epoch <= cfg.epochs,
+        null_space_error=jnp.where(gone, nan, null_error(wt)) if cfg.null_space else None,
     )

@@ -72,6 +72,7 @@ SECTION_KEYS = {
         "schedule",
         "dtype",
         "method",
+        "null_space_error",
     ),
 }
 
@@ -147,6 +148,7 @@ class Train:
     dtype: str = "float32"
     method: str = "auto"
     batch_size: int = 0  # 0: full batch (replay); online then steps one example at a time
+    null_space_error: bool = False  # also record the error in the inputs' null space
 
 
 @dataclass(frozen=True)
@@ -239,6 +241,8 @@ class SweepSpec:
         for section in ("model", "train"):
             obj = getattr(self, section)
             out[section] = {f.name: conv(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+        if not self.train.null_space_error:  # added later: absent when off, so older hashes stand
+            del out["train"]["null_space_error"]
         return out
 
     @property
@@ -551,6 +555,15 @@ class _Validator:
             return f"grid.{name}" if name in axes else f"{EXTRA_AXES[name][0]}.{EXTRA_AXES[name][1]}"
 
         raw_path = nonlinear or batch_size > 0 or "online" in values["protocol"]
+        null_space = train_raw.get("null_space_error", False)
+        if not isinstance(null_space, bool):
+            self.fail("train.null_space_error", f"got {null_space!r}; expected true or false")
+        if null_space and raw_path:
+            self.fail(
+                "train.null_space_error",
+                "is recorded on the full-batch linear path only (replay, no batch_size, linear "
+                "teacher and student)",
+            )
         if schedule != "none":
             if "online" not in values["protocol"]:
                 self.fail(
@@ -617,6 +630,7 @@ class _Validator:
             dtype=dtype,
             method=method,
             batch_size=batch_size,
+            null_space_error=null_space,
         )
         return SweepSpec(
             name, description, seed, tuple(ordered), problem, model, train, self.path, text, overrides

@@ -228,6 +228,14 @@ def build_dataset(plan, res, history: str = "") -> xr.Dataset:
             flag_meanings="finite diverged",
         ),
     }
+    if res.null_space_error is not None:
+        data_vars["null_space_error"] = var(
+            res.null_space_error.astype(float_dtype),
+            True,
+            "error in the null space of the training inputs (the frozen subspace): "
+            "||P_null (W_eff - w_bar)||^2 / (N N_out), part of test_error - sigma_eps^2",
+            "1",
+        )
     lr_axis = "learning_rate" in dims
     if isinstance(spec.train.learning_rate, Auto) and not lr_axis:
         data_vars["learning_rate_used"] = var(

@@ -21,7 +21,7 @@ def strip(ds):
 def test_closed_form_equals_gd_kernel():
     grid = "depth = 1\nn_over_p = [0.5, 1.0, 2.0]\nsnr = [0.5, 4.0, inf]\nseed = { count = 2 }"
     for train in (
-        "epochs = 300\nrecord = { log = 30 }\ndtype = 'float64'",
+        "epochs = 300\nrecord = { log = 30 }\ndtype = 'float64'\nnull_space_error = true",
         # oscillating modes (1 < ελ < 2) and the mean loss
         "epochs = 200\nrecord = { every = 7 }\ndtype = 'float64'\n"
         "learning_rate = { auto = 0.9 }\nloss = 'mean'",
@@ -30,8 +30,9 @@ def test_closed_form_equals_gd_kernel():
         a = run_sweep(parse_spec(text))
         b = run_sweep(parse_spec(text, overrides=["train.method=gd"]))
         scale = b.test_error.isel(epoch=0)
-        for name in ("test_error", "train_error"):
-            assert float((abs(a[name] - b[name]) / scale).max()) < 1e-10
+        for name in ("test_error", "train_error", "null_space_error"):
+            if name in a:
+                assert float((abs(a[name] - b[name]) / scale).max()) < 1e-10
         assert float((abs(a.best_test_error - b.best_test_error) / scale).max()) < 1e-10
         noisy = a.snr < np.inf  # noiseless curves end flat at rounding level: ties there
         xr.testing.assert_equal(a.best_epoch.where(noisy, 0), b.best_epoch.where(noisy, 0))
@@ -44,7 +45,8 @@ def test_sufficient_statistics_gd_equals_raw_data_gd(depth):
         f"depth = {depth}\nn_over_p = [2.0, 0.5]\nsnr = 2.0\nseed = [0, 5]",
         "n_in = 8",
         "width = 6\ninit_scale = 0.4",
-        "epochs = 60\nrecord = { every = 10 }\nlearning_rate = 0.05\nmethod = 'gd'\ndtype = 'float64'",
+        "epochs = 60\nrecord = { every = 10 }\nlearning_rate = 0.05\nmethod = 'gd'\ndtype = 'float64'\n"
+        "null_space_error = true",
     )
     spec = parse_spec(text)
     ds = run_sweep(spec)
@@ -54,16 +56,22 @@ def test_sufficient_statistics_gd_equals_raw_data_gd(depth):
         for r, p in zip(spec.axis("n_over_p").values, spec.n_train, strict=True):
             x, y, w_bar, noise_var = data.raw_data(0, seed, p, 8, 1, 1.0, 2.0)
             saved, _ = numpy_gd(x, y, w0, 0.05, 60, record)
-            test, train = [], []
+            null_basis = np.linalg.svd(x)[2][p:]  # rows: the inputs' null space (P < N), or none
+            test, train, null = [], [], []
             for e in record:
                 eff = saved[e][-1]
                 for w in reversed(saved[e][:-1]):
                     eff = eff @ w
                 test.append(np.sum((eff - w_bar) ** 2) / 8 + noise_var)
                 train.append(np.mean((y.T - eff @ x.T) ** 2))
+                null.append(np.sum(((eff - w_bar) @ null_basis.T) ** 2) / 8)
             run = ds.sel(depth=depth, n_over_p=r, seed=seed).squeeze()
             np.testing.assert_allclose(run.test_error, test, rtol=1e-10)
             np.testing.assert_allclose(run.train_error, train, rtol=1e-9)
+            np.testing.assert_allclose(run.null_space_error, null, rtol=1e-9, atol=1e-14)
+            if p < 8:  # a real frozen subspace: constant at depth 1, changing at depth >= 2
+                change = float(abs(run.null_space_error[-1] - run.null_space_error[0]))
+                assert change < 1e-12 if depth == 1 else change > 1e-4
 
 
 def test_batched_equals_loop_of_single_runs():

@@ -201,6 +201,14 @@ def test_random_feature_student_and_its_overtraining():
         ("n_in = 5", "activation = 'relu'", "epochs = 5", "model.activation", "depth 1"),
         ("n_in = 5", "init = 'aligned'", "epochs = 5\nbatch_size = 2", "model.init", "aligned"),
         ("n_in = 5", "", "epochs = 5\nbatch_size = 0", "train.batch_size", "≥ 1"),
+        (
+            "n_in = 5",
+            "",
+            "epochs = 5\nbatch_size = 2\nnull_space_error = true",
+            "train.null_space_error",
+            "full-batch",
+        ),
+        ("n_in = 5", "", "epochs = 5\nnull_space_error = 1", "train.null_space_error", "true or false"),
     ],
 )
 def test_protocol_spec_errors(problem, model, train, key, words):
