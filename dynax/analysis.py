@@ -46,6 +46,53 @@ def valid(ds: xr.Dataset) -> xr.DataArray:
     return ds.diverged == 0
 
 
+def _interp_curve(values, t, common):
+    """One run's curve at the times ``common``: linear in log t between recorded times > 0,
+    linear in t between t = 0 and the first of them, NaN past the run's last time."""
+    out = np.full(common.shape, np.nan)
+    pos = t > 0
+    if t[0] == 0:
+        out[common == 0] = values[0]
+    if pos.any():
+        first, last = t[pos][0], t[pos][-1] * (1 + 1e-9)
+        m = (common >= first) & (common <= last)
+        out[m] = np.interp(np.log(common[m]), np.log(t[pos]), values[pos])
+        if t[0] == 0:
+            m = (common > 0) & (common < first)
+            out[m] = values[0] + (values[pos][0] - values[0]) * common[m] / first
+    return out.astype(values.dtype)
+
+
+def on_common_time(ds: xr.Dataset, name: str) -> xr.DataArray:
+    """``ds[name]`` with every seed on the same time axis.
+
+    Where the time per epoch differs between seeds (``learning_rate = {auto = f}`` gives
+    each run its own rate), averaging curves epoch by epoch would mix different times t;
+    each run's curve is then interpolated (linear in log t) onto the seed-mean time of
+    every recorded epoch, NaN beyond the run's own last time. Where every seed shares its
+    time axis the curve is returned unchanged.
+    """
+    x = ds[name]
+    time = ds["time"]
+    if "seed" not in time.dims or "epoch" not in x.dims:
+        return x
+    spread = (time.max("seed") - time.min("seed")) / time.max("seed").where(time.max("seed") > 0)
+    if not bool((spread.fillna(0) > 1e-12).any()):
+        return x
+    common = time.where(valid(ds)).mean("seed")
+    return xr.apply_ufunc(
+        _interp_curve,
+        x,
+        time.broadcast_like(x),
+        common.broadcast_like(x),
+        input_core_dims=[["epoch"]] * 3,
+        output_core_dims=[["epoch"]],
+        vectorize=True,
+        dask="parallelized",
+        output_dtypes=[x.dtype],
+    ).transpose(*x.dims)
+
+
 def seed_statistics(ds: xr.Dataset, variables=("test_error", "train_error")) -> xr.Dataset:
     """Seed mean, standard error of the mean and count of finite runs, per curve.
 
@@ -56,10 +103,11 @@ def seed_statistics(ds: xr.Dataset, variables=("test_error", "train_error")) -> 
     out = {}
     n = ok.sum("seed")
     for name in variables:
-        x = ds[name].where(ok)
+        x = on_common_time(ds, name).where(ok)
         long = ds[name].attrs.get("long_name", name)
-        mean = x.mean("seed")
-        sem = x.std("seed", ddof=1) / np.sqrt(n)
+        covered = (x.notnull() | ~ok).all("seed")  # every finite run reaches this time
+        mean = x.mean("seed").where(covered)
+        sem = (x.std("seed", ddof=1) / np.sqrt(n)).where(covered)
         out[f"{name}_mean"] = _label(mean, f"seed mean of {long}", "1", "seed: mean (diverged runs excluded)")
         out[f"{name}_sem"] = _label(
             sem,

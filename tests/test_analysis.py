@@ -172,3 +172,36 @@ def test_dynax_analyze_writes_summary_and_figures(tmp_path, capsys):
     ):
         assert f"{fig}.png" in names and f"{fig}.pdf" in names
     assert main(["analyze", str(tmp_path / "nope.nc")]) == 2
+
+
+def test_seed_means_are_taken_at_equal_time_when_rates_differ():
+    # two seeds trained at rates 1 and 2 follow the same curve E(t) = 3 - log(t) (t > 0):
+    # at equal epochs they are at different t; the seed mean must be E at the mean time
+    epochs = np.array([0, 1, 2, 4, 8, 16])
+    rates = np.array([1.0, 2.0])
+    t = rates[:, None] * epochs[None, :]
+    curve = np.where(t > 0, 3 - np.log(np.where(t > 0, t, 1)), 5.0)
+    dims = ("depth", "n_over_p", "snr", "seed", "epoch")
+    ds = xr.Dataset(
+        {
+            "test_error": (dims, curve[None, None, None]),
+            "train_error": (dims, curve[None, None, None] / 2),
+            "diverged": (dims[:-1], np.zeros((1, 1, 1, 2), np.int8)),
+        },
+        coords={
+            "depth": [2], "n_over_p": [1.0], "snr": [1.0], "seed": [0, 1], "epoch": epochs,
+            "time": (("seed", "epoch"), t),
+        },
+    )  # fmt: skip
+    mean = analysis.seed_statistics(ds).test_error_mean.squeeze().values
+    common = t.mean(0)
+    expect = np.where(common > 0, 3 - np.log(np.where(common > 0, common, 1)), 5.0)
+    covered = common <= t.min(0)[-1] * (1 + 1e-9)  # the slower seed stops at t = 16
+    logs = covered & (common >= 2)  # both seeds have recorded times > 0 on either side
+    np.testing.assert_allclose(mean[logs], expect[logs], rtol=1e-12)
+    assert np.isnan(mean[~covered]).all() and mean[0] == 5.0
+    # epoch by epoch the mean would be off by log(1.5) - log(2)/2 = 0.059 where t > 0
+    assert abs(curve.mean(0)[3] - expect[3]) > 0.05
+    # one shared rate: unchanged, bit for bit
+    same = ds.assign_coords(time=("epoch", 1.0 * epochs))
+    np.testing.assert_array_equal(analysis.on_common_time(same, "test_error").values, same.test_error.values)
