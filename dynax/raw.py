@@ -43,8 +43,14 @@ FEATURES = 1_000_003  # folded into a run's init key for the random-feature laye
 
 
 def bucket(p: int) -> int:
-    """The padded size of a training set of P examples: the next power of two (< 2P)."""
-    return 1 << max(0, int(p - 1).bit_length())
+    """The padded size of a training set of P examples: P rounded up to a multiple of an
+    eighth of the power of two below it (at most 8 sizes per octave, less than 12.5% waste;
+    P itself up to 16)."""
+    p = int(p)
+    if p <= 16:
+        return max(p, 1)
+    step = 1 << (p.bit_length() - 4)
+    return -(-p // step) * step
 
 
 def online_record_steps(kind: str, n_record: int, total_steps: int, pass_steps: int = 0) -> np.ndarray:
@@ -212,23 +218,29 @@ def train_raw(cfg: RawConfig, run: RawInputs) -> Outputs:
     feats = _features(cfg, run.seed, dtype) if cfg.student == "random_features" else None
     gs = run.grad_scale.astype(dtype)
 
-    def forward(ws, x):
+    def inputs(x):  # what the trained layers see: the fixed random features, or x itself
+        return x if feats is None else act(x @ feats.T)
+
+    def forward(ws, s):
         if feats is not None:
-            return act(x @ feats.T) @ ws[0].T
-        h = x
+            return s @ ws[0].T
+        h = s
         for w in ws[:-1]:
             h = act(h @ w.T)
         return h @ ws[-1].T
+
+    s_tr = inputs(x_tr)  # computed once: the features are fixed
+    s_test = None if cfg.exact else inputs(run.test_x.astype(dtype))
 
     def test_error(ws):
         if cfg.exact:
             d = kernel._product(ws) - t1
             return jnp.sum(d * d) / (n * n_out) + noise_var
-        r = run.test_f.astype(dtype) - forward(ws, run.test_x.astype(dtype))
+        r = run.test_f.astype(dtype) - forward(ws, s_test)
         return jnp.mean(r * r) + noise_var
 
     def train_error(ws):
-        r = (y_tr - forward(ws, x_tr)) * mask[:, None]
+        r = (y_tr - forward(ws, s_tr)) * mask[:, None]
         return jnp.sum(r * r) / (p.astype(dtype) * n_out)
 
     def loss(ws, x, y, weight):
@@ -296,7 +308,7 @@ def train_raw(cfg: RawConfig, run: RawInputs) -> Outputs:
             mus = (k * b + jnp.arange(b)).astype(jnp.uint32)
             x, z = jax.vmap(lambda mu: data.example(key, mu, n, n_out))(mus)
             x = x.astype(dtype)
-            return x, teacher_apply(cfg.teacher, t1, t2, x) + sigma * z.astype(dtype)
+            return inputs(x), teacher_apply(cfg.teacher, t1, t2, x) + sigma * z.astype(dtype)
 
         def step(k, state):
             state = check(state, test_error(state.weights), k.astype(jnp.int64))
@@ -320,7 +332,7 @@ def train_raw(cfg: RawConfig, run: RawInputs) -> Outputs:
         def epoch_step(epoch, state):
             state = check(state, test_error(state.weights), epoch.astype(jnp.int64))
             if not cfg.batch:
-                return update(state, x_tr, y_tr, mask, ~state.diverged)
+                return update(state, s_tr, y_tr, mask, ~state.diverged)
             ekey = jax.random.fold_in(stream, epoch)
             u = jax.vmap(lambda mu: jax.random.uniform(jax.random.fold_in(ekey, mu)))(index)
             order = jnp.argsort(jnp.where(index < p, u, 2.0))  # real examples first, shuffled
@@ -329,7 +341,7 @@ def train_raw(cfg: RawConfig, run: RawInputs) -> Outputs:
             def sub(s, state):
                 idx = jax.lax.dynamic_slice(order, (s * b,), (b,))
                 valid = ((s * b + jnp.arange(b)) < p).astype(dtype)
-                return update(state, x_tr[idx], y_tr[idx], valid, (s * b < p) & ~state.diverged)
+                return update(state, s_tr[idx], y_tr[idx], valid, (s * b < p) & ~state.diverged)
 
             return jax.lax.fori_loop(0, n_sub, sub, state)
 
