@@ -312,7 +312,9 @@ def write_netcdf(ds: xr.Dataset, path: str | Path) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
-        ds.to_netcdf(tmp, engine="netcdf4")
+        # lossless compression: curves of noisy floats shrink to about half or less
+        encoding = {v: {"zlib": True, "complevel": 4, "shuffle": True} for v in ds.data_vars}
+        ds.to_netcdf(tmp, engine="netcdf4", encoding=encoding)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
