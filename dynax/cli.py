@@ -87,6 +87,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     an.add_argument("--pdf", action="store_true", help="also write each figure as PDF")
 
+    ga = sub.add_parser("gallery", help="figures and numbers of a gallery item (results/README.md)")
+    ga.add_argument(
+        "item", help="learning_curves, phase_diagram, frozen_subspace, depth, replay_vs_online, nonlinear"
+    )
+    ga.add_argument(
+        "--results", default="results", help="results folder (default results): reads <item>/<spec>.nc"
+    )
+    ga.add_argument("--out", help="figure folder (default <results>/<item>/)")
+
     val = sub.add_parser("validate", help="check a spec and print its plan")
     val.add_argument("spec")
     val.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
@@ -411,6 +420,41 @@ def _analyze(args) -> int:
     return 0
 
 
+def _gallery(args) -> int:
+    import xarray as xr
+
+    from . import gallery
+    from .spec import SpecError, parse_spec
+    from .store import write_netcdf
+    from .theory import theory_dataset
+
+    if args.item not in gallery.SPECS:
+        raise SpecError(f"gallery: unknown item {args.item!r}; allowed: {', '.join(gallery.ITEMS)}")
+    folder = Path(args.results) / args.item
+    results = []
+    for name in gallery.SPECS[args.item]:
+        path = folder / f"{name}.nc"
+        if not path.exists():
+            raise SpecError(f"gallery: {path} is missing; run `dynax run sweeps/{name}.toml -o {path}` first")
+        ds = xr.open_dataset(path).load()
+        th_path = folder / f"{name}.theory.nc"
+        overrides = [o for o in ds.attrs.get("spec_overrides", "").split("\n") if o]
+        spec = parse_spec(ds.attrs["spec_toml"], str(path), overrides)
+        if th_path.exists() and xr.open_dataset(th_path).attrs.get("spec_sha256") == spec.sha256:
+            th = xr.open_dataset(th_path).load()
+        else:
+            th = theory_dataset(spec)
+            th.attrs["history"] = f"dynax gallery {args.item}"
+            write_netcdf(th, th_path)
+        results.append((ds, th))
+    nums = gallery.make(args.item, results, Path(args.out) if args.out else folder)
+    print(f"{args.item}: {len(nums['figures'])} figure(s) and numbers.json in {args.out or folder}/")
+    for key, value in nums.items():
+        if key not in ("figures", "item", "specs") and not isinstance(value, dict | list):
+            print(f"  {key}: {value}")
+    return 0
+
+
 def _learning_figure(plot, ds, theory):
     """Learning curves per depth at the middle SNR and N/P near 0.5, 1 and 2."""
     from matplotlib.figure import Figure
@@ -460,6 +504,8 @@ def main(argv: list[str] | None = None) -> int:
             return _analyze(args)
         if args.command == "merge":
             return _merge(args)
+        if args.command == "gallery":
+            return _gallery(args)
         if args.command == "bench":
             from .bench import run_bench, table
 

@@ -1,0 +1,149 @@
+"""Tiny versions of the gallery's specs (sweeps/*.toml), run end to end: sweep, theory,
+figures and numbers. Each asserts the claim its item reproduces, at a scale that runs in
+seconds (so with loose tolerances)."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dynax import gallery, load_spec, run_sweep
+from dynax.theory import theory_dataset
+
+SWEEPS = Path(__file__).resolve().parent.parent / "sweeps"
+
+
+def _results(name, overrides, theory=True):
+    spec = load_spec(SWEEPS / f"{name}.toml", overrides)
+    return run_sweep(spec), theory_dataset(spec, n=600) if theory else None
+
+
+def _make(item, results, tmp_path):
+    nums = gallery.make(item, results, tmp_path)
+    assert json.loads((tmp_path / "numbers.json").read_text())["item"] == item
+    for fig in nums["figures"]:
+        assert Path(fig).stat().st_size > 10_000  # a rendered figure, not an empty canvas
+    return nums
+
+
+def test_learning_curves_tiny(tmp_path):
+    res = _results(
+        "learning_curves",
+        [
+            "grid.n_over_p=[2.0, 1.0, 0.5]",
+            "grid.snr=[1.0, 10.0]",
+            "grid.init_scale=[0.0, 1.0]",
+            "grid.seed={count=6}",
+            "problem.n_in=150",
+        ],
+    )
+    nums = _make("learning_curves", [res], tmp_path)
+    rows = {
+        tuple(r[k] for k in ("alpha", "sigma_w2", "sigma_eps2", "sigma_0_2")): r for r in nums["table_2_8"]
+    }
+    assert set(rows) == {(0.5, 1, 1, 0), (0.5, 1, 1, 1), (1.0, 1, 1, 0), (2.0, 1, 1, 0)}
+    for r in rows.values():  # dynax's theory reproduces the table; the simulation is near it
+        np.testing.assert_allclose(r["theory_dynax"][:3], r["theory_table"][:3], rtol=2e-3)
+        np.testing.assert_allclose(r["sim"][:3], r["theory_table"][:3], rtol=0.06)
+    over = nums["overtraining_2_4_snr1"]  # the overtraining peak at alpha = 1
+    assert over["alpha=1"]["sim"] > 3 * max(over["alpha=0.5"]["sim"], over["alpha=2"]["sim"])
+    snr1 = nums["table_2_5"]["snr=1"]
+    np.testing.assert_allclose(snr1["theory_dynax"], snr1["table"], rtol=2e-3)
+    assert nums["optimal_error_monotone_in_alpha"]["theory_max_rise"] < 0
+
+
+def test_phase_diagram_tiny(tmp_path):
+    res = _results(
+        "phase_diagram",
+        [
+            "grid.depth=[1, 2]",
+            "grid.n_over_p=[2.0, 1.0, 0.5]",
+            "grid.snr=[1.0, 10.0]",
+            "grid.seed={count=3}",
+            "problem.n_in=40",
+            "model.width=20",
+            "train.epochs=1500",
+        ],
+    )
+    nums = _make("phase_diagram", [res], tmp_path)
+    for d in ("depth=1", "depth=2"):  # the final error peaks at N = P at every SNR
+        assert nums["final_error_peak_n_over_p"][d]["peak"] == [1.0, 1.0]
+    assert abs(nums["excess_over_bayes_percent"]["depth=1"]["max"]) < 10
+    lo, hi = nums["theory_excess_over_bayes_percent_depth1"]["whole_grid"]
+    assert 0 < lo and hi < 3  # early stopping is within a few percent of Bayes (science.md §2.5)
+
+
+def test_frozen_subspace_tiny(tmp_path):
+    res = _results(
+        "frozen_subspace",
+        [
+            "grid.depth=[1, 3]",
+            "grid.n_over_p=[2.0, 0.5]",
+            "grid.init_scale=[0.1, 10.0]",
+            "grid.seed={count=4}",
+            "problem.n_in=40",
+            "model.width=40",
+            "train.epochs=800",
+        ],
+        theory=False,
+    )
+    nums = _make("frozen_subspace", [(res[0], None)], tmp_path)
+    assert nums["depth1_null_error_max_change_over_training"] < 1e-5  # frozen
+    d1 = nums["carried_null_space_error"]["alpha=0.5,depth=1"]
+    # what the init put in the null space stays there: (1 - alpha) sigma_0^2 = 0.5 * 100/40
+    assert d1["end"][1] == pytest.approx(d1["theory_depth1"][1], rel=0.35)
+    assert d1["end"] == pytest.approx(d1["initial"], rel=1e-3)
+    teacher, expected = nums["teacher_null_part_vs_1_minus_alpha"]["alpha=0.5"]
+    assert teacher == pytest.approx(expected, rel=0.35)
+
+
+def test_depth_tiny(tmp_path):
+    common = ["grid.n_over_p=[1.0]", "grid.seed={count=3}", "problem.n_in=30", "model.width=30"]
+    fan_in = _results(
+        "depth", [*common, "grid.depth=[1, 2]", "grid.init_scale=[0.1, 1.0]", "train.epochs=2000"]
+    )
+    balanced = _results(
+        "depth_balanced", [*common, "grid.depth=[2]", "grid.init_scale=[0.3]", "train.epochs=1000"]
+    )
+    nums = _make("depth", [fan_in, balanced], tmp_path)
+    # balanced init follows the exact end-to-end flow (small step: discrete ~ flow)
+    assert max(v["max_rel_dev_to_3_t_star"] for v in nums["balanced_sim_vs_flow_max_rel_dev"].values()) < 0.01
+    row = nums["fan_in_vs_table_3_4"]["alpha=1,depth=2,init=0.1"]
+    assert row["paired_diff_table"] == pytest.approx(1.664 - 1.645)
+    assert np.isfinite(row["paired_diff_sim"])
+
+
+def test_replay_vs_online_tiny(tmp_path):
+    res = _results(
+        "replay_vs_online",
+        [
+            "grid.n_over_p=[1.0, 0.5]",
+            "grid.snr=[10.0]",
+            "grid.seed={count=3}",
+            "problem.n_in=40",
+            "train.epochs=20",
+        ],
+    )
+    nums = _make("replay_vs_online", [res], tmp_path)
+    row = nums["equal_data"]["snr=10"]
+    assert row["alpha=2"]["excess_ratio"] > 1.3  # replay wins when data is scarce and clean
+    assert row["alpha=2"]["table_ratio"] == 2.30
+
+
+def test_nonlinear_tiny(tmp_path):
+    res = _results(
+        "nonlinear",
+        [
+            "grid.n_over_p=0.3",  # P = 50 at N = 15
+            "grid.width=[10, 50, 250]",
+            "grid.seed={count=4}",
+            "problem.n_test=200",
+            "train.epochs=3000",
+            "train.learning_rate=0.1",
+        ],
+        theory=False,
+    )
+    nums = _make("nonlinear", [(res[0], None)], tmp_path)
+    assert nums["n_train"] == 50
+    assert nums["width_of_max_overtraining"] == 50  # trained parameters = P
