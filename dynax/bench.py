@@ -65,7 +65,8 @@ def _rss_reset() -> None:
         pass
 
 
-def _rss_peak() -> int:
+def peak_rss_bytes() -> int:
+    """Peak resident memory of this process's own address space (VmHWM; ru_maxrss elsewhere)."""
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
             if line.startswith("VmHWM:"):
@@ -276,7 +277,7 @@ def standard(quick: bool, peaks: dict, log) -> dict:
         k = group.config.k
         _rss_reset()
         res, c_s, r_s = dynax_group(plan, gi)
-        mem = _rss_peak()
+        mem = peak_rss_bytes()
         n_net = len(group.runs)
         rate = n_net * epochs / r_s
         flops, nbytes = gd_costs(depth, 100, 100, k, 4)
@@ -295,7 +296,7 @@ def standard(quick: bool, peaks: dict, log) -> dict:
         jx_curves, jx_c, jx_s, p_max = jax_vmap_raw(raws_j, sub_e)
         f_jx, b_jx = raw_costs(depth, 100, 100, p_max, 4)
         entry["jax_vmap_raw"] = _entry(
-            len(raws_j) * sub_e / jx_s, jx_c, _rss_peak(), f_jx, b_jx, peaks, sub_j, sub_e
+            len(raws_j) * sub_e / jx_s, jx_c, peak_rss_bytes(), f_jx, b_jx, peaks, sub_j, sub_e
         )
         log(
             f"depth {depth}: jax_vmap_raw "
@@ -320,7 +321,7 @@ def standard(quick: bool, peaks: dict, log) -> dict:
             n = 100
             f_cf = 6.0 * n + (10 / 3 * n**3 + 4 * n * n * k) / epochs  # per epoch; eigh amortised
             entry["closed_form"] = _entry(
-                n_cf * epochs / r_cf, c_cf, _rss_peak(), f_cf, 8.0 * n, peaks, n_cf, epochs
+                n_cf * epochs / r_cf, c_cf, peak_rss_bytes(), f_cf, 8.0 * n, peaks, n_cf, epochs
             )
             agree["closed_form_vs_dynax_gd_max_rel"] = float(
                 np.nanmax(np.abs(res_cf.test_error / res.test_error - 1))
