@@ -28,7 +28,8 @@ SPECS = {
     "frozen_subspace": ("frozen_subspace",),
     "depth": ("depth", "depth_balanced"),
     "replay_vs_online": ("replay_vs_online",),
-    "nonlinear": ("nonlinear",),
+    "nonlinear": ("nonlinear", "nonlinear_snr"),
+    "decomposition": ("decomposition",),
 }
 ITEMS = tuple(SPECS)
 _COLOURS = list(colors.TABLEAU_COLORS)
@@ -767,68 +768,184 @@ def replay_vs_online(results, out: Path) -> tuple[dict, list]:
 # --------------------------------------------------------------------------- item 6
 
 
-def nonlinear(results, out: Path) -> tuple[dict, list]:
-    """Random-feature student: optimal and final test error against the hidden width."""
-    ((ds, _),) = results
-    written, nums = [], {}
-    ok = analysis.valid(ds)
-    sel = {k: ds[k].values[0] for k in ("depth", "n_over_p", "snr")}
-    sub = ds.sel(sel)
-    okk = ok.sel(sel)
-    nv = float(ds.noise_var.values[0])
-    p = int(ds.n_train.values[0])
-    widths = sub.width.values
-    best = sub.best_test_error.where(okk)
+def _width_sweep(ds, ok, snr):
+    """Seed statistics of one SNR of a random-feature width sweep (errors in units of σ_ε²)."""
+    sel = {"depth": ds.depth.values[0], "n_over_p": ds.n_over_p.values[0], "snr": snr}
+    sub, okk = ds.sel(sel), ok.sel(sel)
+    nv = float(ds.noise_var.sel(snr=snr))
     n = okk.sum("seed")
-    mean_best, sem_best = best.mean("seed"), best.std("seed") / np.sqrt(n)
-    curve = sub.test_error.where(okk)
-    final = curve.isel(epoch=-1)
-    mean_final, sem_final = final.mean("seed"), final.std("seed") / np.sqrt(n)
-    over = (final - best).mean("seed")
-    over_sem = (final - best).std("seed") / np.sqrt(n)
-    fig = Figure(figsize=(12, 4.4), layout="constrained")
-    ax1, ax2, ax3 = fig.subplots(1, 3)
-    ax1.errorbar(widths, mean_best / nv, sem_best / nv, marker="o", ms=3, label="optimal (early stopping)")
-    ax1.errorbar(widths, mean_final / nv, sem_final / nv, marker="x", ms=4, ls="--", label="final")
-    ax2.errorbar(widths, over / nv, over_sem / nv, marker="o", ms=3, color="C3")
+    best = sub.best_test_error.where(okk) / nv
+    final = sub.test_error.where(okk).isel(epoch=-1) / nv
+    sem = lambda a: a.std("seed") / np.sqrt(n)  # noqa: E731
+    return {
+        "sub": sub,
+        "ok": okk,
+        "nv": nv,
+        "best": (best.mean("seed"), sem(best)),
+        "final": (final.mean("seed"), sem(final)),
+        "over": ((final - best).mean("seed"), sem(final - best)),
+        "n_diverged": (~okk).sum("seed"),
+    }
+
+
+def _width_panels(ax1, ax2, w, p, title):
+    widths = w["sub"].width.values
+    (mb, sb), (mf, sf), (mo, so) = w["best"], w["final"], w["over"]
+    ax1.errorbar(widths, mb, sb, marker="o", ms=3, label="optimal (early stopping)")
+    ax1.errorbar(widths, mf, sf, marker="x", ms=4, ls="--", label="final")
+    ax2.errorbar(widths, mo, so, marker="o", ms=3, color="C3")
     for ax in (ax1, ax2):
         ax.axvline(p, color="red", ls="--", lw=1, label=f"N_h = P = {p}")
         ax.set_xscale("log")
         ax.set_xlabel("hidden units N_h (trained parameters)")
+        plot._log_ticks(ax, "x")
     ax1.set_yscale("log")
     ax1.set_ylabel(r"test error $E_g/\sigma_\varepsilon^2$ (seed mean ± s.e.)")
-    ax1.set_title(f"random-feature ReLU student, P = {p}, SNR {float(ds.snr.values[0]):g}")
+    ax1.set_title(title)
     ax1.legend(fontsize=7)
     ax2.set_yscale("log")
     ax2.set_ylabel("overtraining: final − optimal (seed mean)")
     ax2.set_title("overtraining peaks where N_h = P")
+
+
+def _width_numbers(w, widths) -> dict:
+    (mb, sb), (mf, _), (mo, so) = w["best"], w["final"], w["over"]
+    return {
+        "optimal_error": [_f(v) for v in mb.values],
+        "optimal_error_sem": [_f(v, 2) for v in sb.values],
+        "final_error": [_f(v) for v in mf.values],
+        "overtraining": [_f(v) for v in mo.values],
+        "overtraining_sem": [_f(v, 2) for v in so.values],
+        "diverged_by_width": [int(v) for v in w["n_diverged"].values],
+        "width_of_max_overtraining": int(widths[int(np.nanargmax(mo.values))]),
+        "width_of_min_optimal_error": int(widths[int(np.nanargmin(mb.values))]),
+        "n_seeds": int(w["ok"].sizes["seed"]),
+    }
+
+
+def nonlinear(results, out: Path) -> tuple[dict, list]:
+    """Random-feature student: optimal and final test error against the hidden width, at
+    SNR 1 (science.md §5 item 6) and at the other SNRs of the second spec (item 7)."""
+    written, nums = [], {}
+    ds = results[0][0]
+    ok = analysis.valid(ds)
+    p = int(ds.n_train.values[0])
+    widths = ds.width.values
+    snr = float(ds.snr.values[0])
+    w = _width_sweep(ds, ok, snr)
+    fig = Figure(figsize=(12, 4.4), layout="constrained")
+    ax1, ax2, ax3 = fig.subplots(1, 3)
+    _width_panels(ax1, ax2, w, p, f"random-feature ReLU student, P = {p}, SNR {snr:g}")
+    sub, okk, nv = w["sub"], w["ok"], w["nv"]
+    curve = sub.test_error.where(okk)
     t = _mean_time(sub)
-    for c, w in zip(_COLOURS, [w for w in (widths.min(), p, widths.max()) if w in widths], strict=False):
-        tw = t.sel(width=w).values if "width" in t.dims else t.values
+    for c, wd in zip(_COLOURS, [x for x in (widths.min(), p, widths.max()) if x in widths], strict=False):
+        tw = t.sel(width=wd).values if "width" in t.dims else t.values
         keep = tw > 0
         ax3.plot(
-            tw[keep], (curve.sel(width=w).mean("seed") / nv).values[keep], color=c, label=f"E_g, N_h = {w}"
+            tw[keep], (curve.sel(width=wd).mean("seed") / nv).values[keep], color=c, label=f"E_g, N_h = {wd}"
         )
-        tr = sub.train_error.where(okk).sel(width=w).mean("seed") / nv
-        ax3.plot(tw[keep], tr.values[keep], color=c, ls="--", label=f"E_t, N_h = {w}")
+        tr = sub.train_error.where(okk).sel(width=wd).mean("seed") / nv
+        ax3.plot(tw[keep], tr.values[keep], color=c, ls="--", label=f"E_t, N_h = {wd}")
     ax3.set_xscale("log")
     ax3.set_yscale("log")
     ax3.set_xlabel(r"time $t = \eta\,$epoch")
     ax3.set_title("average training dynamics")
     ax3.legend(fontsize=6)
-    for ax in (ax1, ax2, ax3):
-        plot._log_ticks(ax, "x")
+    plot._log_ticks(ax3, "x")
     _save(fig, out, "width_sweep", written)
-    nums["width"] = [int(w) for w in widths]
-    nums["optimal_error"] = [_f(v) for v in (mean_best / nv).values]
-    nums["optimal_error_sem"] = [_f(v, 2) for v in (sem_best / nv).values]
-    nums["final_error"] = [_f(v) for v in (mean_final / nv).values]
-    nums["overtraining"] = [_f(v) for v in (over / nv).values]
-    nums["overtraining_sem"] = [_f(v, 2) for v in (over_sem / nv).values]
-    nums["diverged_by_width"] = [int(v) for v in (~okk).sum("seed").values]
-    nums["width_of_max_overtraining"] = int(widths[int(np.nanargmax(over.values))])
-    nums["width_of_min_optimal_error"] = int(widths[int(np.nanargmin(mean_best.values))])
+    nums["width"] = [int(x) for x in widths]
+    nums.update(_width_numbers(w, widths))
     nums["n_train"] = p
+    nums["n_diverged"] = int((~ok).sum())
+    if len(results) > 1:  # science.md §5 item 7: the same at other SNRs
+        ds2 = results[1][0]
+        ok2 = analysis.valid(ds2)
+        snrs = [float(q) for q in ds2.snr.values]
+        fig = Figure(figsize=(8.5, 3.9 * len(snrs)), layout="constrained")
+        axes = fig.subplots(len(snrs), 2, squeeze=False)
+        by_snr = {}
+        for (a1, a2), q in zip(axes, snrs, strict=True):
+            w2 = _width_sweep(ds2, ok2, q)
+            _width_panels(a1, a2, w2, p, f"random-feature ReLU student, P = {p}, SNR {q:g}")
+            by_snr[f"snr={q:g}"] = _width_numbers(w2, ds2.width.values)
+        _save(fig, out, "width_sweep_snr", written)
+        nums["other_snr"] = by_snr
+    return nums, written
+
+
+# --------------------------------------------------------------------------- item 6b (§5 item 8)
+
+
+def decomposition(results, out: Path) -> tuple[dict, list]:
+    """The error of a random-feature student of a noiseless ReLU teacher, split into
+    approximation, null-space and over-fitting error (NN2020 Fig. 9), against width."""
+    ((ds, th),) = results
+    written, nums = [], {}
+    ok = analysis.valid(ds)
+    sel = {"depth": ds.depth.values[0], "n_over_p": ds.n_over_p.values[0], "snr": ds.snr.values[0]}
+    sub, okk, th = ds.sel(sel), ok.sel(sel), th.sel(sel)
+    p = int(ds.n_train.values[0])
+    widths = sub.width.values
+    n = okk.sum("seed")
+    final = sub.test_error.where(okk).isel(epoch=-1)
+    sim, sim_sem = final.mean("seed"), final.std("seed") / np.sqrt(n)
+    exact = th.test_error.isel(epoch=-1)
+    approx, null = th.approximation_error, th.null_space_error
+    over, cross = th.overfitting_error.isel(epoch=-1), th.cross_error.isel(epoch=-1)
+    three = approx + null + over
+    curve = sub.test_error.where(okk).mean("seed")
+    k = curve.argmin("epoch")
+    opt_sim = curve.isel(epoch=k)
+    opt_sem = sub.test_error.where(okk).isel(epoch=k).std("seed") / np.sqrt(n)
+    opt_exact = th.optimal_test_error
+
+    fig = Figure(figsize=(13, 4.4), layout="constrained")
+    ax1, ax2, ax3 = fig.subplots(1, 3)
+    ax1.plot(widths, approx, "o-", ms=3, color="C0", label="approximation")
+    ax1.plot(widths, null.where(null > 0), "o-", ms=3, color="C3", label="null space")
+    ax1.plot(widths, over, "o-", ms=3, color="C1", label="over-fitting")
+    ax1.plot(widths, three, "-", lw=2, color="c", label="sum of the three")
+    ax1.errorbar(widths, sim, sim_sem, fmt="k_", ms=9, capsize=2, label="E_g, 5000 new examples (sim)")
+    ax1.set_title(f"final epoch ({int(ds.epoch.values[-1])}): decomposition")
+    ax1.set_ylabel("error (seed mean)")
+    ax2.plot(widths, approx, "o-", ms=3, color="C0", label="approximation")
+    ax2.plot(widths, null.where(null > 0), "o-", ms=3, color="C3", label="null space")
+    ax2.plot(widths, approx + null, "k--", label="approximation + null space")
+    ax2.set_title("what no training on P examples removes")
+    ax3.errorbar(widths, opt_sim, opt_sem, marker="o", ms=3, label="early-stopped (sim)")
+    ax3.plot(widths, opt_exact, "-", color="C0", alpha=0.6, label="early-stopped (exact)")
+    ax3.errorbar(widths, sim, sim_sem, marker="x", ms=4, ls="--", color="C1", label="final (sim)")
+    ax3.plot(widths, exact, "-", color="C1", alpha=0.6, label="final (exact)")
+    ax3.plot(widths, th.test_error_converged, ":", color="grey", label=r"$t\to\infty$ (exact)")
+    ax3.set_title("early stopping against training to the end")
+    for ax in (ax1, ax2, ax3):
+        ax.axvline(p, color="red", ls="--", lw=1, label=f"N_h = P = {p}")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("hidden units N_h (trained parameters)")
+        ax.legend(fontsize=7)
+        plot._log_ticks(ax, "x")
+    _save(fig, out, "decomposition", written)
+
+    z = (sim - exact) / sim_sem
+    nums["width"] = [int(w) for w in widths]
+    nums["n_train"] = p
+    nums["n_seeds"] = int(okk.sizes["seed"])
+    nums["final_error_sim"] = [_f(v) for v in sim.values]
+    nums["final_error_sim_sem"] = [_f(v, 2) for v in sim_sem.values]
+    nums["final_error_exact"] = [_f(v) for v in exact.values]
+    nums["sim_minus_exact_in_sem"] = [_f(v, 2) for v in z.values]
+    nums["approximation_error"] = [_f(v) for v in approx.values]
+    nums["null_space_error"] = [_f(v) for v in null.values]
+    nums["overfitting_error"] = [_f(v) for v in over.values]
+    nums["cross_error"] = [_f(v) for v in cross.values]
+    nums["optimal_error_sim"] = [_f(v) for v in opt_sim.values]
+    nums["optimal_error_exact"] = [_f(v) for v in opt_exact.values]
+    nums["converged_error_exact"] = [_f(v) for v in th.test_error_converged.values]
+    nums["max_abs_sim_minus_exact_in_sem"] = _f(np.nanmax(abs(z.values)), 3)
+    nums["null_space_error_max_at_or_below_p"] = _f(float(null.where(null.width <= p).max()), 3)
+    nums["width_of_max_overfitting"] = int(widths[int(np.nanargmax(over.values))])
     nums["n_diverged"] = int((~ok).sum())
     return nums, written
 
@@ -840,6 +957,7 @@ _MAKERS = {
     "depth": depth,
     "replay_vs_online": replay_vs_online,
     "nonlinear": nonlinear,
+    "decomposition": decomposition,
 }
 
 

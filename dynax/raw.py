@@ -36,7 +36,16 @@ import optax
 from . import data, kernel
 from .kernel import DIVERGENCE_FACTOR, Outputs
 
-__all__ = ["RawConfig", "RawInputs", "bucket", "online_record_steps", "teacher_params", "train_raw"]
+__all__ = [
+    "RawConfig",
+    "RawInputs",
+    "bucket",
+    "feature_layer",
+    "initial_weights",
+    "online_record_steps",
+    "teacher_params",
+    "train_raw",
+]
 
 TEST_STREAM = 3  # fold_in(run, 3): the test set of nonlinear runs
 FEATURES = 1_000_003  # folded into a run's init key for the random-feature layer
@@ -154,17 +163,17 @@ def teacher_apply(kind: str, t1, t2, x):
 _ACT = {"linear": lambda h: h, "relu": jax.nn.relu, "tanh": jnp.tanh}
 
 
-def _features(cfg: RawConfig, seed, dtype):
+def feature_layer(root_seed, seed, width: int, n_in: int, dtype=jnp.float64):
     """The random-feature student's fixed first layer F (width, N): entries N(0, 1)/√N_h,
     so ``F x`` has entries of variance 1/N_h and Σ_hh's scale (and a stable learning
     rate) does not grow with the width; it depends on (seed, width) only."""
-    run = data.run_key(cfg.root_seed, seed)
-    key = jax.random.fold_in(jax.random.fold_in(jax.random.fold_in(run, 1), cfg.width), FEATURES)
-    f = jax.random.normal(key, (cfg.width, cfg.n_in), jnp.float64) / math.sqrt(cfg.width)
+    run = data.run_key(root_seed, seed)
+    key = jax.random.fold_in(jax.random.fold_in(jax.random.fold_in(run, 1), width), FEATURES)
+    f = jax.random.normal(key, (width, n_in), jnp.float64) / math.sqrt(width)
     return f.astype(dtype)
 
 
-def _init(cfg: RawConfig, run: RawInputs):
+def initial_weights(cfg: RawConfig, run: RawInputs):
     """Initial trained weights: the same draws as the sufficient-statistics path (the
     random-feature readout is drawn as a depth-1 network on N_h inputs)."""
     rf = cfg.student == "random_features"
@@ -215,7 +224,11 @@ def train_raw(cfg: RawConfig, run: RawInputs) -> Outputs:
     noise_var = sigma * sigma
     t1, t2 = run.t1.astype(dtype), run.t2.astype(dtype)
     y_tr = teacher_apply(cfg.teacher, t1, t2, x_tr) + sigma * run.z.astype(dtype)
-    feats = _features(cfg, run.seed, dtype) if cfg.student == "random_features" else None
+    feats = (
+        feature_layer(cfg.root_seed, run.seed, cfg.width, n, dtype)
+        if cfg.student == "random_features"
+        else None
+    )
     gs = run.grad_scale.astype(dtype)
 
     def inputs(x):  # what the trained layers see: the fixed random features, or x itself
@@ -250,7 +263,7 @@ def train_raw(cfg: RawConfig, run: RawInputs) -> Outputs:
     grad = jax.grad(loss)
     scheduled = cfg.schedule == "optimal_online" and cfg.protocol == "online"
     opt = _optimizer(cfg.optimizer, run, dtype, scheduled)
-    ws0 = _init(cfg, run)
+    ws0 = initial_weights(cfg, run)
     test0 = test_error(ws0)
     limit = DIVERGENCE_FACTOR * test0
     finite0 = jnp.isfinite(test0)

@@ -416,7 +416,12 @@ def theory_dataset(spec, n: int = 2000):
     ``train_error``, ``optimal_test_error``, ``optimal_time``) and in gradient flow
     (``test_error_flow``). Depth ≥ 2 with balanced initialisation and GD: the exact
     end-to-end flow of science.md §3.2 on each seed's own data, averaged over the seeds.
-    ``bayes_test_error`` everywhere. NaN, with a ``comment``, where no theory applies.
+    Random-feature students of a ReLU teacher (full-batch GD): the exact trajectory and
+    population risk on each seed's data and features, averaged over the seeds, with the
+    error decomposition of :mod:`dynax.features` (extra variables ``approximation_error``,
+    ``null_space_error``, ``overfitting_error``, ``cross_error`` and their ``*_converged``
+    values at t → ∞). ``bayes_test_error`` everywhere (the linear teacher's). NaN, with a
+    ``comment``, where no theory applies.
     With ``learning_rate = {auto = f}`` the depth-1 rate is f × 2/λ₊ with the MP edge
     λ₊ = (1 + √α)² (the simulation uses each run's own λ_max).
     """
@@ -439,6 +444,7 @@ def theory_dataset(spec, n: int = 2000):
     notes = set()
     pr = spec.problem
     cache = {}
+    rf = None  # the random-feature seed means, or why there are none
     for idx in itertools.product(*[range(s) for s in shape]):
         v = {a.name: a.values[i] for a, i in zip(axes, idx, strict=True)}
         get = lambda name, v=v: v.get(name, spec.setting(name) if name != "depth" else None)  # noqa: E731
@@ -456,7 +462,21 @@ def theory_dataset(spec, n: int = 2000):
             notes.add(f"no theory for optimizer {optimizer!r} (gradient descent only)")
             continue
         if spec.nonlinear:
-            notes.add("no theory for nonlinear teachers or students")
+            if rf is None:
+                rf = _random_feature_means(spec)
+            if isinstance(rf, str):
+                notes.add(f"no theory for nonlinear teachers or students except {rf}")
+                continue
+            point = rf.sel({k: v[k] for k in dims})
+            curves["test_error"][idx], curves["train_error"][idx] = point.test_error, point.train_error
+            k = int(np.argmin(point.test_error.values))
+            time[idx] = lr * grad_scale * epochs
+            points["optimal_test_error"][idx], points["optimal_time"][idx] = point.test_error[k], time[idx][k]
+            notes.add(
+                "random features: exact GD on each seed's own data and features, the population risk "
+                "from the arc-cosine kernel, averaged over seeds (dynax.features); the optimum is over "
+                "recorded epochs"
+            )
             continue
         if get("protocol") == "online":
             init_var = _depth1_init_var(init, scale, pr.n_in)
@@ -532,6 +552,11 @@ def theory_dataset(spec, n: int = 2000):
     coords["time"] = xr.Variable(
         (*dims, "epoch"), time, {"long_name": "continuous time t of the theory", "units": "tau"}
     )
+    if isinstance(rf, xr.Dataset):  # the error decomposition, seed means
+        for name in rf.data_vars:
+            if name not in ("test_error", "train_error"):
+                a = dict(rf[name].attrs, long_name=f"{rf[name].attrs['long_name']} (seed mean)")
+                data_vars[name] = xr.Variable(rf[name].dims, rf[name].values, a)
     from . import __version__
 
     return xr.Dataset(
@@ -547,6 +572,19 @@ def theory_dataset(spec, n: int = 2000):
             "quadrature_nodes": int(n),
         },
     )
+
+
+def _random_feature_means(spec):
+    """Seed means of :func:`dynax.features.decomposition_dataset`, with the dims in the
+    spec's order; or, where it does not apply, a string saying where it does."""
+    from . import features
+
+    try:
+        dec = features.decomposition_dataset(spec)
+    except ValueError:
+        return "the random-feature student of a ReLU teacher (full-batch GD at a fixed rate)"
+    dims = [d for d in spec.dims if d != "seed"]
+    return dec.mean("seed").transpose(*dims, ...)
 
 
 def _online_curve(spec, j, noise_var, init_var, lr):

@@ -1,0 +1,211 @@
+"""Random-feature students in closed form, and their error decomposition (science.md §5 item 8).
+
+A random-feature student ``ŷ = a·relu(F x)`` trains only its readout ``a``, so full-batch
+gradient descent on it is linear regression on the features ``φ = relu(F x)``, and its
+trajectory has a closed form in the eigenbasis of the feature Gram
+``H = g Σ_μ φ^μ φ^μᵀ`` (``g = 1`` for the sum loss, ``1/P`` for the mean):
+``c_k = c_∞ + (1 − ηλ)^k (c_0 − c_∞)`` on the row space, ``c_k = c_0`` on the null space.
+
+Inputs are ``x ~ N(0, I/N)``, so the population moments of ReLU units are the arc-cosine
+kernel: for rows ``u, v`` of two weight matrices, with ``cos θ = u·v / (|u||v|)``,
+``E[relu(u·x) relu(v·x)] = |u||v| / (2πN) · (sin θ + (π − θ) cos θ)``. With
+``Σ = E[φφᵀ]``, ``b = E[φ f]`` and ``E[f²]`` exact, the population risk of any readout is
+``E_g(a) = E[f²] − 2 a·b + aᵀΣa + σ_ε²``, and with the best readout ``a* = Σ⁺ b``
+(infinite data) it splits exactly into
+
+* ``approximation_error``  ``E[f²] − b·a*``: what no readout of these features can fit;
+* ``null_space_error``     ``δ₀ᵀ Σ δ₀`` with ``δ₀ = Π₀ (a_0 − a*)``, ``Π₀`` the projector on the
+  null space of the training features: the part of ``a_0 − a*`` that gradient descent never
+  moves (the frozen subspace; zero when N_h ≤ P);
+* ``overfitting_error``    ``δ_kᵀ Σ δ_k`` with ``δ_k = (1 − Π₀)(a_k − a*)``: the error of the
+  trained (row-space) part, which fits the approximation error as if it were label noise;
+* ``cross_error``          ``2 δ_kᵀ Σ δ₀``, what couples the two (Σ is not diagonal in the
+  data's basis), so that ``E_g = σ_ε² + approximation + null_space + overfitting + cross``
+  holds exactly.
+
+:func:`decomposition_dataset` evaluates this on every run of a sweep spec, on the runs' own
+data, features and initial weights (the engine's draws), at the recorded epochs and at
+convergence (t → ∞). It is the oracle for the engine's random-feature path: the engine
+estimates ``E_g`` on a test set, this computes it exactly.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from typing import NamedTuple
+
+import numpy as np
+
+__all__ = ["RunDecomposition", "decompose_run", "decomposition_dataset", "relu_moments"]
+
+TERMS = ("approximation_error", "null_space_error", "overfitting_error", "cross_error")
+
+
+def relu_moments(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """``E[relu(u x) relu(v x)ᵀ]`` for ``x ~ N(0, I/N)``: (rows of u) × (rows of v)."""
+    n = u.shape[1]
+    nu, nv = np.linalg.norm(u, axis=1), np.linalg.norm(v, axis=1)
+    scale = np.outer(nu, nv)
+    cos = np.clip((u @ v.T) / np.where(scale > 0, scale, 1.0), -1.0, 1.0)
+    theta = np.arccos(cos)
+    return scale / (2 * np.pi * n) * (np.sin(theta) + (np.pi - theta) * cos)
+
+
+class RunDecomposition(NamedTuple):
+    """One run's exact errors at the requested epochs (the last entry: t → ∞)."""
+
+    test_error: np.ndarray  # population E_g, σ_ε² included
+    train_error: np.ndarray
+    approximation_error: float
+    null_space_error: float
+    overfitting_error: np.ndarray
+    cross_error: np.ndarray
+    readout: np.ndarray  # (K + 1, N_h) the trained readout a_k
+
+
+def decompose_run(x, y, f, a0, teacher_v, teacher_a, noise_var, lr, grad_scale, epochs, rcond=1e-12):
+    """The closed-form GD trajectory of a random-feature readout and its decomposition.
+
+    Args:
+        x: (P, N) training inputs; y: (P,) labels; f: (N_h, N) fixed feature layer;
+        a0: (N_h,) initial readout; teacher_v: (N_t, N), teacher_a: (N_t,) the ReLU
+        teacher ``a·relu(V x)``; noise_var: σ_ε²; lr, grad_scale: the step is
+        ``lr·grad_scale·∇(½Σ r²)``; epochs: (K,) integer epochs. ``rcond``: eigenvalues
+        below ``rcond × the largest`` count as zero (null space, and in Σ⁺).
+
+    Returns the errors at ``epochs`` followed by t → ∞ (K + 1 entries).
+    """
+    p = x.shape[0]
+    phi = np.maximum(x @ f.T, 0.0)
+    _, sv, vt = np.linalg.svd(phi, full_matrices=False)
+    row = sv * sv > rcond * sv[0] ** 2
+    v = vt[row].T  # (N_h, r): an orthonormal basis of the row space of the training features
+    lam = grad_scale * sv[row] ** 2  # the nonzero eigenvalues of H
+    a0_null = a0 - v @ (v.T @ a0)  # never moved by gradient descent
+    c0 = v.T @ a0
+    c_inf = grad_scale * (v.T @ (phi.T @ y)) / lam
+    k = np.append(np.asarray(epochs, np.float64), np.inf)
+    with np.errstate(over="ignore", invalid="ignore"):
+        decay = (1.0 - lr * lam)[None, :] ** k[:, None]
+    decay[-1] = 0.0  # t → ∞ (a stable rate; an unstable one diverges)
+    a = a0_null + (c_inf + decay * (c0 - c_inf)) @ v.T  # (K + 1, N_h)
+
+    sigma = relu_moments(f, f)
+    b = relu_moments(f, teacher_v) @ teacher_a
+    f2 = float(teacher_a @ relu_moments(teacher_v, teacher_v) @ teacher_a)
+    s_lam, s_u = np.linalg.eigh(sigma)
+    keep = s_lam > rcond * s_lam[-1]
+    a_star = s_u[:, keep] @ ((s_u[:, keep].T @ b) / s_lam[keep])
+    approx = f2 - float(b @ a_star)
+
+    d0 = a0_null - (a_star - v @ (v.T @ a_star))  # Π₀ (a_0 − a*)
+    d = a - a_star - d0  # the row-space part of a_k − a*, (K + 1, N_h)
+    sd = d @ sigma
+    over = np.sum(sd * d, axis=1)
+    cross = 2.0 * sd @ d0
+    test = f2 - 2.0 * a @ b + np.sum((a @ sigma) * a, axis=1) + noise_var
+    resid = y[None, :] - a @ phi.T
+    train = np.sum(resid * resid, axis=1) / p
+    return RunDecomposition(test, train, approx, float(d0 @ sigma @ d0), over, cross, a)
+
+
+def decomposition_dataset(spec):
+    """:func:`decompose_run` on every run of a random-feature sweep spec.
+
+    Dims: the spec's, with ``epoch`` for the curves; ``*_converged`` at t → ∞. Refused
+    (ValueError) unless the student is ``random_features`` with a ReLU layer, the teacher
+    is ReLU, and training is full-batch gradient descent (replay) at a fixed rate.
+    """
+    import jax.numpy as jnp
+    import xarray as xr
+
+    from . import __version__, data, kernel, raw
+    from .spec import INITS, Auto
+    from .store import coordinates
+
+    pr, md, tr = spec.problem, spec.model, spec.train
+    why = []
+    if md.student != "random_features" or md.activation != "relu":
+        why.append("model.student = 'random_features' with activation 'relu'")
+    if pr.teacher != "relu" or pr.n_out != 1:
+        why.append("problem.teacher = 'relu' with one output")
+    if tr.batch_size or "online" in spec.protocols:
+        why.append("full-batch replay (no batch_size, no online protocol)")
+    get_all = lambda name: spec.axis(name).values if name in spec.dims else [spec.setting(name)]  # noqa: E731
+    if any(o != "gd" for o in get_all("optimizer")) or any(
+        isinstance(r, Auto) for r in get_all("learning_rate")
+    ):
+        why.append("train.optimizer = 'gd' at a fixed learning_rate")
+    if why:
+        raise ValueError(f"{spec.name}: the closed-form decomposition needs " + "; ".join(why))
+
+    dims = spec.dims
+    axes = [spec.axis(d) for d in dims]
+    shape = tuple(len(a.values) for a in axes)
+    epochs = np.asarray(spec.record_epochs)
+    n_rec = len(epochs)
+    out = {k: np.full((*shape, n_rec + 1), np.nan) for k in ("test_error", "train_error", *TERMS)}
+    cache = {}
+    for idx in itertools.product(*[range(s) for s in shape]):
+        v = {a.name: a.values[i] for a, i in zip(axes, idx, strict=True)}
+        get = lambda name, v=v: v[name] if name in v else spec.setting(name)  # noqa: E731
+        seed, width = int(v["seed"]), int(get("width"))
+        p = spec.n_train[spec.axis("n_over_p").values.index(v["n_over_p"])]
+        snr = v["snr"]
+        noise_var = 0.0 if np.isinf(snr) else pr.teacher_var / snr
+        if (seed, p) not in cache:
+            key = data.data_key(spec.seed, seed)
+            xs, zs = (np.asarray(a) for a in data.examples(key, pr.n_in, 1, p))
+            tv, ta = raw.teacher_params(key, "relu", pr.n_in, 1, pr.teacher_var, pr.teacher_width)
+            cache[(seed, p)] = (xs, zs[:, 0], np.asarray(tv), np.asarray(ta)[0])
+        xs, zs, tv, ta = cache[(seed, p)]
+        fl = np.asarray(raw.feature_layer(spec.seed, seed, width, pr.n_in))
+        init = get("init")
+        kcfg = kernel.KernelConfig(
+            1, width, width, 1, 1, 1, (0, 1), inits=(init,), dtype="float64", root_seed=spec.seed
+        )
+        a0 = kernel.init_from(
+            kcfg, seed, jnp.asarray(INITS.index(init)), jnp.asarray(float(get("init_scale"))), None
+        )
+        y = np.maximum(xs @ tv.T, 0.0) @ ta + math.sqrt(noise_var) * zs
+        gs = 1.0 / p if tr.loss == "mean" else 1.0
+        r = decompose_run(
+            xs, y, fl, np.asarray(a0[0])[0], tv, ta, noise_var, float(get("learning_rate")), gs, epochs
+        )
+        out["test_error"][idx], out["train_error"][idx] = r.test_error, r.train_error
+        out["approximation_error"][idx] = r.approximation_error
+        out["null_space_error"][idx] = r.null_space_error
+        out["overfitting_error"][idx], out["cross_error"][idx] = r.overfitting_error, r.cross_error
+
+    names = {
+        "test_error": "generalization error E_g (exact population risk, noise floor included)",
+        "train_error": "training error E_t",
+        "approximation_error": "approximation error: E_g - noise of the best readout of these features",
+        "null_space_error": "null-space error: the initial readout's error in the features' null space",
+        "overfitting_error": "over-fitting error: the trained (row-space) readout's error",
+        "cross_error": "cross term between the row-space and null-space parts",
+    }
+    data_vars = {}
+    for name, arr in out.items():
+        long = names[name]
+        if name in ("approximation_error", "null_space_error"):  # constant in time
+            data_vars[name] = xr.Variable(dims, arr[..., 0], {"long_name": long, "units": "1"})
+            continue
+        data_vars[name] = xr.Variable((*dims, "epoch"), arr[..., :-1], {"long_name": long, "units": "1"})
+        data_vars[f"{name}_converged"] = xr.Variable(
+            dims, arr[..., -1], {"long_name": f"{long}, t -> infinity", "units": "1"}
+        )
+    coords = coordinates(spec)
+    return xr.Dataset(
+        data_vars,
+        {k: c for k, c in coords.items() if set(getattr(c, "dims", (k,))) <= {*dims, "epoch"}},
+        {
+            "title": f"{spec.name} (closed-form random-feature decomposition)",
+            "dynax_version": __version__,
+            "spec_toml": spec.text,
+            "spec_sha256": spec.sha256,
+            "teacher_var": float(pr.teacher_var),
+            "loss": tr.loss,
+        },
+    )
