@@ -118,8 +118,8 @@ def _lr_warnings(spec) -> list[str]:
         rates = spec.axis("learning_rate").values
     else:
         rates = [spec.train.learning_rate]
-    if any(isinstance(r, Auto) for r in rates):
-        return []
+    if any(isinstance(r, Auto) for r in rates) or spec.model.student == "random_features":
+        return []  # random features: the bound is 2/λ_max of the feature Gram, not of the inputs
     pr = spec.problem
     teacher_norm = math.sqrt(pr.n_in * pr.n_out * pr.teacher_var)
     inits = spec.axis("init").values if "init" in spec.dims else [spec.model.init]

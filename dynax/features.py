@@ -74,7 +74,9 @@ def decompose_run(x, y, f, a0, teacher_v, teacher_a, noise_var, lr, grad_scale, 
         ``lr·grad_scale·∇(½Σ r²)``; epochs: (K,) integer epochs. ``rcond``: eigenvalues
         below ``rcond × the largest`` count as zero (null space, and in Σ⁺).
 
-    Returns the errors at ``epochs`` followed by t → ∞ (K + 1 entries).
+    Returns the errors at ``epochs`` followed by t → ∞ (K + 1 entries); NaN for the
+    trajectory (not for the approximation and null-space errors) where ``lr·λ_max ≥ 2``
+    (the run diverges; the engine flags it and the analysis drops it).
     """
     p = x.shape[0]
     phi = np.maximum(x @ f.T, 0.0)
@@ -86,9 +88,10 @@ def decompose_run(x, y, f, a0, teacher_v, teacher_a, noise_var, lr, grad_scale, 
     c0 = v.T @ a0
     c_inf = grad_scale * (v.T @ (phi.T @ y)) / lam
     k = np.append(np.asarray(epochs, np.float64), np.inf)
-    with np.errstate(over="ignore", invalid="ignore"):
-        decay = (1.0 - lr * lam)[None, :] ** k[:, None]
-    decay[-1] = 0.0  # t → ∞ (a stable rate; an unstable one diverges)
+    decay = (
+        (1.0 - lr * lam)[None, :] ** k[:, None] if lr * lam[0] < 2.0 else np.full((len(k), len(lam)), np.nan)
+    )
+    decay[-1] = 0.0 if lr * lam[0] < 2.0 else np.nan  # t → ∞; an unstable rate diverges (NaN)
     a = a0_null + (c_inf + decay * (c0 - c_inf)) @ v.T  # (K + 1, N_h)
 
     sigma = relu_moments(f, f)

@@ -768,11 +768,15 @@ def replay_vs_online(results, out: Path) -> tuple[dict, list]:
 # --------------------------------------------------------------------------- item 6
 
 
-def _width_sweep(ds, ok, snr):
-    """Seed statistics of one SNR of a random-feature width sweep (errors in units of σ_ε²)."""
+def _width_sweep(ds, th, ok, snr):
+    """Seed statistics of one SNR of a random-feature width sweep (errors in units of σ_ε²),
+    with the exact final error of the same runs where the theory has it."""
     sel = {"depth": ds.depth.values[0], "n_over_p": ds.n_over_p.values[0], "snr": snr}
     sub, okk = ds.sel(sel), ok.sel(sel)
     nv = float(ds.noise_var.sel(snr=snr))
+    exact = None
+    if th is not None and np.isfinite(th.test_error.values).any():
+        exact = th.test_error.sel(sel).isel(epoch=-1) / nv
     n = okk.sum("seed")
     best = sub.best_test_error.where(okk) / nv
     final = sub.test_error.where(okk).isel(epoch=-1) / nv
@@ -785,6 +789,7 @@ def _width_sweep(ds, ok, snr):
         "final": (final.mean("seed"), sem(final)),
         "over": ((final - best).mean("seed"), sem(final - best)),
         "n_diverged": (~okk).sum("seed"),
+        "exact_final": exact,
     }
 
 
@@ -793,6 +798,8 @@ def _width_panels(ax1, ax2, w, p, title):
     (mb, sb), (mf, sf), (mo, so) = w["best"], w["final"], w["over"]
     ax1.errorbar(widths, mb, sb, marker="o", ms=3, label="optimal (early stopping)")
     ax1.errorbar(widths, mf, sf, marker="x", ms=4, ls="--", label="final")
+    if w["exact_final"] is not None:
+        ax1.plot(widths, w["exact_final"], color="k", lw=1, alpha=0.7, label="final, exact population risk")
     ax2.errorbar(widths, mo, so, marker="o", ms=3, color="C3")
     for ax in (ax1, ax2):
         ax.axvline(p, color="red", ls="--", lw=1, label=f"N_h = P = {p}")
@@ -809,7 +816,14 @@ def _width_panels(ax1, ax2, w, p, title):
 
 
 def _width_numbers(w, widths) -> dict:
-    (mb, sb), (mf, _), (mo, so) = w["best"], w["final"], w["over"]
+    (mb, sb), (mf, sf), (mo, so) = w["best"], w["final"], w["over"]
+    exact = {}
+    if w["exact_final"] is not None:
+        z = (mf - w["exact_final"]) / sf
+        exact = {
+            "final_error_exact": [_f(v) for v in w["exact_final"].values],
+            "final_sim_minus_exact_in_sem": [_f(v, 2) for v in z.values],
+        }
     return {
         "optimal_error": [_f(v) for v in mb.values],
         "optimal_error_sem": [_f(v, 2) for v in sb.values],
@@ -820,6 +834,7 @@ def _width_numbers(w, widths) -> dict:
         "width_of_max_overtraining": int(widths[int(np.nanargmax(mo.values))]),
         "width_of_min_optimal_error": int(widths[int(np.nanargmin(mb.values))]),
         "n_seeds": int(w["ok"].sizes["seed"]),
+        **exact,
     }
 
 
@@ -827,12 +842,12 @@ def nonlinear(results, out: Path) -> tuple[dict, list]:
     """Random-feature student: optimal and final test error against the hidden width, at
     SNR 1 (science.md §5 item 6) and at the other SNRs of the second spec (item 7)."""
     written, nums = [], {}
-    ds = results[0][0]
+    ds, th = results[0]
     ok = analysis.valid(ds)
     p = int(ds.n_train.values[0])
     widths = ds.width.values
     snr = float(ds.snr.values[0])
-    w = _width_sweep(ds, ok, snr)
+    w = _width_sweep(ds, th, ok, snr)
     fig = Figure(figsize=(12, 4.4), layout="constrained")
     ax1, ax2, ax3 = fig.subplots(1, 3)
     _width_panels(ax1, ax2, w, p, f"random-feature ReLU student, P = {p}, SNR {snr:g}")
@@ -859,14 +874,14 @@ def nonlinear(results, out: Path) -> tuple[dict, list]:
     nums["n_train"] = p
     nums["n_diverged"] = int((~ok).sum())
     if len(results) > 1:  # science.md §5 item 7: the same at other SNRs
-        ds2 = results[1][0]
+        ds2, th2 = results[1]
         ok2 = analysis.valid(ds2)
         snrs = [float(q) for q in ds2.snr.values]
         fig = Figure(figsize=(8.5, 3.9 * len(snrs)), layout="constrained")
         axes = fig.subplots(len(snrs), 2, squeeze=False)
         by_snr = {}
         for (a1, a2), q in zip(axes, snrs, strict=True):
-            w2 = _width_sweep(ds2, ok2, q)
+            w2 = _width_sweep(ds2, th2, ok2, q)
             _width_panels(a1, a2, w2, p, f"random-feature ReLU student, P = {p}, SNR {q:g}")
             by_snr[f"snr={q:g}"] = _width_numbers(w2, ds2.width.values)
         _save(fig, out, "width_sweep_snr", written)

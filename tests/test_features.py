@@ -29,7 +29,10 @@ def test_relu_moments_match_monte_carlo():
 
 
 def _spec(init="init = 'gaussian'"):
-    grid = "depth = 2\nn_over_p = [0.3]\nsnr = [inf, 2.0]\nwidth = [8, 20, 40]\ninit_scale = [0.0, 3.0]\nseed = { count = 3 }"
+    grid = (
+        "depth = 2\nn_over_p = [0.3]\nsnr = [inf, 2.0]\nwidth = [8, 20, 40]\n"
+        "init_scale = [0.0, 3.0]\nseed = { count = 3 }"
+    )
     return parse_spec(
         spec_text(
             grid,

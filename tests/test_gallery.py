@@ -131,19 +131,44 @@ def test_replay_vs_online_tiny(tmp_path):
     assert row["alpha=2"]["table_ratio"] == 2.30
 
 
+NONLINEAR_TINY = [
+    "grid.n_over_p=0.3",  # P = 50 at N = 15
+    "grid.width=[10, 50, 250]",
+    "grid.seed={count=4}",
+    "problem.n_test=200",
+    "train.epochs=3000",
+    "train.learning_rate=0.1",
+]
+
+
 def test_nonlinear_tiny(tmp_path):
-    res = _results(
-        "nonlinear",
-        [
-            "grid.n_over_p=0.3",  # P = 50 at N = 15
-            "grid.width=[10, 50, 250]",
-            "grid.seed={count=4}",
-            "problem.n_test=200",
-            "train.epochs=3000",
-            "train.learning_rate=0.1",
-        ],
-        theory=False,
-    )
-    nums = _make("nonlinear", [(res[0], None)], tmp_path)
+    """SNR 1 and the other SNRs (science.md §5 items 6-7): overtraining peaks where the
+    trained parameters equal P at every SNR, and the engine's test-set estimate of the final
+    error agrees with the exact population risk of the same runs."""
+    res = _results("nonlinear", NONLINEAR_TINY)
+    res_snr = _results("nonlinear_snr", NONLINEAR_TINY)
+    nums = _make("nonlinear", [res, res_snr], tmp_path)
     assert nums["n_train"] == 50
     assert nums["width_of_max_overtraining"] == 50  # trained parameters = P
+    assert len(nums["figures"]) == 2
+    for q in ("snr=0.01", "snr=10"):
+        assert nums["other_snr"][q]["width_of_max_overtraining"] == 50
+    z = np.asarray(nums["final_sim_minus_exact_in_sem"], float)
+    assert np.all(np.abs(z) < 4)
+
+
+def test_decomposition_tiny(tmp_path):
+    """NN2020 Fig. 9 at P = 50: no null-space error while N_h ≤ P and some beyond, the
+    over-fitting error peaks at N_h = P, the approximation error falls with the width, and
+    the simulated E_g (new examples) agrees with the exact one."""
+    res = _results(
+        "decomposition",
+        ["grid.width=[10, 50, 150]", "grid.seed={count=20}", "problem.n_test=2000", "train.epochs=2000"],
+    )
+    nums = _make("decomposition", [res], tmp_path)
+    null = np.asarray(nums["null_space_error"], float)
+    assert null[0] == 0 and null[1] == 0 and null[2] > 0.01
+    assert nums["width_of_max_overfitting"] == 50
+    approx = np.asarray(nums["approximation_error"], float)
+    assert np.all(np.diff(approx) < 0)
+    assert nums["max_abs_sim_minus_exact_in_sem"] < 4
