@@ -103,6 +103,8 @@ def decompose_run(x, y, f, a0, teacher_v, teacher_a, noise_var, lr, grad_scale, 
     approx = f2 - float(b @ a_star)
 
     d0 = a0_null - (a_star - v @ (v.T @ a_star))  # Π₀ (a_0 − a*)
+    if v.shape[1] == len(a0):  # no null space (N_h ≤ P): exactly zero, not rounding
+        d0 = np.zeros_like(a0)
     d = a - a_star - d0  # the row-space part of a_k − a*, (K + 1, N_h)
     sd = d @ sigma
     over = np.sum(sd * d, axis=1)

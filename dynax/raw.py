@@ -14,8 +14,8 @@ protocols and models here need the examples themselves:
 * the random-feature student (a fixed random ReLU layer ``relu(F x)`` and a trained
   readout) and fully trained ReLU/tanh students (``model.activation``).
 
-The stored examples are padded to a bucket of P (a power of two, so padding wastes less
-than 2×) with a mask: padded examples never enter a sum with nonzero weight, and the
+The stored examples are padded to a bucket of P (:func:`bucket`, less than 12.5% waste)
+with a mask: padded examples never enter a sum with nonzero weight, and the
 shuffle gives each real example a key of its own (``fold_in(epoch key, μ)``), so a run
 gives the same result in any bucket. ``E_g`` is the exact population risk where the
 teacher and the student are linear, and otherwise an estimate on a fixed test set of

@@ -315,6 +315,9 @@ def write_netcdf(ds: xr.Dataset, path: str | Path) -> Path:
         # lossless compression: curves of noisy floats shrink to about half or less
         encoding = {v: {"zlib": True, "complevel": 4, "shuffle": True} for v in ds.data_vars}
         ds.to_netcdf(tmp, engine="netcdf4", encoding=encoding)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; a result is an ordinary file
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -133,10 +133,10 @@ def test_replay_vs_online_tiny(tmp_path):
 
 NONLINEAR_TINY = [
     "grid.n_over_p=0.3",  # P = 50 at N = 15
-    "grid.width=[10, 50, 250]",
+    "grid.width=[10, 50, 150]",
     "grid.seed={count=4}",
     "problem.n_test=200",
-    "train.epochs=3000",
+    "train.epochs=2000",
     "train.learning_rate=0.1",
 ]
 
