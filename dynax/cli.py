@@ -351,6 +351,7 @@ def _theory(args) -> int:
 def _analyze(args) -> int:
     import itertools
 
+    import numpy as np
     import xarray as xr
 
     from . import analysis, plot
@@ -389,20 +390,21 @@ def _analyze(args) -> int:
         suffix = "".join(f"_{d}={v}" for d, v in combo)
         s, r = summary.sel(sel), ds.sel(sel)
         th = theory.sel({k: v for k, v in sel.items() if k in theory.dims}) if theory is not None else None
-        figs = {
-            "phase_diagram": plot.phase_diagram(s),
-            "optimal_time": plot.heatmaps(
+        noisy = bool(np.isfinite(s.snr.values).any())  # the maps are over finite SNRs, in units of σ_ε²
+        figs = {}
+        if noisy:
+            figs["phase_diagram"] = plot.phase_diagram(s)
+            figs["optimal_time"] = plot.heatmaps(
                 s.opt_time_of_mean, label="optimal stopping time t* (seed-mean curve)", title="optimal time"
-            ),
-            "overtraining": plot.heatmaps(
+            )
+            figs["overtraining"] = plot.heatmaps(
                 (s.overtraining / s.noise_var.where(s.noise_var > 0)).clip(min=1e-4),
                 label=r"overtraining $(E_g^{final} - E_g^*)/\sigma_\varepsilon^2$",
                 title="overtraining",
-            ),
-            "error_vs_n_over_p": plot.error_vs_n_over_p(s),
-            "learning_curves": _learning_figure(plot, r, th),
-        }
-        if theory is not None:
+            )
+            figs["error_vs_n_over_p"] = plot.error_vs_n_over_p(s)
+        figs["learning_curves"] = _learning_figure(plot, r, th)
+        if theory is not None and noisy:
             figs["excess_over_bayes"] = plot.heatmaps(
                 100 * s.excess_over_bayes,
                 log=False,

@@ -174,6 +174,29 @@ def test_dynax_analyze_writes_summary_and_figures(tmp_path, capsys):
     assert main(["analyze", str(tmp_path / "nope.nc")]) == 2
 
 
+def test_analyze_a_noiseless_random_feature_sweep(tmp_path):
+    """SNR = inf only (no σ_ε² to scale the maps by) and a width axis: the summary and one
+    learning-curve figure per width, with the exact random-feature theory beside them."""
+    from dynax.cli import main
+
+    spec = tmp_path / "rf.toml"
+    spec.write_text(
+        spec_text(
+            "depth = 2\nn_over_p = 0.5\nsnr = inf\nwidth = [4, 16]\nseed = { count = 2 }",
+            "n_in = 6\nteacher = 'relu'\nteacher_width = 5\nn_test = 300",
+            "student = 'random_features'\nactivation = 'relu'\ninit = 'zero'",
+            "epochs = 200\nlearning_rate = 0.1",
+        )
+    )
+    out = tmp_path / "rf.nc"
+    assert main(["run", str(spec), "-o", str(out), "--quiet"]) == 0
+    assert main(["analyze", str(out), "--theory"]) == 0
+    names = {p.name for p in (tmp_path / "rf").iterdir()}
+    assert names == {"learning_curves_width=4.png", "learning_curves_width=16.png"}
+    with xr.open_dataset(tmp_path / "rf.summary.nc") as s:
+        assert bool(np.isfinite(s.opt_error_of_mean).all())
+
+
 def test_seed_means_are_taken_at_equal_time_when_rates_differ():
     # two seeds trained at rates 1 and 2 follow the same curve E(t) = 3 - log(t) (t > 0):
     # at equal epochs they are at different t; the seed mean must be E at the mean time
