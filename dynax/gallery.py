@@ -838,6 +838,85 @@ def _width_numbers(w, widths) -> dict:
     }
 
 
+def _mp_continuous(lam, q, s2):
+    """Continuous part of the MP law of ``(1/P) XᵀX`` (X: P × N_h entries of variance s2,
+    q = N_h/P); it integrates to min(1, 1/q), the rest is a point mass at 0."""
+    lo, hi = s2 * (1 - np.sqrt(q)) ** 2, s2 * (1 + np.sqrt(q)) ** 2
+    lam = np.asarray(lam, float)
+    inside = (lam > lo) & (lam < hi)
+    safe = np.where(inside, lam, 1.0)
+    return np.where(
+        inside, np.sqrt(np.clip((hi - safe) * (safe - lo), 0, None)) / (2 * np.pi * s2 * q * safe), 0.0
+    )
+
+
+def hidden_spectrum(ds, widths=None, n_seeds: int = 10):
+    """science.md §5 item 6 (E): the spectrum of the hidden-layer Gram ``(N_h/P) Σ_μ φφᵀ``
+    of a random-feature sweep's own data and features (seeds 0 … n_seeds−1), its N + 1
+    outliers (the constant and linear parts of the ReLU, rank N + 1) set apart, and the
+    rest against an MP law whose scale matches the rest's mean, at N_h = P/2, P, 2P unless
+    ``widths`` says otherwise. Returns the figure and the numbers."""
+    from . import data, raw
+    from .spec import parse_spec
+
+    overrides = [o for o in ds.attrs.get("spec_overrides", "").split("\n") if o]
+    spec = parse_spec(ds.attrs["spec_toml"], "<result>", overrides)
+    n, p = spec.problem.n_in, spec.n_train[0]
+    widths = widths or (p // 2, p, 2 * p)
+    fig = Figure(figsize=(4.2 * len(widths), 3.9), layout="constrained")
+    axes = fig.subplots(1, len(widths), squeeze=False)[0]
+    nums = {}
+    for ax, nh in zip(axes, widths, strict=True):
+        bulk, outliers, mins, zeros = [], [], [], 0
+        for seed in range(n_seeds):
+            x = np.asarray(data.examples(data.data_key(spec.seed, seed), n, 1, p)[0])
+            f = np.asarray(raw.feature_layer(spec.seed, seed, nh, n))
+            phi = np.maximum(x @ f.T, 0.0)
+            lam = np.sort(np.linalg.eigvalsh(phi.T @ phi / p) * nh)
+            outliers.append(lam[-(n + 1) :])
+            rest = lam[: -(n + 1)]
+            nonzero = rest[rest > 1e-9 * lam[-1]]
+            zeros += len(rest) - len(nonzero)
+            bulk.append(nonzero)
+            mins.append(nonzero.min())
+        b, out_l = np.concatenate(bulk), np.concatenate(outliers)
+        total = n_seeds * nh
+        q = nh / p
+        s2 = float(b.mean()) / max(q, 1.0)  # MP: the nonzero eigenvalues' mean is s2·max(q, 1)
+        edges = np.geomspace(min(b.min(), s2 * 1e-3), out_l.max() * 1.2, 70)
+        dlog = np.diff(np.log(edges))
+        for vals, colour, label in ((b, "C0", "bulk"), (out_l, "C1", f"{n + 1} outliers per seed")):
+            h, _ = np.histogram(vals, edges)
+            ax.stairs(h / total / dlog, edges, color=colour, fill=True, alpha=0.5, label=label)
+        grid = np.geomspace(edges[0], edges[-1], 2000)
+        ax.plot(grid, grid * _mp_continuous(grid, q, s2), "k", lw=1.2, label=f"MP, q = {q:g}, scale {s2:.3f}")
+        if zeros:
+            ax.text(0.03, 0.9, f"{zeros / total:.1%} of eigenvalues are 0\n(MP: {max(0.0, 1 - 1 / q):.1%})",
+                    transform=ax.transAxes, fontsize=7)  # fmt: skip
+        ax.set_xscale("log")
+        ax.set_xlabel(r"eigenvalue of $(N_h/P)\,\Sigma_\mu \phi\phi^T$")
+        ax.set_title(f"N_h = {nh}, P = {p}")
+        ax.legend(fontsize=6, loc="upper right")
+        xs = np.sort(b)
+        cdf = np.cumsum(_mp_continuous(grid, q, s2) * np.gradient(grid))
+        cdf /= cdf[-1]
+        ks = float(np.max(np.abs(np.interp(xs, grid, cdf) - np.arange(1, len(xs) + 1) / len(xs))))
+        lo = s2 * (1 - np.sqrt(q)) ** 2
+        nums[f"width={nh}"] = {
+            "zero_fraction": _f(zeros / total, 3),
+            "zero_fraction_mp": _f(max(0.0, 1 - 1 / q), 3),
+            "smallest_nonzero_median": _f(np.median(mins), 3),
+            "mp_lower_edge": _f(lo, 3),
+            "mp_scale": _f(s2, 3),
+            "bulk_q99": _f(np.quantile(b, 0.99), 3),
+            "mp_upper_edge": _f(s2 * (1 + np.sqrt(q)) ** 2, 3),
+            "ks_distance": _f(ks, 2),
+            "outlier_median": _f(np.median(out_l), 3),
+        }
+    axes[0].set_ylabel("density per unit log eigenvalue")
+    return fig, nums
+
+
 def nonlinear(results, out: Path) -> tuple[dict, list]:
     """Random-feature student: optimal and final test error against the hidden width, at
     SNR 1 (science.md §5 item 6) and at the other SNRs of the second spec (item 7)."""
@@ -873,6 +952,9 @@ def nonlinear(results, out: Path) -> tuple[dict, list]:
     nums.update(_width_numbers(w, widths))
     nums["n_train"] = p
     nums["n_diverged"] = int((~ok).sum())
+    fig, spectrum = hidden_spectrum(ds)
+    _save(fig, out, "hidden_spectrum", written)
+    nums["hidden_spectrum"] = spectrum
     if len(results) > 1:  # science.md §5 item 7: the same at other SNRs
         ds2, th2 = results[1]
         ok2 = analysis.valid(ds2)

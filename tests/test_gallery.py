@@ -150,9 +150,12 @@ def test_nonlinear_tiny(tmp_path):
     nums = _make("nonlinear", [res, res_snr], tmp_path)
     assert nums["n_train"] == 50
     assert nums["width_of_max_overtraining"] == 50  # trained parameters = P
-    assert len(nums["figures"]) == 2
+    assert len(nums["figures"]) == 3
     for q in ("snr=0.01", "snr=10"):
         assert nums["other_snr"][q]["width_of_max_overtraining"] == 50
+    spec = nums["hidden_spectrum"]  # N_h = 25, 50, 100 at P = 50 (science.md §5 item 6 E)
+    assert spec["width=100"]["zero_fraction"] == 0.5  # the spike of mass 1 - P/N_h at 0
+    assert spec["width=50"]["smallest_nonzero_median"] < 0.1 * spec["width=25"]["smallest_nonzero_median"]
     z = np.asarray(nums["final_sim_minus_exact_in_sem"], float)
     assert np.all(np.abs(z) < 4)
 
