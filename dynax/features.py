@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from types import SimpleNamespace
 from typing import NamedTuple
 
 import numpy as np
@@ -88,10 +89,11 @@ def decompose_run(x, y, f, a0, teacher_v, teacher_a, noise_var, lr, grad_scale, 
     c0 = v.T @ a0
     c_inf = grad_scale * (v.T @ (phi.T @ y)) / lam
     k = np.append(np.asarray(epochs, np.float64), np.inf)
-    decay = (
-        (1.0 - lr * lam)[None, :] ** k[:, None] if lr * lam[0] < 2.0 else np.full((len(k), len(lam)), np.nan)
-    )
-    decay[-1] = 0.0 if lr * lam[0] < 2.0 else np.nan  # t → ∞; an unstable rate diverges (NaN)
+    if lr * lam[0] < 2.0:
+        decay = (1.0 - lr * lam)[None, :] ** k[:, None]
+        decay[-1] = 0.0  # t → ∞
+    else:  # an unstable rate: the readout diverges
+        decay = np.full((len(k), len(lam)), np.nan)
     a = a0_null + (c_inf + decay * (c0 - c_inf)) @ v.T  # (K + 1, N_h)
 
     sigma = relu_moments(f, f)
@@ -125,7 +127,7 @@ def decomposition_dataset(spec):
     import jax.numpy as jnp
     import xarray as xr
 
-    from . import __version__, data, kernel, raw
+    from . import __version__, data, raw
     from .spec import INITS, Auto
     from .store import coordinates
 
@@ -167,11 +169,17 @@ def decomposition_dataset(spec):
         xs, zs, tv, ta = cache[(seed, p)]
         fl = np.asarray(raw.feature_layer(spec.seed, seed, width, pr.n_in))
         init = get("init")
-        kcfg = kernel.KernelConfig(
-            1, width, width, 1, 1, 1, (0, 1), inits=(init,), dtype="float64", root_seed=spec.seed
-        )
-        a0 = kernel.init_from(
-            kcfg, seed, jnp.asarray(INITS.index(init)), jnp.asarray(float(get("init_scale"))), None
+        rcfg = raw.RawConfig(
+            2, width, pr.n_in, 1, p, 1, (0, 1), inits=(init,), dtype="float64", root_seed=spec.seed,
+            student="random_features",
+        )  # fmt: skip
+        a0 = raw.initial_weights(
+            rcfg,
+            SimpleNamespace(
+                seed=seed,
+                init_code=jnp.asarray(INITS.index(init)),
+                init_scale=jnp.asarray(float(get("init_scale"))),
+            ),
         )
         y = np.maximum(xs @ tv.T, 0.0) @ ta + math.sqrt(noise_var) * zs
         gs = 1.0 / p if tr.loss == "mean" else 1.0

@@ -114,6 +114,12 @@ class RawConfig:
     def exact(self) -> bool:
         return self.n_test == 0
 
+    @property
+    def readout_gram(self) -> bool:
+        """The test error of a random-feature readout as a quadratic form in it (the test
+        features' Gram, O(N_h²) per evaluation) rather than over the test set (O(n_test·N_h))."""
+        return self.student == "random_features" and self.n_test > self.width
+
 
 class RawInputs(NamedTuple):
     """One run's inputs (a leading run axis when batched)."""
@@ -245,9 +251,7 @@ def train_raw(cfg: RawConfig, run: RawInputs) -> Outputs:
     s_tr = inputs(x_tr)  # computed once: the features are fixed
     s_test = None if cfg.exact else inputs(run.test_x.astype(dtype))
     quad = None
-    if feats is not None and not cfg.exact and cfg.n_test > cfg.width:
-        # a readout of fixed features: the test-set error is a quadratic form in it, O(N_h²)
-        # per evaluation instead of O(n_test·N_h) (E_g is checked at every epoch)
+    if cfg.readout_gram:  # E_g is checked at every epoch: O(N_h²) instead of O(n_test·N_h)
         tf, m = run.test_f.astype(dtype), cfg.n_test
         quad = (s_test.T @ s_test / m, tf.T @ s_test / m, jnp.sum(tf * tf) / m)
 
@@ -399,7 +403,7 @@ def run_bytes(cfg: RawConfig) -> int:
     floats = weights * (4 + slots) + rows * (2 * (cfg.n_in + cfg.n_out) + 3 * hidden)
     if cfg.student == "random_features":
         floats += cfg.width * cfg.n_in
-    if cfg.student == "random_features" and cfg.n_test > cfg.width:  # features once, then their Gram
+    if cfg.readout_gram:  # the test features once, then their Gram
         floats += cfg.n_test * (2 * (cfg.n_in + cfg.n_out) + hidden) + cfg.width * (cfg.width + cfg.n_out)
     else:
         floats += cfg.n_test * (2 * (cfg.n_in + cfg.n_out) + 3 * hidden)
