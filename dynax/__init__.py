@@ -1,22 +1,27 @@
 """dynax: thousands of deep linear networks trained at once, to map how their
 generalization error evolves under gradient descent (Advani, Saxe & Sompolinsky 2020).
 
-dynax turns on ``jax_enable_x64`` when imported: float64 sweeps need it, and every
-float32 computation in dynax names its dtype, so float32 sweeps stay float32. It also
-turns off asynchronous dispatch on CPU (a known XLA hang; it costs dynax nothing).
+The package is layered; each layer imports only the ones before it:
+``spec`` (what a sweep is) → ``theory`` (closed forms) → ``sim`` (one network, JAX) →
+``store`` (labelled results) → ``engine`` (many networks) → ``predict`` (theory on a
+spec's grid) → ``analysis`` → ``plot`` → ``gallery``, ``bench`` → ``cli``.
+
+Importing dynax changes no global JAX setting: its own calls run in a scoped float64 mode
+(:mod:`dynax.sim.scope`).
 """
 
-import jax
+from ._version import __version__
+from .engine import plan_sweep, run_sweep
+from .spec import SpecError, SweepSpec, load_spec, parse_spec
+from .store import write_netcdf
 
-jax.config.update("jax_enable_x64", True)
-# XLA's CPU client can wedge in a device-to-host transfer when vmapped programs are
-# dispatched asynchronously (jax-ml/jax#25861); dynax waits for every chunk anyway.
-jax.config.update("jax_cpu_enable_async_dispatch", False)
-
-__version__ = "0.1.0"
-
-from .engine import plan_sweep, run_sweep  # noqa: E402
-from .spec import SpecError, SweepSpec, load_spec, parse_spec  # noqa: E402
-from .store import write_netcdf  # noqa: E402
-
-__all__ = ["SpecError", "SweepSpec", "load_spec", "parse_spec", "plan_sweep", "run_sweep", "write_netcdf"]
+__all__ = [
+    "SpecError",
+    "SweepSpec",
+    "__version__",
+    "load_spec",
+    "parse_spec",
+    "plan_sweep",
+    "run_sweep",
+    "write_netcdf",
+]

@@ -30,8 +30,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import data, engine, kernel
-from .spec import parse_spec
+from . import engine
+from ._version import __version__
+from .engine.inputs import chunk_inputs, stats_cache
+from .sim import data
+from .sim.gd import init_weights
+from .sim.scope import float64
+from .spec import derived, parse_spec
 
 __all__ = ["run_bench"]
 
@@ -134,20 +139,19 @@ def gd_costs(depth: int, n: int, width: int, k: int, itemsize: int) -> tuple[flo
     gradient against a data matrix with k columns 4·N·k. Bytes: weights read, written
     and their gradients read (3S) plus the data matrix (N·k).
     """
-    cfg = kernel.KernelConfig(depth, width, n, 1, k, 1, (0, 1))
-    s = sum(a * b for a, b in cfg.shapes())
+    s = sum(a * b for a, b in derived.layer_shapes(depth, width, n, 1))
     return 7.0 * s + 4.0 * n * k, float(itemsize * (3 * s + n * k))
 
 
 # --------------------------------------------------------------------------- contenders
 
 
-def _subset(plan: engine.Plan, group: engine.Group, count: int):
+def subset(plan: engine.Plan, group: engine.Group, count: int):
     """``count`` runs of a group spread over its grid, with their inputs and raw data."""
     pick = group.runs[np.linspace(0, len(group.runs) - 1, count).astype(int)]
-    inputs, lr = engine._chunk_inputs(plan, group, pick, engine._stats_cache(plan))
+    inputs, lr = chunk_inputs(plan, group, pick, stats_cache(plan))
     cfg = group.config
-    ws0 = jax.vmap(lambda r: kernel.init_weights(cfg, r))(jax.tree.map(jnp.asarray, inputs))
+    ws0 = jax.vmap(lambda r: init_weights(cfg, r))(jax.tree.map(jnp.asarray, inputs))
     spec, t = plan.spec, plan.table
     raws = []
     for j, i in enumerate(pick):
@@ -240,8 +244,7 @@ def jax_vmap_raw(raws, epochs: int):
 def raw_costs(depth: int, n: int, width: int, p: float, itemsize: int) -> tuple[float, float]:
     """FLOPs and bytes of one raw-data GD step: forward (2PS) and backward (4PS) through
     the network on P examples; the data (P·N) and weights (3S) move."""
-    cfg = kernel.KernelConfig(depth, width, n, 1, 1, 1, (0, 1))
-    s = sum(a * b for a, b in cfg.shapes())
+    s = sum(a * b for a, b in derived.layer_shapes(depth, width, n, 1))
     return 6.0 * p * s, float(itemsize * (p * n + 3 * s))
 
 
@@ -285,13 +288,13 @@ def standard(quick: bool, peaks: dict, log) -> dict:
             "dynax_gd": _entry(rate, c_s, mem, flops, nbytes, peaks, n_net, epochs),
         }
         log(f"depth {depth}: dynax_gd {rate:.3g} network-epochs/s (compile {c_s:.1f} s)")
-        pick, raws = _subset(plan, group, sub_n)
+        pick, raws = subset(plan, group, sub_n)
         np_curves, np_s = numpy_loop(raws, sub_e)
         p_mean = float(np.mean([r[0].shape[0] for r in raws]))
         f_np, b_np = raw_costs(depth, 100, 100, p_mean, 8)
         entry["numpy_loop"] = _entry(len(raws) * sub_e / np_s, 0.0, None, f_np, b_np, peaks, len(raws), sub_e)
         log(f"depth {depth}: numpy_loop {entry['numpy_loop']['network_epochs_per_s']:.3g} network-epochs/s")
-        pick_j, raws_j = _subset(plan, group, sub_j)
+        pick_j, raws_j = subset(plan, group, sub_j)
         _rss_reset()
         jx_curves, jx_c, jx_s, p_max = jax_vmap_raw(raws_j, sub_e)
         f_jx, b_jx = raw_costs(depth, 100, 100, p_max, 4)
@@ -305,8 +308,8 @@ def standard(quick: bool, peaks: dict, log) -> dict:
         # agreement: the same curves on the same data (dynax at its recorded epochs)
         rec = np.asarray(spec.record_epochs)
         ok = rec <= sub_e
-        dyn = res.test_error[pick][:, ok]
-        dyn_j = res.test_error[pick_j][:, ok]
+        dyn = res["test_error"][pick][:, ok]
+        dyn_j = res["test_error"][pick_j][:, ok]
         agree = {
             "numpy_loop_vs_dynax_max_rel": float(np.max(np.abs(np_curves[:, rec[ok]] / dyn - 1))),
             "jax_vmap_raw_vs_dynax_max_rel": float(np.max(np.abs(jx_curves[:, rec[ok]] / dyn_j - 1))),
@@ -324,7 +327,7 @@ def standard(quick: bool, peaks: dict, log) -> dict:
                 n_cf * epochs / r_cf, c_cf, peak_rss_bytes(), f_cf, 8.0 * n, peaks, n_cf, epochs
             )
             agree["closed_form_vs_dynax_gd_max_rel"] = float(
-                np.nanmax(np.abs(res_cf.test_error / res.test_error - 1))
+                np.nanmax(np.abs(res_cf["test_error"] / res["test_error"] - 1))
             )
             contender = "closed_form"
             log(f"depth 1: closed_form {entry['closed_form']['network_epochs_per_s']:.3g} network-epochs/s")
@@ -389,7 +392,7 @@ def scaling(quick: bool, log) -> dict:
 def plot_scaling(report: dict, path: Path) -> None:
     from matplotlib.figure import Figure
 
-    from .plot import _log_ticks
+    from .plot import log_ticks
 
     sc = report["scaling"]
     fig = Figure(figsize=(13, 3.8), layout="constrained")
@@ -408,7 +411,7 @@ def plot_scaling(report: dict, path: Path) -> None:
         else:
             ax.set_xscale("log")
         ax.set_yscale("log")
-        _log_ticks(ax, "both" if key != "depth" else "y")
+        log_ticks(ax, "both" if key != "depth" else "y")
         if key == "n_in":
             ax.set_xticks(xs, [f"{x:g}" for x in xs])
         ax.set_xlabel(xlabel)
@@ -418,6 +421,7 @@ def plot_scaling(report: dict, path: Path) -> None:
     fig.savefig(path, dpi=120)
 
 
+@float64
 def run_bench(quick: bool = False, output: str | Path | None = None, log=print) -> dict:
     """Run the suite; write the JSON (and the scaling PNG beside it); return the report."""
     host = _host()
@@ -430,7 +434,7 @@ def run_bench(quick: bool = False, output: str | Path | None = None, log=print) 
         "machine": host["machine"],
         "device_kind": host["device_kind"],
         "platform": host["platform"],
-        "versions": {"dynax": _version(), "jax": jax.__version__, "numpy": np.__version__},
+        "versions": {"dynax": __version__, "jax": jax.__version__, "numpy": np.__version__},
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "quick": bool(quick),
         "peaks": peaks,
@@ -449,12 +453,6 @@ def run_bench(quick: bool = False, output: str | Path | None = None, log=print) 
     plot_scaling(report, path.with_suffix(".png"))
     report["path"] = str(path)
     return report
-
-
-def _version() -> str:
-    from . import __version__
-
-    return __version__
 
 
 def table(report: dict) -> str:

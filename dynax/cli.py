@@ -1,4 +1,5 @@
-"""The ``dynax`` command line (DESIGN.md §4 "Command line").
+"""The ``dynax`` command line (docs/design.md §4 "Command line"): argument parsing and
+dispatch to the layers below; nothing here computes.
 
 Exit codes: 0 success, 2 bad input (spec or arguments), 1 any other failure.
 """
@@ -108,46 +109,9 @@ def _mib(n: float) -> str:
     return f"{n / 2**20:.1f} MiB" if n < 2**30 else f"{n / 2**30:.2f} GiB"
 
 
-def _lr_warnings(spec) -> list[str]:
-    """Fixed learning rates above the stability bound, with the theory's λ_max = (1+√α)²."""
-    from .kernel import KernelConfig
-    from .spec import Auto
-    from .theory import stability_bound
-
-    if spec.dims.count("learning_rate"):
-        rates = spec.axis("learning_rate").values
-    else:
-        rates = [spec.train.learning_rate]
-    if any(isinstance(r, Auto) for r in rates) or spec.model.student == "random_features":
-        return []  # random features: the bound is 2/λ_max of the feature Gram, not of the inputs
-    pr = spec.problem
-    teacher_norm = math.sqrt(pr.n_in * pr.n_out * pr.teacher_var)
-    inits = spec.axis("init").values if "init" in spec.dims else [spec.model.init]
-    scales = spec.axis("init_scale").values if "init_scale" in spec.dims else [spec.model.init_scale]
-    widths = spec.axis("width").values if "width" in spec.dims else [spec.model.width]
-    out = []
-    for depth in spec.axis("depth").values:
-        for r, p in zip(spec.axis("n_over_p").values, spec.n_train, strict=True):
-            lam_max = (1 + math.sqrt(p / pr.n_in)) ** 2
-            scale = 1.0 / p if spec.train.loss == "mean" else 1.0
-            worst = math.inf
-            for init in inits:
-                for s in scales:
-                    for w in widths:
-                        shapes = KernelConfig(depth, w, pr.n_in, pr.n_out, 1, 1, (0, 1)).shapes()
-                        eps = float(stability_bound(depth, lam_max, teacher_norm, init, shapes, s))
-                        worst = min(worst, eps / scale)
-            bad = [lr for lr in rates if lr > worst]
-            if bad:
-                out.append(
-                    f"learning rate {max(bad):g} exceeds the stability bound {worst:.3g} at depth {depth}, "
-                    f"N/P = {r:g} (science.md §3.2); those runs will likely diverge"
-                )
-    return out
-
-
 def _validate(args) -> int:
     from .engine import plan_sweep
+    from .engine.rates import fixed_rate_warnings
     from .spec import load_spec
 
     spec = load_spec(args.spec, args.set)
@@ -166,7 +130,7 @@ def _validate(args) -> int:
             f"{g.n_chunks:5d} chunk(s)  ~{_mib(per_call)} per call and device"
         )
     print(f"output      ~{_mib(plan.output_bytes())} (netCDF, uncompressed)")
-    for w in _lr_warnings(spec):
+    for w in fixed_rate_warnings(spec):
         print(f"warning: {w}")
     return 0
 
@@ -208,9 +172,10 @@ def _run(args) -> int:
 
     import jax
 
-    from .engine import execute, parse_shard, plan_sweep, recorded_layout
+    from .engine import execute, parse_shard, plan_sweep
     from .spec import SpecError, load_spec
     from .store import build_dataset, write_netcdf
+    from .store.parts import recorded_layout
 
     spec = load_spec(args.spec, args.set)
     out = Path(args.output) if args.output else Path("results") / f"{Path(args.spec).stem}.nc"
@@ -260,80 +225,19 @@ def _run(args) -> int:
 
 
 def _merge(args) -> int:
-    import numpy as np
-    import xarray as xr
+    from .engine import merge_shards
+    from .store import write_netcdf
 
-    from .engine import SweepResult, plan_sweep
-    from .spec import SpecError, parse_spec
-    from .store import build_dataset, write_netcdf
-
-    dss = []
-    for p in args.parts:
-        try:
-            dss.append(xr.open_dataset(p).load())
-        except (OSError, ValueError) as e:
-            raise SpecError(f"{p}: not a readable result ({e})") from None
-    shas = {ds.attrs.get("spec_sha256") for ds in dss}
-    if len(shas) != 1:
-        listing = ", ".join(
-            f"{p}: {ds.attrs.get('spec_sha256', '?')[:12]}" for p, ds in zip(args.parts, dss, strict=True)
-        )
-        raise SpecError(f"merge: the parts come from different specs ({listing})")
-    first = dss[0]
-    overrides = [o for o in first.attrs.get("spec_overrides", "").split("\n") if o]
-    spec = parse_spec(first.attrs["spec_toml"], first.attrs.get("spec_path", args.parts[0]), overrides)
-    present = [
-        (ds.present if "present" in ds else xr.ones_like(ds.diverged)).transpose(*spec.dims).values.ravel()
-        == 1
-        for ds in dss
-    ]
-    count = np.sum(present, axis=0)
-    if (count > 1).any():
-        both = [p for p, m in zip(args.parts, present, strict=True) if (m & (count > 1)).any()]
-        raise SpecError(
-            f"merge: {int((count > 1).sum())} run(s) are in more than one part ({', '.join(both)})"
-        )
-    if (count == 0).any():
-        raise SpecError(f"merge: {int((count == 0).sum())} run(s) are in no part: a shard is missing")
-    res = SweepResult.empty(spec)
-    for ds, mask in zip(dss, present, strict=True):
-        flat = {
-            v: ds[v].transpose(*spec.dims, *(["epoch"] if "epoch" in ds[v].dims else [])).values
-            for v in (
-                "train_error",
-                "test_error",
-                "best_test_error",
-                "best_epoch",
-                "best_examples",
-                "diverged",
-            )
-        }
-        n = spec.n_runs
-        res.train_error[mask] = flat["train_error"].reshape(n, -1)[mask]
-        res.test_error[mask] = flat["test_error"].reshape(n, -1)[mask]
-        res.best_test_error[mask] = flat["best_test_error"].reshape(n)[mask]
-        res.best_epoch[mask] = flat["best_epoch"].reshape(n)[mask]
-        res.best_examples[mask] = flat["best_examples"].reshape(n)[mask]
-        res.diverged[mask] = flat["diverged"].reshape(n)[mask]
-        if res.null_space_error is not None:
-            null = ds.null_space_error.transpose(*spec.dims, "epoch").values
-            res.null_space_error[mask] = null.reshape(n, -1)[mask]
-        if "learning_rate_used" in ds:
-            res.learning_rate_used[mask] = ds.learning_rate_used.transpose(*spec.dims).values.reshape(n)[mask]
-        res.present |= mask
-    plan = plan_sweep(spec)
-    if "learning_rate_used" not in first:  # a fixed rate: the same in every part
-        res.learning_rate_used[:] = plan.table.lr
-    ds = build_dataset(plan, res, history="dynax " + " ".join(shlex.quote(a) for a in args.argv))
+    ds = merge_shards(args.parts, history="dynax " + " ".join(shlex.quote(a) for a in args.argv))
     write_netcdf(ds, args.output)
-    print(f"wrote {args.output}: {spec.n_runs} runs merged from {len(dss)} part(s)")
+    print(f"wrote {args.output}: {int(ds.diverged.size)} runs merged from {len(args.parts)} part(s)")
     return 0
 
 
 def _theory(args) -> int:
+    from .predict import theory_dataset
     from .spec import load_spec
     from .store import write_netcdf
-    from .theory import theory_dataset
 
     spec = load_spec(args.spec, args.set)
     out = Path(args.output) if args.output else Path("results") / f"{Path(args.spec).stem}.theory.nc"
@@ -351,13 +255,12 @@ def _theory(args) -> int:
 def _analyze(args) -> int:
     import itertools
 
-    import numpy as np
     import xarray as xr
 
     from . import analysis, plot
-    from .spec import CORE_DIMS, SpecError, parse_spec
-    from .store import write_netcdf
-    from .theory import theory_dataset
+    from .predict import theory_dataset
+    from .spec import CORE_DIMS, SpecError
+    from .store import spec_of, write_netcdf
 
     path = Path(args.result)
     if not path.exists():
@@ -371,11 +274,7 @@ def _analyze(args) -> int:
         raise SpecError(f"{path}: not a dynax result (missing {', '.join(missing)})")
     theory = None
     if args.theory is not None:
-        if args.theory:
-            theory = xr.open_dataset(args.theory)
-        else:
-            overrides = [o for o in ds.attrs.get("spec_overrides", "").split("\n") if o]
-            theory = theory_dataset(parse_spec(ds.attrs["spec_toml"], str(path), overrides))
+        theory = xr.open_dataset(args.theory) if args.theory else theory_dataset(spec_of(ds, str(path)))
     summary = analysis.summarize(ds, theory)
     summary.attrs["history"] = "dynax " + " ".join(shlex.quote(a) for a in args.argv)
     out = Path(args.output) if args.output else path.with_name(f"{path.stem}.summary.nc")
@@ -388,32 +287,8 @@ def _analyze(args) -> int:
     for combo in combos:
         sel = dict(combo)
         suffix = "".join(f"_{d}={v}" for d, v in combo)
-        s, r = summary.sel(sel), ds.sel(sel)
         th = theory.sel({k: v for k, v in sel.items() if k in theory.dims}) if theory is not None else None
-        noisy = bool(np.isfinite(s.snr.values).any())  # the maps are over finite SNRs, in units of σ_ε²
-        figs = {}
-        if noisy:
-            figs["phase_diagram"] = plot.phase_diagram(s)
-            figs["optimal_time"] = plot.heatmaps(
-                s.opt_time_of_mean, label="optimal stopping time t* (seed-mean curve)", title="optimal time"
-            )
-            figs["overtraining"] = plot.heatmaps(
-                (s.overtraining / s.noise_var.where(s.noise_var > 0)).clip(min=1e-4),
-                label=r"overtraining $(E_g^{final} - E_g^*)/\sigma_\varepsilon^2$",
-                title="overtraining",
-            )
-            figs["error_vs_n_over_p"] = plot.error_vs_n_over_p(s)
-        figs["learning_curves"] = _learning_figure(plot, r, th)
-        if theory is not None and noisy:
-            figs["excess_over_bayes"] = plot.heatmaps(
-                100 * s.excess_over_bayes,
-                log=False,
-                center=0.0,
-                cmap="RdBu_r",
-                label=r"excess over Bayes, $E_g^*/E_{Bayes} - 1$ (%)",
-                title="excess over the Bayes-optimal error",
-            )
-        for name, fig in figs.items():
+        for name, fig in plot.analysis_figures(summary.sel(sel), ds.sel(sel), th).items():
             for ext in ("png", "pdf") if args.pdf else ("png",):
                 target = figdir / f"{name}{suffix}.{ext}"
                 fig.savefig(target, dpi=130)
@@ -423,56 +298,16 @@ def _analyze(args) -> int:
 
 
 def _gallery(args) -> int:
-    import xarray as xr
-
     from . import gallery
-    from .spec import SpecError, parse_spec
-    from .store import write_netcdf
-    from .theory import theory_dataset
 
-    if args.item not in gallery.SPECS:
-        raise SpecError(f"gallery: unknown item {args.item!r}; allowed: {', '.join(gallery.ITEMS)}")
-    folder = Path(args.results) / args.item
-    results = []
-    for name in gallery.SPECS[args.item]:
-        path = folder / f"{name}.nc"
-        if not path.exists():
-            raise SpecError(f"gallery: {path} is missing; run `dynax run sweeps/{name}.toml -o {path}` first")
-        ds = xr.open_dataset(path).load()
-        th_path = folder / f"{name}.theory.nc"
-        overrides = [o for o in ds.attrs.get("spec_overrides", "").split("\n") if o]
-        spec = parse_spec(ds.attrs["spec_toml"], str(path), overrides)
-        if th_path.exists() and xr.open_dataset(th_path).attrs.get("spec_sha256") == spec.sha256:
-            th = xr.open_dataset(th_path).load()
-        else:
-            th = theory_dataset(spec)
-            th.attrs["history"] = f"dynax gallery {args.item}"
-            write_netcdf(th, th_path)
-        results.append((ds, th))
-    nums = gallery.make(args.item, results, Path(args.out) if args.out else folder)
-    print(f"{args.item}: {len(nums['figures'])} figure(s) and numbers.json in {args.out or folder}/")
+    results = gallery.load(args.item, args.results, history=f"dynax gallery {args.item}")
+    folder = Path(args.out) if args.out else Path(args.results) / args.item
+    nums = gallery.make(args.item, results, folder)
+    print(f"{args.item}: {len(nums['figures'])} figure(s) and numbers.json in {folder}/")
     for key, value in nums.items():
         if key not in ("figures", "item", "specs") and not isinstance(value, dict | list):
             print(f"  {key}: {value}")
     return 0
-
-
-def _learning_figure(plot, ds, theory):
-    """Learning curves per depth at the middle SNR and N/P near 0.5, 1 and 2."""
-    from matplotlib.figure import Figure
-
-    depths = ds.depth.values
-    fig = Figure(figsize=(5.5 * len(depths), 7.5), layout="constrained")
-    axes = fig.subplots(2, len(depths), sharey="row", sharex="col", squeeze=False)
-    snrs = [q for q in ds.snr.values if q < float("inf")] or list(ds.snr.values)
-    snr = snrs[len(snrs) // 2]
-    ratios = sorted({float(ds.n_over_p.sel(n_over_p=r, method="nearest")) for r in (0.5, 1.0, 2.0)})
-    for i, d in enumerate(depths):
-        plot.learning_curves(
-            ds, depth=d, n_over_p=ratios, snr=snr, theory=theory, ax=axes[0, i], train_ax=axes[1, i]
-        )
-        axes[0, i].set_title(f"depth {d}, SNR {snr:g}")
-    return fig
 
 
 def _summary(ds, res, wall: float, out: Path) -> None:
@@ -495,8 +330,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = _parser().parse_args(argv)
     args.argv = argv
+    from .sim.scope import guard_cpu_dispatch
     from .spec import SpecError
 
+    guard_cpu_dispatch()  # dynax's own process: run CPU computations inline (dynax.sim.scope)
     try:
         if args.command == "validate":
             return _validate(args)

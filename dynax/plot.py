@@ -16,7 +16,16 @@ from matplotlib.lines import Line2D
 
 from . import analysis
 
-__all__ = ["error_vs_n_over_p", "heatmaps", "learning_curves", "phase_diagram", "replay_vs_online"]
+__all__ = [
+    "analysis_figures",
+    "error_vs_n_over_p",
+    "heatmaps",
+    "learning_curves",
+    "learning_figure",
+    "log_ticks",
+    "phase_diagram",
+    "replay_vs_online",
+]
 
 NP_LABEL = "parameters per sample  N/P"
 SNR_LABEL = r"signal-to-noise ratio  SNR = $\sigma_w^2/\sigma_\varepsilon^2$"
@@ -31,7 +40,7 @@ def _edges(values: np.ndarray) -> np.ndarray:
     return np.exp(np.concatenate([[2 * v[0] - mid[0]], mid, [2 * v[-1] - mid[-1]]]))
 
 
-def _log_ticks(ax, axis: str = "both") -> None:
+def log_ticks(ax, axis: str = "both") -> None:
     """Plain numbers at 1, 2, 5 × 10^k on log axes (only 10^k over more than three
     decades, every digit under one); no minor labels (they collide). Call after plotting."""
     for name in ("x", "y") if axis == "both" else (axis,):
@@ -113,7 +122,7 @@ def heatmaps(
         ax.set_yscale("log")
         ax.set_xlabel(NP_LABEL)
         ax.set_title(f"depth {d}" if d else (title or ""))
-        _log_ticks(ax)
+        log_ticks(ax)
     axes[0].set_ylabel(SNR_LABEL)
     axes[0].legend(loc="upper left", fontsize=7, framealpha=0.7)
     cbar = fig.colorbar(mesh, ax=list(axes), shrink=0.95)
@@ -235,7 +244,7 @@ def error_vs_n_over_p(ds: xr.Dataset, depth=None, ax=None) -> Figure:
         ax_.axvline(1.0, color="red", lw=1, ls=":", label="N = P")
         ax_.set_xscale("log")
         ax_.set_yscale("log")
-        _log_ticks(ax_, "x")
+        log_ticks(ax_, "x")
         ax_.set_xlabel(NP_LABEL)
         ax_.set_title(f"depth {d}")
     axes[0].set_ylabel(r"$E_g/\sigma_\varepsilon^2$")
@@ -319,8 +328,8 @@ def replay_vs_online(ds: xr.Dataset, theory: xr.Dataset | None = None, depth=Non
         rx.axhline(1.0, color="0.6", lw=0.8)
         rx.set_xscale("log")
         rx.set_xlabel(r"examples seen / N   ($\alpha$ = P/N for replay's stored set)")
-        _log_ticks(ax)
-        _log_ticks(rx, "x")
+        log_ticks(ax)
+        log_ticks(rx, "x")
         ax.grid(alpha=0.3, which="major")
         rx.grid(alpha=0.3)
     axes[0, 0].set_ylabel(r"test error  $E_g/\sigma_\varepsilon^2$")
@@ -332,3 +341,52 @@ def replay_vs_online(ds: xr.Dataset, theory: xr.Dataset | None = None, depth=Non
     axes[1, -1].legend(fontsize=7)
     fig.suptitle(f"replay vs online learning (depth {depth}, N = {int(n_in)})", fontsize=10)
     return fig
+
+
+def learning_figure(ds: xr.Dataset, theory: xr.Dataset | None = None) -> Figure:
+    """Learning curves per depth (columns; E_g above E_t) at the middle finite SNR and the
+    N/P nearest 0.5, 1 and 2."""
+    depths = ds.depth.values
+    fig = Figure(figsize=(5.5 * len(depths), 7.5), layout="constrained")
+    axes = fig.subplots(2, len(depths), sharey="row", sharex="col", squeeze=False)
+    snrs = [q for q in ds.snr.values if q < float("inf")] or list(ds.snr.values)
+    snr = snrs[len(snrs) // 2]
+    ratios = sorted({float(ds.n_over_p.sel(n_over_p=r, method="nearest")) for r in (0.5, 1.0, 2.0)})
+    for i, d in enumerate(depths):
+        learning_curves(
+            ds, depth=d, n_over_p=ratios, snr=snr, theory=theory, ax=axes[0, i], train_ax=axes[1, i]
+        )
+        axes[0, i].set_title(f"depth {d}, SNR {snr:g}")
+    return fig
+
+
+def analysis_figures(summary: xr.Dataset, ds: xr.Dataset, theory: xr.Dataset | None = None) -> dict:
+    """The figures of ``dynax analyze`` for one value of every extra axis: name -> Figure.
+
+    The maps (over finite SNRs, in units of σ_ε²) only for noisy sweeps; the excess over
+    Bayes only with a theory Dataset.
+    """
+    noisy = bool(np.isfinite(summary.snr.values).any())
+    figs = {}
+    if noisy:
+        figs["phase_diagram"] = phase_diagram(summary)
+        figs["optimal_time"] = heatmaps(
+            summary.opt_time_of_mean, label="optimal stopping time t* (seed-mean curve)", title="optimal time"
+        )
+        figs["overtraining"] = heatmaps(
+            (summary.overtraining / summary.noise_var.where(summary.noise_var > 0)).clip(min=1e-4),
+            label=r"overtraining $(E_g^{final} - E_g^*)/\sigma_\varepsilon^2$",
+            title="overtraining",
+        )
+        figs["error_vs_n_over_p"] = error_vs_n_over_p(summary)
+    figs["learning_curves"] = learning_figure(ds, theory)
+    if theory is not None and noisy:
+        figs["excess_over_bayes"] = heatmaps(
+            100 * summary.excess_over_bayes,
+            log=False,
+            center=0.0,
+            cmap="RdBu_r",
+            label=r"excess over Bayes, $E_g^*/E_{Bayes} - 1$ (%)",
+            title="excess over the Bayes-optimal error",
+        )
+    return figs

@@ -1,12 +1,19 @@
-"""Shared test helpers: float64 everywhere, strict rank promotion, a raw-data GD oracle."""
+"""Shared test helpers: float64 for the oracle tests, strict rank promotion, a raw-data GD oracle.
+
+The test process turns on ``jax_enable_x64`` itself (``import dynax`` does not; its own
+calls run in a scoped float64 mode): oracle tests build float64 inputs by hand. What a
+user's process sees is tested in subprocesses (tests/test_layers.py).
+"""
 
 import jax
 import numpy as np
 import pytest
 
-import dynax  # noqa: F401  (turns on jax_enable_x64)
-from dynax import kernel
+from dynax.sim import data, gd
+from dynax.sim.scope import guard_cpu_dispatch
 
+guard_cpu_dispatch()
+jax.config.update("jax_enable_x64", True)
 jax.config.update("jax_numpy_rank_promotion", "raise")
 
 
@@ -54,13 +61,10 @@ def numpy_gd(x, y, weights, lr, epochs, record, loss="sum"):
 
 def initial_weights(spec, depth, seed, init=None, init_scale=None):
     """dynax's initial weights for one run (float64), from the kernel's own init."""
-
-    from dynax import data
-
     pr = spec.problem
     p = max(spec.n_train)
     st = data.seed_stats(spec.seed, seed, [p], pr.n_in, pr.n_out, pr.teacher_var)
-    cfg = kernel.KernelConfig(
+    cfg = gd.KernelConfig(
         depth=depth,
         width=spec.model.width if depth > 1 else pr.n_in,
         n_in=pr.n_in,
@@ -72,7 +76,7 @@ def initial_weights(spec, depth, seed, init=None, init_scale=None):
         dtype="float64",
         root_seed=spec.seed,
     )
-    run = kernel.run_inputs(
+    run = gd.run_inputs(
         st.factor[0],
         st.teacher,
         n_train=p,
@@ -80,7 +84,7 @@ def initial_weights(spec, depth, seed, init=None, init_scale=None):
         init_scale=spec.model.init_scale if init_scale is None else init_scale,
         seed=seed,
     )
-    return [np.asarray(w) for w in kernel.init_weights(cfg, run)]
+    return [np.asarray(w) for w in gd.init_weights(cfg, run)]
 
 
 @pytest.fixture

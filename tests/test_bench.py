@@ -12,7 +12,7 @@ def test_contenders_agree_on_the_same_data(depth):
     spec = parse_spec(text, "<bench>", ["train.method=gd", "grid.n_over_p={geomspace=[0.2, 5.0, 4]}"])
     plan = engine.plan_sweep(spec)
     res, _, _ = bench.dynax_group(plan, 0)
-    pick, raws = bench._subset(plan, plan.groups[0], 6)
+    pick, raws = bench.subset(plan, plan.groups[0], 6)
     np_curves, _ = bench.numpy_loop(raws, 60)
     jx_curves, _, _, p_max = bench.jax_vmap_raw(raws, 60)
     rec = np.asarray(spec.record_epochs)

@@ -5,7 +5,8 @@ import itertools
 import numpy as np
 from conftest import spec_text
 
-from dynax import data, parse_spec, run_sweep
+from dynax import parse_spec, run_sweep
+from dynax.sim import data
 
 
 def test_teacher_and_examples_are_nested_across_p():

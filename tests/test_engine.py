@@ -9,7 +9,8 @@ import pytest
 import xarray as xr
 from conftest import initial_weights, numpy_gd, spec_text
 
-from dynax import data, engine, kernel, parse_spec, run_sweep, theory
+from dynax import engine, parse_spec, run_sweep, theory
+from dynax.sim import closed_form, data, gd
 
 VOLATILE = ("created", "history", "chunk_size", "devices")
 
@@ -85,10 +86,10 @@ def test_batched_equals_loop_of_single_runs():
     spec = parse_spec(text)
     plan = engine.plan_sweep(spec)
     res = engine.execute(plan)
-    cache = engine._stats_cache(plan)
+    cache = engine.inputs.stats_cache(plan)
     for group in plan.groups:
-        single = jax.jit(partial(kernel.train_gd, group.config))
-        inputs, _ = engine._chunk_inputs(plan, group, group.runs, cache)
+        single = jax.jit(partial(gd.train_gd, group.config))
+        inputs, _ = engine.inputs.chunk_inputs(plan, group, group.runs, cache)
         for j, i in enumerate(group.runs):
             out = single(jax.tree.map(lambda a, j=j: a[j], inputs))
             np.testing.assert_allclose(out.test_error, res.test_error[i], rtol=1e-12)
@@ -157,7 +158,7 @@ def test_one_compilation_per_compile_group():
         run_sweep(spec, memory_budget=20 * max(engine.plan_sweep(spec).bytes_per_run.values()))
     finally:
         jax.monitoring.unregister_event_duration_listener(listen)
-    assert counts.get("jit(_train_chunk)") == 2  # closed form (depth 1) and GD (depth 2)
+    assert counts.get("jit(train_chunk)") == 2  # closed form (depth 1) and GD (depth 2)
     assert counts.get("jit(_seed_stats)") == 1  # one program for every P and seed
 
 
@@ -226,7 +227,7 @@ def test_auto_rate_uses_the_least_squares_norm_where_it_exceeds_the_teacher():
         st = data.seed_stats(0, 3, [p, 160], 40, 1, 1.0)
         x, y, w_bar, noise_var = data.raw_data(0, 3, p, 40, 1, 1.0, snr)
         w_mn = np.linalg.lstsq(x, y, rcond=None)[0]
-        got = engine.weight_norm(st.teacher[None], st.ls_terms[0][None], np.sqrt([noise_var]))[0]
+        got = engine.rates.weight_norm(st.teacher[None], st.ls_terms[0][None], np.sqrt([noise_var]))[0]
         assert got == pytest.approx(max(np.linalg.norm(w_mn), np.linalg.norm(w_bar)), rel=1e-9)
     spec = parse_spec(
         spec_text(
@@ -248,7 +249,7 @@ def test_decay_is_consistent_under_jit_at_the_edges():
     k = np.arange(7, dtype=np.float64)[:, None]
     q_ref = np.power.outer(1.0 - a, np.arange(7)).T
     s_ref = np.array([[np.sum((1.0 - x) ** np.arange(kk)) for x in a] for kk in range(7)])
-    for fn in (kernel._decay, jax.jit(kernel._decay)):
+    for fn in (closed_form.decay, jax.jit(closed_form.decay)):
         for scale in (1.0, 3.0):  # a computed as a product, as in the kernel (FMA bait)
             eps, lam = 1.0 / scale, a * scale
             qk, s = jax.jit(lambda e, lm, fn=fn: fn((e * lm)[None, :], k))(eps, lam)

@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 from conftest import spec_text
 
-from dynax import data, features, kernel, parse_spec, raw, run_sweep, theory
+from dynax import parse_spec, predict, run_sweep, theory
+from dynax.sim import data, raw
+from dynax.sim.init import InitConfig, init_from
 from dynax.spec import INITS
 
 
@@ -22,7 +24,7 @@ def test_relu_moments_match_monte_carlo():
     h = np.maximum(x @ u.T, 0.0)
     mc = h.T @ h / len(x)
     se = np.sqrt(np.var(h[:, :, None] * h[:, None, :], axis=0) / len(x))
-    exact = features.relu_moments(u, u)
+    exact = theory.relu_moments(u, u)
     assert np.all(np.abs(mc - exact) < 5 * se + 1e-12)
     assert abs(exact[0, 3]) < 1e-15 * exact[0, 0]
     np.testing.assert_allclose(np.diag(exact), np.sum(u * u, 1) / (2 * n), rtol=1e-12)
@@ -56,8 +58,8 @@ def test_closed_form_readout_is_the_engines_gd_on_its_own_test_set():
     for seed in range(3):
         key = data.data_key(spec.seed, seed)
         x, z = (np.asarray(a) for a in data.examples(key, pr.n_in, 1, p))
-        tv, ta = (np.asarray(a) for a in raw.teacher_params(key, "relu", pr.n_in, 1, 1.0, pr.teacher_width))
-        tkey = jax.random.fold_in(data.run_key(spec.seed, seed), raw.TEST_STREAM)
+        tv, ta = (np.asarray(a) for a in data.teacher_params(key, "relu", pr.n_in, 1, 1.0, pr.teacher_width))
+        tkey = jax.random.fold_in(data.run_key(spec.seed, seed), data.TEST_STREAM)
         test_x = np.asarray(data.examples(tkey, pr.n_in, 1, pr.n_test)[0])
         test_f = np.maximum(test_x @ tv.T, 0.0) @ ta[0]
         for width in spec.axis("width").values:
@@ -66,21 +68,10 @@ def test_closed_form_readout_is_the_engines_gd_on_its_own_test_set():
                 nv = 0.0 if np.isinf(snr) else 1.0 / snr
                 y = np.maximum(x @ tv.T, 0.0) @ ta[0] + np.sqrt(nv) * z[:, 0]
                 for s in spec.axis("init_scale").values:
-                    cfg = kernel.KernelConfig(
-                        1,
-                        width,
-                        width,
-                        1,
-                        1,
-                        1,
-                        (0, 1),
-                        inits=("gaussian",),
-                        dtype="float64",
-                        root_seed=spec.seed,
-                    )
+                    cfg = InitConfig(1, width, width, 1, ("gaussian",), "float64", spec.seed)
                     code = np.asarray(INITS.index("gaussian"))
-                    a0 = np.asarray(kernel.init_from(cfg, seed, code, np.asarray(s), None)[0])[0]
-                    r = features.decompose_run(x, y, fl, a0, tv, ta[0], nv, 0.2, 1.0, spec.record_epochs)
+                    a0 = np.asarray(init_from(cfg, seed, code, np.asarray(s), None)[0])[0]
+                    r = theory.decompose_run(x, y, fl, a0, tv, ta[0], nv, 0.2, 1.0, spec.record_epochs)
                     pred = np.maximum(test_x @ fl.T, 0.0) @ r.readout[:-1].T
                     on_test = np.mean((test_f[:, None] - pred) ** 2, axis=0) + nv
                     point = ds.sel(width=width, snr=snr, init_scale=s, seed=seed).squeeze()
@@ -100,7 +91,7 @@ def test_decomposition_identity_and_frozen_null_space():
     grows with the initial readout's scale; the readout's null-space part never moves; the
     theory Dataset carries the seed means."""
     spec = _spec()
-    dec = features.decomposition_dataset(spec)
+    dec = predict.decomposition_dataset(spec)
     total = (
         dec.approximation_error
         + dec.null_space_error
@@ -131,11 +122,11 @@ def test_decomposition_identity_and_frozen_null_space():
     f = rng.normal(size=(30, 5)) / np.sqrt(30)
     v, ta = rng.normal(size=(4, 5)), rng.normal(size=4)
     a0 = rng.normal(size=30)
-    r = features.decompose_run(x, np.maximum(x @ v.T, 0) @ ta, f, a0, v, ta, 0.0, 0.3, 1.0, [0, 10, 1000])
+    r = theory.decompose_run(x, np.maximum(x @ v.T, 0) @ ta, f, a0, v, ta, 0.0, 0.3, 1.0, [0, 10, 1000])
     phi = np.maximum(x @ f.T, 0.0)
     null = np.linalg.svd(phi)[2][10:].T
     np.testing.assert_allclose(r.readout @ null, np.tile(a0 @ null, (4, 1)), atol=1e-12)
-    th = theory.theory_dataset(spec)
+    th = predict.theory_dataset(spec)
     np.testing.assert_allclose(
         th.null_space_error.values, dec.null_space_error.mean("seed").values, rtol=1e-12
     )
@@ -152,6 +143,6 @@ def test_decomposition_refuses_what_it_does_not_model():
     ]:
         bad = parse_spec(spec.text.replace(old, new))
         with pytest.raises(ValueError, match=words):
-            features.decomposition_dataset(bad)
-        th = theory.theory_dataset(bad)
+            predict.decomposition_dataset(bad)
+        th = predict.theory_dataset(bad)
         assert np.isnan(th.test_error.values).all() and "no theory" in th.test_error.attrs["comment"]

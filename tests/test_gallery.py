@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from dynax import gallery, load_spec, run_sweep
-from dynax.theory import theory_dataset
+from dynax.predict import theory_dataset
 
 SWEEPS = Path(__file__).resolve().parent.parent / "sweeps"
 

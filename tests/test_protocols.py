@@ -8,7 +8,9 @@ import pytest
 import xarray as xr
 from conftest import spec_text
 
-from dynax import SpecError, engine, parse_spec, raw, run_sweep, theory
+from dynax import SpecError, engine, parse_spec, run_sweep, theory
+from dynax.sim import raw
+from dynax.spec import derived
 
 VOLATILE = ("created", "history", "chunk_size", "devices")
 
@@ -92,7 +94,7 @@ def _raw_chunk(spec, p_bucket=None, method_source="gd"):
     plan = engine.plan_sweep(spec, chunk_size=10**6)
     (g,) = plan.groups
     c = g.config
-    pb = p_bucket or raw.bucket(max(spec.n_train))
+    pb = p_bucket or derived.p_bucket(max(spec.n_train))
     rcfg = raw.RawConfig(
         depth=c.depth,
         width=c.width,
@@ -112,7 +114,7 @@ def _raw_chunk(spec, p_bucket=None, method_source="gd"):
         n_test=getattr(c, "n_test", 0),
     )
     rg = engine.Group("raw", rcfg, g.runs, len(g.runs), len(g.runs))
-    inputs, _ = engine._raw_inputs(plan, rg, g.runs, engine._stats_cache(plan))
+    inputs, _ = engine.inputs.raw_inputs(plan, rg, g.runs, engine.inputs.stats_cache(plan))
     out = jax.jit(jax.vmap(lambda r: raw.train_raw(rcfg, r)))(inputs)
     return plan, g, jax.device_get(out)
 
@@ -126,7 +128,7 @@ def test_raw_path_with_linear_activation_equals_sufficient_statistics():
     )
     spec = parse_spec(text)
     plan, _, out = _raw_chunk(spec)
-    ref = engine.run_chunk(plan, 0, engine._stats_cache(plan))
+    ref = engine.chunk.run_chunk(plan, 0, engine.inputs.stats_cache(plan))
     np.testing.assert_allclose(out.test_error, ref.test_error, rtol=1e-10)
     np.testing.assert_allclose(out.train_error, ref.train_error, rtol=1e-10)
     np.testing.assert_allclose(out.best_test_error, ref.best_test_error, rtol=1e-10)

@@ -17,6 +17,7 @@ from conftest import spec_text
 
 from dynax import engine, parse_spec
 from dynax.cli import main
+from dynax.store.parts import part_path
 
 VOLATILE = ("created", "history", "chunk_size", "devices")
 ROOT = Path(__file__).resolve().parents[1]
@@ -82,7 +83,7 @@ def test_truncated_or_foreign_parts_are_recomputed(tmp_path):
     full = engine.execute(plan, parts=parts)
     n_chunks = len(plan.chunks)
     assert n_chunks >= 4 and full.reused == 0
-    victim = engine.part_path(parts, 1)
+    victim = part_path(parts, 1)
     victim.write_bytes(victim.read_bytes()[: victim.stat().st_size // 2])  # truncated mid-write
     again = engine.execute(plan, parts=parts, resume=True)
     assert again.reused == n_chunks - 1
@@ -91,7 +92,7 @@ def test_truncated_or_foreign_parts_are_recomputed(tmp_path):
     # a part whose completion mark is missing is not trusted either
     import netCDF4
 
-    with netCDF4.Dataset(engine.part_path(parts, 2), "a") as nc:
+    with netCDF4.Dataset(part_path(parts, 2), "a") as nc:
         nc.delncattr("complete")
     assert engine.execute(plan, parts=parts, resume=True).reused == n_chunks - 1
 
@@ -151,11 +152,11 @@ FORCED_DEVICES = textwrap.dedent(
     )
     close &= bool((one.best_epoch == four.best_epoch).all() and (one.diverged == four.diverged).all())
     plan = engine.plan_sweep(spec, chunk_size=16, memory_budget=mb, devices=4)
-    cache = engine._stats_cache(plan)
+    cache = engine.inputs.stats_cache(plan)
     collectives = []
     for g in plan.groups:  # every compiled program, closed form and GD
-        inputs, _ = engine._chunk_inputs(plan, g, g.chunk(0, 4)[: 4 * g.batch], cache)
-        hlo = engine.sharded_trainer(g.config, g.method, 4).lower(inputs).compile().as_text()
+        inputs, _ = engine.inputs.chunk_inputs(plan, g, g.chunk(0, 4)[: 4 * g.batch], cache)
+        hlo = engine.chunk.sharded_trainer(g.config, g.method, 4).lower(inputs).compile().as_text()
         collectives += re.findall(r"all-reduce|all-gather|all-to-all|collective-permute|reduce-scatter", hlo)
     report = dict(devices=len(jax.devices()), identical=identical, close=close, collectives=collectives)
     print(json.dumps(report))

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from conftest import initial_weights, spec_text
 
-from dynax import data, kernel, parse_spec, run_sweep, theory
+from dynax import parse_spec, predict, run_sweep, theory
+from dynax.sim import data, flow, gd
 
 ALPHAS = [0.3, 0.5, 1.6, 3.0]
 
@@ -100,7 +101,7 @@ def sim_vs_theory(alphas, snrs, s0s, n=400, seeds=64, epochs=1000, lr=0.1):
             f"epochs = {epochs}\nrecord = {{ log = 40 }}\nlearning_rate = {lr}\ndtype = 'float64'",
         )
     )
-    return run_sweep(spec), theory.theory_dataset(spec)
+    return run_sweep(spec), predict.theory_dataset(spec)
 
 
 @pytest.mark.slow
@@ -126,7 +127,7 @@ def test_theory_dataset_aligns_with_the_simulation():
     assert diff.dims == ("depth", "n_over_p", "snr", "init_scale", "epoch")
     assert "seed" not in th.dims and bool(th.test_error.notnull().all())
     np.testing.assert_allclose(th.time.values, np.broadcast_to(0.1 * th.epoch.values, th.time.shape))
-    deep = theory.theory_dataset(parse_spec(spec_text("depth = 2\nn_over_p = 1.0\nsnr = 1.0\nseed = 0")))
+    deep = predict.theory_dataset(parse_spec(spec_text("depth = 2\nn_over_p = 1.0\nsnr = 1.0\nseed = 0")))
     assert bool(deep.test_error.isnull().all()) and "balanced" in deep.test_error.attrs["comment"]
     assert bool(deep.bayes_test_error.notnull().all())
 
@@ -156,8 +157,8 @@ def test_balanced_end_to_end_flow_matches_gd(depth):
         overrides=[f"train.learning_rate={step}", f"train.epochs={epochs}", "train.dtype='float64'"],
     )
     ds = run_sweep(spec).squeeze()
-    flow, _ = theory.balanced_flow(st.factor[0], st.teacher, 0.5, w0, depth, step * ds.epoch.values)
-    rel = np.abs(ds.test_error.values / flow - 1)
+    exact, _ = flow.balanced_flow(st.factor[0], st.teacher, 0.5, w0, depth, step * ds.epoch.values)
+    rel = np.abs(ds.test_error.values / exact - 1)
     assert rel.max() < 1e-3, rel.max()
     assert ds.test_error[-1] < 0.8 * ds.test_error[0]  # it did learn, through the plateau
 
@@ -169,11 +170,9 @@ def test_saxe_modes_match_gd_on_whitened_inputs():
     factor = np.concatenate([np.eye(n), np.zeros((n_out, n))])  # Σ_xx = I, no label noise
     step, epochs = 1e-3, 6000
     record = tuple(range(0, epochs + 1, 500))
-    cfg = kernel.KernelConfig(depth, 5, n, n_out, n, epochs, record, inits=("aligned",), dtype="float64")
-    run = kernel.run_inputs(
-        factor, w_bar, n_train=n, init="aligned", init_scale=a0, seed=0, learning_rate=step
-    )
-    out = kernel.train_gd(cfg, run)
+    cfg = gd.KernelConfig(depth, 5, n, n_out, n, epochs, record, inits=("aligned",), dtype="float64")
+    run = gd.run_inputs(factor, w_bar, n_train=n, init="aligned", init_scale=a0, seed=0, learning_rate=step)
+    out = gd.train_gd(cfg, run)
     svals = np.linalg.svd(w_bar, compute_uv=False)
     for d, tol in ((2, 2e-3),):
         t = step * np.asarray(record)
@@ -214,7 +213,7 @@ def test_escape_times_scale_with_init():
     scales = np.geomspace(1e-3, 1e-2, 4)  # u0 = scale^3
     direction = np.ones(12) / np.sqrt(12)
     for sc in scales:
-        _, _, ws = theory.balanced_flow(
+        _, _, ws = flow.balanced_flow(
             st.factor[0], st.teacher, 0.5, sc**3 * direction, 3, times, weights=True
         )
         k = np.argmax(np.linalg.norm(ws, axis=1) >= 0.5 * np.linalg.norm(w_ls))

@@ -1,259 +1,54 @@
-"""Sweep specs: TOML files parsed and validated into frozen dataclasses.
+"""Sweep specs: TOML text (and ``--set`` overrides) validated into a :class:`SweepSpec`.
 
-The format is the contract of DESIGN.md §4. Every error raised here is a
+The format is the contract of docs/design.md §4. Every error raised here is a
 :class:`SpecError` whose message names the file, the dotted key, the bad value
-and what is allowed, so a user can fix a spec without reading code.
+and what is allowed, so a user can fix a spec without reading code. Defaults are the
+dataclass defaults of :mod:`dynax.spec.model` (the hidden width defaults to ``n_in``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
-import hashlib
-import json
 import math
 import tomllib
-from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = [
-    "Auto",
-    "Axis",
-    "Model",
-    "Problem",
-    "Record",
-    "SpecError",
-    "SweepSpec",
-    "Train",
-    "load_spec",
-    "parse_spec",
-]
+import numpy as np
 
-INITS = ("gaussian", "gaussian_fan_in", "orthogonal", "balanced", "aligned", "zero")
-OPTIMIZERS = ("gd", "momentum", "adam")
-PROTOCOLS = ("replay", "online")
-LOSSES = ("sum", "mean")
-DTYPES = ("float32", "float64")
-METHODS = ("auto", "gd")
-SCHEDULES = ("none", "optimal_online")
+from . import derived
+from .model import (
+    ACTIVATIONS,
+    CORE_DIMS,
+    DTYPES,
+    EXTRA_AXES,
+    INITS,
+    LOSSES,
+    METHODS,
+    NONLINEAR_N_TEST,
+    OPTIMIZERS,
+    PROTOCOLS,
+    SCHEDULES,
+    SECTION_KEYS,
+    STUDENTS,
+    TEACHERS,
+    TOP_KEYS,
+    Auto,
+    Axis,
+    Model,
+    Problem,
+    Record,
+    SpecError,
+    SweepSpec,
+    Train,
+)
 
-CORE_DIMS = ("depth", "n_over_p", "snr", "seed")
-# Grid-able keys outside the core dims: grid name -> (section, field).
-EXTRA_AXES = {
-    "width": ("model", "width"),
-    "init": ("model", "init"),
-    "init_scale": ("model", "init_scale"),
-    "optimizer": ("train", "optimizer"),
-    "momentum": ("train", "momentum"),
-    "b1": ("train", "b1"),
-    "b2": ("train", "b2"),
-    "learning_rate": ("train", "learning_rate"),
-    "protocol": ("train", "protocol"),
-}
-STUDENTS = ("deep_linear", "random_features")
-ACTIVATIONS = ("linear", "relu", "tanh")
-TEACHERS = ("linear", "relu")
-TOP_KEYS = ("name", "description", "seed", "grid", "problem", "model", "train")
-SECTION_KEYS = {
-    "grid": (*CORE_DIMS, *EXTRA_AXES),
-    "problem": ("n_in", "n_out", "teacher_var", "teacher", "teacher_width", "n_test"),
-    "model": ("width", "init", "init_scale", "student", "activation"),
-    "train": (
-        "optimizer",
-        "momentum",
-        "b1",
-        "b2",
-        "learning_rate",
-        "loss",
-        "epochs",
-        "record",
-        "protocol",
-        "batch_size",
-        "schedule",
-        "dtype",
-        "method",
-        "null_space_error",
-    ),
-}
+__all__ = ["load_spec", "parse_spec"]
 
 
-class SpecError(ValueError):
-    """A spec (or a command-line override) that cannot be run as written."""
-
-
-@dataclass(frozen=True)
-class Auto:
-    """``learning_rate = {auto = f}``: f times each run's stability bound."""
-
-    factor: float
-
-
-@dataclass(frozen=True)
-class Record:
-    """Which epochs are recorded: ``{log = n}`` or ``{every = k}``."""
-
-    kind: str  # "log" or "every"
-    value: int
-
-    def epochs(self, total: int) -> tuple[int, ...]:
-        """The recorded epochs for a run of ``total`` epochs, sorted, 0 and total included."""
-        if self.kind == "log":
-            import numpy as np
-
-            inner = np.unique(np.round(np.geomspace(1, total, self.value - 1)).astype(int))
-            return (0, *(int(e) for e in inner))
-        steps = list(range(0, total, self.value))
-        return (*steps, total)
-
-
-@dataclass(frozen=True)
-class Axis:
-    """One dimension of the result: its name and its values, in order."""
-
-    name: str
-    values: tuple
-
-
-@dataclass(frozen=True)
-class Problem:
-    n_in: int
-    n_out: int = 1
-    teacher_var: float = 1.0
-    teacher: str = "linear"
-    teacher_width: int = 0  # hidden units of the relu teacher
-    n_test: int = 0  # test-set size where E_g is estimated (nonlinear cases); 0 = exact
-
-
-@dataclass(frozen=True)
-class Model:
-    width: int
-    init: str = "gaussian"
-    init_scale: float = 1e-3
-    student: str = "deep_linear"
-    activation: str = "linear"
-
-
-@dataclass(frozen=True)
-class Train:
-    epochs: int
-    optimizer: str = "gd"
-    momentum: float = 0.9
-    b1: float = 0.9
-    b2: float = 0.999
-    learning_rate: float | Auto = Auto(0.5)
-    loss: str = "sum"
-    record: Record = Record("log", 100)
-    protocol: str = "replay"
-    schedule: str = "none"
-    dtype: str = "float32"
-    method: str = "auto"
-    batch_size: int = 0  # 0: full batch (replay); online then steps one example at a time
-    null_space_error: bool = False  # also record the error in the inputs' null space
-
-
-@dataclass(frozen=True)
-class SweepSpec:
-    """A validated sweep: the grid and every fixed setting.
-
-    ``axes`` holds the result's dimensions except ``epoch``, in Dataset order:
-    ``depth, n_over_p, snr, [extra axes as written], seed``.
-    """
-
-    name: str
-    description: str
-    seed: int
-    axes: tuple[Axis, ...]
-    problem: Problem
-    model: Model
-    train: Train
-    path: str = "<spec>"
-    text: str = ""
-    overrides: tuple[str, ...] = ()
-
-    def axis(self, name: str) -> Axis:
-        for a in self.axes:
-            if a.name == name:
-                return a
-        raise KeyError(name)
-
-    @property
-    def dims(self) -> tuple[str, ...]:
-        return tuple(a.name for a in self.axes)
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return tuple(len(a.values) for a in self.axes)
-
-    @property
-    def extra_dims(self) -> tuple[str, ...]:
-        return tuple(a.name for a in self.axes if a.name not in CORE_DIMS)
-
-    @property
-    def n_runs(self) -> int:
-        return math.prod(self.shape)
-
-    @property
-    def n_train(self) -> tuple[int, ...]:
-        """P for each value of ``n_over_p``."""
-        return tuple(n_train(self.problem.n_in, r) for r in self.axis("n_over_p").values)
-
-    @property
-    def record_epochs(self) -> tuple[int, ...]:
-        return self.train.record.epochs(self.train.epochs)
-
-    @property
-    def nonlinear(self) -> bool:
-        """E_g is estimated on a test set (a nonlinear teacher or student)."""
-        return self.problem.n_test > 0
-
-    @property
-    def protocols(self) -> tuple[str, ...]:
-        return tuple(self.axis("protocol").values) if "protocol" in self.dims else (self.train.protocol,)
-
-    @property
-    def online_batch(self) -> int:
-        """Fresh examples per online SGD step."""
-        return self.train.batch_size or 1
-
-    def setting(self, name: str):
-        """The fixed value of a grid-able setting (only valid when it is not an axis)."""
-        section, field = EXTRA_AXES[name]
-        return getattr(getattr(self, section), field)
-
-    def canonical(self) -> dict:
-        """The effective spec as plain JSON-able data (what ``spec_sha256`` hashes)."""
-
-        def conv(v):
-            if isinstance(v, float) and math.isinf(v):
-                return "inf"
-            if isinstance(v, Auto):
-                return {"auto": v.factor}
-            if isinstance(v, Record):
-                return {v.kind: v.value}
-            return v
-
-        out = {
-            "name": self.name,
-            "seed": self.seed,
-            "grid": {a.name: [conv(v) for v in a.values] for a in self.axes},
-            "problem": dataclasses.asdict(self.problem),
-        }
-        for section in ("model", "train"):
-            obj = getattr(self, section)
-            out[section] = {f.name: conv(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
-        if not self.train.null_space_error:  # added later: absent when off, so older hashes stand
-            del out["train"]["null_space_error"]
-        return out
-
-    @property
-    def sha256(self) -> str:
-        blob = json.dumps(self.canonical(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(blob.encode()).hexdigest()
-
-
-def n_train(n_in: int, n_over_p: float) -> int:
-    """``P = floor(N / (N/P) + 0.5)`` (DESIGN.md §4)."""
-    return math.floor(n_in / n_over_p + 0.5)
+def _default(cls, name: str):
+    """The default of a spec dataclass field: the one place spec defaults live."""
+    return {f.name: f.default for f in dataclasses.fields(cls)}[name]
 
 
 # --------------------------------------------------------------------------- parsing
@@ -369,8 +164,6 @@ class _Validator:
     # --- axes ---------------------------------------------------------------------
     def axis_values(self, key: str, v) -> list:
         """Expand an axis form (list, linspace, geomspace, count) to a list."""
-        import numpy as np
-
         if isinstance(v, list):
             if not v:
                 self.fail(key, "empty list; an axis needs at least one value")
@@ -403,98 +196,116 @@ class _Validator:
                 self.fail(key, f"duplicate value {v!r} in {values!r}; axis values must be distinct")
             seen.add(v)
 
-    # --- the whole spec -------------------------------------------------------------
+    # --- the whole spec, one step per section -------------------------------------
     def spec(self, raw: dict, text: str, overrides: tuple[str, ...]) -> SweepSpec:
         self.check_keys(raw, TOP_KEYS, "")
         for sec in SECTION_KEYS:
             if sec in raw and not isinstance(raw[sec], dict):
                 self.fail(sec, f"got {_describe(raw[sec])}; expected a table [{sec}]")
-        grid = dict(raw.get("grid", {}))
-        problem_raw = dict(raw.get("problem", {}))
-        model_raw = dict(raw.get("model", {}))
-        train_raw = dict(raw.get("train", {}))
-        for sec, table in (
-            ("grid", grid),
-            ("problem", problem_raw),
-            ("model", model_raw),
-            ("train", train_raw),
-        ):
+        tables = {sec: dict(raw.get(sec, {})) for sec in SECTION_KEYS}
+        for sec, table in tables.items():
             self.check_keys(table, SECTION_KEYS[sec], f"{sec}.")
+        grid, model_raw, train_raw = tables["grid"], tables["model"], tables["train"]
 
         name = self.string("name", raw.get("name", Path(self.path).stem))
         description = self.string("description", raw.get("description", ""))
         seed = self.integer("seed", raw.get("seed", 0), lo=0, hi=2**32 - 1)
+        problem, student, activation = self.problem(tables["problem"], model_raw)
+        fixed = self.settings(grid, model_raw, train_raw, problem.n_in)
+        axes = self.axes(grid, problem.n_in)
+        train = self.train(train_raw)
+        values = {k: axes.get(k, [fixed[k]]) for k in EXTRA_AXES}
+        self.cross_checks(problem, student, activation, train, axes, values)
 
-        # problem
-        if "n_in" not in problem_raw:
-            self.fail("problem.n_in", "missing; the input dimension N is required (an integer ≥ 1)")
-        n_in = self.integer("problem.n_in", problem_raw["n_in"], lo=1)
-        n_out = self.integer("problem.n_out", problem_raw.get("n_out", 1), lo=1)
-        teacher_var = self.number(
-            "problem.teacher_var", problem_raw.get("teacher_var", 1.0), lo=0, lo_open=True
+        ordered = [Axis(k, tuple(axes[k])) for k in ("depth", "n_over_p", "snr")]
+        ordered += [Axis(k, tuple(axes[k])) for k in grid if k not in CORE_DIMS]
+        ordered.append(Axis("seed", tuple(axes["seed"])))
+        model = Model(
+            width=fixed["width"],
+            init=fixed["init"],
+            init_scale=fixed["init_scale"],
+            student=student,
+            activation=activation,
         )
-        teacher = self.choice("problem.teacher", problem_raw.get("teacher", "linear"), TEACHERS)
+        train = Train(**{k: fixed[k] for k in EXTRA_AXES if EXTRA_AXES[k][0] == "train"}, **train)
+        return SweepSpec(
+            name, description, seed, tuple(ordered), problem, model, train, self.path, text, overrides
+        )
+
+    def problem(self, pr: dict, model_raw: dict) -> tuple[Problem, str, str]:
+        """``[problem]``, and the student and activation (which decide whether E_g needs a test set)."""
+        if "n_in" not in pr:
+            self.fail("problem.n_in", "missing; the input dimension N is required (an integer ≥ 1)")
+        n_in = self.integer("problem.n_in", pr["n_in"], lo=1)
+        n_out = self.integer("problem.n_out", pr.get("n_out", _default(Problem, "n_out")), lo=1)
+        teacher_var = self.number(
+            "problem.teacher_var", pr.get("teacher_var", _default(Problem, "teacher_var")), lo=0, lo_open=True
+        )
+        teacher = self.choice("problem.teacher", pr.get("teacher", _default(Problem, "teacher")), TEACHERS)
         if teacher == "relu":
-            if "teacher_width" not in problem_raw:
+            if "teacher_width" not in pr:
                 self.fail(
                     "problem.teacher_width", "missing; the relu teacher needs its number of hidden units"
                 )
-            teacher_width = self.integer("problem.teacher_width", problem_raw["teacher_width"], lo=1)
-        elif "teacher_width" in problem_raw:
+            teacher_width = self.integer("problem.teacher_width", pr["teacher_width"], lo=1)
+        elif "teacher_width" in pr:
             self.fail("problem.teacher_width", 'applies only to problem.teacher = "relu"')
         else:
-            teacher_width = 0
-        student = self.choice("model.student", model_raw.get("student", "deep_linear"), STUDENTS)
-        activation = self.choice("model.activation", model_raw.get("activation", "linear"), ACTIVATIONS)
+            teacher_width = _default(Problem, "teacher_width")
+        student = self.choice("model.student", model_raw.get("student", _default(Model, "student")), STUDENTS)
+        activation = self.choice(
+            "model.activation", model_raw.get("activation", _default(Model, "activation")), ACTIVATIONS
+        )
         nonlinear = teacher != "linear" or student != "deep_linear" or activation != "linear"
         if nonlinear:
-            n_test = self.integer("problem.n_test", problem_raw.get("n_test", 1000), lo=1)
-        elif "n_test" in problem_raw:
+            n_test = self.integer("problem.n_test", pr.get("n_test", NONLINEAR_N_TEST), lo=1)
+        elif "n_test" in pr:
             self.fail(
                 "problem.n_test",
                 "applies only to nonlinear teachers or students; with a linear teacher and student "
                 "E_g is the exact population risk",
             )
         else:
-            n_test = 0
-        problem = Problem(n_in, n_out, teacher_var, teacher, teacher_width, n_test)
+            n_test = _default(Problem, "n_test")
+        return Problem(n_in, n_out, teacher_var, teacher, teacher_width, n_test), student, activation
 
-        # fixed settings, each either in its section or in [grid]
+    def settings(self, grid: dict, model_raw: dict, train_raw: dict, n_in: int) -> dict:
+        """The grid-able settings given as fixed values (or their defaults), checked."""
         for gname, (sec, field) in EXTRA_AXES.items():
             table = model_raw if sec == "model" else train_raw
             if gname in grid and field in table:
                 self.fail(f"grid.{gname}", f"also set as `{sec}.{field}`; give it in one place only")
-
-        checkers = {
-            "width": lambda k, v: self.integer(k, v, lo=1),
-            "init": lambda k, v: self.choice(k, v, INITS),
-            "init_scale": lambda k, v: self.number(k, v, lo=0),
-            "optimizer": lambda k, v: self.choice(k, v, OPTIMIZERS),
-            "momentum": lambda k, v: self.number(k, v, lo=0, hi=1, hi_open=True),
-            "b1": lambda k, v: self.number(k, v, lo=0, hi=1, hi_open=True),
-            "b2": lambda k, v: self.number(k, v, lo=0, hi=1, hi_open=True),
-            "learning_rate": self.learning_rate,
-            "protocol": lambda k, v: self.choice(k, v, PROTOCOLS),
-        }
-        defaults = {
-            "width": n_in,
-            "init": "gaussian",
-            "init_scale": 1e-3,
-            "optimizer": "gd",
-            "momentum": 0.9,
-            "b1": 0.9,
-            "b2": 0.999,
-            "learning_rate": Auto(0.5),
-            "protocol": "replay",
-        }
         fixed = {}
         for gname, (sec, field) in EXTRA_AXES.items():
             table = model_raw if sec == "model" else train_raw
-            fixed[gname] = (
-                checkers[gname](f"{sec}.{field}", table[field]) if field in table else defaults[gname]
-            )
+            if field in table:
+                fixed[gname] = self.setting(gname, f"{sec}.{field}", table[field])
+            elif gname == "width":
+                fixed[gname] = n_in
+            else:
+                fixed[gname] = _default(Model if sec == "model" else Train, field)
+        return fixed
 
-        # axes: core dims always, extras between snr and seed in the order written
+    def setting(self, name: str, key: str, v):
+        """Check one value of a grid-able setting."""
+        if name == "width":
+            return self.integer(key, v, lo=1)
+        if name == "init":
+            return self.choice(key, v, INITS)
+        if name == "init_scale":
+            return self.number(key, v, lo=0)
+        if name == "optimizer":
+            return self.choice(key, v, OPTIMIZERS)
+        if name in ("momentum", "b1", "b2"):
+            return self.number(key, v, lo=0, hi=1, hi_open=True)
+        if name == "learning_rate":
+            return self.learning_rate(key, v)
+        if name == "protocol":
+            return self.choice(key, v, PROTOCOLS)
+        raise KeyError(name)
+
+    def axes(self, grid: dict, n_in: int) -> dict[str, list]:
+        """``[grid]``: core dims always, every value checked, distinct P for distinct N/P."""
         axes: dict[str, list] = {}
         for key in CORE_DIMS:
             if key not in grid:
@@ -512,23 +323,18 @@ class _Validator:
                     checked.append(self.number(k, v, lo=0, lo_open=True, allow_inf=True))
                 elif key == "seed":
                     checked.append(self.integer(k, v, lo=0, hi=2**32 - 1))
-                elif key == "learning_rate":
-                    if isinstance(v, dict):
-                        self.fail(
-                            k,
-                            "a learning-rate axis takes numbers; "
-                            "for auto use `train.learning_rate = {auto = f}`",
-                        )
-                    checked.append(self.learning_rate(k, v))
+                elif key == "learning_rate" and isinstance(v, dict):
+                    self.fail(
+                        k,
+                        "a learning-rate axis takes numbers; for auto use `train.learning_rate = {auto = f}`",
+                    )
                 else:
-                    checked.append(checkers[key](k, v))
+                    checked.append(self.setting(key, k, v))
             self.no_duplicates(f"grid.{key}", checked)
             axes[key] = checked
-
-        # N/P values must give P >= 1 and distinct P
         ps = {}
         for r in axes["n_over_p"]:
-            p = n_train(n_in, r)
+            p = derived.n_train(n_in, r)
             if p < 1:
                 self.fail(
                     "grid.n_over_p",
@@ -538,27 +344,42 @@ class _Validator:
             if p in ps:
                 self.fail("grid.n_over_p", f"values {ps[p]} and {r} both give P = {p} (N = {n_in}); drop one")
             ps[p] = r
+        return axes
 
-        # model / train
-        epochs = self.integer("train.epochs", train_raw.get("epochs", 1000), lo=1)
-        record = self.record(train_raw.get("record", {"log": 100}))
-        loss = self.choice("train.loss", train_raw.get("loss", "sum"), LOSSES)
-        schedule = self.choice("train.schedule", train_raw.get("schedule", "none"), SCHEDULES)
-        dtype = self.choice("train.dtype", train_raw.get("dtype", "float32"), DTYPES)
-        method = self.choice("train.method", train_raw.get("method", "auto"), METHODS)
+    def train(self, tr: dict) -> dict:
+        """``[train]`` keys that are never grid axes."""
+        out = {
+            "epochs": self.integer("train.epochs", tr.get("epochs", _default(Train, "epochs")), lo=1),
+            "record": self.record(tr["record"]) if "record" in tr else _default(Train, "record"),
+        }
+        for key, allowed in (
+            ("loss", LOSSES),
+            ("schedule", SCHEDULES),
+            ("dtype", DTYPES),
+            ("method", METHODS),
+        ):
+            out[key] = self.choice(f"train.{key}", tr.get(key, _default(Train, key)), allowed)
+        out["batch_size"] = (
+            self.integer("train.batch_size", tr["batch_size"], lo=1)
+            if "batch_size" in tr
+            else _default(Train, "batch_size")
+        )
+        null_space = tr.get("null_space_error", _default(Train, "null_space_error"))
+        if not isinstance(null_space, bool):
+            self.fail("train.null_space_error", f"got {null_space!r}; expected true or false")
+        out["null_space_error"] = null_space
+        return out
 
-        batch_size = self.integer("train.batch_size", train_raw.get("batch_size", 0), lo=1) if (
-            "batch_size" in train_raw) else 0  # fmt: skip
-        values = {k: axes.get(k, [fixed[k]]) for k in EXTRA_AXES}
+    def cross_checks(self, problem: Problem, student: str, activation: str, train: dict, axes, values):
+        """What single keys allow but their combination does not."""
 
         def where(name):
             return f"grid.{name}" if name in axes else f"{EXTRA_AXES[name][0]}.{EXTRA_AXES[name][1]}"
 
-        raw_path = nonlinear or batch_size > 0 or "online" in values["protocol"]
-        null_space = train_raw.get("null_space_error", False)
-        if not isinstance(null_space, bool):
-            self.fail("train.null_space_error", f"got {null_space!r}; expected true or false")
-        if null_space and raw_path:
+        nonlinear = problem.n_test > 0
+        raw_path = nonlinear or train["batch_size"] > 0 or "online" in values["protocol"]
+        schedule = train["schedule"]
+        if train["null_space_error"] and raw_path:
             self.fail(
                 "train.null_space_error",
                 "is recorded on the full-batch linear path only (replay, no batch_size, linear "
@@ -594,47 +415,16 @@ class _Validator:
                 "learning_rate = {auto = f} uses the linear stability bound; "
                 "give a number for nonlinear runs",
             )
-        if n_out != 1:
-            for init in values["init"]:
-                if init == "balanced":
-                    key = "grid.init" if "init" in axes else "model.init"
-                    self.fail(key, f"balanced initialisation needs problem.n_out = 1 (got n_out = {n_out})")
-        if "zero" in values["init"] and any(d >= 2 for d in axes["depth"]) and student == "deep_linear":
-            key = "grid.init" if "init" in axes else "model.init"
+        if problem.n_out != 1 and "balanced" in values["init"]:
             self.fail(
-                key,
+                where("init"),
+                f"balanced initialisation needs problem.n_out = 1 (got n_out = {problem.n_out})",
+            )
+        if "zero" in values["init"] and any(d >= 2 for d in axes["depth"]) and student == "deep_linear":
+            self.fail(
+                where("init"),
                 "init 'zero' is a saddle point at depth ≥ 2 (no gradient ever flows); use it at depth 1 only",
             )
-
-        ordered = [Axis(k, tuple(axes[k])) for k in ("depth", "n_over_p", "snr")]
-        ordered += [Axis(k, tuple(axes[k])) for k in grid if k not in CORE_DIMS]
-        ordered.append(Axis("seed", tuple(axes["seed"])))
-        model = Model(
-            width=fixed["width"],
-            init=fixed["init"],
-            init_scale=fixed["init_scale"],
-            student=student,
-            activation=activation,
-        )
-        train = Train(
-            epochs=epochs,
-            optimizer=fixed["optimizer"],
-            momentum=fixed["momentum"],
-            b1=fixed["b1"],
-            b2=fixed["b2"],
-            learning_rate=fixed["learning_rate"],
-            loss=loss,
-            record=record,
-            protocol=fixed["protocol"],
-            schedule=schedule,
-            dtype=dtype,
-            method=method,
-            batch_size=batch_size,
-            null_space_error=null_space,
-        )
-        return SweepSpec(
-            name, description, seed, tuple(ordered), problem, model, train, self.path, text, overrides
-        )
 
     def learning_rate(self, key, v):
         if isinstance(v, dict):

@@ -1,11 +1,12 @@
 """Teacher-student data and its sufficient statistics, from coordinate-derived keys.
 
-Randomness follows DESIGN.md §4 ("Randomness"): for a run with replicate ``seed``,
+Randomness follows docs/design.md §4 ("Randomness"): for a run with replicate ``seed``,
 
 * ``run = fold_in(root, seed)`` with ``root = PRNGKey(spec.seed)``;
 * ``data = fold_in(run, 0)``: the teacher ``w̄ = σ_w · normal(data)``, and example μ
   (input ``x ~ N(0, I/N)`` and standard-normal label noise ``z``) from ``fold_in(data, μ)``;
-* ``init = fold_in(run, 1)`` folded with depth, width and init kind (see ``kernel``).
+* ``init = fold_in(run, 1)`` folded with depth, width and init kind (:mod:`dynax.sim.init`);
+* the test set of nonlinear runs from ``fold_in(run, 3)``, drawn as stored examples are.
 
 Nothing depends on P, the SNR, the learning rate or a run's place in a batch, so the
 training sets of one seed are nested across N/P (P examples are a prefix of P' > P) and
@@ -18,6 +19,9 @@ matrix: with ``A = [X; Z] ∈ R^{(N+N_out)×P}`` (examples as columns),
 space ``r̃ = σ_ε L_z − (W − w̄) L_x`` has ``‖r̃‖² = Σ_μ ‖y_μ − W x_μ‖²`` exactly and the loss
 gradient is ``−r̃ L_xᵀ``. A step therefore costs nothing in P, the training error is a sum
 of squares (never negative), and every N/P value has the same shapes.
+
+The draws are float64: the traced functions (:func:`examples`, :func:`teacher`, ...) are
+meant to run inside :func:`dynax.sim.scope.x64`, which the host functions here enter.
 """
 
 from __future__ import annotations
@@ -29,7 +33,26 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["SeedStats", "data_key", "factor_width", "run_key", "seed_stats"]
+from ..spec import derived
+from .scope import float64
+
+__all__ = [
+    "RawData",
+    "SeedStats",
+    "data_key",
+    "example",
+    "examples",
+    "factor_width",
+    "raw_data",
+    "run_key",
+    "seed_raw_data",
+    "seed_stats",
+    "teacher",
+    "teacher_apply",
+    "teacher_params",
+]
+
+TEST_STREAM = 3  # fold_in(run, 3): the test set of nonlinear runs
 
 
 def run_key(root_seed, seed):
@@ -70,6 +93,28 @@ def teacher(key, n_in: int, n_out: int, teacher_var):
     return jnp.sqrt(teacher_var) * jax.random.normal(key, (n_out, n_in), jnp.float64)
 
 
+def teacher_params(key, kind: str, n_in: int, n_out: int, teacher_var, width: int = 0):
+    """The teacher of a seed from its data key, float64: ``(t1, t2)``.
+
+    linear: ``t1 = w̄`` entries N(0, σ_w²) (the draw of :func:`teacher`), ``t2`` empty
+    (n_out, 0); relu: ``t1 = V`` entries N(0, 1) (so ``V x`` has unit-variance entries) and
+    the readout ``t2 = a`` with entries N(0, 2σ_w²/N_t), so ``E[f(x)²] = σ_w²`` and the
+    SNR keeps its meaning."""
+    if kind == "linear":
+        return teacher(key, n_in, n_out, teacher_var), jnp.zeros((n_out, 0), jnp.float64)
+    kv, ka = jax.random.split(key)
+    v = jax.random.normal(kv, (width, n_in), jnp.float64)
+    a = jnp.sqrt(2.0 * teacher_var / width) * jax.random.normal(ka, (n_out, width), jnp.float64)
+    return v, a
+
+
+def teacher_apply(kind: str, t1, t2, x):
+    """Noiseless teacher outputs for inputs x (M, N) -> (M, N_out)."""
+    if kind == "linear":
+        return x @ t1.T
+    return jax.nn.relu(x @ t1.T) @ t2.T
+
+
 class SeedStats(NamedTuple):
     """Everything the kernel needs from the data of one seed, for every P of the sweep."""
 
@@ -92,6 +137,7 @@ def _seed_stats(root_seed, seed, teacher_var, *, n_in, n_out, p_max):
     return teacher(key, n_in, n_out, teacher_var), x, z
 
 
+@float64
 def seed_stats(
     root_seed: int, seed: int, p_values, n_in: int, n_out: int, teacher_var: float, eigen: bool = False
 ) -> SeedStats:
@@ -153,6 +199,7 @@ def seed_stats(
     )
 
 
+@float64
 def raw_data(root_seed: int, seed: int, p: int, n_in: int, n_out: int, teacher_var: float, snr: float):
     """The raw training set of one run (for oracles and baselines, not the engine).
 
@@ -162,6 +209,49 @@ def raw_data(root_seed: int, seed: int, p: int, n_in: int, n_out: int, teacher_v
     key = data_key(root_seed, seed)
     w_bar = np.asarray(teacher(key, n_in, n_out, teacher_var))
     x, z = (np.asarray(v) for v in examples(key, n_in, n_out, p))
-    noise_var = 0.0 if np.isinf(snr) else teacher_var / snr
+    noise_var = float(derived.noise_var(teacher_var, snr))
     y = x @ w_bar.T + np.sqrt(noise_var) * z
     return x, y, w_bar, noise_var
+
+
+class RawData(NamedTuple):
+    """One seed's raw data: the first ``p_max`` stored examples, the teacher and the test set."""
+
+    x: np.ndarray  # (p_max, N)
+    z: np.ndarray  # (p_max, N_out)
+    t1: np.ndarray
+    t2: np.ndarray
+    test_x: np.ndarray  # (n_test, N)
+    test_f: np.ndarray  # (n_test, N_out) noiseless teacher outputs
+
+
+@partial(jax.jit, static_argnames=("n_in", "n_out", "p_max", "teacher", "teacher_width", "n_test"))
+def _seed_raw(root_seed, seed, teacher_var, *, n_in, n_out, p_max, teacher, teacher_width, n_test):
+    key = data_key(root_seed, seed)
+    x, z = examples(key, n_in, n_out, p_max)
+    t1, t2 = teacher_params(key, teacher, n_in, n_out, teacher_var, teacher_width)
+    tkey = jax.random.fold_in(run_key(root_seed, seed), TEST_STREAM)
+    test_x, _ = examples(tkey, n_in, n_out, n_test)
+    return x, z, t1, t2, test_x, teacher_apply(teacher, t1, t2, test_x)
+
+
+@float64
+def seed_raw_data(root_seed: int, seed: int, problem, p_max: int) -> RawData:
+    """The raw data of one seed for the raw-data trainer (one compilation per sweep);
+    ``problem`` is the spec's :class:`~dynax.spec.Problem`."""
+    return RawData(
+        *(
+            np.asarray(v)
+            for v in _seed_raw(
+                np.uint32(root_seed),
+                np.uint32(seed),
+                np.float64(problem.teacher_var),
+                n_in=problem.n_in,
+                n_out=problem.n_out,
+                p_max=p_max,
+                teacher=problem.teacher,
+                teacher_width=problem.teacher_width,
+                n_test=problem.n_test,
+            )
+        )
+    )

@@ -12,9 +12,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .spec import SpecError
+from ..sim.scope import float64, guard_cpu_dispatch
+from ..spec import SpecError, parse_spec
+from ..store.parts import write_part
+from .chunk import run_chunk
+from .inputs import StatsCache, stats_cache
+from .plan import plan_sweep
 
-__all__ = ["run_on_dask"]
+__all__ = ["run_on_dask", "worker_chunk"]
 
 
 def _client(scheduler: str):
@@ -43,8 +48,6 @@ def _client(scheduler: str):
 
 def run_on_dask(plan, chunks, parts: Path, scheduler: str):
     """Submit ``chunks`` (global chunk ids) as tasks; yield each id as its part is written."""
-    from .engine import worker_chunk
-
     client, cluster = _client(scheduler)  # first: a missing Dask is a clear error
     from dask.distributed import as_completed
 
@@ -71,3 +74,27 @@ def run_on_dask(plan, chunks, parts: Path, scheduler: str):
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+@float64
+def worker_chunk(
+    spec_text: str, spec_path: str, overrides: list[str], layout: dict, devices: int, k: int, parts: str
+):
+    """Run one chunk in a worker process and write its part file."""
+    guard_cpu_dispatch()
+    spec = parse_spec(spec_text, spec_path, overrides)
+    plan = plan_sweep(spec, devices=devices, layout=layout)
+    cache = _worker_cache(spec.sha256, plan)
+    write_part(Path(parts), plan, k, run_chunk(plan, k, cache))
+    return k
+
+
+_worker_caches: dict[str, StatsCache] = {}
+
+
+def _worker_cache(key: str, plan) -> StatsCache:
+    """One sweep's statistics per worker process, kept across its chunks."""
+    if key not in _worker_caches:
+        _worker_caches.clear()
+        _worker_caches[key] = stats_cache(plan)
+    return _worker_caches[key]

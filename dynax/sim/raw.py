@@ -14,7 +14,8 @@ protocols and models here need the examples themselves:
 * the random-feature student (a fixed random ReLU layer ``relu(F x)`` and a trained
   readout) and fully trained ReLU/tanh students (``model.activation``).
 
-The stored examples are padded to a bucket of P (:func:`bucket`, less than 12.5% waste)
+The stored examples are padded to a bucket of P (:func:`dynax.spec.derived.p_bucket`, less
+than 12.5% waste)
 with a mask: padded examples never enter a sum with nonzero weight, and the
 shuffle gives each real example a key of its own (``fold_in(epoch key, μ)``), so a run
 gives the same result in any bucket. ``E_g`` is the exact population risk where the
@@ -30,54 +31,18 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
-from . import data, kernel
-from .kernel import DIVERGENCE_FACTOR, Outputs
+from ..spec import derived
+from ..theory import optimal_online_rate
+from . import data, tracker
+from .gd import optimizer, product
+from .init import InitConfig, init_from
+from .tracker import DIVERGENCE_FACTOR, Outputs
 
-__all__ = [
-    "RawConfig",
-    "RawInputs",
-    "bucket",
-    "feature_layer",
-    "initial_weights",
-    "online_record_steps",
-    "teacher_params",
-    "train_raw",
-]
+__all__ = ["RawConfig", "RawInputs", "feature_layer", "initial_weights", "train_raw"]
 
-TEST_STREAM = 3  # fold_in(run, 3): the test set of nonlinear runs
 FEATURES = 1_000_003  # folded into a run's init key for the random-feature layer
-
-
-def bucket(p: int) -> int:
-    """The padded size of a training set of P examples: P rounded up to a multiple of an
-    eighth of the power of two below it (at most 8 sizes per octave, less than 12.5% waste;
-    P itself up to 16)."""
-    p = int(p)
-    if p <= 16:
-        return max(p, 1)
-    step = 1 << (p.bit_length() - 4)
-    return -(-p // step) * step
-
-
-def online_record_steps(kind: str, n_record: int, total_steps: int, pass_steps: int = 0) -> np.ndarray:
-    """Record positions (in SGD steps) of an online run with ``total_steps`` steps: as many
-    as the replay record grid has, log-spaced from step 1 (``kind = "log"``) or evenly
-    spaced; 0 first, non-decreasing (a position may repeat when there are few steps).
-    ``pass_steps`` (one pass over P examples) replaces the nearest position, so the
-    equal-data comparison with replay is read at exactly P examples."""
-    if kind == "log":
-        inner = np.round(np.geomspace(1, total_steps, n_record - 1)).astype(np.int64)
-        steps = np.concatenate([[0], inner])
-    else:
-        steps = np.round(np.linspace(0, total_steps, n_record)).astype(np.int64)
-    if 0 < pass_steps <= total_steps and pass_steps not in steps:
-        j = 1 + int(np.argmin(np.abs(np.log(steps[1:].clip(1) / pass_steps))))
-        steps[j] = pass_steps
-        steps = np.sort(steps)
-    return steps
 
 
 @dataclass(frozen=True)
@@ -108,7 +73,7 @@ class RawConfig:
         """Shapes of the TRAINED layers, input side first."""
         if self.student == "random_features":
             return [(self.n_out, self.width)]
-        return kernel.KernelConfig.shapes(self)  # type: ignore[arg-type]
+        return derived.layer_shapes(self.depth, self.width, self.n_in, self.n_out)
 
     @property
     def exact(self) -> bool:
@@ -145,27 +110,6 @@ class RawInputs(NamedTuple):
     teacher_var: jax.Array  # σ_w²
 
 
-def teacher_params(key, kind: str, n_in: int, n_out: int, teacher_var, width: int = 0):
-    """The teacher of a seed from its data key, float64: ``(t1, t2)`` as in :class:`RawInputs`.
-
-    linear: ``w̄`` entries N(0, σ_w²) (the same draw as ``data.teacher``); relu:
-    ``V`` entries N(0, 1) (so ``V x`` has unit-variance entries) and readout entries
-    N(0, 2σ_w²/N_t), so ``E[f(x)²] = σ_w²`` and the SNR keeps its meaning."""
-    if kind == "linear":
-        return data.teacher(key, n_in, n_out, teacher_var), jnp.zeros((n_out, 0), jnp.float64)
-    kv, ka = jax.random.split(key)
-    v = jax.random.normal(kv, (width, n_in), jnp.float64)
-    a = jnp.sqrt(2.0 * teacher_var / width) * jax.random.normal(ka, (n_out, width), jnp.float64)
-    return v, a
-
-
-def teacher_apply(kind: str, t1, t2, x):
-    """Noiseless teacher outputs for inputs x (M, N) -> (M, N_out)."""
-    if kind == "linear":
-        return x @ t1.T
-    return jax.nn.relu(x @ t1.T) @ t2.T
-
-
 _ACT = {"linear": lambda h: h, "relu": jax.nn.relu, "tanh": jnp.tanh}
 
 
@@ -179,38 +123,33 @@ def feature_layer(root_seed, seed, width: int, n_in: int, dtype=jnp.float64):
     return f.astype(dtype)
 
 
-def initial_weights(cfg: RawConfig, run: RawInputs):
+def initial_weights(cfg: RawConfig, run):
     """Initial trained weights: the same draws as the sufficient-statistics path (the
-    random-feature readout is drawn as a depth-1 network on N_h inputs)."""
+    random-feature readout is drawn as a depth-1 network on N_h inputs). ``run`` needs
+    ``seed``, ``init_code`` and ``init_scale``."""
     rf = cfg.student == "random_features"
-    kcfg = kernel.KernelConfig(
+    icfg = InitConfig(
         depth=1 if rf else cfg.depth,
         width=cfg.width,
         n_in=cfg.width if rf else cfg.n_in,
         n_out=cfg.n_out,
-        k=1,
-        epochs=1,
-        record=(0, 1),
         inits=cfg.inits,
         dtype=cfg.dtype,
         root_seed=cfg.root_seed,
     )
-    return kernel.init_from(kcfg, run.seed, run.init_code, run.init_scale, None)
+    return init_from(icfg, run.seed, run.init_code, run.init_scale, None)
 
 
 def _optimizer(name, run, dtype, scheduled: bool):
     if scheduled:  # the rate is applied to the gradient before the update
         return optax.sgd(jnp.asarray(1.0, dtype))
-    return kernel._optimizer(name, run, dtype)
+    return optimizer(name, run, dtype)
 
 
 class _State(NamedTuple):
     weights: list
     opt_state: optax.OptState
-    best: jax.Array
-    best_step: jax.Array
-    diverged: jax.Array
-    bad: jax.Array  # first diverged record position / step (large if none)
+    track: tracker.Tracker  # minimum over epochs (replay) or steps (online); bad_epoch large if none
     e: jax.Array  # the schedule's excess-error estimate
 
 
@@ -229,7 +168,7 @@ def train_raw(cfg: RawConfig, run: RawInputs) -> Outputs:
     sigma = run.noise_std.astype(dtype)
     noise_var = sigma * sigma
     t1, t2 = run.t1.astype(dtype), run.t2.astype(dtype)
-    y_tr = teacher_apply(cfg.teacher, t1, t2, x_tr) + sigma * run.z.astype(dtype)
+    y_tr = data.teacher_apply(cfg.teacher, t1, t2, x_tr) + sigma * run.z.astype(dtype)
     feats = (
         feature_layer(cfg.root_seed, run.seed, cfg.width, n, dtype)
         if cfg.student == "random_features"
@@ -257,7 +196,7 @@ def train_raw(cfg: RawConfig, run: RawInputs) -> Outputs:
 
     def test_error(ws):
         if cfg.exact:
-            d = kernel._product(ws) - t1
+            d = product(ws) - t1
             return jnp.sum(d * d) / (n * n_out) + noise_var
         if quad is not None:
             g, h, c = quad
@@ -280,25 +219,16 @@ def train_raw(cfg: RawConfig, run: RawInputs) -> Outputs:
     ws0 = initial_weights(cfg, run)
     test0 = test_error(ws0)
     limit = DIVERGENCE_FACTOR * test0
-    finite0 = jnp.isfinite(test0)
     never = jnp.iinfo(jnp.int64).max
 
     def check(state: _State, test, pos):
-        bad = ~jnp.isfinite(test) | (test > limit)
-        diverged = state.diverged | bad
-        better = ~diverged & (test < state.best)
-        return state._replace(
-            best=jnp.where(better, test, state.best),
-            best_step=jnp.where(better, pos, state.best_step),
-            diverged=diverged,
-            bad=jnp.where(bad & ~state.diverged, pos, state.bad),
-        )
+        return state._replace(track=tracker.update(state.track, test, pos, limit))
 
     def update(state: _State, x, y, weight, active):
         g = grad(state.weights, x, y, weight)
         e = state.e
         if scheduled:  # η*(e) = e/(e + σ²); de/dα = −e²/(e + σ²), dα = B/N per step
-            rate = e / (e + noise_var)
+            rate = optimal_online_rate(e, noise_var)
             g = jax.tree.map(lambda v: rate * v, g)
             e = e - (cfg.batch / n) * e * e / (e + noise_var)
         upd, opt_state = opt.update(g, state.opt_state, state.weights)
@@ -315,15 +245,13 @@ def train_raw(cfg: RawConfig, run: RawInputs) -> Outputs:
         state = check(state, test, pos)
         nan = jnp.array(jnp.nan, dtype)
         train = train_error(state.weights)
-        return state, (jnp.where(state.diverged, nan, train), jnp.where(state.diverged, nan, test))
+        diverged = state.track.diverged
+        return state, (jnp.where(diverged, nan, train), jnp.where(diverged, nan, test))
 
     state = _State(
         weights=ws0,
         opt_state=opt.init(ws0),
-        best=jnp.where(finite0, test0, jnp.inf).astype(dtype),
-        best_step=jnp.where(finite0, 0, -1).astype(jnp.int64),
-        diverged=~finite0,
-        bad=jnp.where(finite0, never, 0).astype(jnp.int64),
+        track=tracker.start(test0, dtype, never),
         e=(run.teacher_var + run.init_var).astype(dtype),
     )
 
@@ -335,12 +263,12 @@ def train_raw(cfg: RawConfig, run: RawInputs) -> Outputs:
             mus = (k * b + jnp.arange(b)).astype(jnp.uint32)
             x, z = jax.vmap(lambda mu: data.example(key, mu, n, n_out))(mus)
             x = x.astype(dtype)
-            return inputs(x), teacher_apply(cfg.teacher, t1, t2, x) + sigma * z.astype(dtype)
+            return inputs(x), data.teacher_apply(cfg.teacher, t1, t2, x) + sigma * z.astype(dtype)
 
         def step(k, state):
             state = check(state, test_error(state.weights), k.astype(jnp.int64))
             x, y = fresh(k)
-            return update(state, x, y, jnp.ones((b,), dtype), ~state.diverged)
+            return update(state, x, y, jnp.ones((b,), dtype), ~state.track.diverged)
 
         steps = run.record_steps.astype(jnp.int64)
 
@@ -359,7 +287,7 @@ def train_raw(cfg: RawConfig, run: RawInputs) -> Outputs:
         def epoch_step(epoch, state):
             state = check(state, test_error(state.weights), epoch.astype(jnp.int64))
             if not cfg.batch:
-                return update(state, s_tr, y_tr, mask, ~state.diverged)
+                return update(state, s_tr, y_tr, mask, ~state.track.diverged)
             ekey = jax.random.fold_in(stream, epoch)
             u = jax.vmap(lambda mu: jax.random.uniform(jax.random.fold_in(ekey, mu)))(index)
             order = jnp.argsort(jnp.where(index < p, u, 2.0))  # real examples first, shuffled
@@ -368,7 +296,7 @@ def train_raw(cfg: RawConfig, run: RawInputs) -> Outputs:
             def sub(s, state):
                 idx = jax.lax.dynamic_slice(order, (s * b,), (b,))
                 valid = ((s * b + jnp.arange(b)) < p).astype(dtype)
-                return update(state, s_tr[idx], y_tr[idx], valid, (s * b < p) & ~state.diverged)
+                return update(state, s_tr[idx], y_tr[idx], valid, (s * b < p) & ~state.track.diverged)
 
             return jax.lax.fori_loop(0, n_sub, sub, state)
 
@@ -387,34 +315,7 @@ def train_raw(cfg: RawConfig, run: RawInputs) -> Outputs:
     return Outputs(
         train_error=jnp.append(train_rec, train_last),
         test_error=jnp.append(test_rec, test_last),
-        best_test_error=jnp.where(state.best_step < 0, jnp.nan, state.best).astype(dtype),
-        best_epoch=state.best_step,
-        diverged=state.diverged,
+        best_test_error=tracker.best_error(state.track, dtype),
+        best_epoch=state.track.best_epoch,
+        diverged=state.track.diverged,
     )
-
-
-def run_bytes(cfg: RawConfig) -> int:
-    """Estimated device bytes of one run in a batch."""
-    itemsize = 8 if cfg.dtype == "float64" else 4
-    weights = sum(a * b for a, b in cfg.shapes())
-    slots = {"gd": 0, "momentum": 1, "adam": 2}[cfg.optimizer]
-    hidden = cfg.width * (1 if cfg.student == "random_features" else cfg.depth - 1) + cfg.n_out
-    rows = cfg.p_bucket + (cfg.batch or 0)
-    floats = weights * (4 + slots) + rows * (2 * (cfg.n_in + cfg.n_out) + 3 * hidden)
-    if cfg.student == "random_features":
-        floats += cfg.width * cfg.n_in
-    if cfg.readout_gram:  # the test features once, then their Gram
-        floats += cfg.n_test * (2 * (cfg.n_in + cfg.n_out) + hidden) + cfg.width * (cfg.width + cfg.n_out)
-    else:
-        floats += cfg.n_test * (2 * (cfg.n_in + cfg.n_out) + 3 * hidden)
-    floats += 2 * cfg.p_bucket * (cfg.n_in + cfg.n_out)  # float64 inputs as they arrive
-    return int(floats * itemsize) + 512
-
-
-def sigma0_sq(init: str, scale: float, n_in: int) -> float:
-    """σ_0² of a depth-1 student for the schedule's initial excess error (0 where the
-    theory has none, the aligned init)."""
-    from .theory import _depth1_init_var
-
-    v = _depth1_init_var(init, scale, n_in)
-    return 0.0 if v is None else float(v)

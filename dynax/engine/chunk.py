@@ -1,0 +1,114 @@
+"""Compile and run one chunk: the one ``vmap`` + ``jit`` site of dynax.
+
+A compile group's trainer (:mod:`dynax.sim`) is vmapped over its runs and compiled ahead
+of time, once per (group config, input shapes, devices); the executables are kept, so a
+sweep compiles each group once, and the compile time is measured where it happens.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from functools import partial
+
+import jax
+import numpy as np
+
+from ..sim.closed_form import closed_form
+from ..sim.gd import train_gd
+from ..sim.raw import train_raw
+from ..sim.tracker import Outputs
+from ..store import Chunk
+from .inputs import StatsCache, chunk_inputs, raw_inputs
+
+__all__ = ["compiled_trainer", "run_chunk", "sharded_trainer"]
+
+TRAINERS = {"closed_form": closed_form, "gd": train_gd, "raw": train_raw}
+_MAX_EXECUTABLES = 64
+
+
+def _batched(cfg, method: str):
+    """The trainer of one network, vmapped over a leading run axis."""
+    one = partial(TRAINERS[method], cfg)
+
+    def train_chunk(inputs):
+        return jax.vmap(one)(inputs)
+
+    return train_chunk
+
+
+def sharded_trainer(cfg, method: str, n_devices: int):
+    """The jitted chunk trainer; with ``n_devices`` > 1 the run axis of every array is split
+    over that many local devices. Runs never interact, so the compiled program has no
+    cross-device communication."""
+    if n_devices == 1:
+        return jax.jit(_batched(cfg, method))
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+    mesh = Mesh(np.asarray(jax.local_devices()[:n_devices]), ("runs",))
+    runs = NamedSharding(mesh, PartitionSpec("runs"))
+    return jax.jit(_batched(cfg, method), in_shardings=runs, out_shardings=runs)
+
+
+_executables: OrderedDict = OrderedDict()
+
+
+def compiled_trainer(cfg, method: str, n_devices: int, inputs) -> tuple:
+    """The executable for a batch like ``inputs``, and the seconds spent compiling it now
+    (0.0 when it was compiled before in this process)."""
+    signature = tuple((np.shape(a), np.asarray(a).dtype.str) for a in jax.tree.leaves(inputs))
+    key = (cfg, method, n_devices, signature)
+    if key in _executables:
+        _executables.move_to_end(key)
+        return _executables[key], 0.0
+    t0 = time.perf_counter()
+    exe = sharded_trainer(cfg, method, n_devices).lower(inputs).compile()
+    seconds = time.perf_counter() - t0
+    _executables[key] = exe
+    while len(_executables) > _MAX_EXECUTABLES:
+        _executables.popitem(last=False)
+    return exe, seconds
+
+
+def run_chunk(plan, k: int, cache: StatsCache, compiles: list | None = None) -> Chunk:
+    """Train global chunk ``k`` of a plan; the seconds of each compilation it needed are
+    appended to ``compiles``."""
+    gi, ci = plan.chunks[k]
+    group = plan.groups[gi]
+    idx = group.chunk(ci, plan.devices)
+    unit = group.batch * plan.devices
+    outs, rates = [], []
+    build = raw_inputs if group.method == "raw" else chunk_inputs
+    for b in range(0, len(idx), unit):
+        inputs, lr = build(plan, group, idx[b : b + unit], cache)
+        rates.append(lr)
+        exe, seconds = compiled_trainer(group.config, group.method, plan.devices, inputs)
+        if seconds and compiles is not None:
+            compiles.append(seconds)
+        outs.append(exe(inputs))
+    out = Outputs(
+        *(
+            None if parts[0] is None else np.concatenate(parts)
+            for parts in zip(*jax.device_get(outs), strict=True)
+        )
+    )
+    n = group.n_real(ci)
+    p = np.asarray(plan.p_values, dtype=np.int64)[plan.table.p_index[idx[:n]]]
+    best = out.best_epoch[:n].astype(np.int64)
+    if group.method == "raw" and group.config.protocol == "online":  # steps -> examples, passes
+        examples = np.where(best >= 0, best * group.config.batch, -1)
+        best = np.where(best >= 0, examples // p, -1)
+    else:
+        examples = np.where(best >= 0, best * p, -1)
+    values = {
+        "train_error": out.train_error[:n],
+        "test_error": out.test_error[:n],
+        "best_test_error": out.best_test_error[:n],
+        "best_epoch": best,
+        "best_examples": examples,
+        "diverged": out.diverged[:n].astype(np.int8),
+        "learning_rate_used": np.concatenate(rates)[:n],
+    }
+    if out.null_space_error is not None:
+        values["null_space_error"] = out.null_space_error[:n]
+    return Chunk(idx[:n], values)

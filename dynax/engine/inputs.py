@@ -1,0 +1,170 @@
+"""The inputs of each chunk: per-seed data computed once (:class:`StatsCache`), gathered
+into the per-run arrays the trainers of :mod:`dynax.sim` take, with each run's rate
+(:mod:`dynax.engine.rates`). Host-side NumPy, deterministic, independent of batching."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import numpy as np
+
+from ..sim import data
+from ..sim.gd import RunInputs
+from ..sim.raw import RawInputs
+from ..spec import INITS, SweepSpec, derived
+from .rates import auto_rates, raw_rates, weight_norm
+from .runs import RunTable
+
+__all__ = ["StatsCache", "chunk_inputs", "raw_inputs", "stats_cache"]
+
+
+class StatsCache:
+    """Per-seed sufficient statistics and raw data, computed once (one compilation per sweep)."""
+
+    def __init__(self, spec: SweepSpec, p_values, max_bytes: int = 2 << 30, eigen: bool = False):
+        self.spec, self.p_values, self.eigen = spec, np.asarray(p_values), eigen
+        self.items: OrderedDict[int, data.SeedStats] = OrderedDict()
+        n, no = spec.problem.n_in, spec.problem.n_out
+        k = data.factor_width(n, no, int(self.p_values.max()))
+        per_p = (n + no) * k + (n * n + n * k if eigen else 0)
+        self.capacity = max(1, max_bytes // (len(self.p_values) * per_p * 8))
+        self.raw_items: OrderedDict = OrderedDict()
+        self.p_bucket = derived.p_bucket(int(self.p_values.max()))
+        per_seed = (self.p_bucket + spec.problem.n_test) * (n + no) + n * n
+        self.raw_capacity = max(1, max_bytes // (per_seed * 8))
+
+    def raw(self, seed: int) -> data.RawData:
+        """The raw examples, teacher and test set of a seed (the raw-data path)."""
+        key = ("raw", seed)
+        if key not in self.raw_items:
+            self.raw_items[key] = data.seed_raw_data(self.spec.seed, seed, self.spec.problem, self.p_bucket)
+            while len(self.raw_items) > self.raw_capacity:
+                self.raw_items.popitem(last=False)
+        self.raw_items.move_to_end(key)
+        return self.raw_items[key]
+
+    def get(self, seed: int) -> data.SeedStats:
+        if seed in self.items:
+            self.items.move_to_end(seed)
+            return self.items[seed]
+        pr = self.spec.problem
+        st = data.seed_stats(
+            self.spec.seed, seed, self.p_values, pr.n_in, pr.n_out, pr.teacher_var, self.eigen
+        )
+        self.items[seed] = st
+        while len(self.items) > self.capacity:
+            self.items.popitem(last=False)
+        return st
+
+
+def stats_cache(plan) -> StatsCache:
+    """The cache for a plan: with eigendecompositions where a group uses the closed form."""
+    eigen = any(g.method == "closed_form" for g in plan.groups)
+    return StatsCache(plan.spec, plan.p_values, eigen=eigen)
+
+
+def _run_fields(t: RunTable, idx: np.ndarray, p, lr, grad_scale) -> dict:
+    """The per-run settings both kinds of trainer inputs share."""
+    return dict(
+        noise_std=t.noise_std[idx],
+        n_train=p,
+        learning_rate=lr,
+        grad_scale=np.asarray(grad_scale, dtype=np.float64),
+        init_scale=t.init_scale[idx],
+        init_code=t.init[idx],
+        seed=t.seed[idx].astype(np.uint32),
+        momentum=t.momentum[idx],
+        b1=t.b1[idx],
+        b2=t.b2[idx],
+    )
+
+
+def _per_run(stats, where, p_index, name) -> list:
+    """One seed-table entry per run: ``stats[seed][name][P index]``."""
+    return [getattr(stats[w], name)[j] for w, j in zip(where, p_index, strict=True)]
+
+
+def chunk_inputs(plan, group, idx: np.ndarray, cache: StatsCache) -> tuple[RunInputs, np.ndarray]:
+    """Host arrays of one batch of sufficient-statistics runs, and their rates (float64)."""
+    t = plan.table
+    useeds, where = np.unique(t.seed[idx], return_inverse=True)
+    stats = [cache.get(int(s)) for s in useeds]
+    p_index = t.p_index[idx]
+    lam_max = np.asarray(_per_run(stats, where, p_index, "lam_max"))
+    teachers = np.stack([st.teacher for st in stats])[where]
+    ls = np.stack(_per_run(stats, where, p_index, "ls_terms"))
+    p = np.asarray(plan.p_values, dtype=np.int64)[p_index]
+    grad_scale = derived.grad_scale(plan.spec.train.loss, p)
+    cfg = group.config
+    norm = weight_norm(teachers, ls, t.noise_std[idx])
+    lr = auto_rates(t, idx, cfg.depth, cfg.shapes(), lam_max, norm, grad_scale)
+    if group.method == "closed_form" and stats[0].eigvecs.size:
+        eig = [np.stack(_per_run(stats, where, p_index, name)) for name in ("eigvals", "eigvecs", "rotated")]
+    else:
+        eig = [np.zeros((len(idx), 0)), np.zeros((len(idx), 0, 0)), np.zeros((len(idx), 0, 0))]
+    inputs = RunInputs(
+        factor=np.stack(_per_run(stats, where, p_index, "factor")),
+        teacher=teachers,
+        **_run_fields(t, idx, p, lr, grad_scale),
+        eigvals=eig[0],
+        eigvecs=eig[1],
+        rotated=eig[2],
+    )
+    return inputs, lr
+
+
+def raw_inputs(plan, group, idx: np.ndarray, cache: StatsCache) -> tuple[RawInputs, np.ndarray]:
+    """Host arrays of one batch of raw-data runs (:class:`~dynax.sim.raw.RawInputs`), and their rates."""
+    spec, t, cfg = plan.spec, plan.table, group.config
+    useeds, where = np.unique(t.seed[idx], return_inverse=True)
+    rd = [cache.raw(int(s)) for s in useeds]
+    p = np.asarray(plan.p_values, dtype=np.int64)[t.p_index[idx]]
+    pb = cfg.p_bucket
+    rows = np.arange(pb)
+    pad = lambda a: np.pad(a[:pb], ((0, max(0, pb - len(a))), (0, 0)))  # noqa: E731
+    x = np.stack([pad(rd[w].x) for w in where])
+    z = np.stack([pad(rd[w].z) for w in where])
+    keep = (rows[None, :] < p[:, None])[..., None]
+    x, z = np.where(keep, x, 0.0), np.where(keep, z, 0.0)
+    n_rec = len(spec.record_epochs)
+    if cfg.protocol == "online":
+        total = derived.online_total_steps(spec.train.epochs, p, cfg.batch)
+        steps = np.stack(
+            [
+                derived.online_record_steps(spec.train.record.kind, n_rec, int(s), -(-int(q) // cfg.batch))
+                for s, q in zip(total, p, strict=True)
+            ]
+        )
+        grad_scale = derived.grad_scale(spec.train.loss, np.full(len(idx), cfg.batch))
+    else:
+        steps = np.zeros((len(idx), n_rec), np.int64)
+        grad_scale = derived.grad_scale(spec.train.loss, p)
+    init_var = np.asarray(
+        [
+            derived.sigma0_sq(INITS[i], s, spec.problem.n_in)
+            for i, s in zip(t.init[idx], t.init_scale[idx], strict=True)
+        ]
+    )
+    teachers = np.stack([r.t1 for r in rd])[where]
+
+    def full_batch():
+        stats = [cache.get(int(s)) for s in useeds]
+        j = t.p_index[idx]
+        return np.asarray(_per_run(stats, where, j, "lam_max")), np.stack(
+            _per_run(stats, where, j, "ls_terms")
+        )
+
+    lr = raw_rates(spec, t, idx, cfg, teachers, init_var, grad_scale, full_batch)
+    inputs = RawInputs(
+        x=x,
+        z=z,
+        t1=teachers,
+        t2=np.stack([r.t2 for r in rd])[where],
+        test_x=np.stack([r.test_x for r in rd])[where],
+        test_f=np.stack([r.test_f for r in rd])[where],
+        **_run_fields(t, idx, p, lr, grad_scale),
+        record_steps=steps,
+        init_var=init_var,
+        teacher_var=np.full(len(idx), spec.problem.teacher_var),
+    )
+    return inputs, lr

@@ -1,0 +1,272 @@
+"""The plan of a sweep: its runs grouped into compile groups, batches and chunks, and
+the memory model that sizes the batches.
+
+A run is one cell of the grid (every axis value but ``epoch``). Runs whose kernels
+have the same shapes and code form a compile group, keyed by method (closed form or
+GD), depth, width (not at depth 1) and optimizer: one ``jit`` serves the group, every
+N/P, SNR, learning rate, init scale and seed in it.
+
+Layout (why results never depend on it):
+
+* ``batch``: the runs one compiled call trains per device (the vmap width), from the
+  memory budget. A run's numbers depend on the executable and on the other runs of its
+  batch only through XLA's choice of reduction order, so the batch is a property of the
+  plan, recorded in the parts, and reused on ``--resume``.
+* ``chunk``: a whole number of batches, the unit of part files, resume, shards and
+  Dask tasks. Chunk sizes, resume, ``--shard`` and Dask all leave every batch as it is,
+  so their results are bit-identical to one uninterrupted process. Several devices
+  train consecutive batches side by side (``--devices``): each device sees the batch
+  one device would have, with no communication between devices.
+
+Within a group runs are ordered by seed first, so consecutive chunks share the data of
+a few seeds, whose statistics are computed once and cached.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import jax
+import numpy as np
+
+from ..sim.closed_form import BLOCK
+from ..sim.data import factor_width
+from ..sim.gd import KernelConfig
+from ..sim.raw import RawConfig
+from ..spec import INITS, OPTIMIZERS, PROTOCOLS, SpecError, SweepSpec, derived
+from .runs import RunTable, run_table
+
+__all__ = ["CPU_BUDGET", "Group", "Plan", "default_memory_budget", "plan_sweep", "run_bytes"]
+
+
+@dataclass(frozen=True)
+class Group:
+    """A compile group: one kernel configuration and the flat indices of its runs.
+
+    ``batch`` runs are trained per compiled call and device; a chunk is a whole number
+    of (global) batches; see the module docstring.
+    """
+
+    method: str  # "closed_form", "gd" (sufficient statistics) or "raw" (dynax.sim.raw.train_raw)
+    config: KernelConfig | RawConfig
+    runs: np.ndarray  # flat run indices into the grid, in execution order
+    batch: int
+    chunk_size: int  # a multiple of batch * devices
+
+    @property
+    def n_chunks(self) -> int:
+        return -(-len(self.runs) // self.chunk_size)
+
+    def chunk(self, i: int, devices: int = 1) -> np.ndarray:
+        """Flat run indices of chunk i, padded to a whole number of global batches by
+        repeating the group's last run (padding is computed and discarded)."""
+        idx = self.runs[i * self.chunk_size : (i + 1) * self.chunk_size]
+        pad = -len(idx) % (self.batch * devices)
+        return np.concatenate([idx, np.full(pad, self.runs[-1])]) if pad else idx
+
+    def n_real(self, i: int) -> int:
+        return min(self.chunk_size, len(self.runs) - i * self.chunk_size)
+
+    def label(self) -> str:
+        c = self.config
+        width = "" if c.depth == 1 else f" width={c.width}"
+        label = f"{self.method} depth={c.depth}{width} optimizer={c.optimizer}"
+        if self.method == "raw":
+            batch = f" batch={c.batch}" if c.batch else ""
+            label += f" {c.protocol}{batch} P<={c.p_bucket}"
+        return label
+
+
+@dataclass
+class Plan:
+    spec: SweepSpec
+    groups: list[Group]
+    p_values: tuple[int, ...]
+    table: RunTable
+    devices: int = 1
+    bytes_per_run: dict[int, int] = field(default_factory=dict)  # per group index
+
+    @property
+    def n_runs(self) -> int:
+        return self.spec.n_runs
+
+    @property
+    def chunks(self) -> list[tuple[int, int]]:
+        """Every (group, chunk) in execution order; the global chunk id is the position."""
+        return [(g, c) for g, group in enumerate(self.groups) for c in range(group.n_chunks)]
+
+    def layout(self) -> dict:
+        """What fixes the numbers besides the spec: recorded in the parts, reused on resume."""
+        return {
+            "spec_sha256": self.spec.sha256,
+            "groups": [
+                {"label": g.label(), "batch": g.batch, "chunk_size": g.chunk_size} for g in self.groups
+            ],
+        }
+
+    def output_bytes(self) -> int:
+        n_rec = len(self.spec.record_epochs)
+        itemsize = 8 if self.spec.train.dtype == "float64" else 4
+        return self.n_runs * (2 * n_rec * itemsize + itemsize + 8 + 1 + 8)
+
+
+# --------------------------------------------------------------------------- memory model
+
+
+def run_bytes(cfg: KernelConfig | RawConfig, method: str) -> int:
+    """Estimated device bytes one run needs in a batch (inputs, state, temporaries, outputs)."""
+    itemsize = 8 if cfg.dtype == "float64" else 4
+    weights = sum(a * b for a, b in cfg.shapes())
+    slots = {"gd": 0, "momentum": 1, "adam": 2}[cfg.optimizer]
+    if method == "raw":
+        hidden = cfg.width * (1 if cfg.student == "random_features" else cfg.depth - 1) + cfg.n_out
+        rows = cfg.p_bucket + (cfg.batch or 0)
+        floats = weights * (4 + slots) + rows * (2 * (cfg.n_in + cfg.n_out) + 3 * hidden)
+        if cfg.student == "random_features":
+            floats += cfg.width * cfg.n_in
+        if cfg.readout_gram:  # the test features once, then their Gram
+            floats += cfg.n_test * (2 * (cfg.n_in + cfg.n_out) + hidden) + cfg.width * (cfg.width + cfg.n_out)
+        else:
+            floats += cfg.n_test * (2 * (cfg.n_in + cfg.n_out) + 3 * hidden)
+        floats += 2 * cfg.p_bucket * (cfg.n_in + cfg.n_out)  # float64 inputs as they arrive
+        return int(floats * itemsize) + 512
+    factor = (cfg.n_in + cfg.n_out) * cfg.k
+    n_rec = len(cfg.record)
+    if method == "closed_form":  # float64 inputs (factor, U, Uᵀ L_x), one block of epochs
+        n = cfg.n_in
+        floats = 2 * (n * n + n * cfg.k) + 4 * BLOCK * n * cfg.n_out + 2 * n_rec * cfg.n_out * n
+    else:
+        floats = weights * (4 + slots) + 3 * factor + 4 * cfg.n_in * cfg.n_out + 2 * n_rec
+    floats += 2 * factor  # the float64 factor as it arrives
+    return int(floats * itemsize) + 256
+
+
+CPU_BUDGET = 24 << 20  # cache-sized batches: measured fastest on CPU (benchmarks/README.md)
+
+
+def default_memory_budget() -> int:
+    """Bytes for one compiled call and device.
+
+    On an accelerator, half its memory (large batches fill it). On CPU, 24 MiB: the
+    batch then fits in cache, which measured 2.5× faster than memory-sized batches
+    (depth 2, N = N_h = 100: batch 64 vs 512).
+    """
+    dev = jax.devices()[0]
+    stats = dev.memory_stats() if dev.platform != "cpu" and hasattr(dev, "memory_stats") else None
+    if stats and "bytes_limit" in stats:
+        return int(stats["bytes_limit"] * 0.5)
+    return CPU_BUDGET
+
+
+# --------------------------------------------------------------------------- planning
+
+
+def _group_keys(spec: SweepSpec, table: RunTable) -> np.ndarray:
+    """What separates compile groups, per run: (closed form, raw path, depth, width,
+    optimizer, raw protocol, raw P bucket); 0 where a field does not apply."""
+    online = table.protocol == PROTOCOLS.index("online")
+    is_raw = online | spec.nonlinear | (spec.train.batch_size > 0)
+    closed = (
+        ~is_raw
+        & (table.depth == 1)
+        & (table.optimizer == OPTIMIZERS.index("gd"))
+        & (spec.train.method == "auto")
+    )
+    width = np.where((table.depth == 1) & (spec.model.student == "deep_linear"), 0, table.width)
+    p_bucket = np.asarray([derived.p_bucket(p) for p in spec.n_train], dtype=np.int64)[table.p_index]
+    return np.stack(
+        [
+            closed.astype(np.int64),
+            is_raw.astype(np.int64),
+            table.depth,
+            width,
+            table.optimizer.astype(np.int64),
+            np.where(is_raw, table.protocol, 0).astype(np.int64),
+            np.where(is_raw, p_bucket, 0),
+        ],
+        axis=1,
+    )
+
+
+def _group_config(spec: SweepSpec, key, inits: tuple[str, ...]) -> tuple[str, KernelConfig | RawConfig]:
+    """The method and static trainer config of the compile group with key ``key``."""
+    is_closed, is_r, depth, w, opt, proto, pb = (int(v) for v in key)
+    pr = spec.problem
+    if is_r:
+        protocol = PROTOCOLS[proto]
+        return "raw", RawConfig(
+            depth=depth,
+            width=w if w else pr.n_in,
+            n_in=pr.n_in,
+            n_out=pr.n_out,
+            p_bucket=pb,
+            epochs=spec.train.epochs,
+            record=spec.record_epochs,
+            protocol=protocol,
+            batch=spec.online_batch if protocol == "online" else spec.train.batch_size,
+            optimizer=OPTIMIZERS[opt],
+            inits=inits,
+            dtype=spec.train.dtype,
+            root_seed=spec.seed,
+            student=spec.model.student,
+            activation=spec.model.activation,
+            teacher=pr.teacher,
+            teacher_width=pr.teacher_width,
+            n_test=pr.n_test,
+            schedule=spec.train.schedule if protocol == "online" else "none",
+        )
+    return "closed_form" if is_closed else "gd", KernelConfig(
+        depth=depth,
+        width=w if depth > 1 else pr.n_in,
+        n_in=pr.n_in,
+        n_out=pr.n_out,
+        k=factor_width(pr.n_in, pr.n_out, max(spec.n_train)),
+        epochs=spec.train.epochs,
+        record=spec.record_epochs,
+        optimizer=OPTIMIZERS[opt],
+        inits=inits,
+        dtype=spec.train.dtype,
+        root_seed=spec.seed,
+        null_space=spec.train.null_space_error,
+    )
+
+
+def plan_sweep(
+    spec: SweepSpec,
+    chunk_size: int | None = None,
+    memory_budget: int | None = None,
+    devices: int = 1,
+    layout: dict | None = None,
+) -> Plan:
+    """Group the runs of a spec into compile groups, batches and chunks.
+
+    Args:
+        chunk_size: runs per chunk, rounded up to a whole number of global batches;
+            ``None`` makes a chunk one global batch.
+        memory_budget: device bytes one compiled call may use per device, which sets
+            the batch; default :func:`default_memory_budget`.
+        devices: local devices the run axis is sharded over.
+        layout: a recorded :meth:`Plan.layout` to reuse (``--resume``, shards, workers).
+    """
+    table = run_table(spec)
+    budget = memory_budget or default_memory_budget()
+    uniq, first, inverse = np.unique(_group_keys(spec, table), axis=0, return_index=True, return_inverse=True)
+    order = np.argsort(first)  # groups in order of first appearance
+    groups, per_run = [], {}
+    for gi, u in enumerate(order):
+        idx = np.flatnonzero(inverse.ravel() == u)
+        idx = idx[np.argsort(table.seed[idx], kind="stable")]  # seed-major: data cache locality
+        inits = tuple(INITS[i] for i in sorted(set(table.init[idx].tolist())))
+        method, cfg = _group_config(spec, uniq[u], inits)
+        per_run[gi] = b = run_bytes(cfg, method)
+        if layout is not None:
+            batch, size = layout["groups"][gi]["batch"], layout["groups"][gi]["chunk_size"]
+        else:
+            batch = int(min(max(1, budget // b), -(-len(idx) // devices)))
+            unit = batch * devices
+            size = unit * -(-min(chunk_size, len(idx)) // unit) if chunk_size else unit
+        groups.append(Group(method, cfg, idx, batch, size))
+    plan = Plan(spec, groups, spec.n_train, table, devices, per_run)
+    if layout is not None and [g["label"] for g in layout["groups"]] != [g.label() for g in groups]:
+        raise SpecError(f"{spec.path}: the recorded layout does not match this spec's compile groups")
+    return plan

@@ -1,0 +1,107 @@
+"""The gallery: the papers' results reproduced from the sweep specs in ``sweeps/``.
+
+Each item is one or two specs, a result and its theory in ``results/<item>/``, figures
+(PNG) beside them and ``numbers.json``: the measured numbers next to what docs/theory.md
+states. ``dynax gallery ITEM`` makes the figures and numbers from a result written by
+``dynax run sweeps/<spec>.toml -o results/<item>/<spec>.nc`` (:func:`load`, then
+:func:`make`); ``make(item, results, out)`` does the same in Python for results already in
+memory (the tests use tiny versions). One module per item; :mod:`.common` holds what they share.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import xarray as xr
+
+from ..predict import theory_dataset
+from ..spec import SpecError
+from ..store import spec_of, write_netcdf
+from .decomposition import decomposition
+from .depth import depth
+from .frozen_subspace import frozen_subspace
+from .learning_curves import learning_curves
+from .nonlinear import hidden_spectrum, nonlinear
+from .phase_diagram import phase_diagram
+from .replay_vs_online import replay_vs_online
+
+__all__ = ["ITEMS", "SPECS", "hidden_spectrum", "load", "make"]
+
+# item -> the specs (sweeps/<name>.toml) whose results it reads, in order
+SPECS = {
+    "learning_curves": ("learning_curves",),
+    "phase_diagram": ("phase_diagram",),
+    "frozen_subspace": ("frozen_subspace",),
+    "depth": ("depth", "depth_balanced"),
+    "replay_vs_online": ("replay_vs_online",),
+    "nonlinear": ("nonlinear", "nonlinear_snr"),
+    "decomposition": ("decomposition",),
+}
+ITEMS = tuple(SPECS)
+_MAKERS = {
+    "learning_curves": learning_curves,
+    "phase_diagram": phase_diagram,
+    "frozen_subspace": frozen_subspace,
+    "depth": depth,
+    "replay_vs_online": replay_vs_online,
+    "nonlinear": nonlinear,
+    "decomposition": decomposition,
+}
+
+
+def load(item: str, results: str | Path = "results", history: str = "") -> list:
+    """The ``(result, theory)`` pairs of an item from ``results/<item>/``: each spec's
+    result, and its theory (``<spec>.theory.nc`` when it belongs to that result's spec and
+    overrides, else computed and written there).
+
+    Raises:
+        SpecError: an unknown item, or a result that is missing (with the command that makes it).
+    """
+    if item not in SPECS:
+        raise SpecError(f"gallery: unknown item {item!r}; allowed: {', '.join(ITEMS)}")
+    folder = Path(results) / item
+    pairs = []
+    for name in SPECS[item]:
+        path = folder / f"{name}.nc"
+        if not path.exists():
+            raise SpecError(f"gallery: {path} is missing; run `dynax run sweeps/{name}.toml -o {path}` first")
+        ds = xr.open_dataset(path).load()
+        spec = spec_of(ds, str(path))
+        th_path = folder / f"{name}.theory.nc"
+        th = xr.open_dataset(th_path).load() if th_path.exists() else None
+        if th is None or th.attrs.get("spec_sha256") != spec.sha256:
+            th = theory_dataset(spec)
+            th.attrs["history"] = history or f"dynax gallery {item}"
+            write_netcdf(th, th_path)
+        pairs.append((ds, th))
+    return pairs
+
+
+def make(item: str, results, out: str | Path) -> dict:
+    """Figures and numbers of a gallery item.
+
+    Args:
+        item: one of :data:`ITEMS`.
+        results: one ``(result, theory)`` pair per spec of :data:`SPECS` [item], in order
+            (theory may be None for nonlinear runs).
+        out: the folder for the figures and ``numbers.json``.
+    Returns:
+        The numbers (also written to ``out/numbers.json``) with the figure paths.
+    """
+    if item not in _MAKERS:
+        raise ValueError(f"unknown gallery item {item!r}; allowed: {', '.join(ITEMS)}")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    nums, written = _MAKERS[item](list(results), out)
+    first = results[0][0]
+    nums = {
+        "item": item,
+        "specs": list(SPECS[item]),
+        "device_kind": first.attrs.get("device_kind", ""),
+        "n_runs": sum(int(r.diverged.size) for r, _ in results),
+        **nums,
+        "figures": written,
+    }
+    (out / "numbers.json").write_text(json.dumps(nums, indent=1) + "\n")
+    return nums

@@ -1,0 +1,169 @@
+"""Gallery item 4: depth and the speed-accuracy trade-off (docs/theory.md §3.4), and balanced
+deep networks against the exact end-to-end flow (§3.2)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from .. import analysis, theory
+from .common import (
+    COLOURS,
+    mean_time,
+    nearest,
+    num,
+    save,
+    sel,
+)
+
+__all__ = ["depth"]
+
+
+# --------------------------------------------------------------------------- item 4
+
+# science.md §3.4 (N = N_h = 100, SNR 1, 10 seeds, fan-in init): min_t E_g (t*); None: no escape by t = 4
+TABLE_3_4 = {
+    0.5: {
+        1: (1.729, 0.69),
+        2: {0.01: (1.784, 0.56), 0.1: (1.757, 0.36), 0.5: (1.751, 0.21), 1.0: (1.758, 0.14)},
+        3: {0.01: None, 0.1: (1.875, 0.94), 0.5: (1.779, 0.17), 1.0: (1.819, 0.06)},
+    },
+    1.0: {
+        1: (1.645, 0.61),
+        2: {0.01: (1.678, 0.40), 0.1: (1.664, 0.25), 0.5: (1.667, 0.15), 1.0: (1.687, 0.11)},
+        3: {0.01: None, 0.1: (1.857, 0.67), 0.5: (1.696, 0.13), 1.0: (1.736, 0.05)},
+    },
+    2.0: {
+        1: (1.391, 0.66),
+        2: {0.01: (1.431, 0.26), 0.1: (1.414, 0.17), 0.5: (1.416, 0.11), 1.0: (1.435, 0.09)},
+        3: {0.01: (1.844, 3.7), 0.1: (1.523, 0.44), 0.5: (1.456, 0.09), 1.0: (1.458, 0.04)},
+    },
+}
+
+
+def depth(results, out: Path) -> tuple[dict, list]:
+    """Fan-in runs against the §3.4 table (paired deep − shallow), and balanced runs
+    against the exact end-to-end flow of §3.2; the speed-accuracy trade-off."""
+    (ds, _), (bal, bal_th) = results
+    written, nums = [], {}
+    ok = analysis.valid(ds)
+    best = ds.best_test_error.where(ok)
+    opt = analysis.optimal_early_stopping(ds)
+    scales = ds.init_scale.values
+    snr = ds.snr.values[0]
+    nv = float(ds.noise_var.sel(snr=snr))
+    shallow = best.sel(depth=1).isel(init_scale=0)  # depth 1: sigma_0^2 = s^2/N, the smallest is ~0
+    n_ok = np.sqrt(ok.sum("seed"))
+    # the table's reduction: minimum of the seed-mean curve, deep minus shallow on the same seeds
+    # (the sem from the seed-wise differences at the two minima)
+    curves = ds.test_error.where(ok)
+    at_min = curves.isel(epoch=curves.mean("seed").argmin("epoch"))
+    sh_curves = curves.sel(depth=1).isel(init_scale=0)
+    sh_min = sh_curves.isel(epoch=sh_curves.mean("seed").argmin("epoch"))
+    pm = (at_min - sh_min).mean("seed") / nv
+    ps = (at_min - sh_min).std("seed") / n_ok / nv
+    # each run stopped at its own best epoch (oracle per run), paired per seed
+    paired = best - shallow
+    om = paired.mean("seed") / nv
+    osem = paired.std("seed") / n_ok / nv
+    rows = {}
+    fig = Figure(figsize=(4.6 * ds.sizes["n_over_p"], 7.6), layout="constrained")
+    axes = fig.subplots(2, ds.sizes["n_over_p"], squeeze=False)
+    for j, r in enumerate(ds.n_over_p.values):
+        a = float(ds.alpha.sel(n_over_p=r))
+        ref = TABLE_3_4.get(nearest(list(TABLE_3_4), a, 1e-3))
+        ax = axes[0, j]
+        for c, d in zip(COLOURS[1:], [d for d in ds.depth.values if d > 1], strict=False):
+            pt = {"depth": d, "n_over_p": r, "snr": snr}
+            ax.errorbar(scales, pm.sel(pt), 4 * ps.sel(pt), color=c, marker="o", ms=3, capsize=2,
+                        label=f"depth {d} − 1: min of seed mean (±4 s.e.)")  # fmt: skip
+            ax.errorbar(scales, om.sel(pt), 4 * osem.sel(pt), color=c, marker="s", mfc="none", ms=4, ls=":",
+                        capsize=2, label=f"depth {d} − 1: each run's own best")  # fmt: skip
+            if ref:
+                xs = [s for s, v in ref[d].items() if v is not None]
+                ax.plot(xs, [ref[d][s][0] - ref[1][0] for s in xs], color=c, marker="*", ms=9, ls="none",
+                        label=f"depth {d}: science.md §3.4 table")  # fmt: skip
+            for s in scales:
+                key = f"alpha={a:g},depth={d},init={s:g}"
+                tab = ref[d].get(nearest(list(ref[d]), s, 1e-3)) if ref else None
+                rows[key] = {
+                    "paired_diff_sim": num(pm.sel(pt).sel(init_scale=s)),
+                    "paired_diff_sem": num(ps.sel(pt).sel(init_scale=s), 2),
+                    "paired_diff_table": num(tab[0] - ref[1][0]) if tab else None,
+                    "own_best_paired_diff_sim": num(om.sel(pt).sel(init_scale=s)),
+                    "own_best_paired_diff_sem": num(osem.sel(pt).sel(init_scale=s), 2),
+                    "opt_error_of_mean_sim": num(opt.opt_error_of_mean.sel(pt).sel(init_scale=s) / nv),
+                    "opt_time_sim": num(opt.opt_time_of_mean.sel(pt).sel(init_scale=s), 3),
+                    "table": list(tab) if tab else None,
+                }
+        ax.axhline(0, color="k", lw=0.8)
+        ax.set_xscale("log")
+        ax.set_title(f"alpha = {a:g}, SNR {snr:g}: paired E_g* difference")
+        ax.set_xlabel("init_scale (gaussian_fan_in)")
+        ax.set_ylabel(r"$(E_g^{*,deep} - E_g^{*,shallow})/\sigma_\varepsilon^2$")
+        # speed-accuracy: t* against E_g* per depth, one point per init scale
+        ax = axes[1, j]
+        for c, d in zip(COLOURS, ds.depth.values, strict=False):
+            pt = {"depth": d, "n_over_p": r, "snr": snr}
+            tt, ee = opt.opt_time_of_mean.sel(pt).values, opt.opt_error_of_mean.sel(pt).values / nv
+            ax.plot(tt, ee, color=c, marker="o", ms=4, label=f"depth {d}")
+            if d > 1:
+                for s, x, y in zip(scales, tt, ee, strict=True):
+                    ax.annotate(f"{s:g}", (x, y), fontsize=6, xytext=(3, 3), textcoords="offset points")
+        ax.axhline(
+            float(theory.bayes_error(a, 1.0, 1.0 / snr)) * snr, color="k", ls="--", lw=0.8, label="Bayes"
+        )
+        ax.set_xscale("log")
+        ax.set_xlabel(r"optimal stopping time $t^*$ ($\tau$): speed")
+        ax.set_ylabel(r"$E_g^*/\sigma_\varepsilon^2$: accuracy")
+        ax.set_title("speed-accuracy (labels: init scale)")
+    axes[0, 0].legend(fontsize=6)
+    axes[1, 0].legend(fontsize=6)
+    save(fig, out, "depth_fan_in", written)
+    nums["fan_in_vs_table_3_4"] = rows
+    within = [
+        abs(v["paired_diff_sim"] - v["paired_diff_table"]) <= 4 * max(v["paired_diff_sem"], 1e-12)
+        for v in rows.values()
+        if v["paired_diff_table"] is not None and v["paired_diff_sim"] is not None
+    ]
+    nums["fan_in_paired_diffs_within_4_sem_of_table"] = f"{sum(within)} of {len(within)}"
+
+    # balanced init: simulation against the exact end-to-end flow (seed means)
+    bok = analysis.valid(bal)
+    sim = bal.test_error.where(bok).mean("seed")
+    deep = [d for d in bal.depth.values if d > 1]
+    fig = Figure(figsize=(4.6 * len(deep), 4.2 * bal.sizes["n_over_p"]), layout="constrained")
+    axes = fig.subplots(bal.sizes["n_over_p"], len(deep), squeeze=False)
+    worst = {}
+    tbal = mean_time(bal)
+    for i, r in enumerate(bal.n_over_p.values):
+        for j, d in enumerate(deep):
+            ax = axes[i, j]
+            for c, s in zip(COLOURS, bal.init_scale.values, strict=False):
+                pt = {"depth": d, "n_over_p": r, "snr": bal.snr.values[0], "init_scale": s}
+                t = sel(tbal, pt).values
+                ax.plot(
+                    t[t > 0], sim.sel(pt).values[t > 0], color=c, lw=2, alpha=0.6, label=f"sim, s = {s:g}"
+                )
+                f = sel(bal_th.test_error_flow, pt).values
+                ax.plot(t[t > 0], f[t > 0], color="k", ls="--", lw=0.9)
+                dev = abs(sim.sel(pt).values / f - 1)
+                k = int(np.nanargmin(f))  # up to three times the flow's optimal time
+                early = t <= 3 * t[k]
+                worst[f"alpha={float(bal.alpha.sel(n_over_p=r)):g},depth={d},init={s:g}"] = {
+                    "max_rel_dev_to_3_t_star": num(np.nanmax(dev[early]), 3),
+                    "max_rel_dev_whole_run": num(np.nanmax(dev), 3),
+                    "optimal_error_rel_dev": num(np.nanmin(sim.sel(pt).values) / f[k] - 1, 3),
+                }
+            ax.set_xscale("log")
+            ax.set_title(
+                f"balanced, depth {d}, alpha = {float(bal.alpha.sel(n_over_p=r)):g} (dashed: §3.2 flow)"
+            )
+            ax.set_xlabel(r"$t$ ($\tau$)")
+            ax.set_ylabel(r"$E_g$ (seed mean)")
+    axes[0, 0].legend(fontsize=6)
+    save(fig, out, "depth_balanced", written)
+    nums["balanced_sim_vs_flow_max_rel_dev"] = worst
+    return nums, written

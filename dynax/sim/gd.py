@@ -1,0 +1,234 @@
+"""Gradient descent on one network's sufficient statistics: the GD kernel.
+
+:func:`train_gd` is a pure function of ONE network's inputs (:class:`RunInputs`) and a
+static :class:`KernelConfig` (shapes only, plus the optimizer family); ``jax.vmap``
+batches it and ``jax.jit`` compiles it once per compile group (:mod:`dynax.engine.chunk`).
+Hyperparameters (learning rate, init scale, momentum, ...) are arrays, so a new value
+never recompiles. Nothing raises inside: a diverging run is flagged and its curves are
+NaN from the first bad epoch on (:mod:`dynax.sim.tracker`).
+
+Conventions (docs/design.md §1): the loss is ``½ Σ_μ ‖y_μ − W_eff x_μ‖²`` times
+``grad_scale`` (1 for ``loss = "sum"``, 1/P for ``"mean"``); ``E_g`` is the exact
+population risk ``‖W_eff − w̄‖²_F/(N·N_out) + σ_ε²`` and ``E_t`` the mean squared
+training residual ``Σ_μ‖r_μ‖²/(P·N_out)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from ..spec import INITS, derived
+from . import tracker
+from .init import InitConfig, init_from
+from .tracker import DIVERGENCE_FACTOR, Outputs
+
+__all__ = [
+    "KernelConfig",
+    "Outputs",
+    "RunInputs",
+    "init_weights",
+    "optimizer",
+    "product",
+    "run_inputs",
+    "train_gd",
+]
+
+
+@dataclass(frozen=True)
+class KernelConfig:
+    """Static (compile-time) settings of one compile group."""
+
+    depth: int
+    width: int
+    n_in: int
+    n_out: int
+    k: int  # columns of the data factor L
+    epochs: int
+    record: tuple[int, ...]
+    optimizer: str = "gd"
+    inits: tuple[str, ...] = ("gaussian",)  # init kinds present in the group
+    dtype: str = "float32"
+    root_seed: int = 0
+    null_space: bool = False  # also record the error in the null space of the inputs
+
+    def shapes(self) -> list[tuple[int, int]]:
+        """Layer shapes, input side first: W_1 (N_h, N), ..., W_D (N_out, N_h)."""
+        return derived.layer_shapes(self.depth, self.width, self.n_in, self.n_out)
+
+    def init_config(self) -> InitConfig:
+        return InitConfig(
+            self.depth, self.width, self.n_in, self.n_out, self.inits, self.dtype, self.root_seed
+        )
+
+
+class RunInputs(NamedTuple):
+    """One network's inputs; every field is an array (a leading run axis when batched)."""
+
+    factor: jax.Array  # (N + N_out, K) data factor, L Lᵀ = [X; Z][X; Z]ᵀ
+    teacher: jax.Array  # (N_out, N)
+    noise_std: jax.Array  # σ_ε
+    n_train: jax.Array  # P
+    learning_rate: jax.Array
+    grad_scale: jax.Array  # 1 (sum loss) or 1/P (mean loss)
+    init_scale: jax.Array
+    init_code: jax.Array  # index into spec.INITS
+    seed: jax.Array  # replicate seed (uint32), for the init key
+    momentum: jax.Array
+    b1: jax.Array
+    b2: jax.Array
+    # the closed form's eigendecomposition of Σ_xx = U Λ Uᵀ and Uᵀ L_x (empty for GD)
+    eigvals: jax.Array  # (N,)
+    eigvecs: jax.Array  # (N, N)
+    rotated: jax.Array  # (N, K)
+
+
+def run_inputs(factor, teacher, *, n_train, init, init_scale, seed, noise_std=0.0, learning_rate=1.0,
+               grad_scale=1.0, momentum=0.9, b1=0.9, b2=0.999) -> RunInputs:  # fmt: skip
+    """One run's :class:`RunInputs` in float64, for single runs outside the engine."""
+    f64 = partial(jnp.asarray, dtype=jnp.float64)
+    return RunInputs(
+        factor=f64(factor),
+        teacher=f64(teacher),
+        noise_std=f64(noise_std),
+        n_train=jnp.asarray(n_train, jnp.int64),
+        learning_rate=f64(learning_rate),
+        grad_scale=f64(grad_scale),
+        init_scale=f64(init_scale),
+        init_code=jnp.asarray(INITS.index(init), jnp.int32),
+        seed=jnp.asarray(seed, jnp.uint32),
+        momentum=f64(momentum),
+        b1=f64(b1),
+        b2=f64(b2),
+        eigvals=jnp.zeros((0,)),
+        eigvecs=jnp.zeros((0, 0)),
+        rotated=jnp.zeros((0, 0)),
+    )
+
+
+def _null_space_error(w_eff, w_bar, u_row, n_out):
+    """``‖P_null (W_eff − w̄)‖² / (N·N_out)``: the part of ``E_g − σ_ε²`` in the null space of
+    the training inputs, with ``u_row`` an orthonormal basis of their row space (zero columns
+    allowed). Computed from the projection itself, not as a difference of norms."""
+    d = w_eff - w_bar
+    null = d - (d @ u_row) @ u_row.T
+    return jnp.sum(null * null) / (u_row.shape[0] * n_out)
+
+
+def init_weights(cfg: KernelConfig, run: RunInputs) -> list[jax.Array]:
+    """Initial weights of one run (:func:`dynax.sim.init.init_from`)."""
+    lx, lz = run.factor[: cfg.n_in], run.factor[cfg.n_in :]
+    # Σ_yx = (w̄ L_x + σ_ε L_z) L_xᵀ, O(N·K); only the aligned init reads it
+    syx = (run.teacher @ lx + run.noise_std * lz) @ lx.T if "aligned" in cfg.inits else None
+    return init_from(cfg.init_config(), run.seed, run.init_code, run.init_scale, syx)
+
+
+# --------------------------------------------------------------------------- GD kernel
+
+
+def product(ws):
+    """End-to-end weights W_D ⋯ W_1 (N_out, N), multiplied from the output side."""
+    out = ws[-1]
+    for w in reversed(ws[:-1]):
+        out = out @ w
+    return out
+
+
+def optimizer(name: str, run, dtype) -> optax.GradientTransformation:
+    lr = run.learning_rate.astype(dtype)
+    if name == "gd":
+        return optax.sgd(lr)
+    if name == "momentum":
+        return optax.sgd(lr, momentum=run.momentum.astype(dtype))
+    if name == "adam":
+        return optax.adam(lr, b1=run.b1.astype(dtype), b2=run.b2.astype(dtype))
+    raise ValueError(name)
+
+
+class _State(NamedTuple):
+    weights: list
+    opt_state: optax.OptState
+    track: tracker.Tracker  # running minimum of E_g, divergence (bad_epoch = epochs + 1 if none)
+
+
+def train_gd(cfg: KernelConfig, run: RunInputs) -> Outputs:
+    """Train one network by full-batch gradient descent on its sufficient statistics.
+
+    Epochs run inside ``lax.scan`` over the record intervals (an inner loop steps
+    between two recorded epochs); ``E_g`` is evaluated at every epoch for the exact
+    running minimum.
+    """
+    dtype = jnp.dtype(cfg.dtype)
+    n, n_out = cfg.n_in, cfg.n_out
+    lx = run.factor[:n].astype(dtype)
+    lz_noise = (run.noise_std * run.factor[n:]).astype(dtype)
+    w_bar = run.teacher.astype(dtype)
+    noise_var = (run.noise_std**2).astype(dtype)
+    grad_scale = run.grad_scale.astype(dtype)
+    p = run.n_train.astype(dtype)
+
+    def loss(ws):
+        w_eff = product(ws)
+        r = lz_noise - (w_eff - w_bar) @ lx  # residual in factor space
+        return 0.5 * grad_scale * jnp.sum(r * r), (w_eff, r)
+
+    def errors(w_eff, r):
+        d = w_eff - w_bar
+        test = jnp.sum(d * d) / (n * n_out) + noise_var
+        train = jnp.sum(r * r) / (p * n_out)
+        return train, test
+
+    grad_fn = jax.value_and_grad(loss, has_aux=True)
+    if cfg.null_space:  # the row space of X: the top min(P, N) left singular vectors of L_x
+        u, _, _ = jnp.linalg.svd(lx, full_matrices=False)
+        rank = jnp.minimum(run.n_train, n)
+        u_row = jnp.where(jnp.arange(u.shape[1])[None, :] < rank, u, 0.0)
+    opt = optimizer(cfg.optimizer, run, dtype)
+    ws0 = init_weights(cfg, run)
+    w_eff0 = product(ws0)
+    _, test0 = errors(w_eff0, lz_noise - (w_eff0 - w_bar) @ lx)
+    limit = DIVERGENCE_FACTOR * test0
+
+    def check(state: _State, test, epoch):
+        return state._replace(track=tracker.update(state.track, test, epoch, limit))
+
+    def step(epoch, state: _State) -> _State:
+        (_, (w_eff, r)), grads = grad_fn(state.weights)
+        _, test = errors(w_eff, r)
+        state = check(state, test, epoch)
+        updates, opt_state = opt.update(grads, state.opt_state, state.weights)
+        return state._replace(weights=optax.apply_updates(state.weights, updates), opt_state=opt_state)
+
+    def record(state: _State, epoch):
+        w_eff = product(state.weights)
+        train, test = errors(w_eff, lz_noise - (w_eff - w_bar) @ lx)
+        state = check(state, test, epoch)
+        nan = jnp.array(jnp.nan, dtype)
+        null = _null_space_error(w_eff, w_bar, u_row, n_out) if cfg.null_space else nan
+        return state, tuple(jnp.where(state.track.diverged, nan, v) for v in (train, test, null))
+
+    def interval(state, bounds):
+        start, stop = bounds[0], bounds[1]
+        state, rec = record(state, start)
+        state = jax.lax.fori_loop(start, stop, step, state)
+        return state, rec
+
+    state = _State(weights=ws0, opt_state=opt.init(ws0), track=tracker.start(test0, dtype, cfg.epochs + 1))
+    rec_epochs = np.asarray(cfg.record, dtype=np.int64)
+    bounds = np.stack([rec_epochs[:-1], rec_epochs[1:]], axis=1)
+    state, (train_rec, test_rec, null_rec) = jax.lax.scan(interval, state, bounds)
+    state, (train_last, test_last, null_last) = record(state, rec_epochs[-1])
+    return Outputs(
+        train_error=jnp.append(train_rec, train_last),
+        test_error=jnp.append(test_rec, test_last),
+        best_test_error=tracker.best_error(state.track, dtype),
+        best_epoch=state.track.best_epoch,
+        diverged=state.track.diverged,
+        null_space_error=jnp.append(null_rec, null_last) if cfg.null_space else None,
+    )

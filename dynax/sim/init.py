@@ -1,0 +1,107 @@
+"""Initial weights of one network (docs/design.md §4 "Initialisations", "Randomness").
+
+The key depends on (spec seed, replicate seed, depth, width, init kind) only, and
+``init_scale`` multiplies a unit-scale draw, so runs that differ in learning rate,
+optimizer, SNR, N/P or init scale start from paired weights. Weights are drawn in
+float64 and rounded to the run's dtype: float32 and float64 runs start from the same
+weights.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+
+from ..spec import INITS, derived
+
+__all__ = ["InitConfig", "init_from", "init_key"]
+
+
+@dataclass(frozen=True)
+class InitConfig:
+    """What the initial weights of a compile group depend on, besides per-run arrays."""
+
+    depth: int
+    width: int
+    n_in: int
+    n_out: int
+    inits: tuple[str, ...]  # init kinds present in the group
+    dtype: str
+    root_seed: int
+
+    def shapes(self) -> list[tuple[int, int]]:
+        return derived.layer_shapes(self.depth, self.width, self.n_in, self.n_out)
+
+
+def init_key(root_seed, seed, depth: int, width: int, init_code):
+    run = jax.random.fold_in(jax.random.PRNGKey(root_seed), seed)
+    key = jax.random.fold_in(jax.random.fold_in(run, 1), depth)
+    return jax.random.fold_in(jax.random.fold_in(key, width), init_code)
+
+
+def _unit(key, n, dtype):
+    v = jax.random.normal(key, (n,), dtype)
+    return v / jnp.linalg.norm(v)
+
+
+def _orthonormal_columns(key, n, r, dtype):
+    q, rr = jnp.linalg.qr(jax.random.normal(key, (n, r), dtype))
+    return q * jnp.sign(jnp.diagonal(rr))[None, :]
+
+
+def _init_unit(kind: str, cfg: InitConfig, key, syx, dtype):
+    """Initial weights with scale 1 (``init_scale`` multiplies them afterwards)."""
+    shapes = cfg.shapes()
+    keys = [jax.random.fold_in(key, layer) for layer in range(len(shapes))]
+    if kind == "gaussian":
+        return [jax.random.normal(k, s, dtype) for k, s in zip(keys, shapes, strict=True)]
+    if kind == "gaussian_fan_in":
+        return [jax.random.normal(k, s, dtype) / math.sqrt(s[1]) for k, s in zip(keys, shapes, strict=True)]
+    if kind == "orthogonal":
+        init = jax.nn.initializers.orthogonal()
+        return [init(k, s, dtype) for k, s in zip(keys, shapes, strict=True)]
+    if kind == "zero":
+        return [jnp.zeros(s, dtype) for s in shapes]
+    if kind == "balanced":  # W_l = u_{l+1} u_lᵀ; u_1 in input space, u_{D+1} = 1 (n_out = 1)
+        us = [_unit(keys[0], cfg.n_in, dtype)]
+        us += [_unit(k, cfg.width, dtype) for k in keys[1:]]
+        us.append(jnp.ones((cfg.n_out,), dtype))
+        return [jnp.outer(us[i + 1], us[i]) for i in range(len(shapes))]
+    if kind == "aligned":  # Saxe's decoupled init in the SVD basis of Σ_yx
+        u, _, vt = jnp.linalg.svd(syx.astype(dtype), full_matrices=False)  # (N_out, r), (r, N)
+        r = min(cfg.n_out, cfg.n_in) if cfg.depth == 1 else min(cfg.n_out, cfg.n_in, cfg.width)
+        u, vt = u[:, :r], vt[:r]
+        if cfg.depth == 1:
+            return [u @ vt]
+        hidden = [_orthonormal_columns(k, cfg.width, r, dtype) for k in keys[1:]]
+        bases = [vt.T, *hidden, u]  # input side first
+        return [bases[i + 1] @ bases[i].T for i in range(len(shapes))]
+    raise ValueError(kind)
+
+
+def _init_branch(kind, cfg, dtype, key, syx):
+    return _init_unit(kind, cfg, key, syx, dtype)
+
+
+def init_from(cfg: InitConfig, seed, init_code, init_scale, syx) -> list[jax.Array]:
+    """One run's initial weights, input side first, in ``cfg.dtype``.
+
+    Args:
+        seed: replicate seed; init_code: index into ``spec.INITS``; init_scale: the scale s;
+        syx: Σ_yx (N_out, N), read only by the ``aligned`` init (None otherwise).
+    """
+    dtype = jnp.dtype(cfg.dtype)
+    f64 = jnp.float64  # drawn in float64 and rounded: float32 and float64 runs start from the same weights
+    key = init_key(cfg.root_seed, seed, cfg.depth, cfg.width, init_code)
+    if len(cfg.inits) == 1:
+        ws = _init_unit(cfg.inits[0], cfg, key, syx, f64)
+    else:
+        branches = [partial(_init_branch, kind, cfg, f64) for kind in cfg.inits]
+        # init_code indexes INITS; map it to this group's branch list
+        local = jnp.argmax(jnp.array([INITS.index(k) for k in cfg.inits]) == init_code)
+        ws = jax.lax.switch(local, branches, key, syx)
+    return [(init_scale.astype(f64) * w).astype(dtype) for w in ws]

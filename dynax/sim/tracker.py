@@ -1,0 +1,69 @@
+"""What every trainer records besides its curves: the exact running minimum of E_g and
+the first divergence, and the outputs of one run.
+
+A run diverges at its first non-finite E_g or E_g > ``DIVERGENCE_FACTOR`` × E_g(0); from
+then on its curves are NaN and its minimum stays where it was. Nothing raises inside
+compiled code: divergence is data (docs/design.md §3).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+__all__ = ["DIVERGENCE_FACTOR", "Outputs", "Tracker", "start", "update"]
+
+DIVERGENCE_FACTOR = 1e6  # E_g above this multiple of E_g(0) counts as diverged
+
+
+class Outputs(NamedTuple):
+    """One run's results (a leading run axis when batched)."""
+
+    train_error: jax.Array  # (n_record,)
+    test_error: jax.Array  # (n_record,)
+    best_test_error: jax.Array  # exact running minimum over every epoch
+    best_epoch: jax.Array  # first epoch of the minimum; 0 if never improved; -1 if never finite
+    diverged: jax.Array  # bool
+    # (n_record,) error in the null space of Σ_xx (the frozen subspace); None unless asked for
+    null_space_error: jax.Array | None = None
+
+
+class Tracker(NamedTuple):
+    """The running minimum of E_g and the divergence state, carried through the epochs."""
+
+    best: jax.Array  # running minimum of E_g (inf until a finite value)
+    best_epoch: jax.Array  # its first epoch (or step); -1 if never finite
+    diverged: jax.Array  # bool
+    bad_epoch: jax.Array  # first diverged epoch (or step); ``never`` if none
+
+
+def start(test0, dtype, never) -> Tracker:
+    """The tracker after evaluating E_g(0) = ``test0``; ``never`` marks "not diverged"."""
+    finite0 = jnp.isfinite(test0)
+    return Tracker(
+        best=jnp.where(finite0, test0, jnp.inf).astype(dtype),
+        best_epoch=jnp.where(finite0, 0, -1).astype(jnp.int64),
+        diverged=~finite0,
+        bad_epoch=jnp.where(finite0, never, 0).astype(jnp.int64),
+    )
+
+
+def update(tr: Tracker, test, epoch, limit) -> Tracker:
+    """Take E_g = ``test`` at ``epoch``: a new minimum, or the first divergence (E_g not
+    finite or above ``limit``)."""
+    bad = ~jnp.isfinite(test) | (test > limit)
+    diverged = tr.diverged | bad
+    better = ~diverged & (test < tr.best)
+    return Tracker(
+        best=jnp.where(better, test, tr.best),
+        best_epoch=jnp.where(better, epoch, tr.best_epoch),
+        diverged=diverged,
+        bad_epoch=jnp.where(bad & ~tr.diverged, epoch, tr.bad_epoch),
+    )
+
+
+def best_error(tr: Tracker, dtype):
+    """The minimum of E_g, NaN if E_g was never finite."""
+    return jnp.where(tr.best_epoch < 0, jnp.nan, tr.best).astype(dtype)

@@ -1,0 +1,254 @@
+"""What a sweep is: the allowed values and the frozen dataclasses a validated spec becomes.
+
+The TOML format and its checks are in :mod:`dynax.spec.parse`; quantities derived from
+a spec's grid are in :mod:`dynax.spec.derived`. The contract is docs/design.md §4.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+
+from . import derived
+
+__all__ = [
+    "ACTIVATIONS",
+    "CORE_DIMS",
+    "DTYPES",
+    "EXTRA_AXES",
+    "INITS",
+    "LOSSES",
+    "METHODS",
+    "OPTIMIZERS",
+    "PROTOCOLS",
+    "SCHEDULES",
+    "STUDENTS",
+    "TEACHERS",
+    "Auto",
+    "Axis",
+    "Model",
+    "Problem",
+    "Record",
+    "SpecError",
+    "SweepSpec",
+    "Train",
+]
+
+INITS = ("gaussian", "gaussian_fan_in", "orthogonal", "balanced", "aligned", "zero")
+OPTIMIZERS = ("gd", "momentum", "adam")
+PROTOCOLS = ("replay", "online")
+LOSSES = ("sum", "mean")
+DTYPES = ("float32", "float64")
+METHODS = ("auto", "gd")
+SCHEDULES = ("none", "optimal_online")
+
+CORE_DIMS = ("depth", "n_over_p", "snr", "seed")
+# Grid-able keys outside the core dims: grid name -> (section, field).
+EXTRA_AXES = {
+    "width": ("model", "width"),
+    "init": ("model", "init"),
+    "init_scale": ("model", "init_scale"),
+    "optimizer": ("train", "optimizer"),
+    "momentum": ("train", "momentum"),
+    "b1": ("train", "b1"),
+    "b2": ("train", "b2"),
+    "learning_rate": ("train", "learning_rate"),
+    "protocol": ("train", "protocol"),
+}
+STUDENTS = ("deep_linear", "random_features")
+ACTIVATIONS = ("linear", "relu", "tanh")
+TEACHERS = ("linear", "relu")
+NONLINEAR_N_TEST = 1000  # default test-set size where E_g is estimated (nonlinear runs)
+TOP_KEYS = ("name", "description", "seed", "grid", "problem", "model", "train")
+SECTION_KEYS = {
+    "grid": (*CORE_DIMS, *EXTRA_AXES),
+    "problem": ("n_in", "n_out", "teacher_var", "teacher", "teacher_width", "n_test"),
+    "model": ("width", "init", "init_scale", "student", "activation"),
+    "train": (
+        "optimizer",
+        "momentum",
+        "b1",
+        "b2",
+        "learning_rate",
+        "loss",
+        "epochs",
+        "record",
+        "protocol",
+        "batch_size",
+        "schedule",
+        "dtype",
+        "method",
+        "null_space_error",
+    ),
+}
+
+
+class SpecError(ValueError):
+    """A spec (or a command-line override) that cannot be run as written."""
+
+
+@dataclass(frozen=True)
+class Auto:
+    """``learning_rate = {auto = f}``: f times each run's stability bound."""
+
+    factor: float
+
+
+@dataclass(frozen=True)
+class Record:
+    """Which epochs are recorded: ``{log = n}`` or ``{every = k}``."""
+
+    kind: str  # "log" or "every"
+    value: int
+
+    def epochs(self, total: int) -> tuple[int, ...]:
+        """The recorded epochs for a run of ``total`` epochs (:func:`derived.record_epochs`)."""
+        return derived.record_epochs(self.kind, self.value, total)
+
+
+@dataclass(frozen=True)
+class Axis:
+    """One dimension of the result: its name and its values, in order."""
+
+    name: str
+    values: tuple
+
+
+@dataclass(frozen=True)
+class Problem:
+    n_in: int
+    n_out: int = 1
+    teacher_var: float = 1.0
+    teacher: str = "linear"
+    teacher_width: int = 0  # hidden units of the relu teacher
+    n_test: int = 0  # test-set size where E_g is estimated (nonlinear cases); 0 = exact
+
+
+@dataclass(frozen=True)
+class Model:
+    width: int
+    init: str = "gaussian"
+    init_scale: float = 1e-3
+    student: str = "deep_linear"
+    activation: str = "linear"
+
+
+@dataclass(frozen=True)
+class Train:
+    epochs: int = 1000
+    optimizer: str = "gd"
+    momentum: float = 0.9
+    b1: float = 0.9
+    b2: float = 0.999
+    learning_rate: float | Auto = Auto(0.5)
+    loss: str = "sum"
+    record: Record = Record("log", 100)
+    protocol: str = "replay"
+    schedule: str = "none"
+    dtype: str = "float32"
+    method: str = "auto"
+    batch_size: int = 0  # 0: full batch (replay); online then steps one example at a time
+    null_space_error: bool = False  # also record the error in the inputs' null space
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """A validated sweep: the grid and every fixed setting.
+
+    ``axes`` holds the result's dimensions except ``epoch``, in Dataset order:
+    ``depth, n_over_p, snr, [extra axes as written], seed``.
+    """
+
+    name: str
+    description: str
+    seed: int
+    axes: tuple[Axis, ...]
+    problem: Problem
+    model: Model
+    train: Train
+    path: str = "<spec>"
+    text: str = ""
+    overrides: tuple[str, ...] = ()
+
+    def axis(self, name: str) -> Axis:
+        for a in self.axes:
+            if a.name == name:
+                return a
+        raise KeyError(name)
+
+    @property
+    def dims(self) -> tuple[str, ...]:
+        return tuple(a.name for a in self.axes)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(len(a.values) for a in self.axes)
+
+    @property
+    def extra_dims(self) -> tuple[str, ...]:
+        return tuple(a.name for a in self.axes if a.name not in CORE_DIMS)
+
+    @property
+    def n_runs(self) -> int:
+        return math.prod(self.shape)
+
+    @property
+    def n_train(self) -> tuple[int, ...]:
+        """P for each value of ``n_over_p``."""
+        return tuple(derived.n_train(self.problem.n_in, r) for r in self.axis("n_over_p").values)
+
+    @property
+    def record_epochs(self) -> tuple[int, ...]:
+        return self.train.record.epochs(self.train.epochs)
+
+    @property
+    def nonlinear(self) -> bool:
+        """E_g is estimated on a test set (a nonlinear teacher or student)."""
+        return self.problem.n_test > 0
+
+    @property
+    def protocols(self) -> tuple[str, ...]:
+        return tuple(self.axis("protocol").values) if "protocol" in self.dims else (self.train.protocol,)
+
+    @property
+    def online_batch(self) -> int:
+        """Fresh examples per online SGD step."""
+        return self.train.batch_size or 1
+
+    def setting(self, name: str):
+        """The fixed value of a grid-able setting (only valid when it is not an axis)."""
+        section, field = EXTRA_AXES[name]
+        return getattr(getattr(self, section), field)
+
+    def canonical(self) -> dict:
+        """The effective spec as plain JSON-able data (what ``spec_sha256`` hashes)."""
+
+        def conv(v):
+            if isinstance(v, float) and math.isinf(v):
+                return "inf"
+            if isinstance(v, Auto):
+                return {"auto": v.factor}
+            if isinstance(v, Record):
+                return {v.kind: v.value}
+            return v
+
+        out = {
+            "name": self.name,
+            "seed": self.seed,
+            "grid": {a.name: [conv(v) for v in a.values] for a in self.axes},
+            "problem": dataclasses.asdict(self.problem),
+        }
+        for section in ("model", "train"):
+            obj = getattr(self, section)
+            out[section] = {f.name: conv(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+        if not self.train.null_space_error:  # added later: absent when off, so older hashes stand
+            del out["train"]["null_space_error"]
+        return out
+
+    @property
+    def sha256(self) -> str:
+        blob = json.dumps(self.canonical(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()

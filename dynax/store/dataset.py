@@ -1,0 +1,130 @@
+"""Flat per-run results, and the labelled Dataset made from them (docs/design.md §4).
+
+The engine fills a :class:`FlatResult` (one array per variable of
+:data:`~dynax.store.schema.VARIABLES`, runs in C order over the spec's dims) chunk by chunk;
+:func:`build_dataset` labels it. :meth:`FlatResult.fill` reads a Dataset back (merging shards).
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass, field
+
+import jax
+import numpy as np
+import xarray as xr
+
+from .._version import __version__
+from ..spec import Auto, SweepSpec, parse_spec
+from .coords import coordinates, time_coordinate
+from .schema import PRESENT, VARIABLES, computed
+
+__all__ = ["Chunk", "FlatResult", "build_dataset", "spec_of"]
+
+
+class _ByName:
+    """``res["test_error"]`` and ``res.test_error`` for the arrays in ``res.values``."""
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.values[name]
+
+    def __getattr__(self, name: str) -> np.ndarray:
+        values = self.__dict__.get("values", {})
+        if name in values:
+            return values[name]
+        raise AttributeError(name)
+
+
+@dataclass
+class Chunk(_ByName):
+    """The results of some runs (the real, unpadded runs of one chunk)."""
+
+    runs: np.ndarray  # flat run indices
+    values: dict  # variable name -> (runs,) or (runs, n_record)
+
+
+@dataclass
+class FlatResult(_ByName):
+    """Per-run results of a sweep (C order over ``spec.dims``) plus timing, before labelling."""
+
+    spec: SweepSpec
+    values: dict  # variable name -> (n_runs,) or (n_runs, n_record), for every computed variable
+    present: np.ndarray  # bool: runs this process holds (all, unless sharded)
+    timings: list = field(default_factory=list)  # per group: dict(label, runs, compile_s, wall_s, ...)
+    reused: int = 0  # chunks taken from part files
+
+    @classmethod
+    def empty(cls, spec: SweepSpec) -> FlatResult:
+        values = {
+            v.name: np.full(v.shape(spec, spec.n_runs), v.fill, v.numpy_dtype(spec)) for v in computed(spec)
+        }
+        return cls(spec, values, np.zeros(spec.n_runs, bool))
+
+    def put(self, c: Chunk) -> None:
+        for name, arr in self.values.items():
+            arr[c.runs] = c.values[name]
+        self.present[c.runs] = True
+
+    def fill(self, ds: xr.Dataset, mask: np.ndarray) -> None:
+        """Take the runs of ``mask`` (flat, bool) from a result Dataset of the same spec;
+        variables the Dataset does not hold are left as they are."""
+        dims = self.spec.dims
+        for name, arr in self.values.items():
+            if name in ds:
+                da = ds[name].transpose(*dims, *(["epoch"] if "epoch" in ds[name].dims else []))
+                arr[mask] = da.values.reshape(arr.shape)[mask]
+        self.present |= mask
+
+
+def build_dataset(plan, res: FlatResult, history: str = "") -> xr.Dataset:
+    """Label the flat results of a plan (:func:`dynax.engine.execute`) as the result Dataset."""
+    spec: SweepSpec = plan.spec
+    dims, shape = spec.dims, spec.shape
+    coords = coordinates(spec)
+    coords["time"] = time_coordinate(spec, res["learning_rate_used"])
+    data_vars = {}
+    variables = [v for v in VARIABLES if v.stored(spec)]
+    if not res.present.all():  # a shard: NaN where another shard runs
+        variables.append(PRESENT)
+    for v in variables:
+        values = res.present if v is PRESENT else res[v.name]
+        d = (*dims, "epoch") if v.curve else dims
+        s = (*shape, len(spec.record_epochs)) if v.curve else shape
+        data_vars[v.name] = xr.Variable(d, values.astype(v.numpy_dtype(spec)).reshape(s), v.label(spec))
+    dev = jax.devices()[0]
+    attrs = {
+        "title": spec.name,
+        "description": spec.description,
+        "dynax_version": __version__,
+        "spec_toml": spec.text,
+        "spec_overrides": "\n".join(spec.overrides),
+        "spec_sha256": spec.sha256,
+        "spec_path": spec.path,
+        "teacher_var": float(spec.problem.teacher_var),
+        "n_in": int(spec.problem.n_in),
+        "n_out": int(spec.problem.n_out),
+        "loss": spec.train.loss,
+        "jax_version": jax.__version__,
+        "backend": jax.default_backend(),
+        "device_kind": dev.device_kind,
+        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "history": history,
+        "chunk_size": int(max(g.chunk_size for g in plan.groups)),
+        "devices": int(plan.devices),
+    }
+    for name in ("width", "init", "init_scale", "optimizer", "learning_rate"):
+        if name not in dims:
+            value = spec.setting(name)
+            if isinstance(value, Auto):
+                value = f"auto {value.factor:g}"
+            attrs[name] = value
+    attrs["epochs"] = int(spec.train.epochs)
+    attrs["dtype"] = spec.train.dtype
+    return xr.Dataset(data_vars, coords, attrs)
+
+
+def spec_of(ds: xr.Dataset, path: str | None = None) -> SweepSpec:
+    """The spec a result (or theory) Dataset was made from: its TOML text and ``--set``
+    overrides, as recorded in its attributes."""
+    overrides = [o for o in ds.attrs.get("spec_overrides", "").split("\n") if o]
+    return parse_spec(ds.attrs["spec_toml"], path or ds.attrs.get("spec_path", "<result>"), overrides)

@@ -1,0 +1,135 @@
+"""The result's variables, in ONE table (docs/design.md §4 "Result").
+
+Every writer and reader of results uses :data:`VARIABLES`: the per-chunk results of the
+engine, the part files, the merge of shards and the labelled Dataset. Adding a variable
+means adding one row here (and filling it where it is computed).
+
+Dims: a run variable has the spec's dims; a curve has them and ``epoch``. Dtypes:
+``"float"`` is the sweep's ``train.dtype``; others are fixed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..spec import Auto, SweepSpec
+
+__all__ = ["PRESENT", "VARIABLES", "Variable", "computed"]
+
+
+def _always(spec: SweepSpec) -> bool:
+    return True
+
+
+def _test_long_name(spec: SweepSpec) -> str:
+    if spec.nonlinear:
+        return (
+            f"generalization error estimated on a fixed test set of n_test = {spec.problem.n_test} "
+            "examples per run (noiseless teacher outputs) plus sigma_eps^2"
+        )
+    return "generalization error: exact population risk E_g including sigma_eps^2"
+
+
+def _auto_rate(spec: SweepSpec) -> bool:
+    return isinstance(spec.train.learning_rate, Auto) and "learning_rate" not in spec.dims
+
+
+def _rate_long_name(spec: SweepSpec) -> str:
+    factor = spec.train.learning_rate.factor if isinstance(spec.train.learning_rate, Auto) else float("nan")
+    return f"learning rate used: {factor:g} x the run's stability bound"
+
+
+@dataclass(frozen=True)
+class Variable:
+    """One result variable: where it lives, its type, its labels, and when it exists."""
+
+    name: str
+    curve: bool  # over (..., seed, epoch) if True, else (..., seed)
+    dtype: str  # "float" (the sweep's dtype), "float64", "int64" or "int8"
+    fill: Any  # the value of a run that was not computed (another shard's)
+    long_name: Any  # str, or a function of the spec
+    units: str = "1"
+    attrs: dict = field(default_factory=dict)
+    computed: Any = _always  # spec -> bool: the engine computes it (chunks, part files)
+    in_dataset: Any = None  # spec -> bool: the Dataset holds it (default: when computed)
+
+    def numpy_dtype(self, spec: SweepSpec):
+        return np.dtype(spec.train.dtype if self.dtype == "float" else self.dtype)
+
+    def shape(self, spec: SweepSpec, n_runs: int) -> tuple[int, ...]:
+        return (n_runs, len(spec.record_epochs)) if self.curve else (n_runs,)
+
+    def label(self, spec: SweepSpec) -> dict:
+        long_name = self.long_name(spec) if callable(self.long_name) else self.long_name
+        return {"long_name": long_name, "units": self.units, **self.attrs}
+
+    def stored(self, spec: SweepSpec) -> bool:
+        return (self.in_dataset or self.computed)(spec)
+
+
+_FLAG = {"flag_values": np.array([0, 1], dtype=np.int8)}
+
+VARIABLES: tuple[Variable, ...] = (
+    Variable(
+        "train_error",
+        True,
+        "float",
+        np.nan,
+        "training error: mean squared residual on the P training examples",
+    ),
+    Variable("test_error", True, "float", np.nan, _test_long_name),
+    Variable(
+        "best_test_error",
+        False,
+        "float",
+        np.nan,
+        "minimum of test_error over every epoch (exact early-stopping error)",
+    ),
+    Variable(
+        "best_epoch", False, "int64", -1, "first epoch of the minimum of test_error (-1 if never finite)"
+    ),
+    Variable(
+        "best_examples",
+        False,
+        "int64",
+        -1,
+        "training examples seen at the minimum of test_error (-1 if never finite)",
+    ),
+    Variable(
+        "diverged",
+        False,
+        "int8",
+        0,
+        "run diverged (non-finite loss or E_g > 1e6 E_g(0))",
+        attrs={**_FLAG, "flag_meanings": "finite diverged"},
+    ),
+    Variable(
+        "null_space_error",
+        True,
+        "float",
+        np.nan,
+        "error in the null space of the training inputs (the frozen subspace): "
+        "||P_null (W_eff - w_bar)||^2 / (N N_out), part of test_error - sigma_eps^2",
+        computed=lambda spec: spec.train.null_space_error,
+    ),
+    Variable("learning_rate_used", False, "float64", np.nan, _rate_long_name, in_dataset=_auto_rate),
+)
+
+# a shard's mask: in the Dataset of a shard only, never computed by a chunk
+PRESENT = Variable(
+    "present",
+    False,
+    "int8",
+    0,
+    "run computed in this shard",
+    attrs={**_FLAG, "flag_meanings": "absent present"},
+    computed=lambda spec: False,
+)
+
+
+def computed(spec: SweepSpec) -> tuple[Variable, ...]:
+    """The variables a run of this spec computes (what chunks and part files hold)."""
+    return tuple(v for v in VARIABLES if v.computed(spec))

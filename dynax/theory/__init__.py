@@ -1,0 +1,45 @@
+"""What the theory predicts, as closed forms in NumPy (docs/theory.md): no JAX, no spec.
+
+* :mod:`dynax.theory.mp`: depth-1 dynamics from the Marchenko-Pastur law (§2);
+* :mod:`dynax.theory.deep`: the stable step of deep networks and the Saxe et al. modes (§3);
+* :mod:`dynax.theory.online`: one-pass online SGD and its oracle schedule (§4);
+* :mod:`dynax.theory.features`: random-feature students in closed form (§5 item 8).
+
+The theory on a spec's grid, as a Dataset beside a result, is :mod:`dynax.predict`.
+"""
+
+from .deep import saxe_escape_time, saxe_mode, stability_bound
+from .features import decompose_run, relu_moments
+from .mp import (
+    asymptotic_test_error,
+    bayes_error,
+    mp_bulk_nodes,
+    mp_density,
+    mp_edges,
+    optimal_stopping,
+    stieltjes,
+    test_error,
+    train_error,
+)
+from .online import online_test_error, online_test_error_optimal, optimal_online_rate, optimal_online_time
+
+__all__ = [
+    "asymptotic_test_error",
+    "bayes_error",
+    "decompose_run",
+    "mp_bulk_nodes",
+    "mp_density",
+    "mp_edges",
+    "online_test_error",
+    "online_test_error_optimal",
+    "optimal_online_rate",
+    "optimal_online_time",
+    "optimal_stopping",
+    "relu_moments",
+    "saxe_escape_time",
+    "saxe_mode",
+    "stability_bound",
+    "stieltjes",
+    "test_error",
+    "train_error",
+]

@@ -1,0 +1,184 @@
+"""The package's shape: layers that only import downwards, no cycles, no module too long,
+and an import that changes nothing in the user's process (tests in subprocesses)."""
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "dynax"
+# lowest first; a module may import its own layer and the ones before it
+LAYERS = [
+    ("_version",),
+    ("spec",),
+    ("theory",),
+    ("sim",),
+    ("store",),
+    ("engine",),
+    ("predict",),
+    ("analysis",),
+    ("plot",),
+    ("gallery", "bench"),
+    ("cli",),
+]
+RANK = {name: i for i, names in enumerate(LAYERS) for name in names}
+MAX_LINES = 500
+
+
+def _modules() -> dict[str, Path]:
+    out = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = list(path.relative_to(ROOT).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        out[".".join(parts)] = path
+    return out
+
+
+def _imports(name: str, path: Path, modules) -> set[str]:
+    """The dynax modules ``name`` imports anywhere in its file (top level or in functions)."""
+    package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.split(".")[0] == "dynax"}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            if target.split(".")[0] != "dynax":
+                continue
+            for a in node.names:  # `from pkg import submodule` imports the submodule
+                sub = f"{target}.{a.name}"
+                found.add(sub if sub in modules else target)
+    return found
+
+
+def _rank(module: str) -> int:
+    parts = module.split(".")
+    if len(parts) == 1:
+        return len(LAYERS)  # the facade dynax/__init__.py: nothing inside may import it
+    return RANK[parts[1]]
+
+
+def test_every_module_belongs_to_a_layer():
+    for name in _modules():
+        if name != "dynax":
+            assert name.split(".")[1] in RANK, f"{name}: add its layer to LAYERS (and docs/design.md §5)"
+
+
+def test_imports_only_go_down_a_layer():
+    modules = _modules()
+    upward = []
+    for name, path in modules.items():
+        if name == "dynax":
+            continue
+        for target in _imports(name, path, modules):
+            if _rank(target) > _rank(name):
+                upward.append(f"{name} imports {target}")
+    assert not upward, "imports that climb a layer:\n" + "\n".join(sorted(upward))
+
+
+def test_no_import_cycles():
+    modules = _modules()
+    graph = {name: _imports(name, path, modules) & set(modules) for name, path in modules.items()}
+    state, stack, cycles = {}, [], []
+
+    def visit(node):
+        state[node] = "open"
+        stack.append(node)
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == "open":
+                cycles.append(" -> ".join([*stack[stack.index(nxt) :], nxt]))
+            elif nxt not in state:
+                visit(nxt)
+        stack.pop()
+        state[node] = "done"
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node)
+    assert not cycles, "import cycles:\n" + "\n".join(cycles)
+
+
+def test_no_module_is_too_long():
+    long = {n: len(p.read_text().splitlines()) for n, p in _modules().items()}
+    assert not {n: k for n, k in long.items() if k > MAX_LINES}
+
+
+def test_layer_check_sees_a_violation(tmp_path):
+    """The checker itself: an upward import inside a function and a cycle are found."""
+    (tmp_path / "theory.py").write_text("def f():\n    from .engine import plan\n")
+    mods = {
+        "dynax.theory": tmp_path / "theory.py",
+        "dynax.engine": tmp_path / "e.py",
+        "dynax.engine.plan": None,
+    }
+    found = _imports("dynax.theory", tmp_path / "theory.py", mods)
+    assert found == {"dynax.engine.plan"} and _rank("dynax.engine.plan") > _rank("dynax.theory")
+
+
+USER = """
+import json, jax
+before = bool(jax.config.jax_enable_x64)
+import dynax, dynax.cli, dynax.gallery, dynax.bench, dynax.predict
+import jax.numpy as jnp
+print(json.dumps(dict(before=before, after=bool(jax.config.jax_enable_x64), dtype=str(jnp.array(1.0).dtype),
+                      async_dispatch=bool(jax.config.values["jax_cpu_enable_async_dispatch"]))))
+"""
+
+
+def test_import_changes_no_global_jax_setting():
+    out = subprocess.run([sys.executable, "-c", USER], capture_output=True, text=True, cwd=ROOT, check=True)
+    report = json.loads(out.stdout.strip().splitlines()[-1])
+    assert report == dict(before=False, after=False, dtype="float32", async_dispatch=True)
+
+
+BASELINE = """
+import json, sys
+import jax, xarray as xr
+import dynax
+names = sys.argv[1:]
+out = {}
+for name in names:
+    stem, _, dtype = name.partition(".")
+    spec = dynax.load_spec(f"tests/baselines/{stem}.toml", ["train.dtype=float64"] if dtype else [])
+    ds = dynax.run_sweep(spec)
+    ref = xr.open_dataset(f"tests/baselines/{name}.nc").load()
+    try:
+        xr.testing.assert_equal(ds.drop_attrs(), ref.drop_attrs())
+        out[name] = "equal"
+    except AssertionError as e:
+        out[name] = str(e)[:2000]
+out["x64_after"] = bool(jax.config.jax_enable_x64)
+print(json.dumps(out))
+"""
+
+
+def _baseline(names):
+    """Sweeps run in a fresh process with JAX's defaults (x64 off) equal, bit for bit, the
+    results the same specs gave before the layered package (tests/baselines/*.nc, made by
+    the code of commit 2d17f2c, where ``import dynax`` switched x64 on globally)."""
+    out = subprocess.run(
+        [sys.executable, "-c", BASELINE, *names], capture_output=True, text=True, cwd=ROOT, timeout=900
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    report = json.loads(out.stdout.strip().splitlines()[-1])
+    assert report.pop("x64_after") is False
+    assert report == {name: "equal" for name in names}
+
+
+def test_sweep_with_x64_off_equals_the_baseline():
+    _baseline(["linear"])  # closed form, GD kernel, momentum, adam, null-space error, auto rates
+
+
+@pytest.mark.slow
+def test_every_path_with_x64_off_equals_the_baseline():
+    _baseline(["linear.float64", "raw", "nonlinear", "online", "tanh"])
