@@ -153,13 +153,23 @@ class _State(NamedTuple):
     e: jax.Array  # the schedule's excess-error estimate
 
 
-def train_raw(cfg: RawConfig, run: RawInputs) -> Outputs:
-    """Train one network on its raw data (replay: full batch or minibatches; online).
+class _Net(NamedTuple):
+    """One run's network on its raw data: what the trained layers see, and its errors."""
 
-    ``best_epoch`` of the returned :class:`Outputs` counts epochs for replay and SGD
-    steps for online runs (the engine turns steps into examples seen and epochs).
-    """
-    dtype = jnp.dtype(cfg.dtype)
+    inputs: object  # x -> what the trained layers see (the fixed random features, or x)
+    forward: object  # (weights, inputs) -> outputs
+    test_error: object  # weights -> E_g (exact, or on the test set) including σ_ε²
+    train_error: object  # weights -> mean squared residual on the P examples
+    grad: object  # (weights, inputs, labels, per-example weight) -> gradient of the loss
+    s_tr: jax.Array  # (p_bucket, ·) the training inputs as the trained layers see them
+    y_tr: jax.Array  # (p_bucket, N_out) labels
+    mask: jax.Array  # (p_bucket,) 1 for the P real examples
+    sigma: jax.Array  # σ_ε
+    t1: jax.Array
+    t2: jax.Array
+
+
+def _network(cfg: RawConfig, run: RawInputs, dtype) -> _Net:
     act = _ACT[cfg.activation]
     n, n_out = cfg.n_in, cfg.n_out
     p = run.n_train
@@ -176,7 +186,7 @@ def train_raw(cfg: RawConfig, run: RawInputs) -> Outputs:
     )
     gs = run.grad_scale.astype(dtype)
 
-    def inputs(x):  # what the trained layers see: the fixed random features, or x itself
+    def inputs(x):
         return x if feats is None else act(x @ feats.T)
 
     def forward(ws, s):
@@ -213,11 +223,70 @@ def train_raw(cfg: RawConfig, run: RawInputs) -> Outputs:
         r = (y - forward(ws, x)) * weight[:, None]
         return 0.5 * gs * jnp.sum(r * r)
 
-    grad = jax.grad(loss)
+    return _Net(inputs, forward, test_error, train_error, jax.grad(loss), s_tr, y_tr, mask, sigma, t1, t2)
+
+
+def _online_steps(cfg: RawConfig, run: RawInputs, net: _Net, check, update, dtype):
+    """Online SGD: one step per minibatch of B fresh examples (example k drawn as stored
+    example k is); returns the step loop body and the record positions (steps)."""
+    key = data.data_key(cfg.root_seed, run.seed)
+    b = cfg.batch
+
+    def fresh(k):  # the B examples of step k, generated as stored examples are
+        mus = (k * b + jnp.arange(b)).astype(jnp.uint32)
+        x, z = jax.vmap(lambda mu: data.example(key, mu, cfg.n_in, cfg.n_out))(mus)
+        x = x.astype(dtype)
+        return net.inputs(x), data.teacher_apply(cfg.teacher, net.t1, net.t2, x) + net.sigma * z.astype(dtype)
+
+    def step(k, state):
+        state = check(state, net.test_error(state.weights), k.astype(jnp.int64))
+        x, y = fresh(k)
+        return update(state, x, y, jnp.ones((b,), dtype), ~state.track.diverged)
+
+    return step, run.record_steps.astype(jnp.int64)
+
+
+def _replay_epochs(cfg: RawConfig, run: RawInputs, net: _Net, check, update, dtype):
+    """Replay over the stored examples, full batch or reshuffled minibatches; returns the
+    epoch loop body and the record positions (epochs)."""
+    p = run.n_train
+    b = cfg.batch or cfg.p_bucket
+    n_sub = -(-cfg.p_bucket // b)  # minibatch steps per epoch in this bucket
+    stream = jax.random.fold_in(data.run_key(cfg.root_seed, run.seed), 2)
+    index = jnp.arange(cfg.p_bucket)
+
+    def epoch_step(epoch, state):
+        state = check(state, net.test_error(state.weights), epoch.astype(jnp.int64))
+        if not cfg.batch:
+            return update(state, net.s_tr, net.y_tr, net.mask, ~state.track.diverged)
+        ekey = jax.random.fold_in(stream, epoch)
+        u = jax.vmap(lambda mu: jax.random.uniform(jax.random.fold_in(ekey, mu)))(index)
+        order = jnp.argsort(jnp.where(index < p, u, 2.0))  # real examples first, shuffled
+        order = jnp.concatenate([order, jnp.zeros(n_sub * b - cfg.p_bucket, order.dtype)])
+
+        def sub(s, state):
+            idx = jax.lax.dynamic_slice(order, (s * b,), (b,))
+            valid = ((s * b + jnp.arange(b)) < p).astype(dtype)
+            return update(state, net.s_tr[idx], net.y_tr[idx], valid, (s * b < p) & ~state.track.diverged)
+
+        return jax.lax.fori_loop(0, n_sub, sub, state)
+
+    return epoch_step, jnp.asarray(cfg.record, dtype=jnp.int64)
+
+
+def train_raw(cfg: RawConfig, run: RawInputs) -> Outputs:
+    """Train one network on its raw data (replay: full batch or minibatches; online).
+
+    ``best_epoch`` of the returned :class:`Outputs` counts epochs for replay and SGD
+    steps for online runs (the engine turns steps into examples seen and epochs).
+    """
+    dtype = jnp.dtype(cfg.dtype)
+    net = _network(cfg, run, dtype)
+    noise_var = net.sigma * net.sigma
     scheduled = cfg.schedule == "optimal_online" and cfg.protocol == "online"
     opt = _optimizer(cfg.optimizer, run, dtype, scheduled)
     ws0 = initial_weights(cfg, run)
-    test0 = test_error(ws0)
+    test0 = net.test_error(ws0)
     limit = DIVERGENCE_FACTOR * test0
     never = jnp.iinfo(jnp.int64).max
 
@@ -225,12 +294,12 @@ def train_raw(cfg: RawConfig, run: RawInputs) -> Outputs:
         return state._replace(track=tracker.update(state.track, test, pos, limit))
 
     def update(state: _State, x, y, weight, active):
-        g = grad(state.weights, x, y, weight)
+        g = net.grad(state.weights, x, y, weight)
         e = state.e
         if scheduled:  # η*(e) = e/(e + σ²); de/dα = −e²/(e + σ²), dα = B/N per step
             rate = optimal_online_rate(e, noise_var)
             g = jax.tree.map(lambda v: rate * v, g)
-            e = e - (cfg.batch / n) * e * e / (e + noise_var)
+            e = e - (cfg.batch / cfg.n_in) * e * e / (e + noise_var)
         upd, opt_state = opt.update(g, state.opt_state, state.weights)
         new = optax.apply_updates(state.weights, upd)
         keep = lambda a, b: jax.tree.map(lambda u, v: jnp.where(active, u, v), a, b)  # noqa: E731
@@ -241,12 +310,21 @@ def train_raw(cfg: RawConfig, run: RawInputs) -> Outputs:
         )
 
     def record(state: _State, pos):
-        test = test_error(state.weights)
+        test = net.test_error(state.weights)
         state = check(state, test, pos)
         nan = jnp.array(jnp.nan, dtype)
-        train = train_error(state.weights)
+        train = net.train_error(state.weights)
         diverged = state.track.diverged
         return state, (jnp.where(diverged, nan, train), jnp.where(diverged, nan, test))
+
+    loops = _online_steps if cfg.protocol == "online" else _replay_epochs
+    body, steps = loops(cfg, run, net, check, update, dtype)
+    n_rec = steps.shape[0]
+
+    def interval(state, j):
+        state, rec = record(state, steps[j])
+        state = jax.lax.fori_loop(steps[j], steps[j + 1], body, state)
+        return state, rec
 
     state = _State(
         weights=ws0,
@@ -254,62 +332,6 @@ def train_raw(cfg: RawConfig, run: RawInputs) -> Outputs:
         track=tracker.start(test0, dtype, never),
         e=(run.teacher_var + run.init_var).astype(dtype),
     )
-
-    if cfg.protocol == "online":
-        key = data.data_key(cfg.root_seed, run.seed)
-        b = cfg.batch
-
-        def fresh(k):  # the B examples of step k, generated as stored examples are
-            mus = (k * b + jnp.arange(b)).astype(jnp.uint32)
-            x, z = jax.vmap(lambda mu: data.example(key, mu, n, n_out))(mus)
-            x = x.astype(dtype)
-            return inputs(x), data.teacher_apply(cfg.teacher, t1, t2, x) + sigma * z.astype(dtype)
-
-        def step(k, state):
-            state = check(state, test_error(state.weights), k.astype(jnp.int64))
-            x, y = fresh(k)
-            return update(state, x, y, jnp.ones((b,), dtype), ~state.track.diverged)
-
-        steps = run.record_steps.astype(jnp.int64)
-
-        def interval(state, j):
-            state, rec = record(state, steps[j])
-            state = jax.lax.fori_loop(steps[j], steps[j + 1], step, state)
-            return state, rec
-
-        n_rec = steps.shape[0]
-    else:
-        b = cfg.batch or cfg.p_bucket
-        n_sub = -(-cfg.p_bucket // b)  # minibatch steps per epoch in this bucket
-        stream = jax.random.fold_in(data.run_key(cfg.root_seed, run.seed), 2)
-        index = jnp.arange(cfg.p_bucket)
-
-        def epoch_step(epoch, state):
-            state = check(state, test_error(state.weights), epoch.astype(jnp.int64))
-            if not cfg.batch:
-                return update(state, s_tr, y_tr, mask, ~state.track.diverged)
-            ekey = jax.random.fold_in(stream, epoch)
-            u = jax.vmap(lambda mu: jax.random.uniform(jax.random.fold_in(ekey, mu)))(index)
-            order = jnp.argsort(jnp.where(index < p, u, 2.0))  # real examples first, shuffled
-            order = jnp.concatenate([order, jnp.zeros(n_sub * b - cfg.p_bucket, order.dtype)])
-
-            def sub(s, state):
-                idx = jax.lax.dynamic_slice(order, (s * b,), (b,))
-                valid = ((s * b + jnp.arange(b)) < p).astype(dtype)
-                return update(state, s_tr[idx], y_tr[idx], valid, (s * b < p) & ~state.track.diverged)
-
-            return jax.lax.fori_loop(0, n_sub, sub, state)
-
-        rec_epochs = jnp.asarray(cfg.record, dtype=jnp.int64)
-
-        def interval(state, j):
-            state, rec = record(state, rec_epochs[j])
-            state = jax.lax.fori_loop(rec_epochs[j], rec_epochs[j + 1], epoch_step, state)
-            return state, rec
-
-        steps = rec_epochs
-        n_rec = len(cfg.record)
-
     state, (train_rec, test_rec) = jax.lax.scan(interval, state, jnp.arange(n_rec - 1))
     state, (train_last, test_last) = record(state, steps[n_rec - 1])
     return Outputs(
