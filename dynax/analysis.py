@@ -1,12 +1,12 @@
 """Reductions of a sweep Dataset: seed statistics, optimal early stopping, overtraining,
 and the distance to theory and to the Bayes-optimal error.
 
-Every function takes a Dataset that follows the contract of DESIGN.md §4, opened with
+Every function takes a Dataset that follows the contract of docs/design.md §4, opened with
 plain ``xr.open_dataset`` (lazily with ``chunks={}`` works too: only xarray reductions
 are used, nothing is loaded whole), with any extra grid axes. Diverged runs are
 excluded from every mean and counted in ``n_diverged``.
 
-Two optimal early-stopping errors exist and are named apart (science.md §2.5):
+Two optimal early-stopping errors exist and are named apart (docs/theory.md §2.5):
 
 * ``opt_error_of_mean``: the minimum over epochs of the seed-averaged curve. This is what
   the theory predicts (``E_g`` is self-averaging), read on the recorded epochs.
@@ -236,7 +236,7 @@ def overtraining(ds: xr.Dataset, opt: xr.Dataset | None = None) -> xr.Dataset:
 
 
 def summarize(ds: xr.Dataset, theory: xr.Dataset | None = None) -> xr.Dataset:
-    """The summary Dataset of DESIGN.md §4 ("Names others read").
+    """The summary Dataset of docs/design.md §4 ("Names others read").
 
     Args:
         ds: a sweep result.

@@ -71,7 +71,7 @@ def test_phase_diagram_tiny(tmp_path):
         assert nums["final_error_peak_n_over_p"][d]["peak"] == [1.0, 1.0]
     assert abs(nums["excess_over_bayes_percent"]["depth=1"]["max"]) < 10
     lo, hi = nums["theory_excess_over_bayes_percent_depth1"]["whole_grid"]
-    assert 0 < lo and hi < 3  # early stopping is within a few percent of Bayes (science.md §2.5)
+    assert 0 < lo and hi < 3  # early stopping is within a few percent of Bayes (docs/theory.md §2.5)
 
 
 def test_frozen_subspace_tiny(tmp_path):
@@ -142,7 +142,7 @@ NONLINEAR_TINY = [
 
 
 def test_nonlinear_tiny(tmp_path):
-    """SNR 1 and the other SNRs (science.md §5 items 6-7): overtraining peaks where the
+    """SNR 1 and the other SNRs (docs/theory.md §5 items 6-7): overtraining peaks where the
     trained parameters equal P at every SNR, and the engine's test-set estimate of the final
     error agrees with the exact population risk of the same runs."""
     res = _results("nonlinear", NONLINEAR_TINY)
@@ -153,7 +153,7 @@ def test_nonlinear_tiny(tmp_path):
     assert len(nums["figures"]) == 3
     for q in ("snr=0.01", "snr=10"):
         assert nums["other_snr"][q]["width_of_max_overtraining"] == 50
-    spec = nums["hidden_spectrum"]  # N_h = 25, 50, 100 at P = 50 (science.md §5 item 6 E)
+    spec = nums["hidden_spectrum"]  # N_h = 25, 50, 100 at P = 50 (docs/theory.md §5 item 6 E)
     assert spec["width=100"]["zero_fraction"] == 0.5  # the spike of mass 1 - P/N_h at 0
     assert spec["width=50"]["smallest_nonzero_median"] < 0.1 * spec["width=25"]["smallest_nonzero_median"]
     z = np.asarray(nums["final_sim_minus_exact_in_sem"], float)

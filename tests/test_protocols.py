@@ -1,5 +1,5 @@
 """Training protocols (online, minibatch replay) and nonlinear teachers and students,
-against their oracles: the online theory of science.md §4.1, full-batch GD on sufficient
+against their oracles: the online theory of docs/theory.md §4.1, full-batch GD on sufficient
 statistics, unpadded runs, and chunking."""
 
 import jax
@@ -36,7 +36,7 @@ def test_online_sgd_matches_the_online_theory():
         ds = run_sweep(parse_spec(text))
         alpha = ds.examples.isel(n_over_p=0).values / n
         sim = ds.test_error.mean("seed").squeeze().values
-        ok = alpha >= 0.25  # science.md checks alpha = 0.25 ... 4
+        ok = alpha >= 0.25  # docs/theory.md checks alpha = 0.25 ... 4
         np.testing.assert_allclose(sim[ok], curve(alpha[ok]), rtol=0.05)
         assert alpha[-1] == 4.0 and int(ds.diverged.sum()) == 0
 

@@ -175,7 +175,7 @@ def test_forced_host_devices_match_one_device_without_collectives(tmp_path):
     report = json.loads(out.stdout.strip().splitlines()[-1])
     assert report["devices"] == 4
     assert report["collectives"] == []
-    # DESIGN.md §4: allclose across devices (rtol 1e-6 in float32); the GD kernel is even
+    # docs/design.md §4: allclose across devices (rtol 1e-6 in float32); the GD kernel is even
     # bit-identical, the depth-1 closed form differs at rounding (XLA partitions it)
     assert report["close"] and report["identical"]
 

@@ -1,4 +1,4 @@
-"""dynax.theory against closed forms, the science.md tables, and the engine's simulations."""
+"""dynax.theory against closed forms, the docs/theory.md tables, and the engine's simulations."""
 
 import numpy as np
 import pytest
@@ -39,7 +39,7 @@ def test_discrete_time_tends_to_gradient_flow():
     assert theory.asymptotic_test_error(1.0, 1.0, 0.5) == np.inf
 
 
-# science.md §2.5 (σ_0 = 0, σ_ε² = 1, σ_w² = SNR)
+# docs/theory.md §2.5 (σ_0 = 0, σ_ε² = 1, σ_w² = SNR)
 TABLE_ALPHA = [0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 4.0]
 TABLE = {  # SNR: (E*/σ², t*)
     0.1: (
@@ -263,7 +263,7 @@ def test_online_learning_curves_match_one_pass_sgd():
     n, rng = 400, np.random.default_rng(0)
     marks = np.array([0.25, 0.5, 1.0, 2.0, 4.0])
     idx = (marks * n).astype(int)
-    # science.md §4.1 numbers, excess e at α = 0.25 .. 4 for η = 0.5, σ_w² = σ_ε² = 1
+    # docs/theory.md §4.1 numbers, excess e at α = 0.25 .. 4 for η = 0.5, σ_w² = σ_ε² = 1
     np.testing.assert_allclose(
         theory.online_test_error(marks, 1.0, 1.0, lr=0.5) - 1, [0.886, 0.792, 0.648, 0.482, 0.367], atol=2e-3
     )

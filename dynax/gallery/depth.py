@@ -23,7 +23,7 @@ __all__ = ["depth"]
 
 # --------------------------------------------------------------------------- item 4
 
-# science.md §3.4 (N = N_h = 100, SNR 1, 10 seeds, fan-in init): min_t E_g (t*); None: no escape by t = 4
+# docs/theory.md §3.4 (N = N_h = 100, SNR 1, 10 seeds, fan-in init): min_t E_g (t*); None: no escape by t = 4
 TABLE_3_4 = {
     0.5: {
         1: (1.729, 0.69),
@@ -84,7 +84,7 @@ def depth(results, out: Path) -> tuple[dict, list]:
             if ref:
                 xs = [s for s, v in ref[d].items() if v is not None]
                 ax.plot(xs, [ref[d][s][0] - ref[1][0] for s in xs], color=c, marker="*", ms=9, ls="none",
-                        label=f"depth {d}: science.md §3.4 table")  # fmt: skip
+                        label=f"depth {d}: docs/theory.md §3.4 table")  # fmt: skip
             for s in scales:
                 key = f"alpha={a:g},depth={d},init={s:g}"
                 tab = ref[d].get(nearest(list(ref[d]), s, 1e-3)) if ref else None

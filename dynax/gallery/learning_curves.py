@@ -22,7 +22,7 @@ __all__ = ["learning_curves"]
 
 # --------------------------------------------------------------------------- item 1
 
-# science.md §2.8: (alpha, sigma_w^2, sigma_eps^2, sigma_0^2) -> E_g at t = 1, 3, 10, 100 and E_t at t = 1
+# docs/theory.md §2.8: (alpha, sigma_w^2, sigma_eps^2, sigma_0^2) -> E_g at t = 1, 3, 10, 100 and E_t at t = 1
 TABLE_2_8 = [
     ((0.5, 1, 1, 0), (1.795, 1.979, 2.320, 2.500), 0.387, (1.802, 1.973, 2.288, 2.456), 0.364),
     ((0.5, 1, 1, 1), (2.429, 2.518, 2.824, 3.000), 0.506, (2.468, 2.556, 2.876, 3.067), 0.508),
@@ -70,7 +70,7 @@ def _init_sel(ds, s0_sq):
 
 
 def learning_curves(results, out: Path) -> tuple[dict, list]:
-    """Depth-1 E_g(t), E_t(t) over theory, double descent in P, and science.md §2.4/2.5/2.8."""
+    """Depth-1 E_g(t), E_t(t) over theory, double descent in P, and docs/theory.md §2.4/2.5/2.8."""
     ((ds, th),) = results
     written, nums = [], {}
     noise = ds.noise_var
@@ -131,7 +131,7 @@ def learning_curves(results, out: Path) -> tuple[dict, list]:
 
     # the numbers: depth 1 only
     ds, th, opt, stats, final = (x.isel(depth=0) for x in (ds, th, opt, stats, final))
-    # science.md §2.8: E_g at t = 1, 3, 10, 100 (flow theory, N = 400 in the table)
+    # docs/theory.md §2.8: E_g at t = 1, 3, 10, 100 (flow theory, N = 400 in the table)
     rows = []
     for (a, sw, se, s0), th_tab, et_tab, sim_tab, et_sim_tab in TABLE_2_8:
         r = _by_alpha(ds, a)
@@ -162,7 +162,7 @@ def learning_curves(results, out: Path) -> tuple[dict, list]:
         rows.append(row)
     nums["table_2_8"] = rows
 
-    # science.md §2.5: optimal early-stopping error, Bayes and t* (sigma_0 = 0)
+    # docs/theory.md §2.5: optimal early-stopping error, Bayes and t* (sigma_0 = 0)
     tab = {}
     for q, (eg, bayes, tstar) in TABLE_2_5.items():
         qq = nearest(ds.snr.values, q, 1e-3)
@@ -196,7 +196,7 @@ def learning_curves(results, out: Path) -> tuple[dict, list]:
     ]
     nums["table_2_5_max_rel_dev_sim_vs_table"] = num(max(worst), 3) if worst else None
 
-    # science.md §2.4: overtraining E_g(t = 100) - E_g(t*) at SNR 1
+    # docs/theory.md §2.4: overtraining E_g(t = 100) - E_g(t*) at SNR 1
     q1 = nearest(ds.snr.values, 1.0)
     if q1 is not None and abs(t_end - 100) < 1e-6:
         over = {}
@@ -208,7 +208,7 @@ def learning_curves(results, out: Path) -> tuple[dict, list]:
                 over[f"alpha={a:g}"] = {"sim": num(sim, 3), "table": ref}
         nums["overtraining_2_4_snr1"] = over
 
-    # science.md §2.5: effect of sigma_0 (SNR 1)
+    # docs/theory.md §2.5: effect of sigma_0 (SNR 1)
     if q1 is not None and "init_scale" in ds.dims:
         eff = {}
         for a, refs in INIT_2_5.items():

@@ -103,7 +103,7 @@ def _mp_continuous(lam, q, s2):
 
 
 def hidden_spectrum(ds, widths=None, n_seeds: int = 10):
-    """science.md §5 item 6 (E): the spectrum of the hidden-layer Gram ``(N_h/P) Σ_μ φφᵀ``
+    """docs/theory.md §5 item 6 (E): the spectrum of the hidden-layer Gram ``(N_h/P) Σ_μ φφᵀ``
     of a random-feature sweep's own data and features (seeds 0 … n_seeds−1), its N + 1
     outliers (the constant and linear parts of the ReLU, rank N + 1) set apart, and the
     rest against an MP law whose scale matches the rest's mean, at N_h = P/2, P, 2P unless
@@ -167,7 +167,7 @@ def hidden_spectrum(ds, widths=None, n_seeds: int = 10):
 
 def nonlinear(results, out: Path) -> tuple[dict, list]:
     """Random-feature student: optimal and final test error against the hidden width, at
-    SNR 1 (science.md §5 item 6) and at the other SNRs of the second spec (item 7)."""
+    SNR 1 (docs/theory.md §5 item 6) and at the other SNRs of the second spec (item 7)."""
     written, nums = [], {}
     ds, th = results[0]
     ok = analysis.valid(ds)
@@ -203,7 +203,7 @@ def nonlinear(results, out: Path) -> tuple[dict, list]:
     fig, spectrum = hidden_spectrum(ds)
     save(fig, out, "hidden_spectrum", written)
     nums["hidden_spectrum"] = spectrum
-    if len(results) > 1:  # science.md §5 item 7: the same at other SNRs
+    if len(results) > 1:  # docs/theory.md §5 item 7: the same at other SNRs
         ds2, th2 = results[1]
         ok2 = analysis.valid(ds2)
         snrs = [float(q) for q in ds2.snr.values]

@@ -16,7 +16,7 @@ __all__ = ["balanced_flow"]
 @float64
 def balanced_flow(factor, teacher, noise_std, w0, depth: int, times, n_train=None, rtol=1e-10, weights=False):
     """Exact end-to-end gradient flow of a scalar-output deep linear network from a
-    balanced initialisation, on one run's own data (science.md §3.2, Arora et al. 2018):
+    balanced initialisation, on one run's own data (docs/theory.md §3.2, Arora et al. 2018):
 
     ``τ dw/dt = ‖w‖^{2−2/D} [g + (D − 1)(g·ŵ) ŵ]``, ``g = Σ_yx − w Σ_xx``.
 

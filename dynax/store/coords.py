@@ -80,7 +80,7 @@ def _examples(spec: SweepSpec) -> xr.Variable:
 
 
 def _time(spec: SweepSpec, lr_used: np.ndarray) -> xr.Variable:
-    """Continuous time t = eta*epoch (sum loss) or eta*epoch/P (mean loss), science.md §1.2,
+    """Continuous time t = eta*epoch (sum loss) or eta*epoch/P (mean loss), docs/theory.md §1.2,
     over the dims along which it varies."""
     shape = spec.shape
     lr = lr_used.reshape(shape)
@@ -104,7 +104,7 @@ def _time(spec: SweepSpec, lr_used: np.ndarray) -> xr.Variable:
     return xr.Variable(
         (*tuple(dims[ax] for ax in keep), "epoch"),
         t,
-        {"long_name": "continuous time t (science.md §1.2)", "units": "tau"},
+        {"long_name": "continuous time t (docs/theory.md §1.2)", "units": "tau"},
     )
 
 
@@ -112,7 +112,7 @@ def _time_general(spec: SweepSpec, lr_used: np.ndarray) -> xr.Variable:
     """Continuous time over the dims along which it varies, for sweeps with online runs:
     t = η · g · examples / P with g = 1 (sum loss), 1/P (replay, mean) or 1/B (online,
     mean), so one pass over P examples is one epoch's worth of time; under the
-    optimal_online schedule t = Σ_k η_k B / P = (N/P) ln(e_0/e(α)) (science.md §4.1)."""
+    optimal_online schedule t = Σ_k η_k B / P = (N/P) ln(e_0/e(α)) (docs/theory.md §4.1)."""
     dims = list(spec.dims)
     lr = xr.DataArray(lr_used.reshape(spec.shape), dims=dims)
     ex_var = _examples(spec)
@@ -134,7 +134,7 @@ def _time_general(spec: SweepSpec, lr_used: np.ndarray) -> xr.Variable:
     return xr.Variable(
         t.dims,
         np.ascontiguousarray(t.values),
-        {"long_name": "continuous time t (science.md §1.2; online: eta x examples / P)", "units": "tau"},
+        {"long_name": "continuous time t (docs/theory.md §1.2; online: eta x examples / P)", "units": "tau"},
     )
 
 

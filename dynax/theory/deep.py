@@ -12,7 +12,7 @@ __all__ = ["saxe_escape_time", "saxe_mode", "stability_bound"]
 
 
 def stability_bound(depth: int, lam_max, teacher_norm, init: str = "gaussian", shapes=(), init_scale=0.0):
-    """The largest stable GD step ε (sum-loss units), science.md §3.2.
+    """The largest stable GD step ε (sum-loss units), docs/theory.md §3.2.
 
     The loss curvature along the top input direction is about
     ``λ_max · Σ_l Π_{k≠l} ‖W_k‖²``; at a balanced point with end-to-end norm ‖w‖ that is
@@ -47,7 +47,7 @@ def _layer_norms(init: str, shapes, scale: float) -> list[float]:
 
 def saxe_mode(s, u0, t, depth: int = 2):
     """One mode's strength ``u(t)`` for whitened inputs and decoupled (aligned, balanced)
-    initialisation, Saxe, McClelland & Ganguli (2014); science.md §3.1.
+    initialisation, Saxe, McClelland & Ganguli (2014); docs/theory.md §3.1.
 
     ``τ du/dt = D u^{2−2/D} (s − u)``: at depth 1 an exponential approach, at depth 2 the
     sigmoid ``u = s e^{2st}/(e^{2st} − 1 + s/u0)``, deeper a numerical solution.
@@ -67,7 +67,7 @@ def saxe_mode(s, u0, t, depth: int = 2):
 
 
 def saxe_escape_time(s, u0, depth: int, frac: float = 0.5, target=None):
-    """Time for a mode to grow from u0 to ``frac·s`` (science.md §3.1):
+    """Time for a mode to grow from u0 to ``frac·s`` (docs/theory.md §3.1):
     ``t = (1/D) ∫_{u0}^{u_f} du / (u^{2−2/D} (s − u))``; D = 2 in closed form."""
     uf = frac * s if target is None else target
     if depth == 2:

@@ -1,4 +1,4 @@
-"""Random-feature students in closed form, and their error decomposition (science.md §5 item 8).
+"""Random-feature students in closed form, and their error decomposition (docs/theory.md §5 item 8).
 
 A random-feature student ``ŷ = a·relu(F x)`` trains only its readout ``a``, so full-batch
 gradient descent on it is linear regression on the features ``φ = relu(F x)``, and its

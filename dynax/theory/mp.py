@@ -65,7 +65,7 @@ def mp_bulk_nodes(alpha: float, n: int = 2000) -> tuple[np.ndarray, np.ndarray]:
     """Quadrature nodes and weights for ``∫ f(λ) ρ_c(λ) dλ`` over the MP bulk.
 
     The bulk has mass ``min(1, α)``; the point mass ``(1 − α)_+`` at λ = 0 is not
-    included (science.md §2.2).
+    included (docs/theory.md §2.2).
     """
     if not alpha > 0:
         raise ValueError(f"alpha must be > 0, got {alpha}")
@@ -95,7 +95,7 @@ def _check_time(t, epochs, step):
 
 
 def test_error(alpha, teacher_var, noise_var, init_var=0.0, t=None, epochs=None, step=None, n=2000):
-    """Depth-1 generalization error ``E_g(t)`` (science.md §2.3), including σ_ε².
+    """Depth-1 generalization error ``E_g(t)`` (docs/theory.md §2.3), including σ_ε².
 
     Args:
         alpha: load P/N.
@@ -116,7 +116,7 @@ def test_error(alpha, teacher_var, noise_var, init_var=0.0, t=None, epochs=None,
 
 
 def train_error(alpha, teacher_var, noise_var, init_var=0.0, t=None, epochs=None, step=None, n=2000):
-    """Depth-1 training error ``E_t(t)`` (science.md §2.3): mean squared training residual."""
+    """Depth-1 training error ``E_t(t)`` (docs/theory.md §2.3): mean squared training residual."""
     _check_time(t, epochs, step)
     lam, wt = mp_bulk_nodes(alpha, n)
     a = teacher_var + init_var
@@ -135,7 +135,7 @@ def bayes_error(alpha, teacher_var, noise_var):
 
 
 def asymptotic_test_error(alpha, teacher_var, noise_var, init_var=0.0):
-    """``E_g(t → ∞)`` at depth 1 (science.md §2.4); infinite at α = 1 with noise.
+    """``E_g(t → ∞)`` at depth 1 (docs/theory.md §2.4); infinite at α = 1 with noise.
 
     α > 1: least squares, ``σ_ε² α/(α − 1)``. α < 1: the frozen subspace plus the
     min-norm interpolator, ``(1 − α)(σ_w² + σ_0²) + σ_ε²/(1 − α)``.
@@ -166,7 +166,7 @@ def _golden(f, lo, hi, tol=1e-10):
 
 
 def optimal_stopping(alpha, teacher_var, noise_var, init_var=0.0, step=None, n=2000):
-    """Optimal early-stopping time and error at depth 1 (science.md §2.5).
+    """Optimal early-stopping time and error at depth 1 (docs/theory.md §2.5).
 
     Args:
         step: None for gradient flow (t* continuous, units of τ); else the GD step ε in
@@ -176,7 +176,7 @@ def optimal_stopping(alpha, teacher_var, noise_var, init_var=0.0, step=None, n=2
         (t_star, e_star). Without label noise E_g only decreases: (inf, E_g(∞)).
     """
 
-    if noise_var == 0:  # E_g decreases monotonically (science.md §5)
+    if noise_var == 0:  # E_g decreases monotonically (docs/theory.md §5)
         return np.inf, asymptotic_test_error(alpha, teacher_var, noise_var, init_var)
 
     def flow(log_t):

@@ -13,7 +13,7 @@ __all__ = [
 
 
 def online_test_error(alpha_seen, teacher_var, noise_var, init_var=0.0, lr=0.5, batch=1, n_in=None):
-    """One-pass SGD on fresh examples, constant rate (science.md §4.1), as N → ∞.
+    """One-pass SGD on fresh examples, constant rate (docs/theory.md §4.1), as N → ∞.
 
     Args:
         alpha_seen: examples seen / N.
@@ -36,7 +36,7 @@ def online_test_error(alpha_seen, teacher_var, noise_var, init_var=0.0, lr=0.5, 
 
 
 def online_test_error_optimal(alpha_seen, teacher_var, noise_var, init_var=0.0):
-    """One-pass SGD with the oracle-annealed rate ``η*(e) = e/(e + σ_ε²)`` (science.md §4.1):
+    """One-pass SGD with the oracle-annealed rate ``η*(e) = e/(e + σ_ε²)`` (docs/theory.md §4.1):
     ``e`` solves ``α = ln(e0/e) + σ_ε² (1/e − 1/e0)``; returns ``E_g = e + σ_ε²``."""
     a = np.atleast_1d(np.asarray(alpha_seen, dtype=np.float64))
     e0 = teacher_var + init_var
@@ -58,11 +58,11 @@ def online_test_error_optimal(alpha_seen, teacher_var, noise_var, init_var=0.0):
 
 def optimal_online_time(alpha_seen, n_train, n_in, teacher_var, noise_var, init_var=0.0):
     """Continuous time of an online run under the oracle schedule, in replay's units:
-    ``t = Σ_k η_k / P = (N/P) ∫ η*(α) dα = (N/P) ln(e_0/e(α))`` (science.md §4.1)."""
+    ``t = Σ_k η_k / P = (N/P) ∫ η*(α) dα = (N/P) ln(e_0/e(α))`` (docs/theory.md §4.1)."""
     e = online_test_error_optimal(alpha_seen, teacher_var, noise_var, init_var) - noise_var
     return (n_in / n_train) * np.log((teacher_var + init_var) / e)
 
 
 def optimal_online_rate(e, noise_var):
-    """The oracle rate ``η* = e/(e + σ_ε²)`` at excess error e (science.md §4.1)."""
+    """The oracle rate ``η* = e/(e + σ_ε²)`` at excess error e (docs/theory.md §4.1)."""
     return e / (e + noise_var)
