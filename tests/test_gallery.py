@@ -175,3 +175,29 @@ def test_decomposition_tiny(tmp_path):
     approx = np.asarray(nums["approximation_error"], float)
     assert np.all(np.diff(approx) < 0)
     assert nums["max_abs_sim_minus_exact_in_sem"] < 4
+
+
+def test_gallery_rebuilds_a_result_spec_with_its_overrides(tmp_path):
+    """A result made with ``--set seed=5`` gets its theory and its teachers at root seed 5,
+    not at the seed written in the spec file (the gallery reads the spec back from the
+    result's attributes, overrides included)."""
+    from dynax.cli import main
+    from dynax.gallery.common import realized_teacher_var
+    from dynax.gallery.frozen_subspace import _teacher_null
+    from dynax.sim import data
+
+    out = tmp_path / "frozen_subspace" / "frozen_subspace.nc"
+    tiny = ["grid.depth=[1]", "grid.n_over_p=[2.0]", "grid.init_scale=[0.1]", "grid.seed={count=2}"]
+    args = ["run", str(SWEEPS / "frozen_subspace.toml"), "-o", str(out), "--quiet", "--set", "seed=5"]
+    args += [f"--set={o}" for o in [*tiny, "problem.n_in=8", "train.epochs=20"]]
+    assert main(args) == 0
+    ((ds, th),) = gallery.load("frozen_subspace", tmp_path)
+    assert th.attrs["spec_sha256"] == ds.attrs["spec_sha256"] and "seed=5" in th.attrs["spec_overrides"]
+    teachers = [
+        np.asarray(data.teacher(data.data_key(root, s), 8, 1, 1.0)) for root in (5, 0) for s in (0, 1)
+    ]
+    np.testing.assert_allclose(realized_teacher_var(ds), [np.mean(t**2) for t in teachers[:2]], rtol=1e-12)
+    assert not np.allclose(realized_teacher_var(ds), [np.mean(t**2) for t in teachers[2:]])
+    x, _, w_bar, _ = data.raw_data(5, 1, 4, 8, 1, 1.0, 1.0)
+    null = np.linalg.svd(x)[2][4:]
+    np.testing.assert_allclose(_teacher_null(ds).isel(seed=1), np.sum((w_bar @ null.T) ** 2) / 8, rtol=1e-10)
