@@ -11,12 +11,12 @@ import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 
-from .._version import __version__
 from ..sim import data
 from ..sim.raw import RawConfig, feature_layer, initial_weights
 from ..sim.scope import float64
 from ..spec import INITS, Auto, SweepSpec, derived
 from ..store import coordinates
+from ..store.dataset import spec_attrs
 from ..theory.features import TERMS, decompose_run
 
 __all__ = ["decomposition_dataset"]
@@ -112,13 +112,5 @@ def decomposition_dataset(spec: SweepSpec) -> xr.Dataset:
     return xr.Dataset(
         data_vars,
         {k: c for k, c in coords.items() if set(getattr(c, "dims", (k,))) <= {*dims, "epoch"}},
-        {
-            "title": f"{spec.name} (closed-form random-feature decomposition)",
-            "dynax_version": __version__,
-            "spec_toml": spec.text,
-            "spec_overrides": "\n".join(spec.overrides),
-            "spec_sha256": spec.sha256,
-            "teacher_var": float(spec.problem.teacher_var),
-            "loss": spec.train.loss,
-        },
+        {"title": f"{spec.name} (closed-form random-feature decomposition)", **spec_attrs(spec)},
     )

@@ -14,10 +14,10 @@ import itertools
 import numpy as np
 import xarray as xr
 
-from .._version import __version__
 from ..sim.scope import float64
 from ..spec import Auto, SweepSpec, derived
 from ..store import coordinates
+from ..store.dataset import spec_attrs
 from ..theory import (
     bayes_error,
     mp_edges,
@@ -247,14 +247,5 @@ def _assemble(spec: SweepSpec, dims, arrays: dict, notes: set, rf, n: int) -> xr
     return xr.Dataset(
         data_vars,
         coords,
-        {
-            "title": f"{spec.name} (theory)",
-            "dynax_version": __version__,
-            "spec_toml": spec.text,
-            "spec_overrides": "\n".join(spec.overrides),
-            "spec_sha256": spec.sha256,
-            "teacher_var": float(spec.problem.teacher_var),
-            "loss": spec.train.loss,
-            "quadrature_nodes": int(n),
-        },
+        {"title": f"{spec.name} (theory)", **spec_attrs(spec), "quadrature_nodes": int(n)},
     )

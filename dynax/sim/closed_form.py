@@ -6,7 +6,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from .gd import KernelConfig, RunInputs, init_weights
+from .gd import KernelConfig, RunInputs, init_weights, statistics
 from .tracker import DIVERGENCE_FACTOR, Outputs
 
 __all__ = ["BLOCK", "closed_form", "decay"]
@@ -53,11 +53,7 @@ def closed_form(cfg: KernelConfig, run: RunInputs) -> Outputs:
         raise ValueError("the closed form is for depth-1 gradient descent")
     dtype = jnp.dtype(cfg.dtype)
     n, n_out = cfg.n_in, cfg.n_out
-    lx = run.factor[:n].astype(dtype)
-    lz_noise = (run.noise_std * run.factor[n:]).astype(dtype)
-    w_bar = run.teacher.astype(dtype)
-    noise_var = (run.noise_std**2).astype(dtype)
-    p = run.n_train.astype(dtype)
+    lx, lz_noise, w_bar, noise_var, p = statistics(cfg, run, dtype)
     eps = (run.learning_rate * run.grad_scale).astype(dtype)
 
     if run.eigvecs.shape[-1] == n:  # shared per (seed, P), computed once in float64

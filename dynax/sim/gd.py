@@ -121,6 +121,27 @@ def _null_space_error(w_eff, w_bar, u_row, n_out):
     return jnp.sum(null * null) / (u_row.shape[0] * n_out)
 
 
+class Statistics(NamedTuple):
+    """One run's data as a trainer on sufficient statistics reads it, in the run's dtype."""
+
+    lx: jax.Array  # (N, K) L_x: Σ_xx = L_x L_xᵀ
+    lz_noise: jax.Array  # (N_out, K) σ_ε L_z
+    w_bar: jax.Array  # (N_out, N) the teacher
+    noise_var: jax.Array  # σ_ε²
+    p: jax.Array  # P
+
+
+def statistics(cfg: KernelConfig, run: RunInputs, dtype) -> Statistics:
+    n = cfg.n_in
+    return Statistics(
+        lx=run.factor[:n].astype(dtype),
+        lz_noise=(run.noise_std * run.factor[n:]).astype(dtype),
+        w_bar=run.teacher.astype(dtype),
+        noise_var=(run.noise_std**2).astype(dtype),
+        p=run.n_train.astype(dtype),
+    )
+
+
 def init_weights(cfg: KernelConfig, run: RunInputs) -> list[jax.Array]:
     """Initial weights of one run (:func:`dynax.sim.init.init_from`)."""
     lx, lz = run.factor[: cfg.n_in], run.factor[cfg.n_in :]
@@ -166,12 +187,8 @@ def train_gd(cfg: KernelConfig, run: RunInputs) -> Outputs:
     """
     dtype = jnp.dtype(cfg.dtype)
     n, n_out = cfg.n_in, cfg.n_out
-    lx = run.factor[:n].astype(dtype)
-    lz_noise = (run.noise_std * run.factor[n:]).astype(dtype)
-    w_bar = run.teacher.astype(dtype)
-    noise_var = (run.noise_std**2).astype(dtype)
+    lx, lz_noise, w_bar, noise_var, p = statistics(cfg, run, dtype)
     grad_scale = run.grad_scale.astype(dtype)
-    p = run.n_train.astype(dtype)
 
     def loss(ws):
         w_eff = product(ws)
@@ -224,11 +241,5 @@ def train_gd(cfg: KernelConfig, run: RunInputs) -> Outputs:
     bounds = np.stack([rec_epochs[:-1], rec_epochs[1:]], axis=1)
     state, (train_rec, test_rec, null_rec) = jax.lax.scan(interval, state, bounds)
     state, (train_last, test_last, null_last) = record(state, rec_epochs[-1])
-    return Outputs(
-        train_error=jnp.append(train_rec, train_last),
-        test_error=jnp.append(test_rec, test_last),
-        best_test_error=tracker.best_error(state.track, dtype),
-        best_epoch=state.track.best_epoch,
-        diverged=state.track.diverged,
-        null_space_error=jnp.append(null_rec, null_last) if cfg.null_space else None,
-    )
+    null = (null_rec, null_last) if cfg.null_space else None
+    return tracker.outputs(state.track, dtype, (train_rec, train_last), (test_rec, test_last), null)

@@ -334,10 +334,4 @@ def train_raw(cfg: RawConfig, run: RawInputs) -> Outputs:
     )
     state, (train_rec, test_rec) = jax.lax.scan(interval, state, jnp.arange(n_rec - 1))
     state, (train_last, test_last) = record(state, steps[n_rec - 1])
-    return Outputs(
-        train_error=jnp.append(train_rec, train_last),
-        test_error=jnp.append(test_rec, test_last),
-        best_test_error=tracker.best_error(state.track, dtype),
-        best_epoch=state.track.best_epoch,
-        diverged=state.track.diverged,
-    )
+    return tracker.outputs(state.track, dtype, (train_rec, train_last), (test_rec, test_last))

@@ -13,7 +13,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-__all__ = ["DIVERGENCE_FACTOR", "Outputs", "Tracker", "start", "update"]
+__all__ = ["DIVERGENCE_FACTOR", "Outputs", "Tracker", "best_error", "outputs", "start", "update"]
 
 DIVERGENCE_FACTOR = 1e6  # E_g above this multiple of E_g(0) counts as diverged
 
@@ -61,6 +61,19 @@ def update(tr: Tracker, test, epoch, limit) -> Tracker:
         best_epoch=jnp.where(better, epoch, tr.best_epoch),
         diverged=diverged,
         bad_epoch=jnp.where(bad & ~tr.diverged, epoch, tr.bad_epoch),
+    )
+
+
+def outputs(tr: Tracker, dtype, train, test, null=None) -> Outputs:
+    """The run's :class:`Outputs` from its tracker and its recorded curves, each given as
+    (the scan's records, the last record)."""
+    return Outputs(
+        train_error=jnp.append(*train),
+        test_error=jnp.append(*test),
+        best_test_error=best_error(tr, dtype),
+        best_epoch=tr.best_epoch,
+        diverged=tr.diverged,
+        null_space_error=None if null is None else jnp.append(*null),
     )
 
 

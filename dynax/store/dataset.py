@@ -19,7 +19,7 @@ from ..spec import Auto, SweepSpec, parse_spec
 from .coords import coordinates, time_coordinate
 from .schema import PRESENT, VARIABLES, computed
 
-__all__ = ["Chunk", "FlatResult", "build_dataset", "spec_of"]
+__all__ = ["Chunk", "FlatResult", "build_dataset", "spec_attrs", "spec_of"]
 
 
 class _ByName:
@@ -121,6 +121,18 @@ def build_dataset(plan, res: FlatResult, history: str = "") -> xr.Dataset:
     attrs["epochs"] = int(spec.train.epochs)
     attrs["dtype"] = spec.train.dtype
     return xr.Dataset(data_vars, coords, attrs)
+
+
+def spec_attrs(spec: SweepSpec) -> dict:
+    """The attributes that say which spec (and dynax) a Dataset was made from."""
+    return {
+        "dynax_version": __version__,
+        "spec_toml": spec.text,
+        "spec_overrides": "\n".join(spec.overrides),
+        "spec_sha256": spec.sha256,
+        "teacher_var": float(spec.problem.teacher_var),
+        "loss": spec.train.loss,
+    }
 
 
 def spec_of(ds: xr.Dataset, path: str | None = None) -> SweepSpec:
