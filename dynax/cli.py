@@ -330,10 +330,12 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = _parser().parse_args(argv)
     args.argv = argv
-    from .sim.scope import guard_cpu_dispatch
+    from .sim.scope import enable_compilation_cache, guard_cpu_dispatch
     from .spec import SpecError
 
     guard_cpu_dispatch()  # dynax's own process: run CPU computations inline (dynax.sim.scope)
+    if args.command in ("run", "theory", "analyze", "gallery"):  # bench times compilation itself
+        enable_compilation_cache()
     try:
         if args.command == "validate":
             return _validate(args)

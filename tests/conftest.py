@@ -5,9 +5,14 @@ calls run in a scoped float64 mode): oracle tests build float64 inputs by hand. 
 user's process sees is tested in subprocesses (tests/test_layers.py).
 """
 
+import os
+
 import jax
 import numpy as np
 import pytest
+
+# the CLI keeps compiled programs on disk; tests count compilations, so they run without it
+os.environ["DYNAX_COMPILATION_CACHE"] = "off"
 
 from dynax.sim import data, gd
 from dynax.sim.scope import guard_cpu_dispatch

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..sim.scope import float64, guard_cpu_dispatch
+from ..sim.scope import enable_compilation_cache, float64, guard_cpu_dispatch
 from ..spec import SpecError, parse_spec
 from ..store.parts import write_part
 from .chunk import run_chunk
@@ -82,6 +82,7 @@ def worker_chunk(
 ):
     """Run one chunk in a worker process and write its part file."""
     guard_cpu_dispatch()
+    enable_compilation_cache()
     spec = parse_spec(spec_text, spec_path, overrides)
     plan = plan_sweep(spec, devices=devices, layout=layout)
     cache = _worker_cache(spec.sha256, plan)

@@ -11,16 +11,25 @@ against a recorded XLA hang in device-to-host transfers of vmapped programs
 (jax-ml/jax#25861). It is read when the CPU client is created, so it cannot be scoped:
 dynax's own processes (the CLI, Dask workers, the tests) call it first thing; a notebook
 that hits the hang can call it before its first JAX computation.
+
+:func:`enable_compilation_cache` keeps compiled programs on disk (JAX's persistent
+compilation cache), so a second run of the same shapes does not compile again. The CLI
+switches it on; from Python it is opt-in. The folder is per user and machine type:
+``$DYNAX_COMPILATION_CACHE`` if set (``off`` disables it), else
+``$XDG_CACHE_HOME/dynax/jax/<platform>-<device kind>`` (``~/.cache`` by default).
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import os
+import re
+from pathlib import Path
 
 import jax
 
-__all__ = ["float64", "guard_cpu_dispatch", "x64"]
+__all__ = ["compilation_cache_dir", "enable_compilation_cache", "float64", "guard_cpu_dispatch", "x64"]
 
 
 @contextlib.contextmanager
@@ -44,3 +53,30 @@ def float64(fn):
 def guard_cpu_dispatch() -> None:
     """Run CPU computations inline (no asynchronous dispatch): see the module docstring."""
     jax.config.update("jax_cpu_enable_async_dispatch", False)
+
+
+def compilation_cache_dir() -> Path | None:
+    """Where compiled programs are kept for this user and machine type (None: switched off)."""
+    env = os.environ.get("DYNAX_COMPILATION_CACHE")
+    if env is not None:
+        return None if env.strip().lower() in ("", "off", "0", "none") else Path(env).expanduser()
+    dev = jax.devices()[0]
+    kind = re.sub(r"[^a-z0-9_.-]+", "-", f"{dev.platform}-{dev.device_kind}".lower()).strip("-")
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "dynax" / "jax" / kind
+
+
+def enable_compilation_cache(path: str | Path | None = None) -> Path | None:
+    """Switch on JAX's persistent compilation cache in ``path`` (default
+    :func:`compilation_cache_dir`); every program is cached, however fast it compiled.
+    Returns the folder, or None when switched off (``DYNAX_COMPILATION_CACHE=off``)."""
+    folder = Path(path) if path is not None else compilation_cache_dir()
+    if folder is None:
+        return None
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:  # a read-only home: run without the cache
+        return None
+    jax.config.update("jax_compilation_cache_dir", str(folder))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    return folder
