@@ -12,6 +12,7 @@ from matplotlib.figure import Figure
 
 from .. import analysis, theory
 from ..sim import data
+from ..sim.scope import float64
 from ..store import spec_of
 
 __all__ = [
@@ -65,6 +66,7 @@ def mean_time(ds):
     return ds.time.where(analysis.valid(ds)).mean("seed") if "seed" in ds.time.dims else ds.time
 
 
+@float64
 def realized_teacher_var(ds) -> xr.DataArray:
     """‖w̄‖²/(N·N_out) of each seed's teacher: the variance the seed actually drew."""
     root = spec_of(ds).seed

@@ -24,25 +24,55 @@ def decomposition(results, out: Path) -> tuple[dict, list]:
     """The error of a random-feature student of a noiseless ReLU teacher, split into
     approximation, null-space and over-fitting error (NN2020 Fig. 9), against width."""
     ((ds, th),) = results
-    written, nums = [], {}
+    written = []
     ok = analysis.valid(ds)
     sel = {"depth": ds.depth.values[0], "n_over_p": ds.n_over_p.values[0], "snr": ds.snr.values[0]}
     sub, okk, th = ds.sel(sel), ok.sel(sel), th.sel(sel)
     p = int(ds.n_train.values[0])
     widths = sub.width.values
+    e = _errors(sub, okk, th)
+    _decomposition_figure(e, widths, p, int(ds.epoch.values[-1]), out, written)
+    nums = _decomposition_numbers(e, widths, p, okk)
+    nums["n_diverged"] = int((~ok).sum())
+    return nums, written
+
+
+def _errors(sub, okk, th) -> dict:
+    """Per width: the simulation's final and early-stopped errors (seed mean and sem), the
+    exact ones, and the exact decomposition (approximation, null space, over-fitting, cross)."""
     n = okk.sum("seed")
     final = sub.test_error.where(okk).isel(epoch=-1)
     sim, sim_sem = final.mean("seed"), final.std("seed") / np.sqrt(n)
     exact = th.test_error.isel(epoch=-1)
     approx, null = th.approximation_error, th.null_space_error
     over, cross = th.overfitting_error.isel(epoch=-1), th.cross_error.isel(epoch=-1)
-    three = approx + null + over
     curve = sub.test_error.where(okk).mean("seed")
     k = curve.argmin("epoch")
     opt_sim = curve.isel(epoch=k)
     opt_sem = sub.test_error.where(okk).isel(epoch=k).std("seed") / np.sqrt(n)
-    opt_exact = th.optimal_test_error
+    return {
+        "sim": sim,
+        "sim_sem": sim_sem,
+        "exact": exact,
+        "approx": approx,
+        "null": null,
+        "over": over,
+        "cross": cross,
+        "opt_sim": opt_sim,
+        "opt_sem": opt_sem,
+        "opt_exact": th.optimal_test_error,
+        "converged": th.test_error_converged,
+        "over_converged": th.overfitting_error_converged,
+    }
 
+
+def _decomposition_figure(e, widths, p, last_epoch, out, written) -> None:
+    """The final error's decomposition, what no training removes, and early stopping against
+    training to the end, over the width."""
+    sim, sim_sem, exact = e["sim"], e["sim_sem"], e["exact"]
+    approx, null, over = e["approx"], e["null"], e["over"]
+    opt_sim, opt_sem, opt_exact = e["opt_sim"], e["opt_sem"], e["opt_exact"]
+    three = approx + null + over
     fig = Figure(figsize=(13, 4.4), layout="constrained")
     ax1, ax2, ax3 = fig.subplots(1, 3)
     ax1.plot(widths, approx, "o-", ms=3, color="C0", label="approximation")
@@ -50,7 +80,7 @@ def decomposition(results, out: Path) -> tuple[dict, list]:
     ax1.plot(widths, over, "o-", ms=3, color="C1", label="over-fitting")
     ax1.plot(widths, three, "-", lw=2, color="c", label="sum of the three")
     ax1.errorbar(widths, sim, sim_sem, fmt="k_", ms=9, capsize=2, label="E_g, 5000 new examples (sim)")
-    ax1.set_title(f"final epoch ({int(ds.epoch.values[-1])}): decomposition")
+    ax1.set_title(f"final epoch ({last_epoch}): decomposition")
     ax1.set_ylabel("error (seed mean)")
     ax2.plot(widths, approx, "o-", ms=3, color="C0", label="approximation")
     ax2.plot(widths, null, "o-", ms=3, color="C3", label="null space")
@@ -60,7 +90,7 @@ def decomposition(results, out: Path) -> tuple[dict, list]:
     ax3.plot(widths, opt_exact, "-", color="C0", alpha=0.6, label="early-stopped (exact)")
     ax3.errorbar(widths, sim, sim_sem, marker="x", ms=4, ls="--", color="C1", label="final (sim)")
     ax3.plot(widths, exact, "-", color="C1", alpha=0.6, label="final (exact)")
-    conv = th.test_error_converged
+    conv = e["converged"]
     ax3.plot(widths, conv, ":", color="grey", label=r"$t\to\infty$ (exact)")
     top = 2.5 * float(np.nanmax(sim.values))
     ax3.set_ylim(0.5 * float(np.nanmin(opt_sim.values)), top)
@@ -82,6 +112,13 @@ def decomposition(results, out: Path) -> tuple[dict, list]:
     ax2.set_ylim(0, None)
     save(fig, out, "decomposition", written)
 
+
+def _decomposition_numbers(e, widths, p, okk) -> dict:
+    """The errors per width, the simulation against the exact final error, and where the
+    null-space and over-fitting errors peak."""
+    sim, sim_sem, exact = e["sim"], e["sim_sem"], e["exact"]
+    null, over, cross = e["null"], e["over"], e["cross"]
+    nums = {}
     z = (sim - exact) / sim_sem
     nums["width"] = [int(w) for w in widths]
     nums["n_train"] = p
@@ -90,19 +127,18 @@ def decomposition(results, out: Path) -> tuple[dict, list]:
     nums["final_error_sim_sem"] = [num(v, 2) for v in sim_sem.values]
     nums["final_error_exact"] = [num(v) for v in exact.values]
     nums["sim_minus_exact_in_sem"] = [num(v, 2) for v in z.values]
-    nums["approximation_error"] = [num(v) for v in approx.values]
+    nums["approximation_error"] = [num(v) for v in e["approx"].values]
     nums["null_space_error"] = [num(v) for v in null.values]
     nums["overfitting_error"] = [num(v) for v in over.values]
     nums["cross_error"] = [num(v) for v in cross.values]
-    nums["optimal_error_sim"] = [num(v) for v in opt_sim.values]
-    nums["optimal_error_exact"] = [num(v) for v in opt_exact.values]
-    nums["converged_error_exact"] = [num(v) for v in th.test_error_converged.values]
+    nums["optimal_error_sim"] = [num(v) for v in e["opt_sim"].values]
+    nums["optimal_error_exact"] = [num(v) for v in e["opt_exact"].values]
+    nums["converged_error_exact"] = [num(v) for v in e["converged"].values]
     nums["max_abs_sim_minus_exact_in_sem"] = num(np.nanmax(abs(z.values)), 3)
     nums["null_space_error_max_at_or_below_p"] = float(null.where(null.width <= p).max())
     nums["max_rel_sim_minus_exact"] = num(np.nanmax(abs(sim / exact - 1).values), 3)
     nums["width_of_max_overfitting"] = int(widths[int(np.nanargmax(over.values))])
-    conv = th.overfitting_error_converged
+    conv = e["over_converged"]
     nums["width_of_max_overfitting_converged"] = int(widths[int(np.nanargmax(conv.values))])
     nums["max_abs_cross_error"] = num(float(abs(cross).max()), 3)
-    nums["n_diverged"] = int((~ok).sum())
-    return nums, written
+    return nums

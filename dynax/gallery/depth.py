@@ -47,17 +47,26 @@ def depth(results, out: Path) -> tuple[dict, list]:
     """Fan-in runs against the §3.4 table (paired deep − shallow), and balanced runs
     against the exact end-to-end flow of §3.2; the speed-accuracy trade-off."""
     (ds, _), (bal, bal_th) = results
-    written, nums = [], {}
-    ok = analysis.valid(ds)
-    best = ds.best_test_error.where(ok)
+    written = []
     opt = analysis.optimal_early_stopping(ds)
-    scales = ds.init_scale.values
     snr = ds.snr.values[0]
     nv = float(ds.noise_var.sel(snr=snr))
+    paired = _paired_differences(ds, nv)
+    _fan_in_figure(ds, paired, opt, nv, out, written)
+    nums = _fan_in_vs_table_3_4(ds, paired, opt, nv)
+    nums["balanced_sim_vs_flow_max_rel_dev"] = _balanced_vs_flow(bal, bal_th, out, written)
+    return nums, written
+
+
+def _paired_differences(ds, nv) -> dict:
+    """E_g* of each deep run minus that of depth 1 on the same seed, in units of σ_ε²: the
+    seed mean and its sem, at the minimum of the seed-mean curve (the table's reduction; the
+    sem from the seed-wise differences at the two minima) and at each run's own best epoch."""
+    ok = analysis.valid(ds)
+    best = ds.best_test_error.where(ok)
     shallow = best.sel(depth=1).isel(init_scale=0)  # depth 1: sigma_0^2 = s^2/N, the smallest is ~0
     n_ok = np.sqrt(ok.sum("seed"))
     # the table's reduction: minimum of the seed-mean curve, deep minus shallow on the same seeds
-    # (the sem from the seed-wise differences at the two minima)
     curves = ds.test_error.where(ok)
     at_min = curves.isel(epoch=curves.mean("seed").argmin("epoch"))
     sh_curves = curves.sel(depth=1).isel(init_scale=0)
@@ -68,24 +77,32 @@ def depth(results, out: Path) -> tuple[dict, list]:
     paired = best - shallow
     om = paired.mean("seed") / nv
     osem = paired.std("seed") / n_ok / nv
+    return {"min_of_mean": (pm, ps), "own_best": (om, osem)}
+
+
+def _deep(ds) -> list:
+    """The depths above 1, as many as there are colours for them."""
+    return [d for d in ds.depth.values if d > 1][: len(COLOURS) - 1]
+
+
+def _table_3_4(a):
+    """The §3.4 table's rows at alpha ``a``, or None."""
+    return TABLE_3_4.get(nearest(list(TABLE_3_4), a, 1e-3))
+
+
+def _fan_in_vs_table_3_4(ds, paired, opt, nv) -> dict:
+    """One row per (alpha, deep depth, init scale): the paired differences, E_g* and t* of
+    the simulation beside the §3.4 table's; and how many paired differences are within 4 sem
+    of the table's."""
+    (pm, ps), (om, osem) = paired["min_of_mean"], paired["own_best"]
+    snr = ds.snr.values[0]
     rows = {}
-    fig = Figure(figsize=(4.6 * ds.sizes["n_over_p"], 7.6), layout="constrained")
-    axes = fig.subplots(2, ds.sizes["n_over_p"], squeeze=False)
-    for j, r in enumerate(ds.n_over_p.values):
+    for r in ds.n_over_p.values:
         a = float(ds.alpha.sel(n_over_p=r))
-        ref = TABLE_3_4.get(nearest(list(TABLE_3_4), a, 1e-3))
-        ax = axes[0, j]
-        for c, d in zip(COLOURS[1:], [d for d in ds.depth.values if d > 1], strict=False):
+        ref = _table_3_4(a)
+        for d in _deep(ds):
             pt = {"depth": d, "n_over_p": r, "snr": snr}
-            ax.errorbar(scales, pm.sel(pt), 4 * ps.sel(pt), color=c, marker="o", ms=3, capsize=2,
-                        label=f"depth {d} − 1: min of seed mean (±4 s.e.)")  # fmt: skip
-            ax.errorbar(scales, om.sel(pt), 4 * osem.sel(pt), color=c, marker="s", mfc="none", ms=4, ls=":",
-                        capsize=2, label=f"depth {d} − 1: each run's own best")  # fmt: skip
-            if ref:
-                xs = [s for s, v in ref[d].items() if v is not None]
-                ax.plot(xs, [ref[d][s][0] - ref[1][0] for s in xs], color=c, marker="*", ms=9, ls="none",
-                        label=f"depth {d}: docs/theory.md §3.4 table")  # fmt: skip
-            for s in scales:
+            for s in ds.init_scale.values:
                 key = f"alpha={a:g},depth={d},init={s:g}"
                 tab = ref[d].get(nearest(list(ref[d]), s, 1e-3)) if ref else None
                 rows[key] = {
@@ -98,6 +115,39 @@ def depth(results, out: Path) -> tuple[dict, list]:
                     "opt_time_sim": num(opt.opt_time_of_mean.sel(pt).sel(init_scale=s), 3),
                     "table": list(tab) if tab else None,
                 }
+    within = [
+        abs(v["paired_diff_sim"] - v["paired_diff_table"]) <= 4 * max(v["paired_diff_sem"], 1e-12)
+        for v in rows.values()
+        if v["paired_diff_table"] is not None and v["paired_diff_sim"] is not None
+    ]
+    return {
+        "fan_in_vs_table_3_4": rows,
+        "fan_in_paired_diffs_within_4_sem_of_table": f"{sum(within)} of {len(within)}",
+    }
+
+
+def _fan_in_figure(ds, paired, opt, nv, out, written) -> None:
+    """Per alpha: the paired differences over the init scale beside the §3.4 table, and the
+    speed-accuracy trade-off (t* against E_g* per depth)."""
+    (pm, ps), (om, osem) = paired["min_of_mean"], paired["own_best"]
+    scales = ds.init_scale.values
+    snr = ds.snr.values[0]
+    fig = Figure(figsize=(4.6 * ds.sizes["n_over_p"], 7.6), layout="constrained")
+    axes = fig.subplots(2, ds.sizes["n_over_p"], squeeze=False)
+    for j, r in enumerate(ds.n_over_p.values):
+        a = float(ds.alpha.sel(n_over_p=r))
+        ref = _table_3_4(a)
+        ax = axes[0, j]
+        for c, d in zip(COLOURS[1:], _deep(ds), strict=False):
+            pt = {"depth": d, "n_over_p": r, "snr": snr}
+            ax.errorbar(scales, pm.sel(pt), 4 * ps.sel(pt), color=c, marker="o", ms=3, capsize=2,
+                        label=f"depth {d} − 1: min of seed mean (±4 s.e.)")  # fmt: skip
+            ax.errorbar(scales, om.sel(pt), 4 * osem.sel(pt), color=c, marker="s", mfc="none", ms=4, ls=":",
+                        capsize=2, label=f"depth {d} − 1: each run's own best")  # fmt: skip
+            if ref:
+                xs = [s for s, v in ref[d].items() if v is not None]
+                ax.plot(xs, [ref[d][s][0] - ref[1][0] for s in xs], color=c, marker="*", ms=9, ls="none",
+                        label=f"depth {d}: docs/theory.md §3.4 table")  # fmt: skip
         ax.axhline(0, color="k", lw=0.8)
         ax.set_xscale("log")
         ax.set_title(f"alpha = {a:g}, SNR {snr:g}: paired E_g* difference")
@@ -122,15 +172,11 @@ def depth(results, out: Path) -> tuple[dict, list]:
     axes[0, 0].legend(fontsize=6)
     axes[1, 0].legend(fontsize=6)
     save(fig, out, "depth_fan_in", written)
-    nums["fan_in_vs_table_3_4"] = rows
-    within = [
-        abs(v["paired_diff_sim"] - v["paired_diff_table"]) <= 4 * max(v["paired_diff_sem"], 1e-12)
-        for v in rows.values()
-        if v["paired_diff_table"] is not None and v["paired_diff_sim"] is not None
-    ]
-    nums["fan_in_paired_diffs_within_4_sem_of_table"] = f"{sum(within)} of {len(within)}"
 
-    # balanced init: simulation against the exact end-to-end flow (seed means)
+
+def _balanced_vs_flow(bal, bal_th, out, written) -> dict:
+    """Balanced init: the seed-mean simulation against the exact end-to-end flow, a figure
+    and the largest relative deviations per (alpha, depth, init scale)."""
     bok = analysis.valid(bal)
     sim = bal.test_error.where(bok).mean("seed")
     deep = [d for d in bal.depth.values if d > 1]
@@ -165,5 +211,4 @@ def depth(results, out: Path) -> tuple[dict, list]:
             ax.set_ylabel(r"$E_g$ (seed mean)")
     axes[0, 0].legend(fontsize=6)
     save(fig, out, "depth_balanced", written)
-    nums["balanced_sim_vs_flow_max_rel_dev"] = worst
-    return nums, written
+    return worst

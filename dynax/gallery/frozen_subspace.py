@@ -43,8 +43,7 @@ def _teacher_null(ds) -> xr.DataArray:
 def frozen_subspace(results, out: Path) -> tuple[dict, list]:
     """The null-space error over init scale, shallow and deep, and E_g* against init."""
     ((ds, _),) = results
-    written, nums = [], {}
-    n = int(ds.attrs["n_in"])
+    written = []
     ok = analysis.valid(ds)
     teacher = _teacher_null(ds)
     carried = (ds.null_space_error - teacher).where(ok)  # the part the initial weights put there
@@ -54,6 +53,16 @@ def frozen_subspace(results, out: Path) -> tuple[dict, list]:
     at_opt = carried.isel(epoch=i_opt).mean("seed")
     start, end = carried.isel(epoch=0).mean("seed"), carried.isel(epoch=-1).mean("seed")
     alphas = [r for r in ds.n_over_p.values if r > 1]  # N > P: a null space
+    _frozen_figure(ds, opt, start, end, alphas, out, written)
+    nums = _frozen_numbers(ds, teacher, opt, start, at_opt, end, alphas)
+    return nums, written
+
+
+def _frozen_figure(ds, opt, start, end, alphas, out, written) -> None:
+    """Per N/P > 1: the carried null-space error at the start and end against the depth-1
+    theory (top), and the optimal and final E_g against the depth-1 theory (bottom), over the
+    init scale."""
+    n = int(ds.attrs["n_in"])
     snr = ds.snr.values[0]
     scales = ds.init_scale.values
     fig = Figure(figsize=(4.6 * len(alphas), 7.6), layout="constrained")
@@ -97,6 +106,15 @@ def frozen_subspace(results, out: Path) -> tuple[dict, list]:
     axes[1, 0].legend(fontsize=6)
     save(fig, out, "frozen_subspace", written)
 
+
+def _frozen_numbers(ds, teacher, opt, start, at_opt, end, alphas) -> dict:
+    """How far depth 1's null-space error moves in training; the teacher's part against
+    1 - alpha; the carried null-space error at the start, at t* and at the end per (alpha, depth), with the
+    depth-1 theory and E_g*."""
+    nums = {}
+    n = int(ds.attrs["n_in"])
+    snr = ds.snr.values[0]
+    scales = ds.init_scale.values
     d1 = ds.null_space_error.sel(depth=1)
     nums["depth1_null_error_max_change_over_training"] = num(abs(d1 - d1.isel(epoch=0)).max(), 3)
     nums["teacher_null_part_vs_1_minus_alpha"] = {
@@ -124,4 +142,4 @@ def frozen_subspace(results, out: Path) -> tuple[dict, list]:
     t_end = mean_time(ds).isel(epoch=-1)
     nums["final_time_range"] = [num(t_end.min(), 3), num(t_end.max(), 3)]
     nums["n_diverged"] = int(ds.diverged.sum())
-    return nums, written
+    return nums

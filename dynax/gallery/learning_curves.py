@@ -72,15 +72,30 @@ def _init_sel(ds, s0_sq):
 def learning_curves(results, out: Path) -> tuple[dict, list]:
     """Depth-1 E_g(t), E_t(t) over theory, double descent in P, and docs/theory.md §2.4/2.5/2.8."""
     ((ds, th),) = results
-    written, nums = [], {}
+    written = []
     noise = ds.noise_var
     stats = analysis.seed_statistics(ds)
     opt = analysis.optimal_early_stopping(ds)
-    time = mean_time(ds)
     zero = {"init_scale": 0.0} if "init_scale" in ds.dims else {}
+    snrs = [q for q in (1.0, 10.0) if nearest(ds.snr.values, q)] or list(ds.snr.values[:2])  # the figures'
+    t_end = float(mean_time(ds).isel(epoch=-1).max())
+    _curves_figure(ds, th, snrs, zero, out, written)
+    _double_descent_figure(ds, th, stats, opt, noise, snrs, zero, t_end, out, written)
 
-    # learning curves at two SNRs (sigma_0 = 0)
-    snrs = [q for q in (1.0, 10.0) if nearest(ds.snr.values, q)] or list(ds.snr.values[:2])
+    # the numbers: depth 1 only (noise, t_end and the order of alpha from the whole sweep)
+    order = np.argsort(ds.alpha.values)
+    final = stats.test_error_mean.isel(epoch=-1)
+    ds, th, opt, stats, final = (x.isel(depth=0) for x in (ds, th, opt, stats, final))
+    nums = {"table_2_8": _table_2_8(ds, th, noise)}
+    nums.update(_table_2_5(ds, th, opt, noise, zero))
+    nums.update(_overtraining_2_4(ds, opt, final, noise, zero, t_end))
+    nums.update(_init_variance_2_5(ds, opt, noise))
+    nums.update(_claims(ds, th, opt, stats, noise, zero, order))
+    return nums, written
+
+
+def _curves_figure(ds, th, snrs, zero, out, written) -> None:
+    """E_g(t) and E_t(t) against the theory at two SNRs (sigma_0 = 0), a few alphas each."""
     alphas = [a for a in (0.25, 0.5, 1.0, 2.0, 4.0) if _by_alpha(ds, a) is not None]
     fig = Figure(figsize=(5.2 * len(snrs), 8), layout="constrained")
     axes = fig.subplots(2, len(snrs), sharex=True, squeeze=False)
@@ -93,14 +108,16 @@ def learning_curves(results, out: Path) -> tuple[dict, list]:
         axes[0, j].set_title(f"depth 1, SNR {q:g}, $\\sigma_0 = 0$, N = {ds.attrs['n_in']}")
     save(fig, out, "learning_curves", written)
 
-    # double descent: E_g at the end (t = t_final) and at t* against P/N
+
+def _double_descent_figure(ds, th, stats, opt, noise, snrs, zero, t_end, out, written) -> None:
+    """Double descent: E_g at the end (t = t_final) and at t* against P/N, with the theory's
+    final, optimal, t -> infinity and Bayes errors."""
     fig = Figure(figsize=(5.0 * len(snrs), 4.2), layout="constrained")
     axes = fig.subplots(1, len(snrs), squeeze=False)[0]
     alpha = ds.alpha.values
     order = np.argsort(alpha)
     final = stats.test_error_mean.isel(epoch=-1)
     final_sem = stats.test_error_sem.isel(epoch=-1)
-    t_end = float(time.isel(epoch=-1).max())
     for ax, q in zip(axes, snrs, strict=True):
         pt = {"snr": q, **zero}
         nv = float(noise.sel(snr=q))
@@ -129,9 +146,10 @@ def learning_curves(results, out: Path) -> tuple[dict, list]:
     axes[0].legend(fontsize=7)
     save(fig, out, "double_descent", written)
 
-    # the numbers: depth 1 only
-    ds, th, opt, stats, final = (x.isel(depth=0) for x in (ds, th, opt, stats, final))
-    # docs/theory.md §2.8: E_g at t = 1, 3, 10, 100 (flow theory, N = 400 in the table)
+
+def _table_2_8(ds, th, noise) -> list:
+    """docs/theory.md §2.8: E_g at t = 1, 3, 10, 100 and E_t at t = 1 (flow theory, N = 400 in
+    the table), simulation and dynax's theory against the table, one row per table row present."""
     rows = []
     for (a, sw, se, s0), th_tab, et_tab, sim_tab, et_sim_tab in TABLE_2_8:
         r = _by_alpha(ds, a)
@@ -160,9 +178,12 @@ def learning_curves(results, out: Path) -> tuple[dict, list]:
             "sim_table_N400": et_sim_tab,
         }
         rows.append(row)
-    nums["table_2_8"] = rows
+    return rows
 
-    # docs/theory.md §2.5: optimal early-stopping error, Bayes and t* (sigma_0 = 0)
+
+def _table_2_5(ds, th, opt, noise, zero) -> dict:
+    """docs/theory.md §2.5: the optimal early-stopping error, Bayes and t* (sigma_0 = 0) per SNR
+    of the table, and the largest relative deviation of the simulation from the table."""
     tab = {}
     for q, (eg, bayes, tstar) in TABLE_2_5.items():
         qq = nearest(ds.snr.values, q, 1e-3)
@@ -187,16 +208,21 @@ def learning_curves(results, out: Path) -> tuple[dict, list]:
             entry["t_star_theory_dynax"].append(num(th.optimal_time.sel(pt), 3))
             entry["t_star_table"].append(tstar[i])
         tab[f"snr={q:g}"] = entry
-    nums["table_2_5"] = tab
     worst = [
         abs(s / t - 1)
         for e in tab.values()
         for s, t in zip(e["sim"], e["table"], strict=True)
         if s is not None
     ]
-    nums["table_2_5_max_rel_dev_sim_vs_table"] = num(max(worst), 3) if worst else None
+    return {
+        "table_2_5": tab,
+        "table_2_5_max_rel_dev_sim_vs_table": num(max(worst), 3) if worst else None,
+    }
 
-    # docs/theory.md §2.4: overtraining E_g(t = 100) - E_g(t*) at SNR 1
+
+def _overtraining_2_4(ds, opt, final, noise, zero, t_end) -> dict:
+    """docs/theory.md §2.4: overtraining E_g(t = 100) - E_g(t*) at SNR 1 (when the runs end
+    at t = 100)."""
     q1 = nearest(ds.snr.values, 1.0)
     if q1 is not None and abs(t_end - 100) < 1e-6:
         over = {}
@@ -206,9 +232,14 @@ def learning_curves(results, out: Path) -> tuple[dict, list]:
                 pt = {"n_over_p": r, "snr": q1, **zero}
                 sim = (final.sel(pt) - opt.opt_error_of_mean.sel(pt)) / float(noise.sel(snr=q1))
                 over[f"alpha={a:g}"] = {"sim": num(sim, 3), "table": ref}
-        nums["overtraining_2_4_snr1"] = over
+        return {"overtraining_2_4_snr1": over}
+    return {}
 
-    # docs/theory.md §2.5: effect of sigma_0 (SNR 1)
+
+def _init_variance_2_5(ds, opt, noise) -> dict:
+    """docs/theory.md §2.5: the effect of sigma_0 on the optimal error (SNR 1), when the sweep
+    has init scales."""
+    q1 = nearest(ds.snr.values, 1.0)
     if q1 is not None and "init_scale" in ds.dims:
         eff = {}
         for a, refs in INIT_2_5.items():
@@ -218,9 +249,13 @@ def learning_curves(results, out: Path) -> tuple[dict, list]:
                 sub = _init_sel(opt.opt_error_of_mean.sel(n_over_p=r, snr=q1), s0) if r is not None else None
                 vals.append(None if sub is None else num(sub / float(noise.sel(snr=q1))))
             eff[f"alpha={a:g}"] = {"sigma_0_2": [0, 0.25, 1], "sim": vals, "table": list(refs)}
-        nums["init_variance_2_5_snr1"] = eff
+        return {"init_variance_2_5_snr1": eff}
+    return {}
 
-    # the claims: E_g* falls with alpha (sigma_0 = 0), E_t never rises, E_t(inf) = (1 - 1/alpha)_+
+
+def _claims(ds, th, opt, stats, noise, zero, order) -> dict:
+    """The claims: E_g* falls with alpha (sigma_0 = 0), E_t never rises, E_t(inf) = (1 - 1/alpha)_+."""
+    nums = {}
     e_opt = opt.opt_error_of_mean.sel(**zero) / noise
     sem = opt.opt_error_sem.sel(**zero) / noise
     ordered = e_opt.sortby("alpha") if "alpha" in e_opt.dims else e_opt.isel(n_over_p=order)
@@ -242,4 +277,4 @@ def learning_curves(results, out: Path) -> tuple[dict, list]:
             late[f"alpha={a:g}"] = {"sim_over_snrs": [num(x) for x in v], "theory": 1 - 1 / a}
     nums["train_error_final_vs_1_minus_1_over_alpha"] = late
     nums["train_error_max_rise_between_records"] = num((et.diff("epoch") / et.isel(epoch=0)).max(), 3)
-    return nums, written
+    return nums

@@ -11,6 +11,7 @@ from matplotlib.figure import Figure
 from .. import analysis, plot, theory
 from ..sim import data
 from ..sim.raw import feature_layer
+from ..sim.scope import float64
 from ..store import spec_of
 from .common import (
     COLOURS,
@@ -102,6 +103,7 @@ def _mp_continuous(lam, q, s2):
     return theory.mp_density(np.asarray(lam, float) / s2, q) / (q * s2)
 
 
+@float64
 def hidden_spectrum(ds, widths=None, n_seeds: int = 10):
     """docs/theory.md §5 item 6 (E): the spectrum of the hidden-layer Gram ``(N_h/P) Σ_μ φφᵀ``
     of a random-feature sweep's own data and features (seeds 0 … n_seeds−1), its N + 1

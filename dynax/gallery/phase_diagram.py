@@ -24,15 +24,26 @@ __all__ = ["phase_diagram"]
 def phase_diagram(results, out: Path) -> tuple[dict, list]:
     """E_g* maps per depth with the Bayes map, the excess, t* and the final error."""
     ((ds, th),) = results
-    written, nums = [], {}
+    written = []
     s = analysis.summarize(ds, th)
-    noise = s.noise_var
-    bayes = th.bayes_test_error.isel(depth=0) / noise
-    e_opt = s.opt_error_of_mean / noise
-    late = (ds.best_epoch >= 0.9 * ds.attrs["epochs"]).any("seed")  # optimum maybe not reached
+    e_opt = s.opt_error_of_mean / s.noise_var
     realized = realized_bayes(ds)
-    excess_realized = 100 * (s.opt_error_of_mean / realized - 1)
+    excess = 100 * (s.opt_error_of_mean / realized - 1)  # over the Bayes error of the same teachers
+    _maps_figures(ds, th, s, e_opt, excess, out, written)
+    _time_and_final_figures(ds, s, out, written)
 
+    late = ds.best_epoch >= 0.9 * ds.attrs["epochs"]  # per run: optimum maybe not reached
+    nums = _bayes_numbers(ds, th, s, realized, excess, late)
+    nums.update(_peak_and_time_numbers(ds, s))
+    nums.update(_depth1_and_run_numbers(ds, th, s, e_opt, late))
+    return nums, written
+
+
+def _maps_figures(ds, th, s, e_opt, excess, out, written) -> None:
+    """The E_g* maps per depth beside the Bayes map, and the excess over the Bayes error of
+    the same teachers; x where a seed's best epoch is in the last 10% of training."""
+    bayes = th.bayes_test_error.isel(depth=0) / s.noise_var
+    late = (ds.best_epoch >= 0.9 * ds.attrs["epochs"]).any("seed")  # optimum maybe not reached
     fig = Figure(figsize=(4.2 * (s.sizes["depth"] + 1) + 1.2, 3.8), layout="constrained")
     both = xr.concat([bayes.expand_dims(depth=[0]), e_opt], "depth", coords="minimal", compat="override")
     plot.heatmaps(both, label=r"$E_g^*/\sigma_\varepsilon^2$", fig=fig)
@@ -45,7 +56,7 @@ def phase_diagram(results, out: Path) -> tuple[dict, list]:
     mark(fig, _mark_late)
     save(fig, out, "phase_diagram", written)
     fig = plot.heatmaps(
-        excess_realized.clip(-5, 25),
+        excess.clip(-5, 25),
         log=False,
         center=0.0,
         cmap="RdBu_r",
@@ -54,6 +65,10 @@ def phase_diagram(results, out: Path) -> tuple[dict, list]:
     )
     mark(fig, late)
     save(fig, out, "excess_over_bayes", written)
+
+
+def _time_and_final_figures(ds, s, out, written) -> None:
+    """The optimal stopping time and the final error per depth, and the errors against N/P."""
     save(
         plot.heatmaps(
             s.opt_time_of_mean, label=r"optimal stopping time $t^*$ ($\tau$)", title="optimal time"
@@ -62,10 +77,9 @@ def phase_diagram(results, out: Path) -> tuple[dict, list]:
         "optimal_time",
         written,
     )
-    t_end = mean_time(ds).isel(epoch=-1)
     save(
         plot.heatmaps(
-            s.final_error / noise,
+            s.final_error / s.noise_var,
             label=r"$E_g(t_{final})/\sigma_\varepsilon^2$",
             title=f"final error after {ds.attrs['epochs']} epochs (t_final depends on the run's rate)",
         ),
@@ -75,8 +89,12 @@ def phase_diagram(results, out: Path) -> tuple[dict, list]:
     )
     save(plot.error_vs_n_over_p(s.isel(snr=slice(None, None, 3))), out, "error_vs_n_over_p", written)
 
-    excess = excess_realized
-    late = ds.best_epoch >= 0.9 * ds.attrs["epochs"]
+
+def _bayes_numbers(ds, th, s, realized, excess, late) -> dict:
+    """The realised teachers' variance and E_g*'s excess over the Bayes error: over the
+    population's and the realised teachers', per depth, on the §2.5 grid, in the theory,
+    in sems, and where every optimum was reached."""
+    nums = {}
     tv = realized_teacher_var(ds)
     nums["realized_teacher_var_seed_mean"] = num(tv.mean(), 4)
     nums["realized_teacher_var_seeds"] = [num(v, 3) for v in tv.values]
@@ -118,6 +136,12 @@ def phase_diagram(results, out: Path) -> tuple[dict, list]:
         nums["excess_over_bayes_percent"][f"depth={d}"]["max_where_every_optimum_reached"] = num(
             excess.sel(depth=d).where(clean.sel(depth=d)).max(), 3
         )
+    return nums
+
+
+def _peak_and_time_numbers(ds, s) -> dict:
+    """Where the final error peaks in N/P at each SNR, and the ranges of t* and t_final."""
+    nums = {}
     peak = s.peak_n_over_p
     nums["final_error_peak_n_over_p"] = {
         f"depth={d}": {
@@ -134,7 +158,15 @@ def phase_diagram(results, out: Path) -> tuple[dict, list]:
         ]
         for d in s.depth.values
     }
+    t_end = mean_time(ds).isel(epoch=-1)
     nums["final_time_range"] = [num(t_end.min(), 3), num(t_end.max(), 3)]
+    return nums
+
+
+def _depth1_and_run_numbers(ds, th, s, e_opt, late) -> dict:
+    """Depth 1's E_g* against the theory, how often E_g* rises with alpha, and the runs whose
+    best epoch is late or that diverged."""
+    nums = {}
     d1 = s.sel(depth=1)
     rel = abs(d1.opt_error_of_mean / th.optimal_test_error.sel(depth=1) - 1)
     nums["depth1_sim_vs_theory_optimal_error"] = {
@@ -153,4 +185,4 @@ def phase_diagram(results, out: Path) -> tuple[dict, list]:
     }
     nums["n_runs"] = int(ds.diverged.size)
     nums["n_diverged"] = int(ds.diverged.sum())
-    return nums, written
+    return nums
