@@ -7,8 +7,11 @@ rates, those dynax chose with ``learning_rate = {auto = 0.5}``):
 1. ``numpy_loop``: a per-network NumPy loop of full-batch GD on the raw data matrix;
 2. ``jax_vmap_raw``: ``jax.vmap`` of a per-network trainer on the raw data, padded to the
    largest P with a mask, ``lax.scan`` over epochs, E_g at every epoch;
-3. ``dynax_gd``: dynax's GD kernel on sufficient statistics;
-4. ``closed_form``: dynax's depth-1 closed form.
+3. ``dynax_gd``: dynax's XLA GD kernel on sufficient statistics (``train.kernel = "xla"``);
+4. ``dynax_fused``: dynax's fused CPU kernel, one network per thread in the eigenbasis of
+   Σ_xx (``train.kernel = "fused"``, depth ≥ 2; its FLOP count is the useful work,
+   6·N·N_h per network-epoch at depth 2);
+5. ``closed_form``: dynax's depth-1 closed form.
 
 The slow contenders train a measured subset of the networks and epochs; their rates are
 per network-epoch, and they are checked to produce the same curves as dynax on that
@@ -241,6 +244,30 @@ def jax_vmap_raw(raws, epochs: int):
     return curves, t_compile, time.perf_counter() - t0, p_max
 
 
+def fused_costs(depth: int, n: int, width: int, itemsize: int) -> tuple[float, float]:
+    """Useful FLOPs and bytes of one fused-kernel epoch of one network (N_out = 1): per row
+    of W_1 a dot product, an update and an accumulation into W_eff (6·N·N_h); each middle
+    layer four passes (8·N_h²); every weight read and written once."""
+    s = sum(a * b for a, b in derived.layer_shapes(depth, width, n, 1))
+    return 6.0 * n * width + 8.0 * (depth - 2) * width * width, float(itemsize * 2 * s)
+
+
+def cache_sizes() -> dict:
+    """This CPU's data-cache sizes in bytes (Linux sysfs; empty elsewhere)."""
+    out = {}
+    for index in sorted(Path("/sys/devices/system/cpu/cpu0/cache").glob("index*")):
+        try:
+            kind = (index / "type").read_text().strip()
+            level = (index / "level").read_text().strip()
+            size = (index / "size").read_text().strip()
+        except OSError:
+            continue
+        if kind in ("Data", "Unified"):
+            scale = {"K": 1 << 10, "M": 1 << 20}.get(size[-1], 1)
+            out[f"L{level}"] = int(size.rstrip("KM")) * scale
+    return out
+
+
 def raw_costs(depth: int, n: int, width: int, p: float, itemsize: int) -> tuple[float, float]:
     """FLOPs and bytes of one raw-data GD step: forward (2PS) and backward (4PS) through
     the network on P examples; the data (P·N) and weights (3S) move."""
@@ -266,14 +293,16 @@ def standard(quick: bool, peaks: dict, log) -> dict:
     """The standard workload (issue: depths 1-3, N = N_h = 100, 16 × 16 × 8 networks)."""
     seeds, epochs = (2, 500) if quick else (8, 2000)
     spec = parse_spec(STANDARD.format(depths=[1, 2, 3], seeds=seeds, n=100, epochs=epochs), "<bench>")
-    spec_gd = parse_spec(spec.text, "<bench>", ["train.method=gd"])
+    spec_gd = parse_spec(spec.text, "<bench>", ["train.method=gd", "train.kernel=xla"])
     out = {"workload": {"networks_per_depth": spec.n_runs // 3, "epochs": epochs, "n_in": 100, "width": 100}}
     sub_n, sub_e = (4, 100) if quick else (8, 200)
     sub_j = 64 if quick else 256
     depths = {}
     for depth in (1, 2, 3):
         plan = engine.plan_sweep(
-            parse_spec(spec_gd.text, "<bench>", ["train.method=gd", f"grid.depth=[{depth}]"])
+            parse_spec(
+                spec_gd.text, "<bench>", ["train.method=gd", "train.kernel=xla", f"grid.depth=[{depth}]"]
+            )
         )
         gi = 0
         group = plan.groups[gi]
@@ -316,6 +345,26 @@ def standard(quick: bool, peaks: dict, log) -> dict:
             "epochs_compared": int(sub_e),
         }
         contender = "dynax_gd"
+        if depth >= 2:
+            plan_f = engine.plan_sweep(
+                parse_spec(spec.text, "<bench>", ["train.kernel=fused", f"grid.depth=[{depth}]"])
+            )
+            _warm(plan_f)
+            _rss_reset()
+            res_f, c_f, r_f = dynax_group(plan_f, 0)
+            f_f, b_f = fused_costs(depth, 100, 100, 4)
+            entry["dynax_fused"] = _entry(
+                n_net * epochs / r_f, c_f, peak_rss_bytes(), f_f, b_f, peaks, n_net, epochs
+            )
+            agree["dynax_fused_vs_dynax_gd_max_rel"] = float(
+                np.nanmax(np.abs(res_f["test_error"] / res["test_error"] - 1))
+            )
+            agree["dynax_fused_vs_numpy_loop_max_rel"] = float(
+                np.max(np.abs(np_curves[:, rec[ok]] / res_f["test_error"][pick][:, ok] - 1))
+            )
+            contender = "dynax_fused"
+            rate_f = entry["dynax_fused"]["network_epochs_per_s"]
+            log(f"depth {depth}: dynax_fused {rate_f:.3g} network-epochs/s")
         if depth == 1:
             plan_cf = engine.plan_sweep(parse_spec(spec.text, "<bench>", ["grid.depth=[1]"]))
             _rss_reset()
@@ -338,11 +387,19 @@ def standard(quick: bool, peaks: dict, log) -> dict:
             speedup_vs_jax_vmap_raw=best / entry["jax_vmap_raw"]["network_epochs_per_s"],
             gd_speedup_vs_numpy_loop=rate / entry["numpy_loop"]["network_epochs_per_s"],
             gd_speedup_vs_jax_vmap_raw=rate / entry["jax_vmap_raw"]["network_epochs_per_s"],
+            speedup_vs_dynax_gd=best / rate,
             agreement=agree,
         )
         depths[str(depth)] = entry
     out["depths"] = depths
     return out
+
+
+def _warm(plan) -> None:
+    """Run the first chunk of a plan once: the numba kernel compiles (or loads) outside the timing."""
+    g = plan.groups[0]
+    one = engine.Group(g.method, g.config, g.runs[: g.batch], g.batch, g.batch)
+    engine.execute(engine.Plan(plan.spec, [one], plan.p_values, plan.table, plan.devices, plan.bytes_per_run))
 
 
 def _entry(rate, compile_s, mem, flops, nbytes, peaks, networks, epochs) -> dict:
@@ -369,23 +426,28 @@ def _throughput(text: str, overrides) -> float:
 
 
 def scaling(quick: bool, log) -> dict:
-    """Throughput against networks per sweep, input dimension N, and depth."""
+    """Throughput of each GD kernel (XLA and fused) against networks per sweep, input
+    dimension N = N_h, and depth; the depth-1 closed form beside them."""
     text = STANDARD.format(depths=2, seeds=16, n=100, epochs=100)
     grid = lambda nets: [f"grid.snr={{geomspace=[0.1, 100.0, {max(1, nets // 16)}]}}",  # noqa: E731
                          f"grid.seed={{count={min(nets, 16)}}}", "grid.n_over_p=[1.0]"]  # fmt: skip
     nets = [1, 4, 16, 64, 256, 1024, 4096] + ([] if quick else [16384, 65536])
-    out = {"networks": {}, "n_in": {}, "depth": {}}
-    for m in nets:
-        out["networks"][str(m)] = _throughput(text, grid(m))
-        log(f"scaling: {m} networks {out['networks'][str(m)]:.3g} network-epochs/s")
-    for n in [25, 50, 100, 200] + ([] if quick else [400]):
-        t = STANDARD.format(depths=2, seeds=16, n=n, epochs=100)
-        out["n_in"][str(n)] = _throughput(t, grid(256))
-        log(f"scaling: N = {n} {out['n_in'][str(n)]:.3g} network-epochs/s")
-    for d in range(1, 7):
-        out["depth"][str(d)] = _throughput(text, [*grid(256), f"grid.depth=[{d}]", "train.method=gd"])
-        log(f"scaling: depth {d} {out['depth'][str(d)]:.3g} network-epochs/s")
+    out = {}
+    for kernel in ("xla", "fused"):
+        k = [f"train.kernel={kernel}", "train.method=gd"]
+        sc = out[kernel] = {"networks": {}, "n_in": {}, "depth": {}}
+        for m in nets:
+            sc["networks"][str(m)] = _throughput(text, [*grid(m), *k])
+            log(f"scaling ({kernel}): {m} networks {sc['networks'][str(m)]:.3g} network-epochs/s")
+        for n in [25, 50, 100, 200] + ([] if quick else [400]):
+            t = STANDARD.format(depths=2, seeds=16, n=n, epochs=100)
+            sc["n_in"][str(n)] = _throughput(t, [*grid(256), *k])
+            log(f"scaling ({kernel}): N = {n} {sc['n_in'][str(n)]:.3g} network-epochs/s")
+        for d in range(2 if kernel == "fused" else 1, 7):
+            sc["depth"][str(d)] = _throughput(text, [*grid(256), f"grid.depth=[{d}]", *k])
+            log(f"scaling ({kernel}): depth {d} {sc['depth'][str(d)]:.3g} network-epochs/s")
     out["depth_closed_form_1"] = _throughput(text, [*grid(256), "grid.depth=[1]"])
+    out["caches"] = cache_sizes()
     return out
 
 
@@ -395,27 +457,32 @@ def plot_scaling(report: dict, path: Path) -> None:
     from .plot import log_ticks
 
     sc = report["scaling"]
-    fig = Figure(figsize=(13, 3.8), layout="constrained")
+    fig = Figure(figsize=(13, 3.9), layout="constrained")
     axes = fig.subplots(1, 3)
     for ax, key, xlabel in (
         (axes[0], "networks", "networks in the sweep (depth 2, N = 100, 100 epochs)"),
         (axes[1], "n_in", "input dimension N = N_h (depth 2, 256 networks)"),
         (axes[2], "depth", "depth (N = 100, 256 networks)"),
     ):
-        xs = np.asarray([float(k) for k in sc[key]])
-        ys = np.asarray(list(sc[key].values()))
-        ax.plot(xs, ys, "o-", label="dynax GD kernel")
+        for kernel, style, label in (("xla", "o-", "XLA GD kernel"), ("fused", "s-", "fused CPU kernel")):
+            if kernel not in sc:
+                continue
+            xs = np.asarray([float(k) for k in sc[kernel][key]])
+            ax.plot(xs, list(sc[kernel][key].values()), style, label=label)
         if key == "depth":
-            ax.plot([1], [sc["depth_closed_form_1"]], "s", color="C3", label="closed form (depth 1)")
-            ax.legend(fontsize=8)
+            ax.plot([1], [sc["depth_closed_form_1"]], "D", color="C3", label="closed form (depth 1)")
         else:
             ax.set_xscale("log")
+        if key == "n_in":  # where one network's W_1 (N_h x N float32) stops fitting in a cache
+            for level, size in sorted(sc.get("caches", {}).items()):
+                n_fit = (size / 4) ** 0.5
+                ax.axvline(n_fit, color="0.5", ls=":", lw=1)
+                ax.text(n_fit, 0.02, f" W_1 > {level}", transform=ax.get_xaxis_transform(), fontsize=7)
         ax.set_yscale("log")
         log_ticks(ax, "both" if key != "depth" else "y")
-        if key == "n_in":
-            ax.set_xticks(xs, [f"{x:g}" for x in xs])
         ax.set_xlabel(xlabel)
         ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
     axes[0].set_ylabel("network-epochs per second")
     fig.suptitle(f"dynax scaling on {report['device_kind']} ({report['machine']})", fontsize=9)
     fig.savefig(path, dpi=120)
@@ -459,7 +526,7 @@ def table(report: dict) -> str:
     """The report as a text table (what ``dynax bench`` prints)."""
     rows = ["depth  contender       network-epochs/s  compile s  FLOP/s %peak  B/s %peak  speedup"]
     for d, entry in report["depths"].items():
-        for name in ("numpy_loop", "jax_vmap_raw", "dynax_gd", "closed_form"):
+        for name in ("numpy_loop", "jax_vmap_raw", "dynax_gd", "dynax_fused", "closed_form"):
             if name not in entry:
                 continue
             e = entry[name]
@@ -467,6 +534,7 @@ def table(report: dict) -> str:
             if name == entry["contender"]:
                 speed = f"{entry['speedup_vs_numpy_loop']:.0f}x numpy"
                 speed += f", {entry['speedup_vs_jax_vmap_raw']:.1f}x jax"
+                speed += f", {entry['speedup_vs_dynax_gd']:.1f}x xla" if name != "dynax_gd" else ""
             rows.append(
                 f"{d:>5}  {name:14s}  {e['network_epochs_per_s']:16.3g}  {e['compile_s']:9.2f}  "
                 f"{100 * e['flops_fraction_of_peak']:12.2f}  {100 * e['bytes_fraction_of_peak']:9.2f}  "

@@ -150,7 +150,7 @@ def test_one_compilation_per_compile_group():
             "seed = { count = 2 }",
             "n_in = 23",  # shapes no other test uses: nothing cached
             "width = 9",
-            "epochs = 30\nrecord = { log = 10 }",
+            "epochs = 30\nrecord = { log = 10 }\nkernel = 'xla'",
         )
     )
     jax.monitoring.register_event_duration_secs_listener(listen)

@@ -149,7 +149,8 @@ names = sys.argv[1:]
 out = {}
 for name in names:
     stem, _, dtype = name.partition(".")
-    spec = dynax.load_spec(f"tests/baselines/{stem}.toml", ["train.dtype=float64"] if dtype else [])
+    over = ["train.kernel=xla"] + (["train.dtype=float64"] if dtype else [])  # the kernel that made them
+    spec = dynax.load_spec(f"tests/baselines/{stem}.toml", over)
     ds = dynax.run_sweep(spec)
     ref = xr.open_dataset(f"tests/baselines/{name}.nc").load()
     try:
@@ -182,3 +183,38 @@ def test_sweep_with_x64_off_equals_the_baseline():
 @pytest.mark.slow
 def test_every_path_with_x64_off_equals_the_baseline():
     _baseline(["linear.float64", "raw", "nonlinear", "online", "tanh"])
+
+
+NO_SILENT_FLOAT32 = """
+import warnings
+warnings.filterwarnings("error", message=".*is not available.*")  # JAX: float64 requested with x64 off
+import jax, numpy as np
+import dynax
+from dynax.gallery.common import realized_teacher_var
+from dynax.gallery.nonlinear import hidden_spectrum
+from dynax.predict import theory_dataset
+from dynax.sim import data
+from dynax.sim.scope import x64
+spec = dynax.parse_spec(
+    "[grid]\\ndepth = 2\\nn_over_p = [0.25]\\nsnr = [1.0]\\nseed = {count = 2}\\n[problem]\\nn_in = 6\\n"
+    "teacher = 'relu'\\nteacher_width = 3\\nn_test = 20\\n"
+    "[model]\\nwidth = 4\\nstudent = 'random_features'\\n"
+    "activation = 'relu'\\n[train]\\nlearning_rate = 0.05\\nepochs = 5\\nrecord = {log = 4}\\n"
+)
+ds = dynax.run_sweep(spec)
+theory_dataset(spec, n=50)
+hidden_spectrum(ds, widths=(30,), n_seeds=2)
+with x64():
+    expect = [float(np.mean(np.asarray(data.teacher(data.data_key(0, s), 6, 1, 1.0)) ** 2)) for s in (0, 1)]
+np.testing.assert_array_equal(realized_teacher_var(ds).values, expect)
+assert not jax.config.jax_enable_x64
+print("ok")
+"""
+
+
+def test_no_float64_draw_falls_back_to_float32_outside_the_scope():
+    """Every dynax function that draws data or weights runs in the float64 scope: with x64
+    off in the caller's process, no JAX warning of a float64 request, and the teachers the
+    gallery reads are the float64 draws."""
+    out = subprocess.run([sys.executable, "-c", NO_SILENT_FLOAT32], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr[-3000:]

@@ -139,7 +139,7 @@ FORCED_DEVICES = textwrap.dedent(
     import xarray as xr
     import dynax
     from dynax import engine
-    spec = dynax.parse_spec(open(sys.argv[1]).read())
+    spec = dynax.parse_spec(open(sys.argv[1]).read(), "<s>", ["train.kernel=xla"])  # the XLA program
     mb = int(sys.argv[2])
     one = dynax.run_sweep(spec, chunk_size=16, memory_budget=mb)
     four = dynax.run_sweep(spec, chunk_size=16, memory_budget=mb, devices=4)

@@ -15,7 +15,8 @@ import jax
 import numpy as np
 
 from ..sim.closed_form import closed_form
-from ..sim.gd import train_gd
+from ..sim.fused import eigen_runs, rotate, train_fused
+from ..sim.gd import init_weights, train_gd
 from ..sim.raw import train_raw
 from ..sim.tracker import Outputs
 from ..store import Chunk
@@ -23,7 +24,7 @@ from .inputs import StatsCache, chunk_inputs, raw_inputs
 
 __all__ = ["compiled_trainer", "run_chunk", "sharded_trainer"]
 
-TRAINERS = {"closed_form": closed_form, "gd": train_gd, "raw": train_raw}
+TRAINERS = {"closed_form": closed_form, "gd": train_gd, "raw": train_raw}  # XLA; "fused" runs on the host
 _MAX_EXECUTABLES = 64
 
 
@@ -70,6 +71,49 @@ def compiled_trainer(cfg, method: str, n_devices: int, inputs) -> tuple:
     return exe, seconds
 
 
+def _initial_weights(cfg, n_devices: int, inputs) -> tuple[list, float]:
+    """The initial weights of a batch (the kernels' own init, compiled like a trainer)."""
+    key = (
+        cfg,
+        "init",
+        n_devices,
+        tuple((np.shape(a), np.asarray(a).dtype.str) for a in jax.tree.leaves(inputs)),
+    )
+    if key in _executables:
+        _executables.move_to_end(key)
+        return _executables[key](inputs), 0.0
+    t0 = time.perf_counter()
+
+    def initial_weights(batch):
+        return jax.vmap(partial(init_weights, cfg))(batch)
+
+    exe = jax.jit(initial_weights).lower(inputs).compile()
+    _executables[key] = exe
+    return exe(inputs), time.perf_counter() - t0
+
+
+def _train_fused(cfg, inputs) -> tuple[Outputs, float]:
+    """One batch through the fused CPU kernel: weights drawn by the kernels' own init,
+    the first layer rotated into the eigenbasis of Σ_xx (float64), then trained on the host."""
+    ws, seconds = _initial_weights(cfg, 1, inputs)
+    ws = [np.asarray(w) for w in ws]
+    ws[0] = rotate(ws[0], inputs.eigvecs, ws[0])
+    runs = eigen_runs(
+        inputs.factor, inputs.teacher, inputs.eigvals, inputs.eigvecs, inputs.rotated, inputs.n_train
+    )
+    out = train_fused(
+        cfg,
+        ws,
+        runs,
+        inputs.noise_std,
+        inputs.learning_rate,
+        inputs.grad_scale,
+        inputs.momentum,
+        inputs.n_train,
+    )
+    return out, seconds
+
+
 def run_chunk(plan, k: int, cache: StatsCache, compiles: list | None = None) -> Chunk:
     """Train global chunk ``k`` of a plan; the seconds of each compilation it needed are
     appended to ``compiles``."""
@@ -82,10 +126,14 @@ def run_chunk(plan, k: int, cache: StatsCache, compiles: list | None = None) -> 
     for b in range(0, len(idx), unit):
         inputs, lr = build(plan, group, idx[b : b + unit], cache)
         rates.append(lr)
-        exe, seconds = compiled_trainer(group.config, group.method, plan.devices, inputs)
+        if group.method == "fused":
+            out, seconds = _train_fused(group.config, inputs)
+        else:
+            exe, seconds = compiled_trainer(group.config, group.method, plan.devices, inputs)
+            out = exe(inputs)
         if seconds and compiles is not None:
             compiles.append(seconds)
-        outs.append(exe(inputs))
+        outs.append(out)
     out = Outputs(
         *(
             None if parts[0] is None else np.concatenate(parts)

@@ -21,7 +21,7 @@ __all__ = ["StatsCache", "chunk_inputs", "raw_inputs", "stats_cache"]
 class StatsCache:
     """Per-seed sufficient statistics and raw data, computed once (one compilation per sweep)."""
 
-    def __init__(self, spec: SweepSpec, p_values, max_bytes: int = 2 << 30, eigen: bool = False):
+    def __init__(self, spec: SweepSpec, p_values, max_bytes: int = 512 << 20, eigen: bool = False):
         self.spec, self.p_values, self.eigen = spec, np.asarray(p_values), eigen
         self.items: OrderedDict[int, data.SeedStats] = OrderedDict()
         n, no = spec.problem.n_in, spec.problem.n_out
@@ -59,7 +59,7 @@ class StatsCache:
 
 def stats_cache(plan) -> StatsCache:
     """The cache for a plan: with eigendecompositions where a group uses the closed form."""
-    eigen = any(g.method == "closed_form" for g in plan.groups)
+    eigen = any(g.method in ("closed_form", "fused") for g in plan.groups)
     return StatsCache(plan.spec, plan.p_values, eigen=eigen)
 
 
@@ -98,7 +98,7 @@ def chunk_inputs(plan, group, idx: np.ndarray, cache: StatsCache) -> tuple[RunIn
     cfg = group.config
     norm = weight_norm(teachers, ls, t.noise_std[idx])
     lr = auto_rates(t, idx, cfg.depth, cfg.shapes(), lam_max, norm, grad_scale)
-    if group.method == "closed_form" and stats[0].eigvecs.size:
+    if group.method in ("closed_form", "fused") and stats[0].eigvecs.size:
         eig = [np.stack(_per_run(stats, where, p_index, name)) for name in ("eigvals", "eigvecs", "rotated")]
     else:
         eig = [np.zeros((len(idx), 0)), np.zeros((len(idx), 0, 0)), np.zeros((len(idx), 0, 0))]

@@ -31,12 +31,13 @@ import numpy as np
 
 from ..sim.closed_form import BLOCK
 from ..sim.data import factor_width
+from ..sim.fused import supports
 from ..sim.gd import KernelConfig
 from ..sim.raw import RawConfig
 from ..spec import INITS, OPTIMIZERS, PROTOCOLS, SpecError, SweepSpec, derived
 from .runs import RunTable, run_table
 
-__all__ = ["CPU_BUDGET", "Group", "Plan", "default_memory_budget", "plan_sweep", "run_bytes"]
+__all__ = ["CPU_BUDGET", "Group", "Plan", "default_memory_budget", "fused_kernel", "plan_sweep", "run_bytes"]
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ class Group:
     of (global) batches; see the module docstring.
     """
 
-    method: str  # "closed_form", "gd" (sufficient statistics) or "raw" (dynax.sim.raw.train_raw)
+    method: str  # "closed_form", "gd" (XLA), "fused" (CPU; both on sufficient statistics) or "raw"
     config: KernelConfig | RawConfig
     runs: np.ndarray  # flat run indices into the grid, in execution order
     batch: int
@@ -132,9 +133,11 @@ def run_bytes(cfg: KernelConfig | RawConfig, method: str) -> int:
         return int(floats * itemsize) + 512
     factor = (cfg.n_in + cfg.n_out) * cfg.k
     n_rec = len(cfg.record)
+    n = cfg.n_in
     if method == "closed_form":  # float64 inputs (factor, U, Uᵀ L_x), one block of epochs
-        n = cfg.n_in
         floats = 2 * (n * n + n * cfg.k) + 4 * BLOCK * n * cfg.n_out + 2 * n_rec * cfg.n_out * n
+    elif method == "fused":  # host memory: float64 U and Uᵀ L_x, the weights and momentum
+        floats = 2 * (n * n + n * cfg.k) + weights * (3 + slots) + 8 * n + 3 * n_rec
     else:
         floats = weights * (4 + slots) + 3 * factor + 4 * cfg.n_in * cfg.n_out + 2 * n_rec
     floats += 2 * factor  # the float64 factor as it arrives
@@ -161,9 +164,21 @@ def default_memory_budget() -> int:
 # --------------------------------------------------------------------------- planning
 
 
+def fused_kernel(spec: SweepSpec) -> bool:
+    """Whether the spec's GD runs take the fused CPU kernel where it supports them:
+    ``train.kernel = "fused"``, or ``"auto"`` on a CPU backend for runs of at least N epochs
+    (its set-up, the rotation W_1 U, costs about N/6 epochs of training per run; shorter
+    runs are faster on the XLA kernel)."""
+    kernel = spec.train.kernel
+    if kernel == "auto":
+        return jax.default_backend() == "cpu" and spec.train.epochs >= spec.problem.n_in
+    return kernel == "fused"
+
+
 def _group_keys(spec: SweepSpec, table: RunTable) -> np.ndarray:
-    """What separates compile groups, per run: (closed form, raw path, depth, width,
-    optimizer, raw protocol, raw P bucket); 0 where a field does not apply."""
+    """What separates compile groups, per run: (method code, raw path, depth, width,
+    optimizer, raw protocol, raw P bucket); 0 where a field does not apply. Method codes:
+    0 the XLA GD kernel, 1 the closed form, 2 the fused kernel, 0 for raw runs."""
     online = table.protocol == PROTOCOLS.index("online")
     is_raw = online | spec.nonlinear | (spec.train.batch_size > 0)
     closed = (
@@ -172,11 +187,20 @@ def _group_keys(spec: SweepSpec, table: RunTable) -> np.ndarray:
         & (table.optimizer == OPTIMIZERS.index("gd"))
         & (spec.train.method == "auto")
     )
+    fused = ~is_raw & ~closed & fused_kernel(spec)
+    fused &= np.asarray(
+        [
+            supports(int(d), spec.problem.n_out, OPTIMIZERS[o])
+            for d, o in zip(table.depth, table.optimizer, strict=True)
+        ],
+        bool,
+    )
+    method = np.where(closed, 1, np.where(fused, 2, 0))
     width = np.where((table.depth == 1) & (spec.model.student == "deep_linear"), 0, table.width)
     p_bucket = np.asarray([derived.p_bucket(p) for p in spec.n_train], dtype=np.int64)[table.p_index]
     return np.stack(
         [
-            closed.astype(np.int64),
+            method.astype(np.int64),
             is_raw.astype(np.int64),
             table.depth,
             width,
@@ -190,7 +214,7 @@ def _group_keys(spec: SweepSpec, table: RunTable) -> np.ndarray:
 
 def _group_config(spec: SweepSpec, key, inits: tuple[str, ...]) -> tuple[str, KernelConfig | RawConfig]:
     """The method and static trainer config of the compile group with key ``key``."""
-    is_closed, is_r, depth, w, opt, proto, pb = (int(v) for v in key)
+    code, is_r, depth, w, opt, proto, pb = (int(v) for v in key)
     pr = spec.problem
     if is_r:
         protocol = PROTOCOLS[proto]
@@ -215,7 +239,7 @@ def _group_config(spec: SweepSpec, key, inits: tuple[str, ...]) -> tuple[str, Ke
             n_test=pr.n_test,
             schedule=spec.train.schedule if protocol == "online" else "none",
         )
-    return "closed_form" if is_closed else "gd", KernelConfig(
+    return ("gd", "closed_form", "fused")[code], KernelConfig(
         depth=depth,
         width=w if depth > 1 else pr.n_in,
         n_in=pr.n_in,

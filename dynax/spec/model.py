@@ -20,6 +20,7 @@ __all__ = [
     "DTYPES",
     "EXTRA_AXES",
     "INITS",
+    "KERNELS",
     "LOSSES",
     "METHODS",
     "OPTIMIZERS",
@@ -43,6 +44,7 @@ PROTOCOLS = ("replay", "online")
 LOSSES = ("sum", "mean")
 DTYPES = ("float32", "float64")
 METHODS = ("auto", "gd")
+KERNELS = ("auto", "xla", "fused")
 SCHEDULES = ("none", "optimal_online")
 
 CORE_DIMS = ("depth", "n_over_p", "snr", "seed")
@@ -81,6 +83,7 @@ SECTION_KEYS = {
         "schedule",
         "dtype",
         "method",
+        "kernel",
         "null_space_error",
     ),
 }
@@ -150,6 +153,7 @@ class Train:
     schedule: str = "none"
     dtype: str = "float32"
     method: str = "auto"
+    kernel: str = "auto"  # GD kernel: auto (the fastest that supports the run), xla, fused (CPU)
     batch_size: int = 0  # 0: full batch (replay); online then steps one example at a time
     null_space_error: bool = False  # also record the error in the inputs' null space
 
@@ -246,6 +250,8 @@ class SweepSpec:
             out[section] = {f.name: conv(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
         if not self.train.null_space_error:  # added later: absent when off, so older hashes stand
             del out["train"]["null_space_error"]
+        if self.train.kernel == "auto":  # likewise (the kernel auto picks is in the layout hash)
+            del out["train"]["kernel"]
         return out
 
     @property

@@ -23,6 +23,7 @@ from .model import (
     DTYPES,
     EXTRA_AXES,
     INITS,
+    KERNELS,
     LOSSES,
     METHODS,
     NONLINEAR_N_TEST,
@@ -357,6 +358,7 @@ class _Validator:
             ("schedule", SCHEDULES),
             ("dtype", DTYPES),
             ("method", METHODS),
+            ("kernel", KERNELS),
         ):
             out[key] = self.choice(f"train.{key}", tr.get(key, _default(Train, key)), allowed)
         out["batch_size"] = (

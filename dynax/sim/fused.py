@@ -1,0 +1,287 @@
+"""The fused CPU kernel: full-batch GD (or momentum) on one network at a time, in the
+eigenbasis of its Σ_xx, compiled by numba, every core taking whole networks.
+
+In the eigenbasis ``Σ_xx = U Λ Uᵀ`` (shared per (seed, P) with the closed form), gradient
+descent is exact under the rotation ``W_1 → W_1 U``, ``w̄ → w̄ U`` (GD and momentum are
+rotation invariant; Adam is not, and keeps the XLA kernel). With ``d = W_eff − w̄`` in
+that basis the data enter only through O(N) vectors, with no cancellation:
+
+* ``E_g = Σ_i d_i² / N + σ_ε²``;
+* the gradient with respect to ``W_eff`` is ``g (λ ∘ d − σ_ε c)``, ``c = L_z Mᵀ`` with
+  ``M = Uᵀ L_x`` (``g`` the gradient scale);
+* ``P·E_t = σ_ε² z⊥ + Σ_i (σ_ε ζ_i − d_i √λ_i)²``, ``ζ_i = c_i/√λ_i`` the noise's component
+  along mode i and ``z⊥`` its part outside the data's row space (a sum of squares);
+* the null-space error is ``Σ d_i²/N`` over the modes with λ_i = 0.
+
+One epoch of a depth-D network reads and writes each weight matrix a few times while it
+stays in cache: for depth 2, ``q = W_1 v``; ``W_1 −= a vᵀ``; ``a −= q``; ``u += a W_1``
+(about 6·N·N_h FLOPs). Each network is trained by one thread from start to end, so its
+numbers do not depend on how runs are batched. Supported: depth ≥ 2, ``n_out = 1``,
+optimizers ``gd`` and ``momentum``, float32 and float64, the null-space error; the engine
+uses the XLA kernel (:mod:`dynax.sim.gd`) for everything else.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numba
+import numpy as np
+
+from .tracker import DIVERGENCE_FACTOR, Outputs
+
+__all__ = ["EigenRuns", "eigen_runs", "rotate", "supports", "train_fused"]
+
+OPTIMIZERS = ("gd", "momentum")
+
+
+def supports(depth: int, n_out: int, optimizer: str) -> bool:
+    """Whether the fused kernel trains this compile group."""
+    return depth >= 2 and n_out == 1 and optimizer in OPTIMIZERS
+
+
+class EigenRuns(NamedTuple):
+    """A batch of runs in the eigenbasis of their Σ_xx (host arrays, float64)."""
+
+    lam: np.ndarray  # (B, N) eigenvalues of Σ_xx, ascending
+    wbar: np.ndarray  # (B, N) w̄ U
+    c: np.ndarray  # (B, N) L_z Mᵀ: the label noise's correlation with each mode
+    zeta: np.ndarray  # (B, N) c/√λ on the row space, 0 on the null space
+    z_perp: np.ndarray  # (B,) ‖L_z‖² − Σ ζ²: the noise outside the data's row space
+    null_modes: np.ndarray  # (B,) N − min(P, N): the first modes span the null space
+
+
+def eigen_runs(factor, teacher, eigvals, eigvecs, rotated, n_train) -> EigenRuns:
+    """The O(N) data of each run from its factor, teacher, ``Σ_xx = U Λ Uᵀ`` and
+    ``M = Uᵀ L_x`` (float64, a leading run axis)."""
+    n = eigvals.shape[1]
+    lz = factor[:, n:, :]  # (B, 1, K)
+    lam = np.clip(eigvals, 0.0, None)
+    c = np.einsum("bok,bnk->bn", lz, rotated)
+    pos = lam > 1e-10 * lam.max(axis=1, keepdims=True)
+    zeta = np.where(pos, c / np.sqrt(np.where(pos, lam, 1.0)), 0.0)
+    z_perp = np.clip(np.sum(lz * lz, axis=(1, 2)) - np.sum(zeta * zeta, axis=1), 0.0, None)
+    null = n - np.minimum(np.asarray(n_train, np.int64), n)
+    wbar = np.einsum("bn,bnm->bm", teacher[:, 0, :], eigvecs)
+    return EigenRuns(lam, wbar, c, zeta, z_perp, null)
+
+
+@numba.njit(cache=True, parallel=True)
+def rotate(w1, eigvecs, dtype_like):
+    """``W_1 U`` per run in float64, rounded to the dtype of ``dtype_like`` (numba, not BLAS:
+    BLAS threads left spinning after a call halve the kernel's speed on a 2-core machine)."""
+    n_runs, h, n = w1.shape
+    out = np.empty((n_runs, h, n), dtype_like.dtype)
+    for b in numba.prange(n_runs):
+        acc = np.zeros(n)
+        for i in range(h):
+            acc[:] = 0.0
+            for k in range(n):
+                wik = np.float64(w1[b, i, k])
+                uk = eigvecs[b, k]
+                for j in range(n):
+                    acc[j] += wik * uk[j]
+            for j in range(n):
+                out[b, i, j] = acc[j]
+    return out
+
+
+# IEEE semantics but for reassociation (vectorised dot products); no "nnan"/"ninf": the
+# divergence check must see infinities and NaN
+_FAST = {"nsz", "arcp", "contract", "afn", "reassoc"}
+
+
+@numba.njit(cache=True, fastmath=_FAST)
+def _dot(x, y, zero):
+    acc = zero
+    for j in range(x.shape[0]):
+        acc += x[j] * y[j]
+    return acc
+
+
+@numba.njit(cache=True, fastmath=_FAST)
+def _row_times(row, mat, out):
+    """out = row @ mat (row vector times matrix)."""
+    out[:] = 0
+    for i in range(mat.shape[0]):
+        ri = row[i]
+        mi = mat[i]
+        for j in range(mat.shape[1]):
+            out[j] += ri * mi[j]
+
+
+@numba.njit(cache=True, fastmath=_FAST)
+def _epoch(w1, mids, a, m1, mm, ma, v, u, qs, left, row, row2, mo):
+    """One GD (mo = 0) or momentum step of one network given v = η g ∂L/∂W_eff; leaves
+    the new end-to-end weights in u."""
+    h, n = w1.shape
+    n_mid = mids.shape[0]
+    zero = v[0] * 0
+    if n_mid == 0:  # depth 2: one pass over the rows of W_1, each row used while in L1
+        u[:] = 0
+        for i in range(h):
+            wi = w1[i]
+            q = _dot(wi, v, zero)
+            ai = a[i]
+            ma[i] = mo * ma[i] + q
+            a_new = ai - ma[i]
+            a[i] = a_new
+            if mo == 0:
+                for j in range(n):
+                    wi[j] -= ai * v[j]
+                    u[j] += a_new * wi[j]
+            else:
+                mi = m1[i]
+                for j in range(n):
+                    mi[j] = mo * mi[j] + ai * v[j]
+                    wi[j] -= mi[j]
+                    u[j] += a_new * wi[j]
+        return
+    # q_2 = W_1 v, q_{l+1} = W_l q_l (the gradient's input-side factors)
+    for i in range(h):
+        qs[0, i] = _dot(w1[i], v, zero)
+    for k in range(n_mid):
+        for i in range(h):
+            qs[k + 1, i] = _dot(mids[k, i], qs[k], zero)
+    # A_{D-1} = a, A_l = A_{l+1} W_{l+1} (the output-side factors), before any update
+    left[n_mid, :] = a
+    for k in range(n_mid - 1, -1, -1):
+        _row_times(left[k + 1], mids[k], left[k])
+    # W_D = a by q_D, the middle layers by A_l q_lᵀ
+    for i in range(h):
+        ma[i] = mo * ma[i] + qs[n_mid, i]
+        a[i] -= ma[i]
+    for k in range(n_mid):
+        for i in range(h):
+            li = left[k + 1, i]
+            wi, mi, qk = mids[k, i], mm[k, i], qs[k]
+            for j in range(h):
+                mi[j] = mo * mi[j] + li * qk[j]
+                wi[j] -= mi[j]
+    # u = a W_{D-1} ⋯ W_2 (updated) times W_1, fused with W_1's own update by A_1 vᵀ
+    row[:] = a
+    for k in range(n_mid - 1, -1, -1):
+        _row_times(row, mids[k], row2)
+        row[:] = row2
+    u[:] = 0
+    for i in range(h):
+        gi, ri = left[0, i], row[i]
+        wi, mi = w1[i], m1[i]
+        for j in range(n):
+            mi[j] = mo * mi[j] + gi * v[j]
+            wi[j] -= mi[j]
+            u[j] += ri * wi[j]
+
+
+@numba.njit(cache=True, parallel=True)
+def _train(
+    w1, mids, a, lam, wbar, c, zeta, z_perp, sigma, step, mom, p, null_modes, record, epochs,
+    out_train, out_test, out_null, best, best_epoch, diverged,
+):  # fmt: skip
+    """Train every network of the batch (one thread each); results go into the ``out_*``
+    and tracker arrays. E_g, E_t and the null-space error are sums in float64."""
+    n_runs, h, n = w1.shape
+    n_mid = mids.shape[1]
+    n_rec = record.shape[0]
+    for b in numba.prange(n_runs):
+        dt = w1.dtype
+        m1 = np.zeros((h, n), dt)
+        mm = np.zeros((n_mid, h, h), dt)
+        ma = np.zeros(h, dt)
+        u = np.zeros(n, dt)
+        d = np.zeros(n, dt)
+        v = np.zeros(n, dt)
+        qs = np.zeros((n_mid + 1, h), dt)
+        left = np.zeros((n_mid + 1, h), dt)
+        row = np.zeros(h, dt)
+        row2 = np.zeros(h, dt)
+        s = sigma[b]
+        noise = np.float64(s) * np.float64(s)
+        # u = a W_{D-1} ⋯ W_1, the end-to-end weights
+        row[:] = a[b]
+        for k in range(n_mid - 1, -1, -1):
+            _row_times(row, mids[b, k], row2)
+            row[:] = row2
+        _row_times(row, w1[b], u)
+        limit = np.inf
+        bad = False
+        j_rec = 0
+        for epoch in range(epochs + 1):
+            acc = 0.0
+            for i in range(n):
+                d[i] = u[i] - wbar[b, i]
+                acc += np.float64(d[i]) * d[i]
+            test = acc / n + noise
+            if epoch == 0:
+                limit = DIVERGENCE_FACTOR * test
+                if np.isfinite(test):
+                    best[b] = test
+                    best_epoch[b] = 0
+                else:
+                    bad = True
+            elif not bad:
+                if not np.isfinite(test) or test > limit:
+                    bad = True
+                elif test < best[b]:
+                    best[b] = test
+                    best_epoch[b] = epoch
+            while j_rec < n_rec and record[j_rec] == epoch:
+                if bad:
+                    out_train[b, j_rec] = np.nan
+                    out_test[b, j_rec] = np.nan
+                    out_null[b, j_rec] = np.nan
+                else:
+                    tr = noise * z_perp[b]
+                    for i in range(n):
+                        r = np.float64(s) * zeta[b, i] - np.float64(d[i]) * math.sqrt(lam[b, i])
+                        tr += r * r
+                    out_train[b, j_rec] = tr / p[b]
+                    out_test[b, j_rec] = test
+                    nl = 0.0
+                    for i in range(null_modes[b]):
+                        nl += np.float64(d[i]) * d[i]
+                    out_null[b, j_rec] = nl / n
+                j_rec += 1
+            if bad or epoch == epochs:
+                continue
+            for i in range(n):  # v = η g ∂L/∂W_eff in the eigenbasis
+                v[i] = step[b] * (lam[b, i] * d[i] - s * c[b, i])
+            _epoch(w1[b], mids[b], a[b], m1, mm, ma, v, u, qs, left, row, row2, mom[b])
+        diverged[b] = bad
+
+
+def train_fused(config, weights, runs: EigenRuns, noise_std, learning_rate, grad_scale, momentum, n_train):
+    """Train a batch of networks with the fused kernel.
+
+    Args:
+        config: the compile group's :class:`~dynax.sim.gd.KernelConfig`.
+        weights: initial layers, input side first, each (B, ·, ·) in the run's dtype, the
+            first already rotated into the eigenbasis (``W_1 U``, :func:`rotate`).
+        runs: :func:`eigen_runs` of the batch; the rest are per-run arrays (B,).
+
+    Returns:
+        :class:`~dynax.sim.tracker.Outputs` of NumPy arrays, as the XLA kernel returns them.
+    """
+    dtype = np.dtype(config.dtype)
+    cast = lambda x: np.array(x, dtype, order="C")  # a writable copy: one numba specialisation  # noqa: E731
+    n_runs = weights[0].shape[0]
+    h = weights[0].shape[1]
+    w1 = cast(weights[0])
+    mids = cast(np.stack(weights[1:-1], axis=1) if len(weights) > 2 else np.zeros((n_runs, 0, h, h)))
+    a = cast(weights[-1][:, 0, :])
+    mom = momentum if config.optimizer == "momentum" else np.zeros(n_runs)
+    record = np.asarray(config.record, np.int64)
+    n_rec = len(record)
+    out = [np.full((n_runs, n_rec), np.nan, dtype) for _ in range(3)]
+    best = np.full(n_runs, np.inf, dtype)
+    best_epoch = np.full(n_runs, -1, np.int64)
+    diverged = np.zeros(n_runs, np.bool_)
+    _train(
+        w1, mids, a, cast(runs.lam), cast(runs.wbar), cast(runs.c), cast(runs.zeta), cast(runs.z_perp),
+        cast(noise_std), cast(np.asarray(learning_rate) * grad_scale), cast(mom), cast(n_train),
+        np.asarray(runs.null_modes, np.int64), record, int(config.epochs), *out, best, best_epoch, diverged,
+    )  # fmt: skip
+    best_error = np.where(best_epoch < 0, np.nan, best).astype(dtype)
+    null = out[2] if config.null_space else None
+    return Outputs(out[0], out[1], best_error, best_epoch, diverged, null)
