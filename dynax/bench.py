@@ -474,7 +474,7 @@ def plot_scaling(report: dict, path: Path) -> None:
         else:
             ax.set_xscale("log")
         if key == "n_in":  # where one network's W_1 (N_h x N float32) stops fitting in a cache
-            for level, size in sorted(sc.get("caches", {}).items()):
+            for level, size in sorted(sc.get("caches", {}).items())[:2]:  # L1, L2: a core's own
                 n_fit = (size / 4) ** 0.5
                 ax.axvline(n_fit, color="0.5", ls=":", lw=1)
                 ax.text(n_fit, 0.02, f" W_1 > {level}", transform=ax.get_xaxis_transform(), fontsize=7)
