@@ -1,47 +1,30 @@
-"""``dynax bench``: dynax against the obvious ways to do the same job, side by side in one
-process, and against this machine's own peaks.
-
-Contenders, on the identical workload (the same data, initial weights and learning
-rates, those dynax chose with ``learning_rate = {auto = 0.5}``):
-
-1. ``numpy_loop``: a per-network NumPy loop of full-batch GD on the raw data matrix;
-2. ``jax_vmap_raw``: ``jax.vmap`` of a per-network trainer on the raw data, padded to the
-   largest P with a mask, ``lax.scan`` over epochs, E_g at every epoch;
-3. ``dynax_gd``: dynax's XLA GD kernel on sufficient statistics (``train.kernel = "xla"``);
-4. ``dynax_fused``: dynax's fused CPU kernel, one network per thread in the eigenbasis of
-   Σ_xx (``train.kernel = "fused"``, depth ≥ 2; its FLOP count is the useful work,
-   6·N·N_h per network-epoch at depth 2);
-5. ``closed_form``: dynax's depth-1 closed form.
-
-The slow contenders train a measured subset of the networks and epochs; their rates are
-per network-epoch, and they are checked to produce the same curves as dynax on that
-subset (a fast wrong answer does not count). FLOP and byte counts are analytic (per
-network-epoch, stated in the JSON); peaks are measured in the same run (a large float32
-matmul, a large copy).
-"""
+"""The suite: the standard workload, the scaling curves, the record (JSON and PNG) and its table."""
 
 from __future__ import annotations
 
 import datetime
 import json
-import os
-import platform
 import time
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
-from . import engine
-from ._version import __version__
-from .engine.inputs import chunk_inputs, stats_cache
-from .sim import data
-from .sim.gd import init_weights
-from .sim.scope import float64
-from .spec import derived, parse_spec
-
-__all__ = ["run_bench"]
+from .. import engine
+from .._version import __version__
+from ..sim.scope import float64
+from ..spec import parse_spec
+from .contenders import (
+    dynax_group,
+    fused_costs,
+    gd_costs,
+    jax_vmap_raw,
+    numpy_loop,
+    raw_costs,
+    subset,
+    warm,
+)
+from .machine import cache_sizes, host, machine_peaks, peak_rss_bytes, rss_reset
 
 STANDARD = """
 name = "bench-standard"
@@ -66,229 +49,6 @@ record = {{ log = 100 }}
 # --------------------------------------------------------------------------- machine
 
 
-def _rss_reset() -> None:
-    try:  # Linux: reset the peak resident set size ("5" to clear_refs)
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        pass
-
-
-def peak_rss_bytes() -> int:
-    """Peak resident memory of this process's own address space (VmHWM; ru_maxrss elsewhere)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-
-
-def machine_peaks(quick: bool) -> dict:
-    """This machine's float32 matmul FLOP/s and memory copy bandwidth, measured now."""
-    n = 1024 if quick else 2048
-    a = jnp.ones((n, n), jnp.float32)
-    mm = jax.jit(lambda x: x @ x)
-    mm(a).block_until_ready()
-    t = min(_timed(lambda: mm(a).block_until_ready()) for _ in range(3))
-    m = (32 if quick else 64) << 20
-    x = jnp.ones(m // 4, jnp.float32)
-    cp = jax.jit(lambda v: v * 1.0001)
-    cp(x).block_until_ready()
-    tc = min(_timed(lambda: cp(x).block_until_ready()) for _ in range(3))
-    return {
-        "matmul_flops_per_s": 2 * n**3 / t,
-        "copy_bytes_per_s": 2 * m / tc,
-        "matmul_n": n,
-        "copy_bytes": m,
-    }
-
-
-def _timed(fn) -> float:
-    t = time.perf_counter()
-    fn()
-    return time.perf_counter() - t
-
-
-def _host() -> dict:
-    dev = jax.devices()[0]
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    kind = dev.device_kind if dev.platform != "cpu" else f"cpu-{os.cpu_count()}core"
-    return {
-        "machine": f"{platform.node()}: {cpu}, {os.cpu_count()} cores",
-        "device_kind": dev.device_kind,
-        "platform": dev.platform,
-        "host_kind": "".join(c if c.isalnum() or c in "-_" else "-" for c in kind).lower(),
-    }
-
-
-# --------------------------------------------------------------------------- costs
-
-
-def gd_costs(depth: int, n: int, width: int, k: int, itemsize: int) -> tuple[float, float]:
-    """Analytic FLOPs and bytes of one GD step of one network (N_out = 1).
-
-    With S the number of weights: the end-to-end product, its backward pass and the
-    outer-product gradients and update cost about 7S flops; the residual and the
-    gradient against a data matrix with k columns 4·N·k. Bytes: weights read, written
-    and their gradients read (3S) plus the data matrix (N·k).
-    """
-    s = sum(a * b for a, b in derived.layer_shapes(depth, width, n, 1))
-    return 7.0 * s + 4.0 * n * k, float(itemsize * (3 * s + n * k))
-
-
-# --------------------------------------------------------------------------- contenders
-
-
-def subset(plan: engine.Plan, group: engine.Group, count: int):
-    """``count`` runs of a group spread over its grid, with their inputs and raw data."""
-    pick = group.runs[np.linspace(0, len(group.runs) - 1, count).astype(int)]
-    inputs, lr = chunk_inputs(plan, group, pick, stats_cache(plan))
-    cfg = group.config
-    ws0 = jax.vmap(lambda r: init_weights(cfg, r))(jax.tree.map(jnp.asarray, inputs))
-    spec, t = plan.spec, plan.table
-    raws = []
-    for j, i in enumerate(pick):
-        p = spec.n_train[t.p_index[i]]
-        snr = spec.axis("snr").values[np.unravel_index(i, spec.shape)[spec.dims.index("snr")]]
-        x, y, w_bar, noise_var = data.raw_data(
-            spec.seed, int(t.seed[i]), p, spec.problem.n_in, 1, spec.problem.teacher_var, snr
-        )
-        raws.append((x, y, w_bar, noise_var, float(lr[j]), [np.asarray(w[j]) for w in ws0]))
-    return pick, raws
-
-
-def numpy_loop(raws, epochs: int):
-    """Full-batch GD on the raw data in plain NumPy (float64), one network at a time:
-    the network's forward pass on the P examples and backpropagation, as a researcher
-    writes it first. Returns E_g at every epoch 0..epochs, (networks, epochs + 1), and
-    the seconds."""
-    out = np.zeros((len(raws), epochs + 1))
-    t0 = time.perf_counter()
-    for j, (x, y, w_bar, noise_var, lr, ws0) in enumerate(raws):
-        ws = [w.astype(np.float64) for w in ws0]
-        n = x.shape[1]
-        for e in range(epochs + 1):
-            eff = ws[-1]
-            for w in reversed(ws[:-1]):
-                eff = eff @ w
-            out[j, e] = np.sum((eff - w_bar) ** 2) / n + noise_var
-            if e == epochs:
-                break
-            acts = [x]
-            for w in ws:
-                acts.append(acts[-1] @ w.T)
-            delta = acts[-1] - y  # dL/dŷ for L = ½ Σ (ŷ − y)²
-            grads = [None] * len(ws)
-            for i in range(len(ws) - 1, -1, -1):
-                grads[i] = delta.T @ acts[i]
-                delta = delta @ ws[i]
-            ws = [w - lr * g for w, g in zip(ws, grads, strict=True)]
-    return out, time.perf_counter() - t0
-
-
-def jax_vmap_raw(raws, epochs: int):
-    """The straightforward JAX version: ``jax.vmap`` over networks of a trainer that runs
-    the network on the raw data padded to the largest P (a mask zeroes the padding),
-    ``jax.grad`` of the loss, ``lax.scan`` over epochs, E_g at every epoch (float32).
-
-    Returns E_g at every epoch, compile seconds, run seconds and the padded P.
-    """
-    p_max = max(r[0].shape[0] for r in raws)
-    n = raws[0][0].shape[1]
-    xs = np.zeros((len(raws), p_max, n), np.float32)
-    ys = np.zeros((len(raws), p_max, 1), np.float32)
-    mask = np.zeros((len(raws), p_max, 1), np.float32)
-    for j, (x, y, *_rest) in enumerate(raws):
-        xs[j, : len(x)], ys[j, : len(x)], mask[j, : len(x)] = x, y, 1.0
-    w_bar = np.stack([r[2] for r in raws]).astype(np.float32)
-    noise = np.asarray([r[3] for r in raws], np.float32)
-    lrs = np.asarray([r[4] for r in raws], np.float32)
-    ws0 = [np.stack([r[5][i] for r in raws]).astype(np.float32) for i in range(len(raws[0][5]))]
-
-    def train(x, y, m, wb, nv, lr, ws):
-        def loss(ws):
-            h = x
-            for w in ws:
-                h = h @ w.T
-            r = (h - y) * m
-            return 0.5 * jnp.sum(r * r)
-
-        def step(ws, _):
-            eff = ws[-1]
-            for w in reversed(ws[:-1]):
-                eff = eff @ w
-            eg = jnp.sum((eff - wb) ** 2) / n + nv
-            g = jax.grad(loss)(ws)
-            return [w - lr * gw for w, gw in zip(ws, g, strict=True)], eg
-
-        _, curve = jax.lax.scan(step, ws, None, length=epochs + 1)
-        return curve
-
-    fn = jax.jit(jax.vmap(train))
-    args = (xs, ys, mask, w_bar, noise, lrs, ws0)
-    t0 = time.perf_counter()
-    compiled = fn.lower(*args).compile()
-    t_compile = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    curves = np.asarray(jax.block_until_ready(compiled(*args)))
-    return curves, t_compile, time.perf_counter() - t0, p_max
-
-
-def fused_costs(depth: int, n: int, width: int, itemsize: int) -> tuple[float, float]:
-    """Useful FLOPs and bytes of one fused-kernel epoch of one network (N_out = 1): per row
-    of W_1 a dot product, an update and an accumulation into W_eff (6·N·N_h); each middle
-    layer four passes (8·N_h²); every weight read and written once."""
-    s = sum(a * b for a, b in derived.layer_shapes(depth, width, n, 1))
-    return 6.0 * n * width + 8.0 * (depth - 2) * width * width, float(itemsize * 2 * s)
-
-
-def cache_sizes() -> dict:
-    """This CPU's data-cache sizes in bytes (Linux sysfs; empty elsewhere)."""
-    out = {}
-    for index in sorted(Path("/sys/devices/system/cpu/cpu0/cache").glob("index*")):
-        try:
-            kind = (index / "type").read_text().strip()
-            level = (index / "level").read_text().strip()
-            size = (index / "size").read_text().strip()
-        except OSError:
-            continue
-        if kind in ("Data", "Unified"):
-            scale = {"K": 1 << 10, "M": 1 << 20}.get(size[-1], 1)
-            out[f"L{level}"] = int(size.rstrip("KM")) * scale
-    return out
-
-
-def raw_costs(depth: int, n: int, width: int, p: float, itemsize: int) -> tuple[float, float]:
-    """FLOPs and bytes of one raw-data GD step: forward (2PS) and backward (4PS) through
-    the network on P examples; the data (P·N) and weights (3S) move."""
-    s = sum(a * b for a, b in derived.layer_shapes(depth, width, n, 1))
-    return 6.0 * p * s, float(itemsize * (p * n + 3 * s))
-
-
-def dynax_group(plan: engine.Plan, gi: int):
-    """Run one compile group of a plan through the engine; returns (result, compile_s, run_s)."""
-    t0 = time.perf_counter()
-    res = engine.execute(
-        engine.Plan(plan.spec, [plan.groups[gi]], plan.p_values, plan.table, plan.devices, plan.bytes_per_run)
-    )
-    wall = time.perf_counter() - t0
-    compile_s = res.timings[0]["compile_s"]
-    return res, compile_s, wall - compile_s
-
-
-# --------------------------------------------------------------------------- suite
-
-
 def standard(quick: bool, peaks: dict, log) -> dict:
     """The standard workload (issue: depths 1-3, N = N_h = 100, 16 × 16 × 8 networks)."""
     seeds, epochs = (2, 500) if quick else (8, 2000)
@@ -307,7 +67,7 @@ def standard(quick: bool, peaks: dict, log) -> dict:
         gi = 0
         group = plan.groups[gi]
         k = group.config.k
-        _rss_reset()
+        rss_reset()
         res, c_s, r_s = dynax_group(plan, gi)
         mem = peak_rss_bytes()
         n_net = len(group.runs)
@@ -324,7 +84,7 @@ def standard(quick: bool, peaks: dict, log) -> dict:
         entry["numpy_loop"] = _entry(len(raws) * sub_e / np_s, 0.0, None, f_np, b_np, peaks, len(raws), sub_e)
         log(f"depth {depth}: numpy_loop {entry['numpy_loop']['network_epochs_per_s']:.3g} network-epochs/s")
         pick_j, raws_j = subset(plan, group, sub_j)
-        _rss_reset()
+        rss_reset()
         jx_curves, jx_c, jx_s, p_max = jax_vmap_raw(raws_j, sub_e)
         f_jx, b_jx = raw_costs(depth, 100, 100, p_max, 4)
         entry["jax_vmap_raw"] = _entry(
@@ -349,8 +109,8 @@ def standard(quick: bool, peaks: dict, log) -> dict:
             plan_f = engine.plan_sweep(
                 parse_spec(spec.text, "<bench>", ["train.kernel=fused", f"grid.depth=[{depth}]"])
             )
-            _warm(plan_f)
-            _rss_reset()
+            warm(plan_f)
+            rss_reset()
             res_f, c_f, r_f = dynax_group(plan_f, 0)
             f_f, b_f = fused_costs(depth, 100, 100, 4)
             entry["dynax_fused"] = _entry(
@@ -367,7 +127,7 @@ def standard(quick: bool, peaks: dict, log) -> dict:
             log(f"depth {depth}: dynax_fused {rate_f:.3g} network-epochs/s")
         if depth == 1:
             plan_cf = engine.plan_sweep(parse_spec(spec.text, "<bench>", ["grid.depth=[1]"]))
-            _rss_reset()
+            rss_reset()
             res_cf, c_cf, r_cf = dynax_group(plan_cf, 0)
             n_cf = len(plan_cf.groups[0].runs)
             n = 100
@@ -393,13 +153,6 @@ def standard(quick: bool, peaks: dict, log) -> dict:
         depths[str(depth)] = entry
     out["depths"] = depths
     return out
-
-
-def _warm(plan) -> None:
-    """Run the first chunk of a plan once: the numba kernel compiles (or loads) outside the timing."""
-    g = plan.groups[0]
-    one = engine.Group(g.method, g.config, g.runs[: g.batch], g.batch, g.batch)
-    engine.execute(engine.Plan(plan.spec, [one], plan.p_values, plan.table, plan.devices, plan.bytes_per_run))
 
 
 def _entry(rate, compile_s, mem, flops, nbytes, peaks, networks, epochs) -> dict:
@@ -491,16 +244,16 @@ def plot_scaling(report: dict, path: Path) -> None:
 @float64
 def run_bench(quick: bool = False, output: str | Path | None = None, log=print) -> dict:
     """Run the suite; write the JSON (and the scaling PNG beside it); return the report."""
-    host = _host()
+    info = host()
     peaks = machine_peaks(quick)
     log(
         f"peaks: {peaks['matmul_flops_per_s']:.3g} FLOP/s (matmul), "
         f"{peaks['copy_bytes_per_s']:.3g} B/s (copy)"
     )
     report = {
-        "machine": host["machine"],
-        "device_kind": host["device_kind"],
-        "platform": host["platform"],
+        "machine": info["machine"],
+        "device_kind": info["device_kind"],
+        "platform": info["platform"],
         "versions": {"dynax": __version__, "jax": jax.__version__, "numpy": np.__version__},
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "quick": bool(quick),
@@ -513,7 +266,7 @@ def run_bench(quick: bool = False, output: str | Path | None = None, log=print) 
     }
     report.update(standard(quick, peaks, log))
     report["scaling"] = scaling(quick, log)
-    name = f"{host['host_kind']}{'-quick' if quick else ''}.json"
+    name = f"{info['host_kind']}{'-quick' if quick else ''}.json"
     path = Path(output) if output else Path("results") / "benchmarks" / name
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(report, indent=1))
