@@ -207,7 +207,7 @@ def scaling(quick: bool, log) -> dict:
 def plot_scaling(report: dict, path: Path) -> None:
     from matplotlib.figure import Figure
 
-    from .plot import log_ticks
+    from ..plot import log_ticks
 
     sc = report["scaling"]
     fig = Figure(figsize=(13, 3.9), layout="constrained")
