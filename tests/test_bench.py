@@ -33,3 +33,10 @@ def test_cost_model_counts_the_weights():
     assert flops == 7 * s + 4 * 10 * 11 and nbytes == 4 * (3 * s + 10 * 11)
     flops, _ = bench.raw_costs(3, 10, 4, 50, 8)
     assert flops == 6 * 50 * (40 + 16 + 4)
+
+
+def test_scaling_plot_draws_a_report(tmp_path):
+    axes = {"networks": {"1": 1e4, "4": 3e4}, "n_in": {"25": 1e6, "50": 3e5}, "depth": {"2": 1e5, "3": 5e4}}
+    sc = {"xla": axes, "fused": axes, "depth_closed_form_1": 2e5, "caches": {"L1": 49152, "L2": 1 << 20}}
+    bench.plot_scaling({"scaling": sc, "device_kind": "cpu", "machine": "test"}, tmp_path / "s.png")
+    assert (tmp_path / "s.png").stat().st_size > 10_000

@@ -244,6 +244,7 @@ def test_progress_is_quiet_when_asked_and_plain_off_a_terminal(tmp_path, capsys)
 MILLION_BOUND_GIB = 2.0
 
 
+@pytest.mark.slow
 def test_a_million_networks_in_bounded_memory(tmp_path):
     """10⁶ depth-2 networks (N = 100, P ≤ 10, 2 epochs) with a 256 MiB budget per call:
     the peak resident memory of the whole process stays under 2 GiB.
