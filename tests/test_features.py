@@ -1,6 +1,7 @@
-"""The random-feature closed form (dynax.features) against its oracles: Monte Carlo moments
-of ReLU units, the engine's trained readouts on its own test set, the exact identity of the
-error decomposition, and the frozen null space of the training features."""
+"""The random-feature closed form (dynax.theory.features, dynax.predict.decomposition_dataset)
+against its oracles: Monte Carlo moments of ReLU units, the engine's trained readouts on its
+own test set, the exact identity of the error decomposition, and the frozen null space of
+the training features."""
 
 import jax
 import numpy as np

@@ -207,6 +207,15 @@ hidden_spectrum(ds, widths=(30,), n_seeds=2)
 with x64():
     expect = [float(np.mean(np.asarray(data.teacher(data.data_key(0, s), 6, 1, 1.0)) ** 2)) for s in (0, 1)]
 np.testing.assert_array_equal(realized_teacher_var(ds).values, expect)
+from dynax.sim import gd  # a single run by hand, as the README's moved-names table points to
+st = data.seed_stats(0, 0, [6], 6, 1, 1.0)
+cfg = gd.KernelConfig(2, 4, 6, 1, st.factor.shape[-1], 10, (0, 5, 10), dtype="float64")
+make = lambda: gd.run_inputs(st.factor[0], st.teacher, n_train=6, init="gaussian", init_scale=0.5, seed=0)
+out = gd.train_gd(cfg, make())
+with x64():
+    ref = gd.train_gd(cfg, make())
+assert out.test_error.dtype == np.float64
+np.testing.assert_array_equal(np.asarray(out.test_error), np.asarray(ref.test_error))
 assert not jax.config.jax_enable_x64
 print("ok")
 """

@@ -10,6 +10,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import netCDF4
 import numpy as np
 import pytest
 import xarray as xr
@@ -90,8 +91,6 @@ def test_truncated_or_foreign_parts_are_recomputed(tmp_path):
     for name in ("train_error", "test_error", "best_test_error", "best_epoch", "diverged"):
         np.testing.assert_array_equal(getattr(again, name), getattr(full, name))
     # a part whose completion mark is missing is not trusted either
-    import netCDF4
-
     with netCDF4.Dataset(part_path(parts, 2), "a") as nc:
         nc.delncattr("complete")
     assert engine.execute(plan, parts=parts, resume=True).reused == n_chunks - 1
@@ -129,6 +128,25 @@ def test_shards_and_merge_equal_one_process(tmp_path):
     assert (
         main(["merge", str(tmp_path / "x.nc"), str(other), str(shards[1]), str(shards[2])]) == 2
     )  # other spec
+    # a shard that ran another kernel (as on a GPU node with train.kernel = "auto"): refused
+    with netCDF4.Dataset(shards[2], "a") as nc:
+        assert nc.getncattr("kernel") == "auto: closed_form, fused"
+        nc.setncattr("kernel", "auto: closed_form, gd")
+    assert main(["merge", str(tmp_path / "x.nc"), *map(str, shards)]) == 2
+    assert not (tmp_path / "x.nc").exists()
+
+
+def test_a_recorded_layout_decides_the_kernel(tmp_path):
+    """--resume and Dask workers rebuild the plan from the recorded layout: its kernel wins
+    over what ``auto`` would pick on the machine that rebuilds it."""
+    spec = parse_spec(Path(small_spec(tmp_path)).read_text())
+    fused = engine.plan_sweep(spec)
+    xla = engine.plan_sweep(spec, fused=False)
+    assert {g.method for g in fused.groups} == {"closed_form", "fused"}
+    assert {g.method for g in xla.groups} == {"closed_form", "gd"}
+    assert [g.label() for g in engine.plan_sweep(spec, layout=xla.layout()).groups] == [
+        g.label() for g in xla.groups
+    ]
 
 
 FORCED_DEVICES = textwrap.dedent(

@@ -80,14 +80,27 @@ def run_on_dask(plan, chunks, parts: Path, scheduler: str):
 def worker_chunk(
     spec_text: str, spec_path: str, overrides: list[str], layout: dict, devices: int, k: int, parts: str
 ):
-    """Run one chunk in a worker process and write its part file."""
+    """Run one chunk in a worker process and write its part file. The fused kernel uses as
+    many threads as the worker has (a LocalCluster's workers have one each)."""
     guard_cpu_dispatch()
     enable_compilation_cache()
+    _fit_numba_threads()
     spec = parse_spec(spec_text, spec_path, overrides)
     plan = plan_sweep(spec, devices=devices, layout=layout)
     cache = _worker_cache(spec.sha256, plan)
     write_part(Path(parts), plan, k, run_chunk(plan, k, cache))
     return k
+
+
+def _fit_numba_threads() -> None:
+    import numba
+    from dask.distributed import get_worker
+
+    try:
+        threads = get_worker().state.nthreads
+    except (ValueError, AttributeError):  # not inside a worker
+        return
+    numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
 
 
 _worker_caches: dict[str, StatsCache] = {}

@@ -31,6 +31,13 @@ def merge_shards(paths, history: str = "") -> xr.Dataset:
             f"{p}: {ds.attrs.get('spec_sha256', '?')[:12]}" for p, ds in zip(paths, dss, strict=True)
         )
         raise SpecError(f"merge: the parts come from different specs ({listing})")
+    kernels = {ds.attrs.get("kernel", "") for ds in dss}
+    if len(kernels) != 1:
+        listing = ", ".join(f"{p}: {ds.attrs.get('kernel', '?')}" for p, ds in zip(paths, dss, strict=True))
+        raise SpecError(
+            f"merge: the parts ran different kernels ({listing}); run every shard with the same "
+            "train.kernel (e.g. --set train.kernel=xla)"
+        )
     spec = spec_of(dss[0], dss[0].attrs.get("spec_path", str(paths[0])))
     present = [
         (ds.present if "present" in ds else xr.ones_like(ds.diverged)).transpose(*spec.dims).values.ravel()
@@ -48,7 +55,7 @@ def merge_shards(paths, history: str = "") -> xr.Dataset:
     res = FlatResult.empty(spec)
     for ds, mask in zip(dss, present, strict=True):
         res.fill(ds, mask)
-    plan = plan_sweep(spec)
+    plan = plan_sweep(spec, fused="fused" in kernels.pop().partition(":")[2])
     if "learning_rate_used" not in dss[0]:  # a fixed rate: the same in every part
         res["learning_rate_used"][:] = plan.table.lr
     return build_dataset(plan, res, history=history)

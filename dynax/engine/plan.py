@@ -2,9 +2,10 @@
 the memory model that sizes the batches.
 
 A run is one cell of the grid (every axis value but ``epoch``). Runs whose kernels
-have the same shapes and code form a compile group, keyed by method (closed form or
-GD), depth, width (not at depth 1) and optimizer: one ``jit`` serves the group, every
-N/P, SNR, learning rate, init scale and seed in it.
+have the same shapes and code form a compile group, keyed by method (closed form, the
+XLA GD kernel, the fused CPU kernel, or the raw-data trainer), depth, width (not at depth
+1) and optimizer: one compiled program serves the group, every N/P, SNR, learning rate,
+init scale and seed in it.
 
 Layout (why results never depend on it):
 
@@ -164,18 +165,21 @@ def default_memory_budget() -> int:
 # --------------------------------------------------------------------------- planning
 
 
-def fused_kernel(spec: SweepSpec) -> bool:
+def fused_kernel(spec: SweepSpec, layout: dict | None = None) -> bool:
     """Whether the spec's GD runs take the fused CPU kernel where it supports them:
     ``train.kernel = "fused"``, or ``"auto"`` on a CPU backend for runs of at least N epochs
     (its set-up, the rotation W_1 U, costs about N/6 epochs of training per run; shorter
-    runs are faster on the XLA kernel)."""
+    runs are faster on the XLA kernel). A recorded layout decides instead (``--resume`` and
+    Dask workers on another kind of machine keep the kernel the plan was made with)."""
+    if layout is not None:
+        return any(g["label"].startswith("fused") for g in layout["groups"])
     kernel = spec.train.kernel
     if kernel == "auto":
         return jax.default_backend() == "cpu" and spec.train.epochs >= spec.problem.n_in
     return kernel == "fused"
 
 
-def _group_keys(spec: SweepSpec, table: RunTable) -> np.ndarray:
+def _group_keys(spec: SweepSpec, table: RunTable, fused_ok: bool) -> np.ndarray:
     """What separates compile groups, per run: (method code, raw path, depth, width,
     optimizer, raw protocol, raw P bucket); 0 where a field does not apply. Method codes:
     0 the XLA GD kernel, 1 the closed form, 2 the fused kernel, 0 for raw runs."""
@@ -187,7 +191,7 @@ def _group_keys(spec: SweepSpec, table: RunTable) -> np.ndarray:
         & (table.optimizer == OPTIMIZERS.index("gd"))
         & (spec.train.method == "auto")
     )
-    fused = ~is_raw & ~closed & fused_kernel(spec)
+    fused = ~is_raw & ~closed & fused_ok
     fused &= np.asarray(
         [
             supports(int(d), spec.problem.n_out, OPTIMIZERS[o])
@@ -261,6 +265,7 @@ def plan_sweep(
     memory_budget: int | None = None,
     devices: int = 1,
     layout: dict | None = None,
+    fused: bool | None = None,
 ) -> Plan:
     """Group the runs of a spec into compile groups, batches and chunks.
 
@@ -271,10 +276,14 @@ def plan_sweep(
             the batch; default :func:`default_memory_budget`.
         devices: local devices the run axis is sharded over.
         layout: a recorded :meth:`Plan.layout` to reuse (``--resume``, shards, workers).
+        fused: whether supported groups take the fused kernel; default :func:`fused_kernel`
+            (merging shards passes what the shards ran).
     """
     table = run_table(spec)
     budget = memory_budget or default_memory_budget()
-    uniq, first, inverse = np.unique(_group_keys(spec, table), axis=0, return_index=True, return_inverse=True)
+    fused_ok = fused_kernel(spec, layout) if fused is None else fused
+    keys = _group_keys(spec, table, fused_ok)
+    uniq, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
     order = np.argsort(first)  # groups in order of first appearance
     groups, per_run = [], {}
     for gi, u in enumerate(order):
@@ -286,7 +295,9 @@ def plan_sweep(
         if layout is not None:
             batch, size = layout["groups"][gi]["batch"], layout["groups"][gi]["chunk_size"]
         else:
-            batch = int(min(max(1, budget // b), -(-len(idx) // devices)))
+            # the fused kernel's batch lives in host memory: a CPU budget even beside a GPU
+            host = (memory_budget or CPU_BUDGET) if method == "fused" else budget
+            batch = int(min(max(1, host // b), -(-len(idx) // devices)))
             unit = batch * devices
             size = unit * -(-min(chunk_size, len(idx)) // unit) if chunk_size else unit
         groups.append(Group(method, cfg, idx, batch, size))

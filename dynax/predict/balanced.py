@@ -9,12 +9,14 @@ from ..engine.rates import weight_norm
 from ..sim import data
 from ..sim.flow import balanced_flow
 from ..sim.gd import KernelConfig, init_weights, product, run_inputs
+from ..sim.scope import float64
 from ..spec import Auto, SweepSpec
 from ..theory import stability_bound
 
 __all__ = ["balanced_seed_mean"]
 
 
+@float64
 def balanced_seed_mean(spec: SweepSpec, depth, p, j, noise_var, lr, grad_scale, init_scale, epochs):
     """Seed means of (test error, training error, time) of the balanced end-to-end flow at
     the recorded ``epochs``, from the engine's own balanced initial weights and rate (the

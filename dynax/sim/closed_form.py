@@ -7,6 +7,7 @@ import jax
 import jax.numpy as jnp
 
 from .gd import KernelConfig, RunInputs, init_weights, statistics
+from .scope import float64
 from .tracker import DIVERGENCE_FACTOR, Outputs
 
 __all__ = ["BLOCK", "closed_form", "decay"]
@@ -40,6 +41,7 @@ def decay(a, k):
     return qk, jnp.where(a == 0, k, s)
 
 
+@float64
 def closed_form(cfg: KernelConfig, run: RunInputs) -> Outputs:
     """Depth-1 full-batch GD solved exactly in the eigenbasis of Σ_xx.
 

@@ -69,6 +69,7 @@ def factor_width(n_in: int, n_out: int, p_max: int) -> int:
     return min(p_max, n_in + n_out)
 
 
+@float64
 def examples(key, n_in: int, n_out: int, p_max: int):
     """The first ``p_max`` examples of a seed.
 
@@ -79,6 +80,7 @@ def examples(key, n_in: int, n_out: int, p_max: int):
     return jax.vmap(lambda mu: example(key, mu, n_in, n_out))(jnp.arange(p_max, dtype=jnp.uint32))
 
 
+@float64
 def example(key, mu, n_in: int, n_out: int):
     """Example μ of a data key, float64: input (N,) with entries N(0, 1/N) and standard
     normal label noise (N_out,). Stored and online examples both come from here."""
@@ -88,11 +90,13 @@ def example(key, mu, n_in: int, n_out: int):
     return x, z
 
 
+@float64
 def teacher(key, n_in: int, n_out: int, teacher_var):
     """The teacher ``w̄`` (n_out, n_in), entries N(0, σ_w²)."""
     return jnp.sqrt(teacher_var) * jax.random.normal(key, (n_out, n_in), jnp.float64)
 
 
+@float64
 def teacher_params(key, kind: str, n_in: int, n_out: int, teacher_var, width: int = 0):
     """The teacher of a seed from its data key, float64: ``(t1, t2)``.
 

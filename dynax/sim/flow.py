@@ -21,7 +21,7 @@ def balanced_flow(factor, teacher, noise_std, w0, depth: int, times, n_train=Non
     ``τ dw/dt = ‖w‖^{2−2/D} [g + (D − 1)(g·ŵ) ŵ]``, ``g = Σ_yx − w Σ_xx``.
 
     Args:
-        factor: (N + 1, K) data factor of ``dynax.data`` (L Lᵀ = [X; Z][X; Z]ᵀ).
+        factor: (N + 1, K) data factor of :mod:`dynax.sim.data` (L Lᵀ = [X; Z][X; Z]ᵀ).
         teacher: (1, N); noise_std: σ_ε; w0: (1, N) initial end-to-end weights.
         times: increasing times (units of τ), the first being 0.
         n_train: P, for the training error (optional).

@@ -204,7 +204,8 @@ def _train(
             _row_times(row, mids[b, k], row2)
             row[:] = row2
         _row_times(row, w1[b], u)
-        limit = np.inf
+        rounded = np.empty(1, dt)  # E_g summed in float64, compared in the run's dtype (as XLA does)
+        limit = rounded[0]
         bad = False
         j_rec = 0
         for epoch in range(epochs + 1):
@@ -212,9 +213,11 @@ def _train(
             for i in range(n):
                 d[i] = u[i] - wbar[b, i]
                 acc += np.float64(d[i]) * d[i]
-            test = acc / n + noise
+            rounded[0] = acc / n + noise
+            test = rounded[0]
             if epoch == 0:
-                limit = DIVERGENCE_FACTOR * test
+                rounded[0] = DIVERGENCE_FACTOR * test
+                limit = rounded[0]
                 if np.isfinite(test):
                     best[b] = test
                     best_epoch[b] = 0

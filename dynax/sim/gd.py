@@ -27,6 +27,7 @@ import optax
 from ..spec import INITS, derived
 from . import tracker
 from .init import InitConfig, init_from
+from .scope import float64
 from .tracker import DIVERGENCE_FACTOR, Outputs
 
 __all__ = [
@@ -89,6 +90,7 @@ class RunInputs(NamedTuple):
     rotated: jax.Array  # (N, K)
 
 
+@float64
 def run_inputs(factor, teacher, *, n_train, init, init_scale, seed, noise_std=0.0, learning_rate=1.0,
                grad_scale=1.0, momentum=0.9, b1=0.9, b2=0.999) -> RunInputs:  # fmt: skip
     """One run's :class:`RunInputs` in float64, for single runs outside the engine."""
@@ -142,6 +144,7 @@ def statistics(cfg: KernelConfig, run: RunInputs, dtype) -> Statistics:
     )
 
 
+@float64
 def init_weights(cfg: KernelConfig, run: RunInputs) -> list[jax.Array]:
     """Initial weights of one run (:func:`dynax.sim.init.init_from`)."""
     lx, lz = run.factor[: cfg.n_in], run.factor[cfg.n_in :]
@@ -178,6 +181,7 @@ class _State(NamedTuple):
     track: tracker.Tracker  # running minimum of E_g, divergence (bad_epoch = epochs + 1 if none)
 
 
+@float64
 def train_gd(cfg: KernelConfig, run: RunInputs) -> Outputs:
     """Train one network by full-batch gradient descent on its sufficient statistics.
 

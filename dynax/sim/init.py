@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 
 from ..spec import INITS, derived
+from .scope import float64
 
 __all__ = ["InitConfig", "init_from", "init_key"]
 
@@ -87,6 +88,7 @@ def _init_branch(kind, cfg, dtype, key, syx):
     return _init_unit(kind, cfg, key, syx, dtype)
 
 
+@float64
 def init_from(cfg: InitConfig, seed, init_code, init_scale, syx) -> list[jax.Array]:
     """One run's initial weights, input side first, in ``cfg.dtype``.
 

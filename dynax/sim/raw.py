@@ -38,6 +38,7 @@ from ..theory import optimal_online_rate
 from . import data, tracker
 from .gd import optimizer, product
 from .init import InitConfig, init_from
+from .scope import float64
 from .tracker import DIVERGENCE_FACTOR, Outputs
 
 __all__ = ["RawConfig", "RawInputs", "feature_layer", "initial_weights", "train_raw"]
@@ -113,6 +114,7 @@ class RawInputs(NamedTuple):
 _ACT = {"linear": lambda h: h, "relu": jax.nn.relu, "tanh": jnp.tanh}
 
 
+@float64
 def feature_layer(root_seed, seed, width: int, n_in: int, dtype=jnp.float64):
     """The random-feature student's fixed first layer F (width, N): entries N(0, 1)/√N_h,
     so ``F x`` has entries of variance 1/N_h and Σ_hh's scale (and a stable learning
@@ -123,6 +125,7 @@ def feature_layer(root_seed, seed, width: int, n_in: int, dtype=jnp.float64):
     return f.astype(dtype)
 
 
+@float64
 def initial_weights(cfg: RawConfig, run):
     """Initial trained weights: the same draws as the sufficient-statistics path (the
     random-feature readout is drawn as a depth-1 network on N_h inputs). ``run`` needs
@@ -274,6 +277,7 @@ def _replay_epochs(cfg: RawConfig, run: RawInputs, net: _Net, check, update, dty
     return epoch_step, jnp.asarray(cfg.record, dtype=jnp.int64)
 
 
+@float64
 def train_raw(cfg: RawConfig, run: RawInputs) -> Outputs:
     """Train one network on its raw data (replay: full batch or minibatches; online).
 
