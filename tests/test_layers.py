@@ -216,6 +216,11 @@ with x64():
     ref = gd.train_gd(cfg, make())
 assert out.test_error.dtype == np.float64
 np.testing.assert_array_equal(np.asarray(out.test_error), np.asarray(ref.test_error))
+try:  # traced by a jit begun with x64 off: refused with the fix, not silently float32
+    jax.jit(lambda run: gd.train_gd(cfg, run))(make())
+    raise SystemExit("a float32 trace of train_gd was not refused")
+except RuntimeError as e:
+    assert "dynax.sim.scope.x64()" in str(e)
 assert not jax.config.jax_enable_x64
 print("ok")
 """

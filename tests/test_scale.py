@@ -172,10 +172,13 @@ FORCED_DEVICES = textwrap.dedent(
     plan = engine.plan_sweep(spec, chunk_size=16, memory_budget=mb, devices=4)
     cache = engine.inputs.stats_cache(plan)
     collectives = []
-    for g in plan.groups:  # every compiled program, closed form and GD
-        inputs, _ = engine.inputs.chunk_inputs(plan, g, g.chunk(0, 4)[: 4 * g.batch], cache)
-        hlo = engine.chunk.sharded_trainer(g.config, g.method, 4).lower(inputs).compile().as_text()
-        collectives += re.findall(r"all-reduce|all-gather|all-to-all|collective-permute|reduce-scatter", hlo)
+    from dynax.sim.scope import x64
+    with x64():  # dynax's programs trace in float64 mode
+        for g in plan.groups:  # every compiled program, closed form and GD
+            inputs, _ = engine.inputs.chunk_inputs(plan, g, g.chunk(0, 4)[: 4 * g.batch], cache)
+            hlo = engine.chunk.sharded_trainer(g.config, g.method, 4).lower(inputs).compile().as_text()
+            found = re.findall(r"all-reduce|all-gather|all-to-all|collective-permute|reduce-scatter", hlo)
+            collectives += found
     report = dict(devices=len(jax.devices()), identical=identical, close=close, collectives=collectives)
     print(json.dumps(report))
     """

@@ -40,10 +40,19 @@ def x64():
 
 
 def float64(fn):
-    """Decorate a host-level function so that it runs inside :func:`x64`."""
+    """Make ``fn`` run in float64 mode: called eagerly with x64 off, it runs inside
+    :func:`x64`; traced by a ``jit`` that began with x64 off it refuses (switching x64 in
+    the middle of a trace mixes 32- and 64-bit types), naming the fix."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        if jax.config.jax_enable_x64:
+            return fn(*args, **kwargs)
+        if any(isinstance(a, jax.core.Tracer) for a in jax.tree.leaves((args, kwargs))):
+            raise RuntimeError(
+                f"{fn.__module__}.{fn.__qualname__} computes in float64, but it is being traced with "
+                "jax_enable_x64 off: trace it inside dynax.sim.scope.x64() (with x64(): jax.jit(...)(...))"
+            )
         with x64():
             return fn(*args, **kwargs)
 
