@@ -54,16 +54,15 @@ def sharded_trainer(cfg, method: str, n_devices: int):
 _executables: OrderedDict = OrderedDict()
 
 
-def compiled_trainer(cfg, method: str, n_devices: int, inputs) -> tuple:
-    """The executable for a batch like ``inputs``, and the seconds spent compiling it now
-    (0.0 when it was compiled before in this process)."""
-    signature = tuple((np.shape(a), np.asarray(a).dtype.str) for a in jax.tree.leaves(inputs))
-    key = (cfg, method, n_devices, signature)
+def _compiled(key: tuple, jitted, inputs) -> tuple:
+    """The executable of ``jitted`` for a batch like ``inputs`` (kept under ``key`` and the
+    inputs' shapes), and the seconds spent compiling it now (0.0 when it was kept)."""
+    key = (*key, tuple((np.shape(a), np.asarray(a).dtype.str) for a in jax.tree.leaves(inputs)))
     if key in _executables:
         _executables.move_to_end(key)
         return _executables[key], 0.0
     t0 = time.perf_counter()
-    exe = sharded_trainer(cfg, method, n_devices).lower(inputs).compile()
+    exe = jitted().lower(inputs).compile()
     seconds = time.perf_counter() - t0
     _executables[key] = exe
     while len(_executables) > _MAX_EXECUTABLES:
@@ -71,31 +70,26 @@ def compiled_trainer(cfg, method: str, n_devices: int, inputs) -> tuple:
     return exe, seconds
 
 
-def _initial_weights(cfg, n_devices: int, inputs) -> tuple[list, float]:
+def compiled_trainer(cfg, method: str, n_devices: int, inputs) -> tuple:
+    """The executable for a batch like ``inputs``, and the seconds spent compiling it now
+    (0.0 when it was compiled before in this process)."""
+    return _compiled((cfg, method, n_devices), lambda: sharded_trainer(cfg, method, n_devices), inputs)
+
+
+def _initial_weights(cfg, inputs) -> tuple[list, float]:
     """The initial weights of a batch (the kernels' own init, compiled like a trainer)."""
-    key = (
-        cfg,
-        "init",
-        n_devices,
-        tuple((np.shape(a), np.asarray(a).dtype.str) for a in jax.tree.leaves(inputs)),
-    )
-    if key in _executables:
-        _executables.move_to_end(key)
-        return _executables[key](inputs), 0.0
-    t0 = time.perf_counter()
 
     def initial_weights(batch):
         return jax.vmap(partial(init_weights, cfg))(batch)
 
-    exe = jax.jit(initial_weights).lower(inputs).compile()
-    _executables[key] = exe
-    return exe(inputs), time.perf_counter() - t0
+    exe, seconds = _compiled((cfg, "init"), lambda: jax.jit(initial_weights), inputs)
+    return exe(inputs), seconds
 
 
 def _train_fused(cfg, inputs) -> tuple[Outputs, float]:
     """One batch through the fused CPU kernel: weights drawn by the kernels' own init,
     the first layer rotated into the eigenbasis of Σ_xx (float64), then trained on the host."""
-    ws, seconds = _initial_weights(cfg, 1, inputs)
+    ws, seconds = _initial_weights(cfg, inputs)
     ws = [np.asarray(w) for w in ws]
     ws[0] = rotate(ws[0], inputs.eigvecs, ws[0])
     runs = eigen_runs(
