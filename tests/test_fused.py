@@ -18,7 +18,7 @@ def _spec(kernel, dtype="float64", grid=GRID, train="", model="width = 9"):
     text = spec_text(
         grid,
         "n_in = 14",
-        f"{model}\ninit = 'gaussian_fan_in'\ninit_scale = 0.5",
+        model if "init" in model else f"{model}\ninit = 'gaussian_fan_in'\ninit_scale = 0.5",
         f"epochs = 120\nrecord = {{ log = 20 }}\nnull_space_error = true\n{train}",
     )
     return parse_spec(text, "<t>", [f"train.kernel={kernel}", f"train.dtype={dtype}"])
@@ -82,3 +82,20 @@ def test_what_the_fused_kernel_does_not_support_falls_back_to_xla():
         "gd depth=1 optimizer=adam",
         "gd depth=2 width=9 optimizer=adam",
     ]
+
+
+def test_fused_shares_initial_draws_without_changing_them():
+    """The fused path draws each (seed, init) once and rotates it once per (seed, P); the
+    runs' scales and the per-run aligned init must give the XLA kernel's numbers."""
+    grid = (
+        "depth = [2]\nn_over_p = [2.0, 0.5]\nsnr = [1.0, 8.0]\nseed = { count = 2 }\n"
+        "init = ['gaussian', 'orthogonal', 'aligned']\ninit_scale = [0.3, 1.0]"
+    )
+    model = "width = 9  # init and init_scale on the grid"
+    ds = {k: run_sweep(_spec(k, grid=grid, model=model)) for k in ("xla", "fused")}
+    scale = float(ds["xla"].test_error.max())
+    for name in ("test_error", "train_error", "best_test_error"):
+        np.testing.assert_allclose(
+            ds["fused"][name], ds["xla"][name], rtol=1e-10, atol=1e-12 * scale, err_msg=name
+        )
+    assert (ds["fused"].best_epoch == ds["xla"].best_epoch).all()

@@ -9,23 +9,25 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from dataclasses import replace
 from functools import partial
 
 import jax
 import numpy as np
 
 from ..sim.closed_form import closed_form
-from ..sim.fused import eigen_runs, rotate, train_fused
+from ..sim.fused import EigenRuns, eigen_runs, rotate, train_fused
 from ..sim.gd import init_weights, train_gd
 from ..sim.raw import train_raw
 from ..sim.tracker import Outputs
 from ..store import Chunk
-from .inputs import StatsCache, chunk_inputs, raw_inputs
+from .inputs import FusedBatch, StatsCache, chunk_inputs, fused_inputs, raw_inputs
 
 __all__ = ["compiled_trainer", "run_chunk", "sharded_trainer"]
 
 TRAINERS = {"closed_form": closed_form, "gd": train_gd, "raw": train_raw}  # XLA; "fused" runs on the host
 _MAX_EXECUTABLES = 64
+_UNIT_DRAWS = 8  # distinct initial weights the fused path draws per call
 
 
 def _batched(cfg, method: str):
@@ -86,15 +88,49 @@ def _initial_weights(cfg, inputs) -> tuple[list, float]:
     return exe(inputs), seconds
 
 
-def _train_fused(cfg, inputs) -> tuple[Outputs, float]:
-    """One batch through the fused CPU kernel: weights drawn by the kernels' own init,
-    the first layer rotated into the eigenbasis of Σ_xx (float64), then trained on the host."""
-    ws, seconds = _initial_weights(cfg, inputs)
-    ws = [np.asarray(w) for w in ws]
-    ws[0] = rotate(ws[0], inputs.eigvecs, ws[0])
-    runs = eigen_runs(
-        inputs.factor, inputs.teacher, inputs.eigvals, inputs.eigvecs, inputs.rotated, inputs.n_train
+def _fused_weights(cfg, batch: FusedBatch) -> tuple[list, float]:
+    """Initial weights of a fused batch, the first rotated into each run's eigenbasis
+    (``W_1 U`` in float64, then rounded), and the seconds spent compiling the init."""
+    inputs = batch.inputs
+    if "aligned" in cfg.inits:  # the aligned init reads each run's Σ_yx: drawn run by run
+        ws, seconds = _initial_weights(cfg, inputs)
+        ws = [np.asarray(w) for w in ws]
+        ws[0] = rotate(ws[0], batch.eigvecs[batch.pair], ws[0])
+        return ws, seconds
+    # every other init is a unit draw per (seed, init) times the run's scale: draw and
+    # rotate each distinct one once (drawn 8 at a time: one compiled shape)
+    keys = np.stack([inputs.seed.astype(np.int64), inputs.init_code.astype(np.int64)], axis=1)
+    _, first, which = np.unique(keys, axis=0, return_index=True, return_inverse=True)
+    which = which.ravel()
+    unit_inputs = inputs._replace(init_scale=np.ones(len(inputs.seed)))
+    cfg64, draws, seconds = replace(cfg, dtype="float64"), [], 0.0
+    for lo in range(0, len(first), _UNIT_DRAWS):
+        pick = np.resize(first[lo : lo + _UNIT_DRAWS], _UNIT_DRAWS)
+        part = unit_inputs._replace(
+            **{f: np.asarray(getattr(unit_inputs, f))[pick] for f in unit_inputs._fields}
+        )
+        ws, sec = _initial_weights(cfg64, part)
+        draws.append([np.asarray(w)[: len(first) - lo] for w in ws])
+        seconds += sec
+    unit = [np.concatenate(parts) for parts in zip(*draws, strict=True)]
+    trips = np.stack([which, batch.pair], axis=1)
+    _, first_t, which_t = np.unique(trips, axis=0, return_index=True, return_inverse=True)
+    rot = rotate(unit[0][which[first_t]], batch.eigvecs[batch.pair[first_t]], unit[0])
+    scale = np.asarray(inputs.init_scale, np.float64)[:, None, None]
+    ws = [scale * rot[which_t.ravel()]] + [scale * w[which] for w in unit[1:]]
+    return [w.astype(cfg.dtype) for w in ws], seconds
+
+
+def _train_fused(cfg, batch: FusedBatch) -> tuple[Outputs, float]:
+    """One batch through the fused CPU kernel: weights drawn by the kernels' own init and
+    rotated into the eigenbasis of Σ_xx, the O(N) data of each (seed, P) built once, then
+    trained on the host."""
+    ws, seconds = _fused_weights(cfg, batch)
+    per_pair = eigen_runs(
+        batch.factor, batch.teacher, batch.eigvals, batch.eigvecs, batch.rotated, batch.n_train
     )
+    runs = EigenRuns(*(np.asarray(x)[batch.pair] for x in per_pair))
+    inputs = batch.inputs
     out = train_fused(
         cfg,
         ws,
@@ -116,7 +152,7 @@ def run_chunk(plan, k: int, cache: StatsCache, compiles: list | None = None) -> 
     idx = group.chunk(ci, plan.devices)
     unit = group.batch * plan.devices
     outs, rates = [], []
-    build = raw_inputs if group.method == "raw" else chunk_inputs
+    build = {"raw": raw_inputs, "fused": fused_inputs}.get(group.method, chunk_inputs)
     for b in range(0, len(idx), unit):
         inputs, lr = build(plan, group, idx[b : b + unit], cache)
         rates.append(lr)

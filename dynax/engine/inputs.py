@@ -5,6 +5,7 @@ into the per-run arrays the trainers of :mod:`dynax.sim` take, with each run's r
 from __future__ import annotations
 
 from collections import OrderedDict
+from typing import NamedTuple
 
 import numpy as np
 
@@ -15,7 +16,7 @@ from ..spec import INITS, SweepSpec, derived
 from .rates import auto_rates, raw_rates, weight_norm
 from .runs import RunTable
 
-__all__ = ["StatsCache", "chunk_inputs", "raw_inputs", "stats_cache"]
+__all__ = ["FusedBatch", "StatsCache", "chunk_inputs", "fused_inputs", "raw_inputs", "stats_cache"]
 
 
 class StatsCache:
@@ -84,8 +85,11 @@ def _per_run(stats, where, p_index, name) -> list:
     return [getattr(stats[w], name)[j] for w, j in zip(where, p_index, strict=True)]
 
 
-def chunk_inputs(plan, group, idx: np.ndarray, cache: StatsCache) -> tuple[RunInputs, np.ndarray]:
-    """Host arrays of one batch of sufficient-statistics runs, and their rates (float64)."""
+def chunk_inputs(
+    plan, group, idx: np.ndarray, cache: StatsCache, eigen: bool = True
+) -> tuple[RunInputs, np.ndarray]:
+    """Host arrays of one batch of sufficient-statistics runs, and their rates (float64);
+    ``eigen=False`` leaves out the per-run eigendecompositions."""
     t = plan.table
     useeds, where = np.unique(t.seed[idx], return_inverse=True)
     stats = [cache.get(int(s)) for s in useeds]
@@ -98,7 +102,7 @@ def chunk_inputs(plan, group, idx: np.ndarray, cache: StatsCache) -> tuple[RunIn
     cfg = group.config
     norm = weight_norm(teachers, ls, t.noise_std[idx])
     lr = auto_rates(t, idx, cfg.depth, cfg.shapes(), lam_max, norm, grad_scale)
-    if group.method in ("closed_form", "fused") and stats[0].eigvecs.size:
+    if eigen and group.method in ("closed_form", "fused") and stats[0].eigvecs.size:
         eig = [np.stack(_per_run(stats, where, p_index, name)) for name in ("eigvals", "eigvecs", "rotated")]
     else:
         eig = [np.zeros((len(idx), 0)), np.zeros((len(idx), 0, 0)), np.zeros((len(idx), 0, 0))]
@@ -111,6 +115,44 @@ def chunk_inputs(plan, group, idx: np.ndarray, cache: StatsCache) -> tuple[RunIn
         rotated=eig[2],
     )
     return inputs, lr
+
+
+class FusedBatch(NamedTuple):
+    """A batch for the fused kernel: the per-run inputs (no eigendecompositions) and the
+    data of each distinct (seed, P) of the batch once, with the index of each run's."""
+
+    inputs: RunInputs
+    pair: np.ndarray  # (B,) each run's row in the per-pair arrays
+    pair_seed: np.ndarray  # (n_pairs,) the pair's seed
+    eigvals: np.ndarray  # (n_pairs, N)
+    eigvecs: np.ndarray  # (n_pairs, N, N)
+    rotated: np.ndarray  # (n_pairs, N, K)
+    factor: np.ndarray  # (n_pairs, N + N_out, K)
+    teacher: np.ndarray  # (n_pairs, N_out, N)
+    n_train: np.ndarray  # (n_pairs,)
+
+
+def fused_inputs(plan, group, idx: np.ndarray, cache: StatsCache) -> tuple[FusedBatch, np.ndarray]:
+    """A :class:`FusedBatch` of one batch, and its rates: the eigendecompositions are
+    gathered once per (seed, P), not once per run."""
+    inputs, lr = chunk_inputs(plan, group, idx, cache, eigen=False)
+    t = plan.table
+    keys = np.stack([t.seed[idx].astype(np.int64), t.p_index[idx].astype(np.int64)], axis=1)
+    pairs, pair = np.unique(keys, axis=0, return_inverse=True)
+    stats = {int(s): cache.get(int(s)) for s in np.unique(pairs[:, 0])}
+    get = lambda name: np.stack([getattr(stats[s], name)[j] for s, j in pairs])  # noqa: E731
+    batch = FusedBatch(
+        inputs,
+        pair.ravel(),
+        pairs[:, 0],
+        get("eigvals"),
+        get("eigvecs"),
+        get("rotated"),
+        get("factor"),
+        np.stack([stats[s].teacher for s in pairs[:, 0]]),
+        np.asarray(plan.p_values, dtype=np.int64)[pairs[:, 1]],
+    )
+    return batch, lr
 
 
 def raw_inputs(plan, group, idx: np.ndarray, cache: StatsCache) -> tuple[RawInputs, np.ndarray]:

@@ -112,38 +112,128 @@ def _row_times(row, mat, out):
 
 
 @numba.njit(cache=True, fastmath=_FAST)
+def _dots(w, v, q, i0, i1):
+    """q[i] = w[i]·v for the rows i0 ≤ i < i1, four rows per pass over v."""
+    zero = v[0] * 0
+    i = i0
+    while i + 4 <= i1:
+        w0, w1, w2, w3 = w[i], w[i + 1], w[i + 2], w[i + 3]
+        q0 = q1 = q2 = q3 = zero
+        for j in range(v.shape[0]):
+            vj = v[j]
+            q0 += w0[j] * vj
+            q1 += w1[j] * vj
+            q2 += w2[j] * vj
+            q3 += w3[j] * vj
+        q[i] = q0
+        q[i + 1] = q1
+        q[i + 2] = q2
+        q[i + 3] = q3
+        i += 4
+    while i < i1:
+        q[i] = _dot(w[i], v, zero)
+        i += 1
+
+
+@numba.njit(cache=True, fastmath=_FAST)
+def _rows_gd(w, coef, r, v, u, i0, i1):
+    """GD for the rows i0 ≤ i < i1: ``w_i −= coef_i v``, ``u += r_i w_i``, four rows per
+    pass over v and u (each row read and written once while the block is in L1)."""
+    n = v.shape[0]
+    i = i0
+    while i + 4 <= i1:
+        w0, w1, w2, w3 = w[i], w[i + 1], w[i + 2], w[i + 3]
+        c0, c1, c2, c3 = coef[i], coef[i + 1], coef[i + 2], coef[i + 3]
+        r0, r1, r2, r3 = r[i], r[i + 1], r[i + 2], r[i + 3]
+        for j in range(n):
+            vj = v[j]
+            x0 = w0[j] - c0 * vj
+            x1 = w1[j] - c1 * vj
+            x2 = w2[j] - c2 * vj
+            x3 = w3[j] - c3 * vj
+            w0[j] = x0
+            w1[j] = x1
+            w2[j] = x2
+            w3[j] = x3
+            u[j] += (r0 * x0 + r1 * x1) + (r2 * x2 + r3 * x3)
+        i += 4
+    while i < i1:
+        wi, ci, ri = w[i], coef[i], r[i]
+        for j in range(n):
+            wi[j] -= ci * v[j]
+            u[j] += ri * wi[j]
+        i += 1
+
+
+@numba.njit(cache=True, fastmath=_FAST)
+def _rows_momentum(w, m, coef, r, v, u, mo, i0, i1):
+    """Momentum for the rows i0 ≤ i < i1: ``m_i = mo m_i + coef_i v``, ``w_i −= m_i``,
+    ``u += r_i w_i``, four rows per pass."""
+    n = v.shape[0]
+    i = i0
+    while i + 4 <= i1:
+        w0, w1, w2, w3 = w[i], w[i + 1], w[i + 2], w[i + 3]
+        m0, m1, m2, m3 = m[i], m[i + 1], m[i + 2], m[i + 3]
+        c0, c1, c2, c3 = coef[i], coef[i + 1], coef[i + 2], coef[i + 3]
+        r0, r1, r2, r3 = r[i], r[i + 1], r[i + 2], r[i + 3]
+        for j in range(n):
+            vj = v[j]
+            y0 = mo * m0[j] + c0 * vj
+            y1 = mo * m1[j] + c1 * vj
+            y2 = mo * m2[j] + c2 * vj
+            y3 = mo * m3[j] + c3 * vj
+            m0[j] = y0
+            m1[j] = y1
+            m2[j] = y2
+            m3[j] = y3
+            x0 = w0[j] - y0
+            x1 = w1[j] - y1
+            x2 = w2[j] - y2
+            x3 = w3[j] - y3
+            w0[j] = x0
+            w1[j] = x1
+            w2[j] = x2
+            w3[j] = x3
+            u[j] += (r0 * x0 + r1 * x1) + (r2 * x2 + r3 * x3)
+        i += 4
+    while i < i1:
+        wi, mi, ci, ri = w[i], m[i], coef[i], r[i]
+        for j in range(n):
+            mi[j] = mo * mi[j] + ci * v[j]
+            wi[j] -= mi[j]
+            u[j] += ri * wi[j]
+        i += 1
+
+
+@numba.njit(cache=True, fastmath=_FAST)
+def _update_rows(w, m, coef, r, v, u, mo, i0, i1):
+    """Update the rows i0 ≤ i < i1 of a first layer and accumulate ``u += r_i w_i``."""
+    if mo == 0:
+        _rows_gd(w, coef, r, v, u, i0, i1)
+    else:
+        _rows_momentum(w, m, coef, r, v, u, mo, i0, i1)
+
+
+@numba.njit(cache=True, fastmath=_FAST)
 def _epoch(w1, mids, a, m1, mm, ma, v, u, qs, left, row, row2, mo):
     """One GD (mo = 0) or momentum step of one network given v = η g ∂L/∂W_eff; leaves
     the new end-to-end weights in u."""
-    h, n = w1.shape
+    h = w1.shape[0]
     n_mid = mids.shape[0]
-    zero = v[0] * 0
-    if n_mid == 0:  # depth 2: one pass over the rows of W_1, each row used while in L1
-        u[:] = 0
+    u[:] = 0
+    if n_mid == 0:  # depth 2: q = W_1 v, then one pass updating W_1 and accumulating u
+        q, a_old = qs[0], left[0]
+        _dots(w1, v, q, 0, h)
         for i in range(h):
-            wi = w1[i]
-            q = _dot(wi, v, zero)
-            ai = a[i]
-            ma[i] = mo * ma[i] + q
-            a_new = ai - ma[i]
-            a[i] = a_new
-            if mo == 0:
-                for j in range(n):
-                    wi[j] -= ai * v[j]
-                    u[j] += a_new * wi[j]
-            else:
-                mi = m1[i]
-                for j in range(n):
-                    mi[j] = mo * mi[j] + ai * v[j]
-                    wi[j] -= mi[j]
-                    u[j] += a_new * wi[j]
+            a_old[i] = a[i]
+            ma[i] = mo * ma[i] + q[i]
+            a[i] -= ma[i]
+        _update_rows(w1, m1, a_old, a, v, u, mo, 0, h)
         return
     # q_2 = W_1 v, q_{l+1} = W_l q_l (the gradient's input-side factors)
-    for i in range(h):
-        qs[0, i] = _dot(w1[i], v, zero)
+    _dots(w1, v, qs[0], 0, h)
     for k in range(n_mid):
-        for i in range(h):
-            qs[k + 1, i] = _dot(mids[k, i], qs[k], zero)
+        _dots(mids[k], qs[k], qs[k + 1], 0, h)
     # A_{D-1} = a, A_l = A_{l+1} W_{l+1} (the output-side factors), before any update
     left[n_mid, :] = a
     for k in range(n_mid - 1, -1, -1):
@@ -164,17 +254,10 @@ def _epoch(w1, mids, a, m1, mm, ma, v, u, qs, left, row, row2, mo):
     for k in range(n_mid - 1, -1, -1):
         _row_times(row, mids[k], row2)
         row[:] = row2
-    u[:] = 0
-    for i in range(h):
-        gi, ri = left[0, i], row[i]
-        wi, mi = w1[i], m1[i]
-        for j in range(n):
-            mi[j] = mo * mi[j] + gi * v[j]
-            wi[j] -= mi[j]
-            u[j] += ri * wi[j]
+    _update_rows(w1, m1, left[0], row, v, u, mo, 0, h)
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True, parallel=True, fastmath=_FAST)
 def _train(
     w1, mids, a, lam, wbar, c, zeta, z_perp, sigma, step, mom, p, null_modes, record, epochs,
     out_train, out_test, out_null, best, best_epoch, diverged,
