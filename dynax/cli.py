@@ -102,6 +102,11 @@ def _parser() -> argparse.ArgumentParser:
     val.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     val.add_argument("--chunk-size", type=_positive_int)
     val.add_argument("--memory-budget", type=_bytes)
+    val.add_argument(
+        "--time",
+        action="store_true",
+        help="train each compile group's first batch briefly and predict the run time on this machine",
+    )
     return p
 
 
@@ -132,7 +137,29 @@ def _validate(args) -> int:
     print(f"output      ~{_mib(plan.output_bytes())} (netCDF, uncompressed)")
     for w in fixed_rate_warnings(spec):
         print(f"warning: {w}")
+    if args.time:
+        _print_estimate(spec, plan)
     return 0
+
+
+def _seconds(s: float) -> str:
+    return f"{s:.1f} s" if s < 120 else time.strftime("%H:%M:%S", time.gmtime(s))
+
+
+def _print_estimate(spec, plan) -> None:
+    """The run time predicted from each kernel's rate measured here (dynax.engine.estimate)."""
+    import jax
+
+    from .engine.estimate import estimate_run_time
+
+    est = estimate_run_time(spec, plan)
+    total = sum(e.seconds for e in est)
+    print(f"time        ~{_seconds(total)} on this machine ({jax.default_backend()}, one process):")
+    for e in est:
+        print(
+            f"  {e.label:45s} ~{_seconds(e.seconds):>9s}  (compile and data {e.compile_s:.1f} s + "
+            f"{e.batches} batch(es) x {e.batch_s:.3g} s; {e.network_epochs_per_s:.3g} network-epochs/s)"
+        )
 
 
 class _Progress:
@@ -334,7 +361,7 @@ def main(argv: list[str] | None = None) -> int:
     from .spec import SpecError
 
     guard_cpu_dispatch()  # dynax's own process: run CPU computations inline (dynax.sim.scope)
-    if args.command in ("run", "theory", "analyze", "gallery"):  # bench times compilation itself
+    if args.command in ("run", "theory", "analyze", "gallery", "validate"):  # bench times compiles itself
         enable_compilation_cache()
     try:
         if args.command == "validate":

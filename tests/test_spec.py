@@ -175,3 +175,29 @@ def test_validate_prints_plan_and_warns_on_unstable_rate(tmp_path, capsys):
     path.write_text(spec_text(GRID, train="epochs = 100\nlearning_rate = 0.01"))
     assert main(["validate", str(path)]) == 0
     assert "warning" not in capsys.readouterr().out
+
+
+def test_validate_time_predicts_each_group_from_measured_probes(tmp_path, capsys):
+    """`validate --time`: one line per compile group with the plan's batches, each group's
+    time its own model (compile and data + batches x seconds per batch), the total their sum."""
+    import re
+
+    from dynax.engine import plan_sweep
+    from dynax.spec import load_spec
+
+    path = tmp_path / "s.toml"
+    path.write_text(spec_text(GRID, train="epochs = 300\nlearning_rate = 0.01"))
+    assert main(["validate", str(path), "--time"]) == 0
+    out = capsys.readouterr().out
+    plan = plan_sweep(load_spec(path, []))
+    num = r"([0-9.e+-]+)"
+    rows = re.findall(
+        rf"~ *{num} s  \(compile and data {num} s \+ (\d+) batch\(es\) x {num} s; {num} net", out
+    )
+    assert len(rows) == len(plan.groups)
+    for (t, c, b, per, rate), g in zip(rows, plan.groups, strict=True):
+        assert int(b) == -(-len(g.runs) // g.batch) and 0 < float(per) < 60
+        assert float(t) == pytest.approx(float(c) + int(b) * float(per), abs=0.1)
+        assert float(rate) == pytest.approx(g.batch * 300 / float(per), rel=0.01)
+    total = float(re.search(rf"time        ~{num} s", out).group(1))
+    assert total == pytest.approx(sum(float(r[0]) for r in rows), abs=0.1 * len(rows))
