@@ -99,3 +99,17 @@ def test_fused_shares_initial_draws_without_changing_them():
             ds["fused"][name], ds["xla"][name], rtol=1e-10, atol=1e-12 * scale, err_msg=name
         )
     assert (ds["fused"].best_epoch == ds["xla"].best_epoch).all()
+
+
+def test_auto_takes_the_fused_kernel_only_where_it_is_faster():
+    """auto: fused on a CPU backend for epochs >= N and N * N_h <= 256^2 (measured crossover)."""
+    grid = "depth = [2]\nn_over_p = [0.5]\nsnr = [1.0]\nseed = { count = 1 }"
+
+    def methods(n, width, epochs):
+        text = spec_text(grid, f"n_in = {n}", f"width = {width}", f"epochs = {epochs}")
+        return {g.method for g in engine.plan_sweep(parse_spec(text, "<t>")).groups}
+
+    assert methods(100, 100, 100) == {"fused"}
+    assert methods(100, 100, 99) == {"gd"}
+    assert methods(256, 256, 300) == {"fused"}
+    assert methods(300, 300, 300) == {"gd"}

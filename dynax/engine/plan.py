@@ -164,18 +164,27 @@ def default_memory_budget() -> int:
 
 # --------------------------------------------------------------------------- planning
 
+AUTO_FUSED_MAX_W1 = 256 * 256  # entries of W_1 up to which `auto` takes the fused kernel
+
 
 def fused_kernel(spec: SweepSpec, layout: dict | None = None) -> bool:
     """Whether the spec's GD runs take the fused CPU kernel where it supports them:
     ``train.kernel = "fused"``, or ``"auto"`` on a CPU backend for runs of at least N epochs
     (its set-up, the rotation W_1 U, costs about N/6 epochs of training per run; shorter
-    runs are faster on the XLA kernel). A recorded layout decides instead (``--resume`` and
-    Dask workers on another kind of machine keep the kernel the plan was made with)."""
+    runs are faster on the XLA kernel) whose first layer has at most ``AUTO_FUSED_MAX_W1``
+    entries (N = N_h = 200 runs 2x faster fused, 400 slower: one network's W_1 no longer
+    stays in the core's cache). A recorded layout decides instead (``--resume`` and Dask
+    workers on another kind of machine keep the kernel the plan was made with)."""
     if layout is not None:
         return any(g["label"].startswith("fused") for g in layout["groups"])
     kernel = spec.train.kernel
     if kernel == "auto":
-        return jax.default_backend() == "cpu" and spec.train.epochs >= spec.problem.n_in
+        widths = spec.axis("width").values if "width" in spec.dims else [spec.model.width]
+        return (
+            jax.default_backend() == "cpu"
+            and spec.train.epochs >= spec.problem.n_in
+            and max(widths) * spec.problem.n_in <= AUTO_FUSED_MAX_W1
+        )
     return kernel == "fused"
 
 

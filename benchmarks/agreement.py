@@ -1,0 +1,45 @@
+"""Agreement of each GD kernel's float32 with the float64 reference (the fused kernel in
+float64, equal to the XLA kernel's to 1e-10) on the standard workload: depths 2 and 3,
+N = N_h = 100, 16 N/P x 16 SNR, one seed, 2000 epochs. For each kernel: the largest
+relative difference of any recorded E_g, and the runs whose best epoch differs (with the
+gap in epochs and the relative difference of their best errors: flat minima).
+
+    python benchmarks/agreement.py results/benchmarks/<host kind>.agreement.json
+"""
+
+import json
+import sys
+
+import numpy as np
+
+from dynax import parse_spec, run_sweep
+from dynax.bench.suite import STANDARD
+from dynax.sim.scope import guard_cpu_dispatch
+
+guard_cpu_dispatch()
+out = {}
+for depth in (2, 3):
+    text = STANDARD.format(depths=[depth], seeds=1, n=100, epochs=2000)
+    ds = {}
+    for k, dt in (("fused", "float64"), ("fused", "float32"), ("xla", "float32")):
+        ds[(k, dt)] = run_sweep(parse_spec(text, "<std>", [f"train.kernel={k}", f"train.dtype={dt}"]))
+    ref = ds[("fused", "float64")]
+    res = {}
+    for key in (("fused", "float32"), ("xla", "float32")):
+        d = ds[key]
+        rel = np.abs(d.test_error / ref.test_error - 1)
+        be = d.best_epoch != ref.best_epoch
+        gap = np.abs(d.best_epoch - ref.best_epoch).where(be)
+        flat = np.abs(d.best_test_error / ref.best_test_error - 1).where(be)
+        res[key[0]] = dict(
+            max_rel_test_error=float(rel.max()),
+            best_epoch_differs=int(be.sum()),
+            runs=int(be.size),
+            max_epoch_gap=float(gap.max()) if be.any() else 0.0,
+            median_epoch_gap=float(gap.median()) if be.any() else 0.0,
+            max_best_error_rel_where_differs=float(flat.max()) if be.any() else 0.0,
+            diverged=int(d.diverged.sum()),
+        )
+    out[f"depth {depth}"] = res
+    print(depth, json.dumps(res, indent=1), flush=True)
+json.dump(out, open(sys.argv[1], "w"), indent=1)
