@@ -17,13 +17,18 @@ Two optimal early-stopping errors exist and are named apart (docs/theory.md §2.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import xarray as xr
 
 __all__ = [
+    "bootstrap_sem",
+    "error_at_time",
     "final_error",
     "optimal_early_stopping",
     "overtraining",
+    "reached_optimum",
     "seed_statistics",
     "summarize",
     "valid",
@@ -199,6 +204,78 @@ def final_error(ds: xr.Dataset) -> xr.DataArray:
     return _label(x, "seed-mean test_error at the final epoch", "1", "seed: mean epoch: point (last)")
 
 
+LATE_FRACTION = 0.1  # a best epoch in the last 10% of the epochs: the optimum may lie beyond the run
+
+
+def reached_optimum(ds: xr.Dataset) -> xr.DataArray:
+    """Per run: 1 where a noisy run's best epoch falls before the last 10% of its epochs,
+    0 where it falls in them (the optimum may lie beyond the run: more epochs, or a larger
+    rate, would lower the error), NaN for noiseless runs (their error falls for ever) and
+    diverged runs."""
+    last = ds.epoch.isel(epoch=-1).astype(np.float64)
+    reached = (ds.best_epoch < (1 - LATE_FRACTION) * last).astype(np.float64)
+    return reached.where(valid(ds) & (ds.noise_var > 0)).drop_vars("epoch", errors="ignore")
+
+
+def error_at_time(ds: xr.Dataset) -> tuple[xr.DataArray, float]:
+    """Seed-mean test_error at one continuous time t for the whole grid: the largest t
+    every grid point's seed mean reaches (so it compares runs at equal training time, where
+    ``final_error`` compares them at an equal epoch count, i.e. at their own rates)."""
+    stats = seed_statistics(ds, ("test_error",))
+    mean = stats.test_error_mean
+    time = ds["time"].where(valid(ds)).mean("seed") if "seed" in ds["time"].dims else ds["time"]
+    time = time.where(mean.notnull())
+    t_end = time.max("epoch")
+    t = float(t_end.min())
+    if not np.isfinite(t) or t <= 0:
+        return _label(xr.full_like(mean.isel(epoch=0), np.nan), "no common time", "1", "seed: mean"), t
+    with np.errstate(divide="ignore", invalid="ignore"):  # t = 0 at epoch 0: log 0 = -inf, never nearest
+        i = np.abs(np.log(time.fillna(np.inf) / t)).argmin("epoch").compute()
+    value = mean.isel(epoch=i)
+    return (
+        _label(
+            value,
+            f"seed-mean test_error at time t = {t:.4g} (the nearest recorded epoch; the largest t every "
+            f"grid point reaches)",
+            "1",
+            "seed: mean epoch: point (at a common time)",
+            time=t,
+        ),
+        t,
+    )
+
+
+def bootstrap_sem(ds: xr.Dataset, n_boot: int = 200, seed: int = 0) -> xr.DataArray:
+    """Standard error of ``opt_error_of_mean`` by a bootstrap over seeds: seeds drawn with
+    replacement, the minimum over epochs of their mean curve, the spread of that minimum
+    over ``n_boot`` draws (a fixed generator: the same result every time)."""
+    x = on_common_time(ds, "test_error").where(valid(ds))
+    x = x.transpose(..., "seed", "epoch")
+    values = np.asarray(x.values, np.float64)
+    n_seed = values.shape[-2]
+    rng = np.random.default_rng(seed)
+    mins = np.empty((n_boot, *values.shape[:-2]))
+    for b in range(n_boot):
+        pick = rng.integers(0, n_seed, n_seed)
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices: diverged draws
+            mean = np.nanmean(values[..., pick, :], axis=-2)
+        mins[b] = np.where(
+            np.isnan(mean).all(-1), np.nan, np.nanmin(np.where(np.isnan(mean), np.inf, mean), -1)
+        )
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        sem = np.nanstd(mins, axis=0, ddof=1) if n_seed > 1 else np.full(mins.shape[1:], np.nan)
+    dims = [d for d in x.dims if d not in ("seed", "epoch")]
+    da = xr.DataArray(sem, dims=dims, coords={d: x[d] for d in dims})
+    return _label(
+        da,
+        f"bootstrap standard error of opt_error_of_mean ({n_boot} resamplings of the seeds)",
+        "1",
+        "seed: mean epoch: minimum (bootstrap standard_error)",
+    )
+
+
 def overtraining(ds: xr.Dataset, opt: xr.Dataset | None = None) -> xr.Dataset:
     """Final − optimal error, their ratio, and the N/P of the largest overtraining.
 
@@ -250,6 +327,22 @@ def summarize(ds: xr.Dataset, theory: xr.Dataset | None = None) -> xr.Dataset:
     out = xr.merge([opt, over, final_error(ds).rename("final_error").to_dataset()], compat="override")
     out["n_diverged"] = stats.n_diverged
     out["noise_var"] = ds.noise_var
+    out["opt_error_of_mean_sem"] = bootstrap_sem(ds)
+    reached = reached_optimum(ds)
+    out["reached_optimum"] = _label(
+        reached.mean("seed"),
+        f"fraction of the noisy runs whose best epoch came before the last {LATE_FRACTION:.0%} of "
+        "the epochs (below 1: the optimum may lie beyond the run; NaN: noiseless)",
+        "1",
+        "seed: mean",
+    )
+    out["n_late_optimum"] = _label(
+        (reached == 0).sum("seed").astype(np.int64),
+        f"noisy runs whose best epoch fell in the last {LATE_FRACTION:.0%} of the epochs",
+        "1",
+        "seed: count",
+    )
+    out["error_at_time"] = error_at_time(ds)[0]
     if theory is not None:
         bayes = theory.bayes_test_error
         out["bayes_test_error"] = _label(

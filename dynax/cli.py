@@ -7,7 +7,6 @@ Exit codes: 0 success, 2 bad input (spec or arguments), 1 any other failure.
 from __future__ import annotations
 
 import argparse
-import math
 import re
 import shlex
 import sys
@@ -49,8 +48,15 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run = sub.add_parser("run", help="run a sweep spec and write its netCDF result")
-    run.add_argument("spec", help="sweep spec (TOML)")
+    run.add_argument("spec", nargs="?", help="sweep spec (TOML)")
+    run.add_argument(
+        "--from",
+        dest="from_result",
+        metavar="RESULT",
+        help="run the spec and overrides recorded in a result netCDF again (instead of SPEC)",
+    )
     run.add_argument("-o", "--output", help="output file (default results/<spec stem>.nc)")
+    run.add_argument("--force", action="store_true", help="replace an existing output file")
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a spec key")
     run.add_argument("--chunk-size", type=_positive_int, help="runs per chunk (a whole number of batches)")
     run.add_argument("--memory-budget", type=_bytes, help="device bytes per compiled call, e.g. 2GiB")
@@ -69,6 +75,7 @@ def _parser() -> argparse.ArgumentParser:
     mg = sub.add_parser("merge", help="merge shard outputs into one result")
     mg.add_argument("output", help="the merged result")
     mg.add_argument("parts", nargs="+", help="shard outputs of dynax run --shard")
+    mg.add_argument("--force", action="store_true", help="replace an existing merged file")
 
     th = sub.add_parser("theory", help="the theory's predictions on a spec's grid")
     th.add_argument("spec")
@@ -87,6 +94,7 @@ def _parser() -> argparse.ArgumentParser:
         help="compare with theory: a theory netCDF, or computed from the result's spec when no PATH",
     )
     an.add_argument("--pdf", action="store_true", help="also write each figure as PDF")
+    an.add_argument("--force", action="store_true", help="replace an existing summary (and its figures)")
 
     ga = sub.add_parser("gallery", help="figures and numbers of a gallery item (results/README.md)")
     ga.add_argument(
@@ -162,77 +170,45 @@ def _print_estimate(spec, plan) -> None:
         )
 
 
-class _Progress:
-    """A progress bar on a terminal (runs done, runs/s, ETA); plain lines every 10 s
-    otherwise. It only formats a line after each chunk, so it costs nothing measurable."""
-
-    def __init__(self, quiet: bool, stream=None):
-        self.quiet, self.stream = quiet, stream or sys.stderr
-        self.tty = self.stream.isatty()
-        self.t0 = time.perf_counter()
-        self.last = -math.inf
-        self.first = None
-
-    def __call__(self, done: int, total: int) -> None:
-        if self.quiet:
-            return
-        now = time.perf_counter()
-        if self.first is None:  # runs reused from part files do not count towards the rate
-            self.first = (now, done)
-        elapsed, ran = now - self.first[0], done - self.first[1]
-        rate = ran / elapsed if elapsed > 0 and ran > 0 else 0.0
-        eta = (total - done) / rate if rate > 0 else math.inf
-        eta_text = "--" if not math.isfinite(eta) else time.strftime("%H:%M:%S", time.gmtime(eta))
-        if self.tty:
-            width = 30
-            filled = int(width * done / max(total, 1))
-            bar = "#" * filled + "." * (width - filled)
-            line = f"\r[{bar}] {done}/{total} runs  {rate:.0f} runs/s  ETA {eta_text}"
-            print(line, end="\n" if done >= total else "", file=self.stream, flush=True)
-        elif now - self.last >= 10 or done >= total:
-            self.last = now
-            print(f"  {done}/{total} runs  {rate:.0f} runs/s  ETA {eta_text}", file=self.stream, flush=True)
-
-
 def _run(args) -> int:
-    import shutil
+    import errno
 
     import jax
 
-    from .engine import execute, parse_shard, plan_sweep
-    from .spec import SpecError, load_spec
-    from .store import build_dataset, write_netcdf
-    from .store.parts import recorded_layout
+    from .api import Progress, spec_from, write_result
+    from .engine import parse_shard
+    from .spec import SpecError
 
-    spec = load_spec(args.spec, args.set)
-    out = Path(args.output) if args.output else Path("results") / f"{Path(args.spec).stem}.nc"
+    if (args.spec is None) == (args.from_result is None):
+        raise SpecError("dynax run: give a spec file, or --from RESULT.nc to run a result's spec again")
+    spec = spec_from(Path(args.spec) if args.spec else Path(args.from_result), args.set)
+    stem = Path(args.spec).stem if args.spec else Path(spec.path).stem
+    out = Path(args.output) if args.output else Path("results") / f"{stem}.nc"
     shard = parse_shard(args.shard) if args.shard else (0, 1)
     n_dev = len(jax.local_devices())
     if args.devices > n_dev:
         raise SpecError(f"--devices {args.devices}: only {n_dev} local device(s) ({jax.default_backend()})")
     parts = out.with_name(out.name + ".parts")
-    layout = recorded_layout(parts) if args.resume else None
-    if layout is not None and layout.get("spec_sha256") != spec.sha256:
-        layout = None  # execute() refuses the mix with a clear message
-    plan = plan_sweep(spec, args.chunk_size, args.memory_budget, args.devices, layout)
     history = "dynax " + " ".join(shlex.quote(a) for a in args.argv)
     t0 = time.perf_counter()
     if not args.quiet:
         where = f" on {args.scheduler}" if args.scheduler else ""
         part = f" (shard {shard[0]}/{shard[1]})" if shard[1] > 1 else ""
-        print(
-            f"dynax: {spec.n_runs} runs in {len(plan.groups)} compile group(s), "
-            f"{len(plan.chunks)} chunk(s){part}{where} -> {out}",
-            file=sys.stderr,
-        )
+        print(f"dynax: {spec.n_runs} runs{part}{where} -> {out}", file=sys.stderr)
     try:
-        res = execute(
-            plan,
-            _Progress(args.quiet),
-            parts=parts,
+        done = write_result(
+            spec,
+            out,
             resume=args.resume,
+            force=args.force,
+            progress=Progress(not args.quiet),
+            chunk_size=args.chunk_size,
+            memory_budget=args.memory_budget,
+            devices=args.devices,
             shard=shard,
             scheduler=args.scheduler,
+            history=history,
+            defaulted=args.output is None,
         )
     except KeyboardInterrupt:
         saved = len(list(parts.glob("chunk-*.nc"))) if parts.exists() else 0
@@ -241,20 +217,42 @@ def _run(args) -> int:
             f"(the chunk in flight was discarded). To finish, run the same command with --resume.",
             file=sys.stderr,
         )
+        return 130
+    except OSError as e:
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        print(
+            f"dynax: error: the disk is full ({e.filename or out}); the finished chunks are kept in "
+            f"{parts}/. Free some space and run the same command with --resume.",
+            file=sys.stderr,
+        )
         return 1
-    ds = build_dataset(plan, res, history=history)
-    write_netcdf(ds, out)
-    shutil.rmtree(parts, ignore_errors=True)
-    wall = time.perf_counter() - t0
+    except Exception as e:
+        if "RESOURCE_EXHAUSTED" not in str(e):
+            raise
+        saved = len(list(parts.glob("chunk-*.nc"))) if parts.exists() else 0
+        print(
+            f"dynax: error: out of device memory ({str(e).splitlines()[0][:200]}); {saved} finished chunk(s) "
+            f"are kept in {parts}/. Lower --memory-budget (the runs per compiled call; see dynax validate) "
+            f"and run the same command with --resume.",
+            file=sys.stderr,
+        )
+        return 1
+    if done is None:
+        print(f"dynax: {out} already holds the finished result of this spec; nothing to do", file=sys.stderr)
+        return 0
+    ds, res = done
     if not args.quiet:
-        _summary(ds, res, wall, out)
+        _summary(ds, res, time.perf_counter() - t0, out)
     return 0
 
 
 def _merge(args) -> int:
     from .engine import merge_shards
     from .store import write_netcdf
+    from .store.safety import check_target
 
+    check_target(Path(args.output), args.force, what="merged output")
     ds = merge_shards(args.parts, history="dynax " + " ".join(shlex.quote(a) for a in args.argv))
     write_netcdf(ds, args.output)
     print(f"wrote {args.output}: {int(ds.diverged.size)} runs merged from {len(args.parts)} part(s)")
@@ -288,6 +286,7 @@ def _analyze(args) -> int:
     from .predict import theory_dataset
     from .spec import CORE_DIMS, SpecError
     from .store import spec_of, write_netcdf
+    from .store.safety import check_target
 
     path = Path(args.result)
     if not path.exists():
@@ -299,12 +298,23 @@ def _analyze(args) -> int:
     missing = [v for v in ("test_error", "best_test_error", "diverged", "noise_var") if v not in ds.variables]
     if missing:
         raise SpecError(f"{path}: not a dynax result (missing {', '.join(missing)})")
+    if "present" in ds.variables:
+        raise SpecError(
+            f"{path}: a shard of a sweep (it holds {int(ds.present.sum())} of {ds.present.size} runs); "
+            f"merge the shards first: dynax merge OUT.nc SHARD ..."
+        )
+    out = Path(args.output) if args.output else path.with_name(f"{path.stem}.summary.nc")
+    check_target(out, args.force, what="summary")
+    if bool(ds.diverged.all()):
+        raise SpecError(
+            f"{path}: every run diverged ({int(ds.diverged.size)} runs): there is no error to analyse; "
+            f"lower the learning rate (dynax validate warns about fixed rates above the stability bound)"
+        )
     theory = None
     if args.theory is not None:
         theory = xr.open_dataset(args.theory) if args.theory else theory_dataset(spec_of(ds, str(path)))
     summary = analysis.summarize(ds, theory)
     summary.attrs["history"] = "dynax " + " ".join(shlex.quote(a) for a in args.argv)
-    out = Path(args.output) if args.output else path.with_name(f"{path.stem}.summary.nc")
     write_netcdf(summary, out)
     figdir = Path(args.figures) if args.figures else path.with_name(path.stem)
     figdir.mkdir(parents=True, exist_ok=True)
@@ -387,7 +397,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         print("dynax: interrupted", file=sys.stderr)
-        return 1
+        return 130
     except Exception as e:  # unexpected: keep the traceback for the bug report
         traceback.print_exc()
         print(f"dynax: failed: {type(e).__name__}: {e}", file=sys.stderr)

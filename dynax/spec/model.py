@@ -64,6 +64,7 @@ STUDENTS = ("deep_linear", "random_features")
 ACTIVATIONS = ("linear", "relu", "tanh")
 TEACHERS = ("linear", "relu")
 NONLINEAR_N_TEST = 1000  # default test-set size where E_g is estimated (nonlinear runs)
+MIN_SNR = 1e-8  # smallest SNR a spec may give: below it the signal is under float32 rounding of the noise
 TOP_KEYS = ("name", "description", "seed", "grid", "problem", "model", "train")
 SECTION_KEYS = {
     "grid": (*CORE_DIMS, *EXTRA_AXES),

@@ -26,6 +26,7 @@ from .model import (
     KERNELS,
     LOSSES,
     METHODS,
+    MIN_SNR,
     NONLINEAR_N_TEST,
     OPTIMIZERS,
     PROTOCOLS,
@@ -67,17 +68,32 @@ def load_spec(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> 
         SpecError: naming the file, the dotted key, the bad value and what is allowed.
     """
     path = Path(path)
+    if isinstance(overrides, str):  # one override, not a sequence of characters
+        overrides = (overrides,)
     try:
-        text = path.read_text()
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise SpecError(f"{path}: no such spec file") from None
+    except IsADirectoryError:
+        raise SpecError(f"{path}: is a directory, not a spec file") from None
     except OSError as e:
         raise SpecError(f"{path}: cannot read the spec file ({e.strerror})") from None
+    if raw[:4] in (b"\x89HDF", b"CDF\x01", b"CDF\x02"):
+        raise SpecError(
+            f"{path}: is a netCDF file, not a TOML spec; to run a result's spec again use "
+            f"`dynax run --from {path}`"
+        )
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise SpecError(f"{path}: not a TOML spec (not UTF-8 text: byte {e.start})") from None
     return parse_spec(text, str(path), overrides)
 
 
 def parse_spec(text: str, path: str = "<spec>", overrides=()) -> SweepSpec:
     """Validate a spec given as TOML text (see :func:`load_spec`)."""
+    if isinstance(overrides, str):
+        overrides = (overrides,)
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
@@ -321,7 +337,14 @@ class _Validator:
                 elif key == "n_over_p":
                     checked.append(self.number(k, v, lo=0, lo_open=True))
                 elif key == "snr":
-                    checked.append(self.number(k, v, lo=0, lo_open=True, allow_inf=True))
+                    snr = self.number(k, v, lo=0, lo_open=True, allow_inf=True)
+                    if snr < MIN_SNR:
+                        self.fail(
+                            k,
+                            f"got {v!r}; allowed: SNR ≥ {MIN_SNR:g} or inf (σ_ε² = σ_w²/SNR: below that the "
+                            f"signal is under float32 rounding of the noise, far below it σ_ε² overflows)",
+                        )
+                    checked.append(snr)
                 elif key == "seed":
                     checked.append(self.integer(k, v, lo=0, hi=2**32 - 1))
                 elif key == "learning_rate" and isinstance(v, dict):
@@ -426,6 +449,12 @@ class _Validator:
             self.fail(
                 where("init"),
                 "init 'zero' is a saddle point at depth ≥ 2 (no gradient ever flows); use it at depth 1 only",
+            )
+        if 0 in values["init_scale"] and any(d >= 2 for d in axes["depth"]) and student == "deep_linear":
+            self.fail(
+                where("init_scale"),
+                "init_scale = 0 starts a depth ≥ 2 network at the saddle point W = 0, where no gradient "
+                "ever flows (like init 'zero'); give a scale > 0, or use it at depth 1 only",
             )
 
     def learning_rate(self, key, v):

@@ -137,8 +137,9 @@ def spec_attrs(spec: SweepSpec) -> dict:
     }
 
 
-def spec_of(ds: xr.Dataset, path: str | None = None) -> SweepSpec:
+def spec_of(ds: xr.Dataset, path: str | None = None, overrides=()) -> SweepSpec:
     """The spec a result (or theory) Dataset was made from: its TOML text and ``--set``
-    overrides, as recorded in its attributes."""
-    overrides = [o for o in ds.attrs.get("spec_overrides", "").split("\n") if o]
-    return parse_spec(ds.attrs["spec_toml"], path or ds.attrs.get("spec_path", "<result>"), overrides)
+    overrides, as recorded in its attributes (then ``overrides``, applied after them)."""
+    recorded = [o for o in ds.attrs.get("spec_overrides", "").split("\n") if o]
+    path = path or ds.attrs.get("spec_path", "<result>")
+    return parse_spec(ds.attrs["spec_toml"], path, [*recorded, *overrides])

@@ -99,13 +99,14 @@ def prepare_parts(parts: Path, plan, resume: bool) -> None:
                 f"(sha256 {old.get('spec_sha256', '?')[:12]}, this spec {plan.spec.sha256[:12]}); "
                 "the spec changed since that run. Delete the folder, or write to another -o"
             )
-        if not resume:
-            done = len(list(parts.glob("chunk-*.nc")))
+        done = len(list(parts.glob("chunk-*.nc")))
+        if not resume and done:
             raise SpecError(
                 f"{plan.spec.path}: {parts} already holds {done} finished chunk(s) of this spec; "
                 "add --resume to reuse them, or delete the folder to start over"
             )
-        return
+        if done:
+            return
     parts.mkdir(parents=True, exist_ok=True)
     tmp = record.with_suffix(".tmp")
     tmp.write_text(json.dumps(plan.layout(), indent=1))

@@ -1,0 +1,243 @@
+"""The Python entry points, for notebooks and scripts (docs/design.md §4 "Python API").
+
+    import dynax
+    ds = dynax.run("sweeps/quickstart.toml", overrides=["train.epochs=500"])
+    th = dynax.predict(ds)                 # the theory on the same grid
+    summary = dynax.analyze(ds, theory=th)
+
+A spec is a path (a ``Path``, or a string ending in ``.toml``), TOML text, a dict (kept as
+canonical TOML in the result's ``spec_toml``), a :class:`~dynax.spec.SweepSpec`, or a
+result (a path ending in ``.nc`` or an ``xarray.Dataset``: its recorded spec and
+overrides, which reproduce it bit for bit). With ``output``, :func:`run` writes the
+netCDF with the command line's guarantees: an existing file is refused unless
+``force``, finished chunks are kept in ``OUTPUT.parts/`` and ``resume`` continues them,
+and a lock keeps a second process off the same output.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import xarray as xr
+
+from .spec import SpecError, SweepSpec, load_spec, parse_spec
+from .spec.toml import dumps
+
+__all__ = ["Progress", "analyze", "predict", "run", "spec_from", "write_result"]
+
+
+def spec_from(spec, overrides: Sequence[str] | str = ()) -> SweepSpec:
+    """A validated spec from any of the forms the module docstring lists."""
+    overrides = (overrides,) if isinstance(overrides, str) else tuple(overrides)
+    if isinstance(spec, SweepSpec):
+        return parse_spec(spec.text, spec.path, (*spec.overrides, *overrides)) if overrides else spec
+    if isinstance(spec, xr.Dataset):
+        from .store import spec_of
+
+        return spec_of(spec, overrides=overrides)
+    if isinstance(spec, Mapping):
+        try:
+            text = dumps(dict(spec))
+        except TypeError as e:
+            raise SpecError(f"<dict>: {e}") from None
+        return parse_spec(text, "<dict>", overrides)
+    if isinstance(spec, Path) or (isinstance(spec, str) and spec.strip().endswith((".toml", ".nc"))):
+        path = Path(spec)
+        if path.suffix == ".nc":
+            return _spec_of_result(path, overrides)
+        return load_spec(path, overrides)
+    if isinstance(spec, str):
+        return parse_spec(spec, "<text>", overrides)
+    raise SpecError(f"spec: got a {type(spec).__name__}; expected a path, TOML text, a dict or a SweepSpec")
+
+
+def _spec_of_result(path: Path, overrides) -> SweepSpec:
+    """The spec (and overrides) a result file was made with, plus ``overrides``."""
+    from .store import spec_of
+
+    if not path.exists():
+        raise SpecError(f"{path}: no such result file")
+    try:
+        with xr.open_dataset(path) as ds:
+            if "spec_toml" not in ds.attrs:
+                raise SpecError(f"{path}: not a dynax result (no spec_toml attribute)")
+            return spec_of(ds, str(path), overrides=overrides)
+    except (OSError, ValueError) as e:
+        raise SpecError(f"{path}: not a readable netCDF result ({e})") from None
+
+
+class Progress:
+    """Runs done, runs/s and the ETA, updated after every batch: a tqdm bar in a terminal
+    or a notebook, plain lines every 10 s in a log. The rate and ETA are measured from the
+    second update on (the first batch holds the compilation)."""
+
+    def __init__(self, enabled: bool = True, stream=None, desc: str = "dynax"):
+        self.enabled, self.stream, self.desc = enabled, stream or sys.stderr, desc
+        self.bar = None
+        self.first = None
+        self.last = -float("inf")
+        interactive = "ipykernel" in sys.modules or getattr(self.stream, "isatty", lambda: False)()
+        self.interactive = enabled and interactive
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        now = time.perf_counter()
+        if self.first is None:
+            self.first = (now, done)
+            if self.interactive:
+                from tqdm.auto import tqdm
+
+                self.bar = tqdm(total=total, initial=done, unit="run", desc=self.desc, file=self.stream)
+        if self.bar is not None:
+            self.bar.update(done - self.bar.n)
+            if done >= total:
+                self.bar.close()
+            return
+        if now - self.last >= 10 or done >= total:
+            self.last = now
+            elapsed, ran = now - self.first[0], done - self.first[1]
+            rate = ran / elapsed if elapsed > 0 and ran > 0 else 0.0
+            eta = time.strftime("%H:%M:%S", time.gmtime((total - done) / rate)) if rate > 0 else "--"
+            print(f"  {done}/{total} runs  {rate:.0f} runs/s  ETA {eta}", file=self.stream, flush=True)
+
+
+def write_result(
+    spec: SweepSpec,
+    output: str | Path,
+    *,
+    resume: bool = False,
+    force: bool = False,
+    progress=None,
+    chunk_size: int | None = None,
+    memory_budget: int | None = None,
+    devices: int = 1,
+    shard: tuple[int, int] = (0, 1),
+    scheduler: str | None = None,
+    history: str = "",
+    defaulted: bool = False,
+):
+    """Run ``spec`` into the netCDF ``output`` with every guarantee of ``dynax run``.
+
+    Returns ``(dataset, flat result)``, or ``None`` when ``resume`` finds ``output`` already
+    holding the finished result of this spec. ``defaulted``: the path was not chosen by
+    the user (then a refusal says which spec the existing file holds).
+
+    Raises:
+        SpecError: the output exists (without ``force``) or is a directory, another
+            process holds its lock, the shard has no chunks, or the parts belong to
+            another spec; nothing is written or removed then.
+    """
+    from .engine import execute, plan_sweep
+    from .store import build_dataset, write_netcdf
+    from .store.parts import recorded_layout
+    from .store.safety import OutputLock, check_target, discard_empty_parts, finished_result, result_attrs
+
+    out = Path(output)
+    parts = out.with_name(out.name + ".parts")
+    if out.is_file() and resume and not parts.exists() and finished_result(out, spec.sha256):
+        return None
+    if not (resume and parts.exists()):
+        hint = ""
+        held = result_attrs(out)[0].get("spec_path") if out.is_file() else None
+        if defaulted and held and held != spec.path:
+            hint = (
+                f" (it holds the result of {held}: specs with the same file name in different folders "
+                f"both default to {out})"
+            )
+        check_target(out, force, what="output", hint=hint)
+    elif out.is_dir():
+        check_target(out, force)
+    layout = recorded_layout(parts) if resume else None
+    if layout is not None and layout.get("spec_sha256") != spec.sha256:
+        layout = None  # execute() refuses the mix with a clear message
+    plan = plan_sweep(spec, chunk_size, memory_budget, devices, layout)
+    i, n = shard
+    if i >= len(plan.chunks):
+        raise SpecError(
+            f"--shard {i}/{n}: this shard has no chunks (the plan has {len(plan.chunks)} chunk(s)); "
+            f"use at most {len(plan.chunks)} shards, or a smaller --chunk-size"
+        )
+    with OutputLock(out):
+        existed = parts.exists()
+        try:
+            res = execute(plan, progress, parts=parts, resume=resume, shard=shard, scheduler=scheduler)
+        except BaseException:
+            discard_empty_parts(parts, existed)
+            raise
+        ds = build_dataset(plan, res, history=history)
+        write_netcdf(ds, out)
+        shutil.rmtree(parts, ignore_errors=True)
+    return ds, res
+
+
+def run(
+    spec,
+    *,
+    output: str | Path | None = None,
+    overrides: Sequence[str] | str = (),
+    resume: bool = False,
+    force: bool = False,
+    progress: bool = True,
+    chunk_size: int | None = None,
+    memory_budget: int | None = None,
+    devices: int = 1,
+) -> xr.Dataset:
+    """Run a sweep and return its labelled Dataset (docs/design.md §4).
+
+    Args:
+        spec: a path, TOML text, a dict, a SweepSpec, or a result to run again.
+        output: also write the netCDF there (refused if it exists, unless ``force``;
+            ``resume`` continues from ``OUTPUT.parts/`` or returns the finished file).
+        overrides: ``"KEY=VALUE"`` strings, as ``--set`` (one string is one override).
+        progress: a progress bar per batch (terminal or notebook).
+    """
+    from .engine import execute, plan_sweep
+    from .sim.scope import guard_cpu_dispatch
+    from .store import build_dataset
+
+    guard_cpu_dispatch()
+    sweep = spec_from(spec, overrides)
+    bar = Progress(progress)
+    history = f"dynax.run({sweep.path!r}, overrides={list(sweep.overrides)!r})"
+    if output is None:
+        plan = plan_sweep(sweep, chunk_size, memory_budget, devices)
+        return build_dataset(plan, execute(plan, bar), history=history)
+    done = write_result(
+        sweep,
+        output,
+        resume=resume,
+        force=force,
+        progress=bar,
+        chunk_size=chunk_size,
+        memory_budget=memory_budget,
+        devices=devices,
+        history=history,
+    )
+    if done is None:
+        return xr.load_dataset(output)
+    return done[0]
+
+
+def predict(spec, *, overrides: Sequence[str] | str = ()) -> xr.Dataset:
+    """The theory's predictions on a spec's grid (``dynax theory``): a spec in any form,
+    or a result Dataset (its recorded spec)."""
+    from .predict import theory_dataset
+
+    return theory_dataset(spec_from(spec, overrides))
+
+
+def analyze(result, *, theory=None) -> xr.Dataset:
+    """The summary of a result (``dynax analyze``): each grid point's optimal early-stopping
+    error and the rest of docs/design.md §4. ``result``: a Dataset or a path;
+    ``theory``: a theory Dataset, ``True`` to compute it from the result's spec, or None."""
+    from . import analysis
+
+    ds = xr.load_dataset(result) if isinstance(result, str | Path) else result
+    if theory is True:
+        theory = predict(ds)
+    return analysis.summarize(ds, theory)
