@@ -10,7 +10,9 @@ Importing dynax changes no global JAX setting: its own calls run in a scoped flo
 (:mod:`dynax.sim.scope`).
 """
 
+from . import predict  # a callable module: dynax.predict(spec) is the theory on a spec's grid
 from ._version import __version__
+from .api import analyze, run
 from .engine import plan_sweep, run_sweep
 from .spec import SpecError, SweepSpec, load_spec, parse_spec
 from .store import write_netcdf
@@ -19,9 +21,12 @@ __all__ = [
     "SpecError",
     "SweepSpec",
     "__version__",
+    "analyze",
     "load_spec",
     "parse_spec",
     "plan_sweep",
+    "predict",
+    "run",
     "run_sweep",
     "write_netcdf",
 ]

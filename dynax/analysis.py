@@ -22,6 +22,8 @@ import warnings
 import numpy as np
 import xarray as xr
 
+from .store.cf import cell_methods_attrs
+
 __all__ = [
     "bootstrap_sem",
     "error_at_time",
@@ -42,7 +44,7 @@ def _label(da: xr.DataArray, long_name: str, units: str, cell_methods: str, **ex
     """Fresh attributes, and no leftover coordinate of a reduced dimension."""
     drop = [c for c in da.coords if c in _REDUCED and c not in da.dims]
     da = da.drop_vars(drop)
-    da.attrs = {"long_name": long_name, "units": units, "cell_methods": cell_methods, **extra}
+    da.attrs = {"long_name": long_name, "units": units, **cell_methods_attrs(cell_methods), **extra}
     return da
 
 
@@ -166,7 +168,7 @@ def optimal_early_stopping(ds: xr.Dataset) -> xr.Dataset:
         "opt_time_of_mean": _label(
             time,
             "continuous time t of the minimum of the seed-mean test_error",
-            "tau",
+            "1",
             "seed: mean epoch: minimum",
         ),
         "opt_error_sem": _label(
@@ -184,7 +186,7 @@ def optimal_early_stopping(ds: xr.Dataset) -> xr.Dataset:
         "mean_of_best_time": _label(
             best_time.mean("seed"),
             "seed mean of the continuous time t of each run's exact minimum",
-            "tau",
+            "1",
             "epoch: minimum seed: mean",
         ),
     }
@@ -272,7 +274,7 @@ def bootstrap_sem(ds: xr.Dataset, n_boot: int = 200, seed: int = 0) -> xr.DataAr
         da,
         f"bootstrap standard error of opt_error_of_mean ({n_boot} resamplings of the seeds)",
         "1",
-        "seed: mean epoch: minimum (bootstrap standard_error)",
+        "bootstrap standard error over seeds of (seed: mean epoch: minimum)",
     )
 
 

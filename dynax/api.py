@@ -2,7 +2,7 @@
 
     import dynax
     ds = dynax.run("sweeps/quickstart.toml", overrides=["train.epochs=500"])
-    th = dynax.predict(ds)                 # the theory on the same grid
+    th = dynax.predict(ds)                 # the theory on the same grid (dynax.predict is callable)
     summary = dynax.analyze(ds, theory=th)
 
 A spec is a path (a ``Path``, or a string ending in ``.toml``), TOML text, a dict (kept as
@@ -19,55 +19,15 @@ from __future__ import annotations
 import shutil
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import xarray as xr
 
-from .spec import SpecError, SweepSpec, load_spec, parse_spec
-from .spec.toml import dumps
+from .spec import SpecError, SweepSpec
+from .store.specs import spec_from
 
-__all__ = ["Progress", "analyze", "predict", "run", "spec_from", "write_result"]
-
-
-def spec_from(spec, overrides: Sequence[str] | str = ()) -> SweepSpec:
-    """A validated spec from any of the forms the module docstring lists."""
-    overrides = (overrides,) if isinstance(overrides, str) else tuple(overrides)
-    if isinstance(spec, SweepSpec):
-        return parse_spec(spec.text, spec.path, (*spec.overrides, *overrides)) if overrides else spec
-    if isinstance(spec, xr.Dataset):
-        from .store import spec_of
-
-        return spec_of(spec, overrides=overrides)
-    if isinstance(spec, Mapping):
-        try:
-            text = dumps(dict(spec))
-        except TypeError as e:
-            raise SpecError(f"<dict>: {e}") from None
-        return parse_spec(text, "<dict>", overrides)
-    if isinstance(spec, Path) or (isinstance(spec, str) and spec.strip().endswith((".toml", ".nc"))):
-        path = Path(spec)
-        if path.suffix == ".nc":
-            return _spec_of_result(path, overrides)
-        return load_spec(path, overrides)
-    if isinstance(spec, str):
-        return parse_spec(spec, "<text>", overrides)
-    raise SpecError(f"spec: got a {type(spec).__name__}; expected a path, TOML text, a dict or a SweepSpec")
-
-
-def _spec_of_result(path: Path, overrides) -> SweepSpec:
-    """The spec (and overrides) a result file was made with, plus ``overrides``."""
-    from .store import spec_of
-
-    if not path.exists():
-        raise SpecError(f"{path}: no such result file")
-    try:
-        with xr.open_dataset(path) as ds:
-            if "spec_toml" not in ds.attrs:
-                raise SpecError(f"{path}: not a dynax result (no spec_toml attribute)")
-            return spec_of(ds, str(path), overrides=overrides)
-    except (OSError, ValueError) as e:
-        raise SpecError(f"{path}: not a readable netCDF result ({e})") from None
+__all__ = ["Progress", "analyze", "run", "spec_from", "write_result"]
 
 
 class Progress:
@@ -223,14 +183,6 @@ def run(
     return done[0]
 
 
-def predict(spec, *, overrides: Sequence[str] | str = ()) -> xr.Dataset:
-    """The theory's predictions on a spec's grid (``dynax theory``): a spec in any form,
-    or a result Dataset (its recorded spec)."""
-    from .predict import theory_dataset
-
-    return theory_dataset(spec_from(spec, overrides))
-
-
 def analyze(result, *, theory=None) -> xr.Dataset:
     """The summary of a result (``dynax analyze``): each grid point's optimal early-stopping
     error and the rest of docs/design.md §4. ``result``: a Dataset or a path;
@@ -239,5 +191,7 @@ def analyze(result, *, theory=None) -> xr.Dataset:
 
     ds = xr.load_dataset(result) if isinstance(result, str | Path) else result
     if theory is True:
+        from .predict import predict
+
         theory = predict(ds)
     return analysis.summarize(ds, theory)

@@ -30,6 +30,8 @@ def _bytes(text: str) -> int:
     value = float(m.group(1))
     unit = (m.group(2) or "b").lower()
     scale = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}.get(unit[0], 1)
+    if int(value * scale) < 1 << 20:
+        raise argparse.ArgumentTypeError(f"{text!r}: a memory budget must be at least 1MiB")
     return int(value * scale)
 
 
@@ -44,7 +46,10 @@ def _positive_int(text: str) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
+    from ._version import __version__
+
     p = _Parser(prog="dynax", description="Train thousands of deep linear networks at once.")
+    p.add_argument("--version", action="version", version=f"dynax {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run = sub.add_parser("run", help="run a sweep spec and write its netCDF result")
@@ -78,9 +83,10 @@ def _parser() -> argparse.ArgumentParser:
     mg.add_argument("--force", action="store_true", help="replace an existing merged file")
 
     th = sub.add_parser("theory", help="the theory's predictions on a spec's grid")
-    th.add_argument("spec")
+    th.add_argument("spec", help="sweep spec (TOML)")
     th.add_argument("-o", "--output", help="output file (default results/<spec stem>.theory.nc)")
-    th.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    th.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a spec key")
+    th.add_argument("--force", action="store_true", help="replace an existing output file")
 
     an = sub.add_parser("analyze", help="reduce a result to its summary and figures")
     an.add_argument("result", help="a result netCDF from dynax run")
@@ -106,10 +112,10 @@ def _parser() -> argparse.ArgumentParser:
     ga.add_argument("--out", help="figure folder (default <results>/<item>/)")
 
     val = sub.add_parser("validate", help="check a spec and print its plan")
-    val.add_argument("spec")
-    val.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
-    val.add_argument("--chunk-size", type=_positive_int)
-    val.add_argument("--memory-budget", type=_bytes)
+    val.add_argument("spec", help="sweep spec (TOML)")
+    val.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a spec key")
+    val.add_argument("--chunk-size", type=_positive_int, help="runs per chunk, as for dynax run")
+    val.add_argument("--memory-budget", type=_bytes, help="device bytes per compiled call, as for dynax run")
     val.add_argument(
         "--time",
         action="store_true",
@@ -120,6 +126,22 @@ def _parser() -> argparse.ArgumentParser:
 
 def _mib(n: float) -> str:
     return f"{n / 2**20:.1f} MiB" if n < 2**30 else f"{n / 2**30:.2f} GiB"
+
+
+def _device_memory() -> int:
+    """Bytes of memory of the first device (host RAM on CPU); 0 if unknown."""
+    import os
+
+    import jax
+
+    dev = jax.devices()[0]
+    if dev.platform != "cpu":
+        stats = dev.memory_stats() if hasattr(dev, "memory_stats") else None
+        return int(stats.get("bytes_limit", 0)) if stats else 0
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 0
 
 
 def _validate(args) -> int:
@@ -143,6 +165,15 @@ def _validate(args) -> int:
             f"{g.n_chunks:5d} chunk(s)  ~{_mib(per_call)} per call and device"
         )
     print(f"output      ~{_mib(plan.output_bytes())} (netCDF, uncompressed)")
+    memory = _device_memory()
+    for gi, g in enumerate(plan.groups):
+        per_call = plan.bytes_per_run[gi] * g.batch
+        if memory and per_call > memory:
+            print(
+                f"warning: {g.label()}: ~{_mib(per_call)} per call is more than this device's memory "
+                f"(~{_mib(memory)}); one run alone needs ~{_mib(plan.bytes_per_run[gi])}: lower n_in or "
+                f"width, or record fewer epochs"
+            )
     for w in fixed_rate_warnings(spec):
         print(f"warning: {w}")
     if args.time:
@@ -177,11 +208,11 @@ def _run(args) -> int:
 
     from .api import Progress, spec_from, write_result
     from .engine import parse_shard
-    from .spec import SpecError
+    from .spec import SpecError, load_spec
 
     if (args.spec is None) == (args.from_result is None):
         raise SpecError("dynax run: give a spec file, or --from RESULT.nc to run a result's spec again")
-    spec = spec_from(Path(args.spec) if args.spec else Path(args.from_result), args.set)
+    spec = load_spec(args.spec, args.set) if args.spec else spec_from(Path(args.from_result), args.set)
     stem = Path(args.spec).stem if args.spec else Path(spec.path).stem
     out = Path(args.output) if args.output else Path("results") / f"{stem}.nc"
     shard = parse_shard(args.shard) if args.shard else (0, 1)
@@ -263,9 +294,11 @@ def _theory(args) -> int:
     from .predict import theory_dataset
     from .spec import load_spec
     from .store import write_netcdf
+    from .store.safety import check_target
 
     spec = load_spec(args.spec, args.set)
     out = Path(args.output) if args.output else Path("results") / f"{Path(args.spec).stem}.theory.nc"
+    check_target(out, args.force, what="theory output")
     ds = theory_dataset(spec)
     ds.attrs["history"] = "dynax " + " ".join(shlex.quote(a) for a in args.argv)
     write_netcdf(ds, out)
@@ -355,12 +388,28 @@ def _summary(ds, res, wall: float, out: Path) -> None:
             f"  {t['label']:45s} {t['runs']:6d} runs  compile {t['compile_s']:.2f} s ({t['compiles']}x)  "
             f"total {t['wall_s']:.2f} s"
         )
-    ratio = (ds.best_test_error / ds.noise_var.where(ds.noise_var > 0)).mean("seed")
-    print("  seed-mean optimal early-stopping error E_g*/sigma_eps^2 (min .. max over the grid):")
+    from .analysis import LATE_FRACTION, reached_optimum, valid
+
+    if bool(ds.diverged.all()):
+        print("  every run diverged: no optimum to report (lower the learning rate; see dynax validate)")
+        return
+    best = ds.best_test_error.where(valid(ds))
+    ratio = (best / ds.noise_var.where(ds.noise_var > 0)).mean("seed")
+    print(
+        "  seed mean of each run's best E_g / sigma_eps^2 (min .. max over the grid; diverged runs left out):"
+    )
     for d in ds.depth.values:
         r = ratio.sel(depth=d)
         if bool(r.notnull().any()):
             print(f"    depth {d}: {float(r.min()):.4g} .. {float(r.max()):.4g}")
+    late = int((reached_optimum(ds) == 0).sum())
+    if late:
+        noisy = int(reached_optimum(ds).notnull().sum())
+        print(
+            f"  warning: {late} of {noisy} noisy runs had their best epoch in the last {LATE_FRACTION:.0%} "
+            f"of training: their optimum may lie beyond the run (more epochs, or a larger rate); "
+            f"dynax analyze maps them (reached_optimum)"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:

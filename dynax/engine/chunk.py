@@ -144,9 +144,10 @@ def _train_fused(cfg, batch: FusedBatch) -> tuple[Outputs, float]:
     return out, seconds
 
 
-def run_chunk(plan, k: int, cache: StatsCache, compiles: list | None = None) -> Chunk:
+def run_chunk(plan, k: int, cache: StatsCache, compiles: list | None = None, on_batch=None) -> Chunk:
     """Train global chunk ``k`` of a plan; the seconds of each compilation it needed are
-    appended to ``compiles``."""
+    appended to ``compiles``; ``on_batch(n)`` is called after each batch with the real
+    (not padding) runs it finished."""
     gi, ci = plan.chunks[k]
     group = plan.groups[gi]
     idx = group.chunk(ci, plan.devices)
@@ -164,6 +165,8 @@ def run_chunk(plan, k: int, cache: StatsCache, compiles: list | None = None) -> 
         if seconds and compiles is not None:
             compiles.append(seconds)
         outs.append(out)
+        if on_batch is not None:
+            on_batch(max(0, min(group.n_real(ci), b + unit) - b))
     out = Outputs(
         *(
             None if parts[0] is None else np.concatenate(parts)

@@ -22,6 +22,9 @@ from .plan import plan_sweep
 __all__ = ["run_on_dask", "worker_chunk"]
 
 
+CONNECT_TIMEOUT = 20  # seconds to reach a scheduler address
+
+
 def _client(scheduler: str):
     try:
         from dask.distributed import Client, LocalCluster
@@ -43,7 +46,13 @@ def _client(scheduler: str):
         raise SpecError(
             f"--scheduler {scheduler!r}: expected local:N or a scheduler address like tcp://host:8786"
         )
-    return Client(scheduler), None
+    try:
+        return Client(scheduler, timeout=CONNECT_TIMEOUT), None
+    except (OSError, TimeoutError) as e:
+        raise SpecError(
+            f"--scheduler {scheduler}: cannot reach a Dask scheduler there within {CONNECT_TIMEOUT} s ({e}); "
+            "start one (dask scheduler) or check the address"
+        ) from None
 
 
 def run_on_dask(plan, chunks, parts: Path, scheduler: str):

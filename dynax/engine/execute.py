@@ -41,7 +41,14 @@ def _run_local(plan: Plan, res: FlatResult, todo, parts, progress, done: int, to
         t_group = time.perf_counter()
         compiles: list[float] = []
         for k in ks:
-            c = run_chunk(plan, k, cache, compiles)
+            ran = [0]
+
+            def batch_done(n, ran=ran, before=done):
+                ran[0] += n
+                if progress is not None and n and before + ran[0] < total:
+                    progress(before + ran[0], total)
+
+            c = run_chunk(plan, k, cache, compiles, batch_done)
             if parts is not None:
                 write_part(parts, plan, k, c)
             res.put(c)

@@ -40,7 +40,7 @@ ATTRS = {
     "train_error": ("training error E_t: theory, discrete-time GD at the spec's rate", "1"),
     "test_error_flow": ("generalization error E_g: theory, gradient flow at t = eta*epoch", "1"),
     "optimal_test_error": ("optimal early-stopping error E_g(t*): theory", "1"),
-    "optimal_time": ("optimal early-stopping time t*: theory", "tau"),
+    "optimal_time": ("optimal early-stopping time t*: theory (dimensionless)", "1"),
     "bayes_test_error": ("Bayes-optimal error (posterior mean = optimal ridge)", "1"),
 }
 
@@ -237,7 +237,9 @@ def _assemble(spec: SweepSpec, dims, arrays: dict, notes: set, rf, n: int) -> xr
             a["comment"] = f"NaN where no theory applies: {comment}"
         data_vars[name] = xr.Variable((*dims, "epoch") if name in CURVES else tuple(dims), arr, a)
     coords["time"] = xr.Variable(
-        (*dims, "epoch"), arrays["time"], {"long_name": "continuous time t of the theory", "units": "tau"}
+        (*dims, "epoch"),
+        arrays["time"],
+        {"long_name": "continuous time t of the theory (dimensionless)", "units": "1"},
     )
     if isinstance(rf, xr.Dataset):  # the error decomposition, seed means
         for name in rf.data_vars:

@@ -104,7 +104,10 @@ def _time(spec: SweepSpec, lr_used: np.ndarray) -> xr.Variable:
     return xr.Variable(
         (*tuple(dims[ax] for ax in keep), "epoch"),
         t,
-        {"long_name": "continuous time t (docs/theory.md §1.2)", "units": "tau"},
+        {
+            "long_name": "continuous time t = learning rate x epoch (docs/theory.md §1.2; dimensionless)",
+            "units": "1",
+        },
     )
 
 
@@ -134,7 +137,10 @@ def _time_general(spec: SweepSpec, lr_used: np.ndarray) -> xr.Variable:
     return xr.Variable(
         t.dims,
         np.ascontiguousarray(t.values),
-        {"long_name": "continuous time t (docs/theory.md §1.2; online: eta x examples / P)", "units": "tau"},
+        {
+            "long_name": "continuous time t (docs/theory.md §1.2; online: eta x examples / P; dimensionless)",
+            "units": "1",
+        },
     )
 
 

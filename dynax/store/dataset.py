@@ -14,8 +14,9 @@ import jax
 import numpy as np
 import xarray as xr
 
-from .._version import __version__
+from .._version import __version__, git_commit
 from ..spec import Auto, SweepSpec, parse_spec
+from .cf import CONVENTIONS, REFERENCES
 from .coords import coordinates, time_coordinate
 from .schema import PRESENT, VARIABLES, computed
 
@@ -92,10 +93,14 @@ def build_dataset(plan, res: FlatResult, history: str = "") -> xr.Dataset:
         s = (*shape, len(spec.record_epochs)) if v.curve else shape
         data_vars[v.name] = xr.Variable(d, values.astype(v.numpy_dtype(spec)).reshape(s), v.label(spec))
     dev = jax.devices()[0]
+    created = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     attrs = {
+        "Conventions": CONVENTIONS,
         "title": spec.name,
         "description": spec.description,
+        "references": REFERENCES,
         "dynax_version": __version__,
+        "dynax_commit": git_commit(),
         "spec_toml": spec.text,
         "spec_overrides": "\n".join(spec.overrides),
         "spec_sha256": spec.sha256,
@@ -107,8 +112,8 @@ def build_dataset(plan, res: FlatResult, history: str = "") -> xr.Dataset:
         "jax_version": jax.__version__,
         "backend": jax.default_backend(),
         "device_kind": dev.device_kind,
-        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "history": history,
+        "created": created,
+        "history": f"{created}: {history}" if history else created,
         "chunk_size": int(max(g.chunk_size for g in plan.groups)),
         # which trainer ran: train.kernel and what it resolved to (also in the parts' layout hash)
         "kernel": f"{spec.train.kernel}: " + ", ".join(dict.fromkeys(g.method for g in plan.groups)),

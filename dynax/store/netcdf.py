@@ -8,6 +8,8 @@ from pathlib import Path
 
 import xarray as xr
 
+from .cf import chunk_sizes
+
 __all__ = ["write_netcdf"]
 
 
@@ -21,8 +23,19 @@ def write_netcdf(ds: xr.Dataset, path: str | Path) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
-        # lossless compression: curves of noisy floats shrink to about half or less
-        encoding = {v: {"zlib": True, "complevel": 4, "shuffle": True} for v in ds.data_vars}
+        # lossless compression: curves of noisy floats shrink to about half or less; chunks
+        # along the run dimensions keep lazy reads of a huge result small; coordinates have
+        # no _FillValue (CF)
+        encoding = {
+            v: {
+                "zlib": True,
+                "complevel": 4,
+                "shuffle": True,
+                **({"chunksizes": chunk_sizes(ds[v].shape, ds[v].dtype.itemsize)} if ds[v].ndim else {}),
+            }
+            for v in ds.data_vars
+        }
+        encoding.update({c: {"_FillValue": None} for c in ds.coords if ds[c].dtype.kind == "f"})
         ds.to_netcdf(tmp, engine="netcdf4", encoding=encoding)
         umask = os.umask(0)
         os.umask(umask)

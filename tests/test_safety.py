@@ -1,0 +1,207 @@
+"""Nothing lost, nothing half-done (dynax.store.safety, the CLI and dynax.api): every refusal
+is exit 2 with a message naming the file, the existing file untouched and no stale parts; and
+the Python API's forms of a spec."""
+
+import os
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+from conftest import spec_text
+
+import dynax
+from dynax.cli import main
+from dynax.store.safety import OutputLock
+
+GRID = "depth = [1, 2]\nn_over_p = [0.5, 2.0]\nsnr = [2.0]\nseed = { count = 2 }"
+
+
+def small(tmp_path, name="s.toml", epochs=30) -> Path:
+    path = tmp_path / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(spec_text(GRID, "n_in = 10", "width = 6", f"epochs = {epochs}\nrecord = {{ log = 8 }}"))
+    return path
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    """A finished result and its spec."""
+    tmp = tmp_path_factory.mktemp("done")
+    spec = small(tmp)
+    out = tmp / "o.nc"
+    assert main(["run", str(spec), "-o", str(out), "--quiet"]) == 0
+    return spec, out
+
+
+def test_an_existing_output_is_refused_without_force_and_kept(tmp_path, finished, capsys):
+    spec, done = finished
+    out = tmp_path / "o.nc"
+    out.write_bytes(done.read_bytes())
+    before = out.read_bytes()
+    assert main(["run", str(spec), "-o", str(out), "--quiet", "--set", "train.epochs=20"]) == 2
+    err = capsys.readouterr().err
+    assert str(out) in err and "--force" in err
+    assert out.read_bytes() == before and not (tmp_path / "o.nc.parts").exists()
+    assert main(["run", str(spec), "-o", str(out), "--quiet", "--set", "train.epochs=20", "--force"]) == 0
+    assert xr.load_dataset(out).attrs["epochs"] == 20
+
+
+def test_resume_on_a_finished_output_has_nothing_to_do(finished, capsys):
+    spec, out = finished
+    mtime = out.stat().st_mtime_ns
+    assert main(["run", str(spec), "-o", str(out), "--resume"]) == 0
+    assert "already holds the finished result" in capsys.readouterr().err
+    assert out.stat().st_mtime_ns == mtime
+
+
+def test_same_spec_name_in_two_folders_is_named_in_the_refusal(tmp_path, tmp_cwd, capsys):
+    a, b = small(tmp_path / "a"), small(tmp_path / "b", epochs=20)
+    assert main(["run", str(a), "--quiet"]) == 0
+    assert main(["run", str(b), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert f"holds the result of {a}" in err and "same file name" in err
+
+
+def test_bad_targets_and_arguments_are_refused_before_training(tmp_path, finished, capsys):
+    spec, done = finished
+    assert main(["run", str(spec), "-o", str(tmp_path), "--quiet"]) == 2  # a directory
+    assert "is a directory" in capsys.readouterr().err
+    assert main(["run", str(done), "-o", str(tmp_path / "x.nc")]) == 2  # a result given as the spec
+    assert "dynax run --from" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        main(["run", str(spec), "--memory-budget", "0"])
+    assert e.value.code == 2 and "at least 1MiB" in capsys.readouterr().err
+    assert main(["run", str(spec), "-o", str(tmp_path / "y.nc"), "--shard", "5/10", "--quiet"]) == 2
+    assert "has no chunks" in capsys.readouterr().err
+    assert main(["run", str(spec), "-o", str(tmp_path / "z.nc"), "--scheduler", "bogus", "--quiet"]) == 2
+    assert "expected local:N" in capsys.readouterr().err
+    assert not list(tmp_path.glob("*.parts")) and not list(tmp_path.glob("*.nc"))
+
+
+def test_from_a_result_reproduces_it_bit_for_bit(tmp_path, finished):
+    _, done = finished
+    out = tmp_path / "again.nc"
+    assert main(["run", "--from", str(done), "-o", str(out), "--quiet"]) == 0
+    a, b = xr.load_dataset(done), xr.load_dataset(out)
+    assert a.attrs["spec_sha256"] == b.attrs["spec_sha256"]
+    for name in ("test_error", "train_error", "best_test_error", "best_epoch"):
+        np.testing.assert_array_equal(a[name], b[name])
+
+
+def test_a_second_writer_is_refused_and_a_stale_lock_taken_over(tmp_path, capsys):
+    spec, out = small(tmp_path), tmp_path / "o.nc"
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        lock = OutputLock(out)
+        lock.mine = {"host": lock.mine["host"], "pid": holder.pid}
+        with lock:
+            assert main(["run", str(spec), "-o", str(out), "--quiet"]) == 2
+            err = capsys.readouterr().err
+            assert f"pid {holder.pid}" in err and "another dynax is writing" in err
+            assert not out.exists() and not (tmp_path / "o.nc.parts").exists()
+            holder.kill()
+            holder.wait()
+            # the holder is gone: its lock is stale and taken over
+            assert main(["run", str(spec), "-o", str(out), "--quiet"]) == 0
+    finally:
+        holder.kill()
+        holder.wait()
+    assert out.exists() and not (tmp_path / "o.nc.lock").exists()
+
+
+def test_interrupt_exits_130_and_keeps_what_finished(tmp_path, monkeypatch, capsys):
+    ex = sys.modules["dynax.engine.execute"]  # (dynax.engine.execute is also the function's name)
+
+    spec, out = small(tmp_path), tmp_path / "o.nc"
+    real = ex.run_chunk
+    calls = []
+
+    def interrupted(*a, **k):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(ex, "run_chunk", interrupted)
+    assert main(["run", str(spec), "-o", str(out), "--chunk-size", "1", "--memory-budget", "1MiB"]) == 130
+    assert "--resume" in capsys.readouterr().err
+    assert len(list((tmp_path / "o.nc.parts").glob("chunk-*.nc"))) == 1 and not out.exists()
+    assert not (tmp_path / "o.nc.lock").exists()
+
+
+def test_merge_and_analyze_refuse_to_replace_without_force(tmp_path, finished, capsys):
+    _, done = finished
+    summary = tmp_path / "s.nc"
+    summary.write_text("keep me")
+    assert main(["analyze", str(done), "-o", str(summary), "--figures", str(tmp_path / "f")]) == 2
+    assert "--force" in capsys.readouterr().err and summary.read_text() == "keep me"
+    assert main(["merge", str(summary), str(done)]) == 2
+    assert summary.read_text() == "keep me"
+
+
+def test_analyze_of_an_all_diverged_result_is_a_message(tmp_path, capsys):
+    spec, out = small(tmp_path), tmp_path / "o.nc"
+    assert main(["run", str(spec), "-o", str(out), "--set", "train.learning_rate=50.0"]) == 0
+    err_out = capsys.readouterr().out
+    assert "every run diverged" in err_out
+    assert main(["analyze", str(out), "--figures", str(tmp_path / "f")]) == 2
+    assert "every run diverged" in capsys.readouterr().err
+
+
+def test_python_api_takes_every_form_of_a_spec(tmp_path, finished):
+    spec, done = finished
+    text = spec.read_text()
+    ref = xr.load_dataset(done)
+    as_dict = tomllib.loads(text)
+    for form in (str(spec), spec, text, as_dict, dynax.load_spec(spec), ref):
+        ds = dynax.run(form, progress=False)
+        np.testing.assert_array_equal(ds.test_error, ref.test_error)
+    # a dict is kept as canonical TOML that parses back to the same spec
+    ds = dynax.run(as_dict, progress=False, overrides="train.epochs=20")  # one string: one override
+    assert tomllib.loads(ds.attrs["spec_toml"]) == as_dict and ds.attrs["epochs"] == 20
+    out = tmp_path / "api.nc"
+    dynax.run(spec, output=out, progress=False)
+    with pytest.raises(dynax.SpecError, match="--force"):
+        dynax.run(spec, output=out, progress=False)
+    assert dynax.run(spec, output=out, resume=True, progress=False).identical(xr.load_dataset(out))
+    th = dynax.predict(ref)
+    summary = dynax.analyze(ref, theory=th)
+    assert {"opt_error_of_mean", "reached_optimum", "excess_over_bayes"} <= set(summary.data_vars)
+
+
+def test_dask_is_a_core_dependency_and_the_lazy_open_works(finished):
+    deps = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"][
+        "dependencies"
+    ]
+    assert any(d.startswith("dask") for d in deps) and any(d.startswith("tqdm") for d in deps)
+    _, done = finished
+    with xr.open_dataset(done, chunks={}) as ds:
+        assert ds.test_error.chunks is not None
+        assert float(ds.test_error.mean().compute()) == pytest.approx(
+            float(xr.load_dataset(done).test_error.mean())
+        )
+
+
+def test_lock_file_names_its_holder(tmp_path):
+    with OutputLock(tmp_path / "o.nc") as lock:
+        assert f'"pid": {os.getpid()}' in lock.path.read_text()
+    assert not lock.path.exists()
+
+
+def test_the_notebook_example_runs(tmp_path, monkeypatch):
+    """examples/notebook.py, as a user runs it (fewer epochs)."""
+    import runpy
+
+    path = Path(__file__).parents[1] / "examples" / "notebook.py"
+    text = path.read_text().replace('"epochs": 2000', '"epochs": 100')
+    script = tmp_path / "notebook.py"
+    script.write_text(text)
+    monkeypatch.setattr(sys, "argv", [str(script), str(tmp_path / "out")])
+    runpy.run_path(str(script), run_name="__main__")
+    assert (tmp_path / "out" / "example.png").stat().st_size > 10_000
+    ds = xr.load_dataset(tmp_path / "out" / "example.nc")
+    assert ds.attrs["epochs"] == 100 and int(ds.diverged.sum()) == 0
