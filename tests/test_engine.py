@@ -11,6 +11,7 @@ from conftest import initial_weights, numpy_gd, spec_text
 
 from dynax import engine, parse_spec, run_sweep, theory
 from dynax.sim import closed_form, data, gd
+from dynax.theory import stability_bound
 
 VOLATILE = ("created", "history", "chunk_size", "devices")
 
@@ -221,14 +222,35 @@ def test_every_init_and_optimizer_runs_in_float32():
     assert float(improved.mean()) > 0.9  # almost every run learned something in 40 epochs
 
 
-def test_auto_rate_uses_the_least_squares_norm_where_it_exceeds_the_teacher():
-    # near N = P with heavy noise the fitted weights outgrow the teacher: the bound must know
+def test_auto_rate_takes_the_norm_a_run_reaches_finite_near_n_equals_p():
+    # the ridge norm of the spectrum equals a direct ridge solve, and the least-squares
+    # norm (GD's t -> inf limit, which blows up near N = P with noise) as gamma -> 0
     for p, snr in ((47, 0.1), (20, 2.0), (160, 1.0)):
         st = data.seed_stats(0, 3, [p, 160], 40, 1, 1.0)
-        x, y, w_bar, noise_var = data.raw_data(0, 3, p, 40, 1, 1.0, snr)
+        x, y, _, noise_var = data.raw_data(0, 3, p, 40, 1, 1.0, snr)
+        sigma = np.sqrt([noise_var])
+        for gamma in (0.1, 3.0):
+            w = np.linalg.solve(x.T @ x + gamma * np.eye(40), x.T @ y)
+            got = engine.rates.ridge_norm(st.ls_spectrum[:1], sigma, [gamma])[0]
+            assert got == pytest.approx(np.linalg.norm(w), rel=1e-8)
         w_mn = np.linalg.lstsq(x, y, rcond=None)[0]
-        got = engine.rates.weight_norm(st.teacher[None], st.ls_terms[0][None], np.sqrt([noise_var]))[0]
-        assert got == pytest.approx(max(np.linalg.norm(w_mn), np.linalg.norm(w_bar)), rel=1e-9)
+        assert engine.rates.ridge_norm(st.ls_spectrum[:1], sigma, [1e-12])[0] == pytest.approx(
+            np.linalg.norm(w_mn), rel=1e-6
+        )
+    # the step is the fixed point eps = f * bound(max(|w_bar|, |w_ridge(1 / (eps * epochs))|))
+    st = data.seed_stats(0, 3, [40], 40, 1, 1.0)  # N = P: the least-squares norm is huge
+    shapes = [(40, 40), (1, 40)]
+    args = (2, st.lam_max, st.teacher[None], st.ls_spectrum, np.sqrt([10.0]), "gaussian_fan_in", shapes, 0.1)
+    eps = engine.rates.auto_step(*args, 0.5, 2000)[0]
+    norm = max(
+        np.linalg.norm(st.teacher),
+        engine.rates.ridge_norm(st.ls_spectrum, np.sqrt([10.0]), [1 / (eps * 2000)])[0],
+    )
+    assert eps == pytest.approx(
+        0.5 * stability_bound(2, st.lam_max[0], norm, "gaussian_fan_in", shapes, 0.1), rel=1e-9
+    )
+    ls_norm = engine.rates.weight_norm(st.teacher[None], st.ls_terms, np.sqrt([10.0]))[0]
+    assert eps > 3 * 0.5 * stability_bound(2, st.lam_max[0], ls_norm, "gaussian_fan_in", shapes, 0.1)
     spec = parse_spec(
         spec_text(
             "depth = 2\nn_over_p = [0.85, 1.17]\nsnr = 0.1\nseed = { count = 2 }",

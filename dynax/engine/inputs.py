@@ -13,7 +13,7 @@ from ..sim import data
 from ..sim.gd import RunInputs
 from ..sim.raw import RawInputs
 from ..spec import INITS, SweepSpec, derived
-from .rates import auto_rates, raw_rates, weight_norm
+from .rates import auto_rates, raw_rates
 from .runs import RunTable
 
 __all__ = ["FusedBatch", "StatsCache", "chunk_inputs", "fused_inputs", "raw_inputs", "stats_cache"]
@@ -96,12 +96,13 @@ def chunk_inputs(
     p_index = t.p_index[idx]
     lam_max = np.asarray(_per_run(stats, where, p_index, "lam_max"))
     teachers = np.stack([st.teacher for st in stats])[where]
-    ls = np.stack(_per_run(stats, where, p_index, "ls_terms"))
+    spectrum = np.stack(_per_run(stats, where, p_index, "ls_spectrum"))
     p = np.asarray(plan.p_values, dtype=np.int64)[p_index]
     grad_scale = derived.grad_scale(plan.spec.train.loss, p)
     cfg = group.config
-    norm = weight_norm(teachers, ls, t.noise_std[idx])
-    lr = auto_rates(t, idx, cfg.depth, cfg.shapes(), lam_max, norm, grad_scale)
+    lr = auto_rates(
+        t, idx, cfg.depth, cfg.shapes(), lam_max, teachers, spectrum, grad_scale, plan.spec.train.epochs
+    )
     if eigen and group.method in ("closed_form", "fused") and stats[0].eigvecs.size:
         eig = [np.stack(_per_run(stats, where, p_index, name)) for name in ("eigvals", "eigvecs", "rotated")]
     else:
@@ -193,7 +194,7 @@ def raw_inputs(plan, group, idx: np.ndarray, cache: StatsCache) -> tuple[RawInpu
         stats = [cache.get(int(s)) for s in useeds]
         j = t.p_index[idx]
         return np.asarray(_per_run(stats, where, j, "lam_max")), np.stack(
-            _per_run(stats, where, j, "ls_terms")
+            _per_run(stats, where, j, "ls_spectrum")
         )
 
     lr = raw_rates(spec, t, idx, cfg, teachers, init_var, grad_scale, full_batch)

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..engine.rates import weight_norm
+from ..engine.rates import auto_step
 from ..sim import data
 from ..sim.flow import balanced_flow
 from ..sim.gd import KernelConfig, init_weights, product, run_inputs
 from ..sim.scope import float64
 from ..spec import Auto, SweepSpec
-from ..theory import stability_bound
 
 __all__ = ["balanced_seed_mean"]
 
@@ -34,10 +33,12 @@ def balanced_seed_mean(spec: SweepSpec, depth, p, j, noise_var, lr, grad_scale, 
         )
         w0 = product(init_weights(cfg, run))
         if isinstance(lr, Auto):
-            norm = weight_norm(st.teacher[None], st.ls_terms[j][None], np.sqrt([noise_var]))[0]
-            eps = lr.factor * float(
-                stability_bound(depth, st.lam_max[j], norm, "balanced", cfg.shapes(), init_scale)
-            )
+            eps = float(
+                auto_step(
+                    depth, st.lam_max[j : j + 1], st.teacher[None], st.ls_spectrum[j : j + 1],
+                    np.sqrt([noise_var]), "balanced", cfg.shapes(), init_scale, lr.factor, spec.train.epochs,
+                )[0]
+            )  # fmt: skip
         else:
             eps = lr * grad_scale
         t = eps * epochs

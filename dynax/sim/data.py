@@ -127,6 +127,9 @@ class SeedStats(NamedTuple):
     lam_max: np.ndarray  # (n_P,) largest eigenvalue of Σ_xx (sum convention)
     # ‖w_mn‖² = aa + 2σ ag + σ² gg: the min-norm least-squares solution's norm at noise σ
     ls_terms: np.ndarray  # (n_P, 3)
+    # per eigenmode k of G = L_xᵀ L_x: (g_k, a_k, c_k, e_k) with ‖w_ridge(γ)‖² =
+    # Σ_k (a_k + 2σ c_k + σ² e_k) g_k/(g_k + γ)² for b = w̄ L_x + σ L_z (sum over outputs)
+    ls_spectrum: np.ndarray  # (n_P, 4, K)
     # for the depth-1 closed form (empty unless asked for): Σ_xx = U Λ Uᵀ, and Uᵀ L_x
     eigvals: np.ndarray  # (n_P, N)
     eigvecs: np.ndarray  # (n_P, N, N)
@@ -168,7 +171,7 @@ def seed_stats(
     )
     a = np.concatenate([x, z], axis=1).T  # (N + N_out, P_max)
     k = factor_width(n_in, n_out, p_max)
-    factors, lam_max, ls, lams, us, rots = [], [], [], [], [], []
+    factors, lam_max, ls, spectra, lams, us, rots = [], [], [], [], [], [], []
     for p in p_values:
         am = np.where(np.arange(p_max) < p, a, 0.0)
         if k == p_max:  # the raw (masked) data is already the smallest factor
@@ -184,6 +187,8 @@ def seed_stats(
         inv = np.where(g_lam > 1e-10 * top, 1.0 / np.where(g_lam > 0, g_lam, 1.0), 0.0)
         tv, zv = (w_bar @ lx) @ v, lz @ v
         ls.append([np.sum(tv * tv * inv), np.sum(tv * zv * inv), np.sum(zv * zv * inv)])
+        g_kept = np.where(g_lam > 1e-10 * top, g_lam, 0.0)  # the null space of X carries no signal
+        spectra.append([g_kept, np.sum(tv * tv, 0), np.sum(tv * zv, 0), np.sum(zv * zv, 0)])
         factors.append(factor)
         lam_max.append(top)
         if eigen:
@@ -197,6 +202,7 @@ def seed_stats(
         w_bar,
         np.asarray(lam_max),
         np.asarray(ls),
+        np.asarray(spectra),
         np.stack(lams) if eigen else empty,
         np.stack(us) if eigen else empty[..., None],
         np.stack(rots) if eigen else empty[..., None],
