@@ -30,8 +30,10 @@ def _bytes(text: str) -> int:
     value = float(m.group(1))
     unit = (m.group(2) or "b").lower()
     scale = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}.get(unit[0], 1)
-    if int(value * scale) < 1 << 20:
-        raise argparse.ArgumentTypeError(f"{text!r}: a memory budget must be at least 1MiB")
+    if int(value * scale) < 1:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: a memory budget must be at least 1 byte (0 is not 'the default')"
+        )
     return int(value * scale)
 
 

@@ -77,6 +77,8 @@ def heatmaps(
     label: str | None = None,
     title: str | None = None,
     fig: Figure | None = None,
+    late: xr.DataArray | None = None,
+    within: xr.DataArray | None = None,
 ) -> Figure:
     """One heatmap per depth over log N/P (x) × log SNR (y), one shared colour scale.
 
@@ -85,6 +87,11 @@ def heatmaps(
             (noiseless) columns are dropped: they have no place on a log axis.
         log: a log colour scale (else linear; ``center`` makes it diverging about it).
         levels: contour levels (labelled); default: round numbers in the data's range.
+        late: where true a cell is crossed (×): some runs there had their best epoch in
+            the last 10% of training, so their optimum may lie beyond the run
+            (``reached_optimum < 1`` of :func:`dynax.analysis.summarize`).
+        within: where true a cell is dotted (·): the value is within two standard errors
+            of the reference it is compared with.
     """
     if "depth" not in da.dims:
         da = da.expand_dims(depth=[0])
@@ -107,28 +114,52 @@ def heatmaps(
     levels = _round_levels(lo, hi, log) if levels is None else list(levels)
 
     depths = da.depth.values
-    fig = fig or Figure(figsize=(4.2 * len(depths) + 1.2, 3.8), layout="constrained")
+    fig = fig or Figure(figsize=(4.0 * len(depths) + 1.4, 4.2), layout="constrained")
     axes = fig.subplots(1, len(depths), sharey=True, squeeze=False)[0]
     x, y = da.n_over_p.values, da.snr.values
     xe, ye = _edges(x), _edges(y)
+    masks = {
+        key: (m.expand_dims(depth=[0]) if "depth" not in m.dims else m)
+        .sel(snr=y)
+        .transpose("depth", "snr", "n_over_p")
+        .values.astype(bool)
+        for key, m in (("late", late), ("within", within))
+        if m is not None
+    }
     mesh = None
-    for ax, d, z in zip(axes, depths, values, strict=True):
+    for i, (ax, d, z) in enumerate(zip(axes, depths, values, strict=True)):
         mesh = ax.pcolormesh(xe, ye, z, norm=norm, cmap=cmap, shading="flat")
         if levels and np.isfinite(z).sum() > 3 and len(x) > 1 and len(y) > 1:
             cs = ax.contour(x, y, np.ma.masked_invalid(z), levels=levels, colors="white", linewidths=0.8)
-            ax.clabel(cs, fmt=lambda v: f"{v:g}", fontsize=7)
+            ax.clabel(cs, fmt=lambda v: f"{v:g}", fontsize=9)
         ax.axvline(1.0, color="red", lw=1.2, ls="--", label="N = P")
+        gx, gy = np.meshgrid(x, y)
+        for key, marker, size, text in (
+            ("late", "x", 40, "optimum not reached by every run"),
+            ("within", ".", 30, "within 2 s.e. of the reference"),
+        ):
+            if key in masks and masks[key][i].any():
+                m = masks[key][i]
+                ax.scatter(gx[m], gy[m], marker=marker, s=size, color="k", lw=1.2, label=text)
         ax.set_xscale("log")
         ax.set_yscale("log")
-        ax.set_xlabel(NP_LABEL)
-        ax.set_title(f"depth {d}" if d else (title or ""))
+        ax.set_xlabel(NP_LABEL, fontsize=11)
+        ax.set_title(f"depth {d}" if d else (title or ""), fontsize=12)
+        ax.tick_params(labelsize=10)
         log_ticks(ax)
-    axes[0].set_ylabel(SNR_LABEL)
-    axes[0].legend(loc="upper left", fontsize=7, framealpha=0.7)
+    axes[0].set_ylabel(SNR_LABEL, fontsize=11)
+    handles = {}
+    for ax in axes:
+        for h, n in zip(*ax.get_legend_handles_labels(), strict=True):
+            handles.setdefault(n, h)
+    axes[0].legend(list(handles.values()), list(handles), loc="upper left", fontsize=8, framealpha=0.8)
     cbar = fig.colorbar(mesh, ax=list(axes), shrink=0.95)
-    cbar.set_label(label or da.attrs.get("long_name", da.name or ""))
+    cbar.set_label(label or da.attrs.get("long_name", da.name or ""), fontsize=11)
+    cbar.ax.tick_params(labelsize=10)
+    if log:
+        log_ticks(cbar.ax, "y")
     if title:
-        fig.suptitle(title)
+        fig.suptitle(title, fontsize=13)
     return fig
 
 
@@ -144,13 +175,19 @@ def phase_diagram(ds: xr.Dataset, fig: Figure | None = None, **kw) -> Figure:
     """
     s = _summary(ds)
     da = s.opt_error_of_mean / s.noise_var.where(s.noise_var > 0)
+    kw.setdefault("late", _late(s))
     return heatmaps(
         da,
         label=r"$E_g^*/\sigma_\varepsilon^2$ (min over t of the seed-mean $E_g$)",
-        title="optimal early-stopping error",
+        title="optimal early-stopping error (minimum of the seed-mean curve)",
         fig=fig,
         **kw,
     )
+
+
+def _late(s: xr.Dataset) -> xr.DataArray | None:
+    """Grid points where some noisy run's best epoch fell in its last 10% of epochs."""
+    return (s.reached_optimum < 1) if "reached_optimum" in s else None
 
 
 def learning_curves(
@@ -179,6 +216,7 @@ def learning_curves(
     time = sub.time.where(analysis.valid(sub)).mean("seed") if "seed" in sub.time.dims else sub.time
     colours = iter(colors.TABLEAU_COLORS)
     have_theory = False
+    drawn = {id(ax): [], id(train_ax): []}  # the values drawn on each axis: its limits
     for d in sub.depth.values:
         for r in sub.n_over_p.values:
             for q in sub.snr.values:
@@ -193,25 +231,33 @@ def learning_curves(
                     m = stats[f"{name}_mean"].sel(pt).values.ravel()
                     e = stats[f"{name}_sem"].sel(pt).values.ravel()
                     a.plot(t[keep], m[keep], color=c, label=lab)
-                    a.fill_between(t[keep], (m - e)[keep], (m + e)[keep], color=c, alpha=0.25, lw=0)
+                    a.fill_between(t[keep], (m - e)[keep], (m + e)[keep], color=c, alpha=0.3, lw=0)
+                    drawn[id(a)].append(m[keep])
                     if theory is not None and name in theory:
                         th = theory.sel({k: v for k, v in pt.items() if k in theory.dims}, method="nearest")
                         th_t, th_e = th.time.values.ravel(), th[name].values.ravel()
                         if np.isfinite(th_e).any():
                             have_theory = True
                             a.plot(th_t[th_t > 0], th_e[th_t > 0], color="k", ls="--", lw=1.0)
+                            drawn[id(a)].append(th_e[th_t > 0])
                 noise = float(sub.noise_var.sel(snr=q))
                 if noise > 0:
                     ax.axhline(noise, color=c, ls=":", lw=0.8)
+                    drawn[id(ax)].append(np.array([noise]))
     for a, what in ((ax, r"generalization error $E_g$"), (train_ax, r"training error $E_t$")):
         if a is None:
             continue
         a.set_xscale("log")
         a.set_yscale("log")
         a.set_ylabel(what)
-        top = a.get_ylim()[1]
-        a.set_ylim(bottom=max(a.get_ylim()[0], 1e-8 * top))  # E_t → 0 when interpolating
-        a.set_xlabel(r"time  $t = \eta\,\mathrm{epoch}$  (units of $\tau$)")
+        values = np.concatenate([v[np.isfinite(v) & (v > 0)] for v in drawn[id(a)]] or [np.ones(1)])
+        top = float(values.max()) if values.size else 1.0
+        bottom = max(
+            float(values.min()) if values.size else top / 10, 1e-6 * top
+        )  # E_t → 0 when interpolating
+        a.set_ylim(bottom / 1.3, top * 1.3)
+        a.tick_params(labelleft=True)
+        a.set_xlabel(r"time  $t = \eta\,\mathrm{epoch}$")
     handles, labels = ax.get_legend_handles_labels()
     if have_theory:
         handles.append(Line2D([], [], color="k", ls="--"))
@@ -239,16 +285,22 @@ def error_vs_n_over_p(ds: xr.Dataset, depth=None, ax=None) -> Figure:
                 continue
             opt = (s.opt_error_of_mean / noise).sel(depth=d, snr=q)
             fin = (s.final_error / noise).sel(depth=d, snr=q)
-            ax_.plot(s.n_over_p, opt, color=c, marker="o", ms=3, label=f"SNR {q:g}: optimal")
-            ax_.plot(s.n_over_p, fin, color=c, ls="--", marker="x", ms=3, label=f"SNR {q:g}: final")
+            ax_.plot(s.n_over_p, opt, color=c, marker="o", ms=3, label=f"SNR {q:.3g}")
+            ax_.plot(s.n_over_p, fin, color=c, ls="--", marker="x", ms=3)
         ax_.axvline(1.0, color="red", lw=1, ls=":", label="N = P")
         ax_.set_xscale("log")
         ax_.set_yscale("log")
-        log_ticks(ax_, "x")
+        log_ticks(ax_)
         ax_.set_xlabel(NP_LABEL)
         ax_.set_title(f"depth {d}")
     axes[0].set_ylabel(r"$E_g/\sigma_\varepsilon^2$")
-    axes[0].legend(fontsize=6, ncol=2, loc="upper left")
+    handles, labels = axes[0].get_legend_handles_labels()
+    handles += [
+        Line2D([], [], color="gray", marker="o", ms=3),
+        Line2D([], [], color="gray", ls="--", marker="x", ms=3),
+    ]
+    labels += ["optimal (min over t of the seed mean)", "final epoch (seed mean)"]
+    fig.legend(handles, labels, fontsize=8, loc="outside right upper")
     return fig
 
 
@@ -348,7 +400,7 @@ def learning_figure(ds: xr.Dataset, theory: xr.Dataset | None = None) -> Figure:
     N/P nearest 0.5, 1 and 2."""
     depths = ds.depth.values
     fig = Figure(figsize=(5.5 * len(depths), 7.5), layout="constrained")
-    axes = fig.subplots(2, len(depths), sharey="row", sharex="col", squeeze=False)
+    axes = fig.subplots(2, len(depths), sharex="col", squeeze=False)
     snrs = [q for q in ds.snr.values if q < float("inf")] or list(ds.snr.values)
     snr = snrs[len(snrs) // 2]
     ratios = sorted({float(ds.n_over_p.sel(n_over_p=r, method="nearest")) for r in (0.5, 1.0, 2.0)})
@@ -368,25 +420,45 @@ def analysis_figures(summary: xr.Dataset, ds: xr.Dataset, theory: xr.Dataset | N
     """
     noisy = bool(np.isfinite(summary.snr.values).any())
     figs = {}
+    late = _late(summary)
+    noise = summary.noise_var.where(summary.noise_var > 0)
     if noisy:
         figs["phase_diagram"] = phase_diagram(summary)
         figs["optimal_time"] = heatmaps(
-            summary.opt_time_of_mean, label="optimal stopping time t* (seed-mean curve)", title="optimal time"
+            summary.opt_time_of_mean,
+            label="t* (time of the minimum of the seed-mean curve)",
+            title="optimal stopping time",
+            late=late,
         )
         figs["overtraining"] = heatmaps(
-            (summary.overtraining / summary.noise_var.where(summary.noise_var > 0)).clip(min=1e-4),
-            label=r"overtraining $(E_g^{final} - E_g^*)/\sigma_\varepsilon^2$",
-            title="overtraining",
+            (summary.overtraining / noise).clip(min=1e-4),
+            label=r"$(E_g^{final} - E_g^*)/\sigma_\varepsilon^2$ (seed-mean curve)",
+            title="overtraining: final minus optimal error of the seed-mean curve",
+            late=late,
         )
+        if "error_at_time" in summary:
+            t = summary.error_at_time.attrs.get("time", float("nan"))
+            figs["error_at_time"] = heatmaps(
+                summary.error_at_time / noise,
+                label=rf"$E_g(t = {t:.3g})/\sigma_\varepsilon^2$ (seed mean)",
+                title=f"error at one time t = {t:.3g} for every run (not at one epoch count)",
+                late=late,
+            )
         figs["error_vs_n_over_p"] = error_vs_n_over_p(summary)
     figs["learning_curves"] = learning_figure(ds, theory)
     if theory is not None and noisy:
+        within = None
+        if "opt_error_of_mean_sem" in summary:
+            gap = abs(summary.opt_error_of_mean - summary.bayes_test_error)
+            within = gap < 2 * summary.opt_error_of_mean_sem
         figs["excess_over_bayes"] = heatmaps(
             100 * summary.excess_over_bayes,
             log=False,
             center=0.0,
             cmap="RdBu_r",
             label=r"excess over Bayes, $E_g^*/E_{Bayes} - 1$ (%)",
-            title="excess over the Bayes-optimal error",
+            title="excess of the seed-mean optimum over the Bayes-optimal error (·: within 2 s.e.)",
+            late=late,
+            within=within,
         )
     return figs

@@ -1,0 +1,46 @@
+"""What dynax analyze draws: every axis's limits finite and covering what is drawn on it, each
+map says its reduction, and the late-optimum marks appear where the summary has them."""
+
+import numpy as np
+import pytest
+from conftest import spec_text
+
+import dynax
+from dynax import plot
+
+
+@pytest.fixture(scope="module")
+def result():
+    grid = "depth = [1, 2]\nn_over_p = [0.5, 1.0, 2.0]\nsnr = [0.5, 4.0]\nseed = { count = 3 }"
+    text = spec_text(grid, "n_in = 16", "width = 16\ninit_scale = 0.1", "epochs = 400\nrecord = { log = 30 }")
+    ds = dynax.run(text, progress=False)
+    return ds, dynax.analyze(ds, theory=True), dynax.predict(ds)
+
+
+def test_every_axis_covers_its_data(result):
+    ds, summary, theory = result
+    figs = plot.analysis_figures(summary, ds, theory)
+    assert {"phase_diagram", "error_at_time", "learning_curves", "excess_over_bayes"} <= set(figs)
+    for name, fig in figs.items():
+        fig.canvas.draw()  # the limits are final after a draw
+        for ax in fig.axes:
+            lo, hi = sorted(ax.get_ylim())
+            assert np.isfinite([lo, hi]).all() and hi > lo, name
+            for line in ax.get_lines():
+                y = np.asarray(line.get_ydata(), float)
+                y = y[np.isfinite(y)]
+                if ax.get_yscale() == "log":
+                    y = y[y >= lo]  # the E_t floor: interpolating runs fall to rounding level
+                if y.size and line.get_label() != "N = P":
+                    assert y.min() >= lo * (1 - 1e-9) and y.max() <= hi * (1 + 1e-9), (name, line.get_label())
+
+
+def test_maps_name_their_reduction_and_mark_late_optima(result):
+    summary = result[1]
+    late = summary.reached_optimum.copy()
+    late[:] = np.where(np.isnan(late), np.nan, 1.0)
+    late[0, 1, 0] = 0.5  # one grid point where a run's optimum came late
+    fig = plot.phase_diagram(summary.assign(reached_optimum=late))
+    assert "seed-mean" in fig.get_suptitle() or "seed-mean" in fig.axes[-1].get_ylabel()
+    marks = [c for ax in fig.axes for c in ax.collections if c.get_label().startswith("optimum not reached")]
+    assert len(marks) == 1 and len(marks[0].get_offsets()) == 1
