@@ -257,6 +257,7 @@ def learning_curves(
         )  # E_t → 0 when interpolating
         a.set_ylim(bottom / 1.3, top * 1.3)
         a.tick_params(labelleft=True)
+        log_ticks(a, "y")
         a.set_xlabel(r"time  $t = \eta\,\mathrm{epoch}$")
     handles, labels = ax.get_legend_handles_labels()
     if have_theory:
@@ -415,14 +416,20 @@ def learning_figure(ds: xr.Dataset, theory: xr.Dataset | None = None) -> Figure:
 def analysis_figures(summary: xr.Dataset, ds: xr.Dataset, theory: xr.Dataset | None = None) -> dict:
     """The figures of ``dynax analyze`` for one value of every extra axis: name -> Figure.
 
-    The maps (over finite SNRs, in units of σ_ε²) only for noisy sweeps; the excess over
-    Bayes only with a theory Dataset.
+    The maps (over finite SNRs, in units of σ_ε²) only for sweeps over at least two finite
+    SNRs and two loads; the excess over Bayes only with a theory Dataset.
     """
-    noisy = bool(np.isfinite(summary.snr.values).any())
+    n_snr = int(np.isfinite(summary.snr.values).sum())
+    noisy = n_snr > 0
+    # a map needs two SNRs and two loads: over one it is a row of stripes (error_vs_n_over_p
+    # shows the same numbers as lines)
+    maps = n_snr > 1 and summary.sizes["n_over_p"] > 1
     figs = {}
     late = _late(summary)
     noise = summary.noise_var.where(summary.noise_var > 0)
-    if noisy:
+    if noisy and not maps:
+        figs["error_vs_n_over_p"] = error_vs_n_over_p(summary)
+    if maps:
         figs["phase_diagram"] = phase_diagram(summary)
         figs["optimal_time"] = heatmaps(
             summary.opt_time_of_mean,
@@ -446,7 +453,7 @@ def analysis_figures(summary: xr.Dataset, ds: xr.Dataset, theory: xr.Dataset | N
             )
         figs["error_vs_n_over_p"] = error_vs_n_over_p(summary)
     figs["learning_curves"] = learning_figure(ds, theory)
-    if theory is not None and noisy:
+    if theory is not None and maps:
         within = None
         if "opt_error_of_mean_sem" in summary:
             gap = abs(summary.opt_error_of_mean - summary.bayes_test_error)

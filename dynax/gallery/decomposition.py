@@ -86,6 +86,7 @@ def _decomposition_figure(e, widths, p, last_epoch, out, written) -> None:
     ax2.plot(widths, null, "o-", ms=3, color="C3", label="null space")
     ax2.plot(widths, approx + null, "k--", label="approximation + null space")
     ax2.set_title("what no training on P examples removes")
+    ax2.set_ylabel("error (seed mean)")
     ax3.errorbar(widths, opt_sim, opt_sem, marker="o", ms=3, label="early-stopped (sim)")
     ax3.plot(widths, opt_exact, "-", color="C0", alpha=0.6, label="early-stopped (exact)")
     ax3.errorbar(widths, sim, sim_sem, marker="x", ms=4, ls="--", color="C1", label="final (sim)")
@@ -102,6 +103,7 @@ def _decomposition_figure(e, widths, p, last_epoch, out, written) -> None:
         )  # fmt: skip
     ax3.set_yscale("log")
     ax3.set_title("early stopping against training to the end")
+    ax3.set_ylabel("test error (seed mean ± s.e.; early-stopped: min of the seed-mean curve)")
     for ax in (ax1, ax2, ax3):
         ax.axvline(p, color="red", ls="--", lw=1, label=f"N_h = P = {p}")
         ax.set_xscale("log")

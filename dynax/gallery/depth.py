@@ -158,7 +158,11 @@ def _fan_in_figure(ds, paired, opt, nv, out, written) -> None:
         for c, d in zip(COLOURS, ds.depth.values, strict=False):
             pt = {"depth": d, "n_over_p": r, "snr": snr}
             tt, ee = opt.opt_time_of_mean.sel(pt).values, opt.opt_error_of_mean.sel(pt).values / nv
-            ax.plot(tt, ee, color=c, marker="o", ms=4, label=f"depth {d}")
+            ax.plot(tt, ee, color=c, marker="o", ms=4, label=f"depth {d}: min of the seed mean")
+            tb, eb = opt.mean_of_best_time.sel(pt).values, opt.mean_of_best_error.sel(pt).values / nv
+            ax.plot(
+                tb, eb, color=c, marker="s", mfc="none", ms=4, ls=":", label=f"depth {d}: each run's own best"
+            )
             if d > 1:
                 for s, x, y in zip(scales, tt, ee, strict=True):
                     ax.annotate(f"{s:g}", (x, y), fontsize=6, xytext=(3, 3), textcoords="offset points")
@@ -166,9 +170,11 @@ def _fan_in_figure(ds, paired, opt, nv, out, written) -> None:
             float(theory.bayes_error(a, 1.0, 1.0 / snr)) * snr, color="k", ls="--", lw=0.8, label="Bayes"
         )
         ax.set_xscale("log")
-        ax.set_xlabel(r"optimal stopping time $t^*$ ($\tau$): speed")
+        ax.set_xlabel(r"optimal stopping time $t^*$: speed")
         ax.set_ylabel(r"$E_g^*/\sigma_\varepsilon^2$: accuracy")
-        ax.set_title("speed-accuracy (labels: init scale)")
+        ax.set_title(
+            "speed-accuracy (labels: init scale)\nsolid: min of the seed mean; dotted: mean of own bests"
+        )
     axes[0, 0].legend(fontsize=6)
     axes[1, 0].legend(fontsize=6)
     save(fig, out, "depth_fan_in", written)
@@ -205,9 +211,10 @@ def _balanced_vs_flow(bal, bal_th, out, written) -> dict:
                 }
             ax.set_xscale("log")
             ax.set_title(
-                f"balanced, depth {d}, alpha = {float(bal.alpha.sel(n_over_p=r)):g} (dashed: §3.2 flow)"
+                f"balanced, depth {d}, alpha = {float(bal.alpha.sel(n_over_p=r)):g}\n(dashed: the §3.2 flow)",
+                fontsize=10,
             )
-            ax.set_xlabel(r"$t$ ($\tau$)")
+            ax.set_xlabel(r"time $t$")
             ax.set_ylabel(r"$E_g$ (seed mean)")
     axes[0, 0].legend(fontsize=6)
     save(fig, out, "depth_balanced", written)

@@ -72,16 +72,17 @@ def _frozen_figure(ds, opt, start, end, alphas, out, written) -> None:
         ax = axes[0, j]
         for c, d in zip(COLOURS, ds.depth.values, strict=False):
             pt = {"depth": d, "n_over_p": r, "snr": snr}
-            floor = 1e-6  # tiny values are dominated by the (signed) cross term with the teacher
-            ax.plot(scales, end.sel(pt).clip(min=floor), color=c, marker="o", ms=3, label=f"depth {d}: end")
-            ax.plot(scales, start.sel(pt).clip(min=floor), color=c, ls=":", label=f"depth {d}: initial")
+            # the carried part is a difference (null-space error minus the teacher's part), so
+            # small values can be negative: a symmetric-log axis shows them as they are
+            ax.plot(scales, end.sel(pt), color=c, marker="o", ms=3, label=f"depth {d}: end")
+            ax.plot(scales, start.sel(pt), color=c, ls=":", label=f"depth {d}: initial")
         theory_line = (1 - a) * scales**2 / n
         ax.plot(scales, theory_line, "k-", lw=3, alpha=0.25, label=r"$(1-\alpha)\sigma_0^2$ (depth 1)")
         ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_ylim(bottom=1e-6)
+        ax.set_yscale("symlog", linthresh=1e-5)
+        ax.axhline(0.0, color="gray", lw=0.6)
         ax.set_title(f"N/P = {r:.3g} (alpha = {a:.2f}), SNR {snr:g}")
-        ax.set_ylabel(r"null-space error $-$ teacher's part (seed mean)")
+        ax.set_ylabel("null-space error $-$ teacher's part\n(seed mean; symlog axis, linear below 1e-5)")
         ax2 = axes[1, j]
         for c, d in zip(COLOURS, ds.depth.values, strict=False):
             pt = {"depth": d, "n_over_p": r, "snr": snr}

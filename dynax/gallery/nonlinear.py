@@ -54,23 +54,25 @@ def _width_sweep(ds, th, ok, snr):
 def _width_panels(ax1, ax2, w, p, title):
     widths = w["sub"].width.values
     (mb, sb), (mf, sf), (mo, so) = w["best"], w["final"], w["over"]
-    ax1.errorbar(widths, mb, sb, marker="o", ms=3, label="optimal (early stopping)")
+    ax1.errorbar(widths, mb, sb, marker="o", ms=3, label="optimal: seed mean of each run's own best")
     ax1.errorbar(widths, mf, sf, marker="x", ms=4, ls="--", label="final")
     if w["exact_final"] is not None:
         ax1.plot(widths, w["exact_final"], color="k", lw=1, alpha=0.7, label="final, exact population risk")
     ax2.errorbar(widths, mo, so, marker="o", ms=3, color="C3")
+    ax1.set_yscale("log")
+    ax1.set_ylabel(r"test error $E_g/\sigma_\varepsilon^2$ (seed mean ± s.e.)")
+    ax1.set_title(title)
+    ax2.set_yscale("log")
+    ax2.set_ylabel(
+        r"overtraining: final − optimal $E_g/\sigma_\varepsilon^2$" "\n(seed mean of each run's own)"
+    )
+    ax2.set_title("overtraining peaks where N_h = P")
     for ax in (ax1, ax2):
         ax.axvline(p, color="red", ls="--", lw=1, label=f"N_h = P = {p}")
         ax.set_xscale("log")
         ax.set_xlabel("hidden units N_h (trained parameters)")
-        plot.log_ticks(ax, "x")
-    ax1.set_yscale("log")
-    ax1.set_ylabel(r"test error $E_g/\sigma_\varepsilon^2$ (seed mean ± s.e.)")
-    ax1.set_title(title)
+        plot.log_ticks(ax)  # both axes: plain labels, also on a y range under one decade
     ax1.legend(fontsize=7)
-    ax2.set_yscale("log")
-    ax2.set_ylabel("overtraining: final − optimal (seed mean)")
-    ax2.set_title("overtraining peaks where N_h = P")
 
 
 def _width_numbers(w, widths) -> dict:
@@ -195,6 +197,7 @@ def nonlinear(results, out: Path) -> tuple[dict, list]:
     ax3.set_yscale("log")
     ax3.set_xlabel(r"time $t = \eta\,$epoch")
     ax3.set_title("average training dynamics")
+    ax3.set_ylabel(r"error / $\sigma_\varepsilon^2$ (seed mean)")
     ax3.legend(fontsize=6)
     plot.log_ticks(ax3, "x")
     save(fig, out, "width_sweep", written)

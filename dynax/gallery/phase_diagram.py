@@ -71,7 +71,9 @@ def _time_and_final_figures(ds, s, out, written) -> None:
     """The optimal stopping time and the final error per depth, and the errors against N/P."""
     save(
         plot.heatmaps(
-            s.opt_time_of_mean, label=r"optimal stopping time $t^*$ ($\tau$)", title="optimal time"
+            s.opt_time_of_mean,
+            label=r"optimal stopping time $t^*$ (of the seed-mean curve)",
+            title="optimal time",
         ),
         out,
         "optimal_time",
