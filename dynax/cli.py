@@ -103,6 +103,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     an.add_argument("--pdf", action="store_true", help="also write each figure as PDF")
     an.add_argument("--force", action="store_true", help="replace an existing summary (and its figures)")
+    an.add_argument(
+        "--facet",
+        metavar="DIM",
+        help="an extra grid axis drawn inside each figure (a row of panels per value) "
+        "instead of one set of figures per value",
+    )
 
     ga = sub.add_parser("gallery", help="figures and numbers of a gallery item (results/README.md)")
     ga.add_argument(
@@ -354,13 +360,19 @@ def _analyze(args) -> int:
     figdir = Path(args.figures) if args.figures else path.with_name(path.stem)
     figdir.mkdir(parents=True, exist_ok=True)
     extra = [d for d in summary.dims if d not in CORE_DIMS]
+    if args.facet is not None and args.facet not in extra:
+        raise SpecError(
+            f"--facet {args.facet}: not an extra grid axis of {path}; "
+            f"allowed: {', '.join(extra) or '(this result has no extra axis)'}"
+        )
+    extra = [d for d in extra if d != args.facet]
     combos = list(itertools.product(*[[(d, v) for v in summary[d].values] for d in extra])) or [()]
     written = []
     for combo in combos:
         sel = dict(combo)
         suffix = "".join(f"_{d}={v}" for d, v in combo)
         th = theory.sel({k: v for k, v in sel.items() if k in theory.dims}) if theory is not None else None
-        for name, fig in plot.analysis_figures(summary.sel(sel), ds.sel(sel), th).items():
+        for name, fig in plot.analysis_figures(summary.sel(sel), ds.sel(sel), th, facet=args.facet).items():
             for ext in ("png", "pdf") if args.pdf else ("png",):
                 target = figdir / f"{name}{suffix}.{ext}"
                 fig.savefig(target, dpi=130)

@@ -42,12 +42,16 @@ def _edges(values: np.ndarray) -> np.ndarray:
 
 def log_ticks(ax, axis: str = "both") -> None:
     """Plain numbers at 1, 2, 5 × 10^k on log axes (only 10^k over more than three
-    decades, every digit under one); no minor labels (they collide). Call after plotting."""
+    decades, 1, 2, 3, 5 over half to one, every digit under half a decade); no minor labels
+    (they collide). Call after plotting."""
     for name in ("x", "y") if axis == "both" else (axis,):
         a = getattr(ax, f"{name}axis")
         lo, hi = sorted(getattr(ax, f"get_{name}lim")())
         decades = np.log10(hi / lo) if lo > 0 else 1.0
-        subs = (1.0,) if decades > 3 else (1.0, 2.0, 5.0) if decades > 1 else tuple(range(1, 10))
+        subs = (
+            (1.0,) if decades > 3 else (1.0, 2.0, 5.0) if decades > 1 else (1.0, 2.0, 3.0, 5.0)
+            if decades > 0.5 else tuple(range(1, 10))
+        )  # fmt: skip
         a.set_major_locator(ticker.LogLocator(base=10, subs=subs))
         a.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
         a.set_minor_formatter(ticker.NullFormatter())
@@ -269,13 +273,13 @@ def learning_curves(
     return fig
 
 
-def error_vs_n_over_p(ds: xr.Dataset, depth=None, ax=None) -> Figure:
+def error_vs_n_over_p(ds: xr.Dataset, depth=None, ax=None, fig: Figure | None = None) -> Figure:
     """``E_g/σ_ε²`` at the optimal time (solid) and at the end (dashed) against N/P, one
     colour per SNR: the overtraining peak at N = P."""
     s = _summary(ds)
     depths = s.depth.values if depth is None else np.atleast_1d(depth)
     if ax is None:
-        fig = Figure(figsize=(4.2 * len(depths) + 0.8, 3.8), layout="constrained")
+        fig = fig or Figure(figsize=(4.2 * len(depths) + 0.8, 3.8), layout="constrained")
         axes = fig.subplots(1, len(depths), sharey=True, squeeze=False)[0]
     else:
         fig, axes = ax.figure, [ax]
@@ -396,11 +400,11 @@ def replay_vs_online(ds: xr.Dataset, theory: xr.Dataset | None = None, depth=Non
     return fig
 
 
-def learning_figure(ds: xr.Dataset, theory: xr.Dataset | None = None) -> Figure:
+def learning_figure(ds: xr.Dataset, theory: xr.Dataset | None = None, fig: Figure | None = None) -> Figure:
     """Learning curves per depth (columns; E_g above E_t) at the middle finite SNR and the
     N/P nearest 0.5, 1 and 2."""
     depths = ds.depth.values
-    fig = Figure(figsize=(5.5 * len(depths), 7.5), layout="constrained")
+    fig = fig or Figure(figsize=(5.5 * len(depths), 7.5), layout="constrained")
     axes = fig.subplots(2, len(depths), sharex="col", squeeze=False)
     snrs = [q for q in ds.snr.values if q < float("inf")] or list(ds.snr.values)
     snr = snrs[len(snrs) // 2]
@@ -413,52 +417,82 @@ def learning_figure(ds: xr.Dataset, theory: xr.Dataset | None = None) -> Figure:
     return fig
 
 
-def analysis_figures(summary: xr.Dataset, ds: xr.Dataset, theory: xr.Dataset | None = None) -> dict:
-    """The figures of ``dynax analyze`` for one value of every extra axis: name -> Figure.
+def analysis_figures(
+    summary: xr.Dataset, ds: xr.Dataset, theory: xr.Dataset | None = None, facet: str | None = None
+) -> dict:
+    """The figures of ``dynax analyze``: name -> Figure. ``facet``: an extra grid axis
+    drawn inside each figure, one row of panels per value (the other extra axes must be
+    selected first); without it every extra axis must be selected first."""
+    if facet is None:
+        return _analysis_figures(summary, ds, theory)
+    values = summary[facet].values
+    first = _analysis_figures(*_at(facet, values[0], summary, ds, theory))
+    out = {}
+    for name, one in first.items():
+        w, h = one.get_size_inches()
+        fig = Figure(figsize=(w, h * len(values)), layout="constrained")
+        for sub, v in zip(fig.subfigures(len(values), 1, squeeze=False)[:, 0], values, strict=True):
+            _analysis_figures(*_at(facet, v, summary, ds, theory), only=name, fig=sub)
+            sub.supylabel(f"{facet} = {v}", fontsize=12, fontweight="bold")
+        out[name] = fig
+    return out
+
+
+def _at(dim: str, value, summary, ds, theory) -> tuple:
+    th = theory.sel({dim: value}) if theory is not None and dim in theory.dims else theory
+    return summary.sel({dim: value}), ds.sel({dim: value}), th
+
+
+def _analysis_figures(
+    summary: xr.Dataset, ds: xr.Dataset, theory: xr.Dataset | None = None, only=None, fig=None
+) -> dict:
+    """The figures of ``dynax analyze`` for one value of every extra axis: name -> Figure
+    (``only``: just that one, drawn into ``fig``, a figure or subfigure).
 
     The maps (over finite SNRs, in units of σ_ε²) only for sweeps over at least two finite
     SNRs and two loads; the excess over Bayes only with a theory Dataset.
     """
     n_snr = int(np.isfinite(summary.snr.values).sum())
-    noisy = n_snr > 0
     # a map needs two SNRs and two loads: over one it is a row of stripes (error_vs_n_over_p
     # shows the same numbers as lines)
     maps = n_snr > 1 and summary.sizes["n_over_p"] > 1
-    figs = {}
     late = _late(summary)
     noise = summary.noise_var.where(summary.noise_var > 0)
-    if noisy and not maps:
-        figs["error_vs_n_over_p"] = error_vs_n_over_p(summary)
+    make = {}
     if maps:
-        figs["phase_diagram"] = phase_diagram(summary)
-        figs["optimal_time"] = heatmaps(
+        make["phase_diagram"] = lambda f: phase_diagram(summary, fig=f)
+        make["optimal_time"] = lambda f: heatmaps(
             summary.opt_time_of_mean,
             label="t* (time of the minimum of the seed-mean curve)",
             title="optimal stopping time",
             late=late,
+            fig=f,
         )
-        figs["overtraining"] = heatmaps(
+        make["overtraining"] = lambda f: heatmaps(
             (summary.overtraining / noise).clip(min=1e-4),
             label=r"$(E_g^{final} - E_g^*)/\sigma_\varepsilon^2$ (seed-mean curve)",
             title="overtraining: final minus optimal error of the seed-mean curve",
             late=late,
+            fig=f,
         )
         if "error_at_time" in summary:
             t = summary.error_at_time.attrs.get("time", float("nan"))
-            figs["error_at_time"] = heatmaps(
+            make["error_at_time"] = lambda f: heatmaps(
                 summary.error_at_time / noise,
                 label=rf"$E_g(t = {t:.3g})/\sigma_\varepsilon^2$ (seed mean)",
                 title=f"error at one time t = {t:.3g} for every run (not at one epoch count)",
                 late=late,
+                fig=f,
             )
-        figs["error_vs_n_over_p"] = error_vs_n_over_p(summary)
-    figs["learning_curves"] = learning_figure(ds, theory)
+    if n_snr > 0:
+        make["error_vs_n_over_p"] = lambda f: error_vs_n_over_p(summary, fig=f)
+    make["learning_curves"] = lambda f: learning_figure(ds, theory, fig=f)
     if theory is not None and maps:
         within = None
         if "opt_error_of_mean_sem" in summary:
             gap = abs(summary.opt_error_of_mean - summary.bayes_test_error)
             within = gap < 2 * summary.opt_error_of_mean_sem
-        figs["excess_over_bayes"] = heatmaps(
+        make["excess_over_bayes"] = lambda f: heatmaps(
             100 * summary.excess_over_bayes,
             log=False,
             center=0.0,
@@ -467,5 +501,8 @@ def analysis_figures(summary: xr.Dataset, ds: xr.Dataset, theory: xr.Dataset | N
             title="excess of the seed-mean optimum over the Bayes-optimal error (·: within 2 s.e.)",
             late=late,
             within=within,
+            fig=f,
         )
-    return figs
+    if only is not None:
+        return {only: make[only](fig)}
+    return {name: build(None) for name, build in make.items()}

@@ -3,6 +3,7 @@ map says its reduction, and the late-optimum marks appear where the summary has 
 
 import numpy as np
 import pytest
+import xarray as xr
 from conftest import spec_text
 
 import dynax
@@ -44,3 +45,23 @@ def test_maps_name_their_reduction_and_mark_late_optima(result):
     assert "seed-mean" in fig.get_suptitle() or "seed-mean" in fig.axes[-1].get_ylabel()
     marks = [c for ax in fig.axes for c in ax.collections if c.get_label().startswith("optimum not reached")]
     assert len(marks) == 1 and len(marks[0].get_offsets()) == 1
+
+
+def test_facet_draws_an_extra_axis_inside_each_figure(tmp_path, capsys):
+    from dynax.cli import main
+
+    grid = (
+        "depth = [1]\nn_over_p = [0.5, 2.0]\nsnr = [0.5, 4.0]\noptimizer = ['gd', 'momentum']\n"
+        "seed = { count = 2 }"
+    )
+    text = spec_text(grid, "n_in = 12", "", "epochs = 100\nrecord = { log = 10 }")
+    out = tmp_path / "r.nc"
+    dynax.run(text, output=out, progress=False)
+    assert main(["analyze", str(out), "--facet", "optimizer"]) == 0
+    pngs = sorted(p.name for p in (tmp_path / "r").glob("*.png"))
+    assert pngs and not any("optimizer=" in p for p in pngs)  # one file per figure, not per value
+    ds = dynax.analyze(out)
+    figs = plot.analysis_figures(ds, xr.load_dataset(out), facet="optimizer")
+    assert all(len(f.subfigs) == 2 for f in figs.values())
+    assert main(["analyze", str(out), "--facet", "width", "--force"]) == 2
+    assert "allowed: optimizer" in capsys.readouterr().err
