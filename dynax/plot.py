@@ -312,11 +312,12 @@ def error_vs_n_over_p(ds: xr.Dataset, depth=None, ax=None, fig: Figure | None = 
 def replay_vs_online(ds: xr.Dataset, theory: xr.Dataset | None = None, depth=None) -> Figure:
     """Test error against examples seen, online and replay, one column per SNR.
 
-    Top row: E_g/σ_ε² against α_seen = examples/N: the online run's seed-mean curve (one
-    pass of fresh examples; the longest run covers every shorter one, since online
-    example k is the same at every P), each replay run's seed-mean curve (P stored
-    examples replayed, from one epoch on) with its oracle early-stopping point
-    (``mean_of_best_error`` ± SE) at α = P/N, theory dashed, Bayes dotted. Bottom row:
+    One x axis, data: examples available / N. Top row: E_g/σ_ε² of the online run's
+    seed-mean curve (one pass of fresh examples; the longest run covers every shorter one,
+    since online example k is the same at every P) and each replay run's oracle
+    early-stopping error (``mean_of_best_error`` ± SE) at its stored set α = P/N (replay's
+    learning curves are over compute, epochs × P, so they are not drawn on this axis),
+    theory dashed, Bayes dotted. Bottom row:
     the excess-error ratio (online − σ_ε²)/(replay − σ_ε²) at equal data, online read at
     exactly P examples: above 1, replay wins.
     """
@@ -329,7 +330,6 @@ def replay_vs_online(ds: xr.Dataset, theory: xr.Dataset | None = None, depth=Non
     fig = Figure(figsize=(4.2 * len(snrs), 7.2), layout="constrained")
     axes = fig.subplots(2, len(snrs), squeeze=False, sharex="col", height_ratios=(2.2, 1))
     order = np.argsort(d.n_train.values)
-    cmap = colors.LinearSegmentedColormap.from_list("p", ["#9ecae1", "#08306b"])
     for c, snr in enumerate(snrs):
         ax, rx = axes[0, c], axes[1, c]
         s = d.sel(snr=snr)
@@ -341,13 +341,9 @@ def replay_vs_online(ds: xr.Dataset, theory: xr.Dataset | None = None, depth=Non
         curve = on.test_error.isel(n_over_p=big).mean("seed").values / nv
         ax.plot(ex_on[ok], curve[ok], color="C3", lw=2, label="online (fresh examples)")
         alphas, best, se, ratio = [], [], [], []
-        for k, j in enumerate(order):
+        for j in order:
             r = rep.isel(n_over_p=int(j))
             p = int(r.n_train)
-            ex = r.examples.values / n_in
-            m = r.test_error.mean("seed").values / nv
-            col = cmap(k / max(1, len(order) - 1))
-            ax.plot(ex[ex > 0], m[ex > 0], color=col, lw=1, alpha=0.8)
             b = r.best_test_error.values / nv
             alphas.append(p / n_in)
             best.append(np.nanmean(b))
@@ -384,19 +380,20 @@ def replay_vs_online(ds: xr.Dataset, theory: xr.Dataset | None = None, depth=Non
         ax.set_title(f"SNR = {snr:g}")
         rx.axhline(1.0, color="0.6", lw=0.8)
         rx.set_xscale("log")
-        rx.set_xlabel(r"examples seen / N   ($\alpha$ = P/N for replay's stored set)")
+        rx.set_xlabel(r"examples / N")
         log_ticks(ax)
         log_ticks(rx, "x")
         ax.grid(alpha=0.3, which="major")
         rx.grid(alpha=0.3)
     axes[0, 0].set_ylabel(r"test error  $E_g/\sigma_\varepsilon^2$")
     axes[1, 0].set_ylabel("excess ratio online / replay\n(equal data, > 1: replay wins)")
-    handles, labels = axes[0, 0].get_legend_handles_labels()
-    handles.append(Line2D([], [], color=cmap(0.5), lw=1))
-    labels.append("replay curves, one per P (from epoch 1)")
-    axes[0, 0].legend(handles, labels, fontsize=7, loc="lower left")
+    axes[0, 0].legend(fontsize=7, loc="lower left")
     axes[1, -1].legend(fontsize=7)
     fig.suptitle(f"replay vs online learning (depth {depth}, N = {int(n_in)})", fontsize=10)
+    fig.supxlabel(
+        r"x: examples available / N (data): online's fresh examples seen, replay's stored set $\alpha$ = P/N",
+        fontsize=9,
+    )
     return fig
 
 
