@@ -24,7 +24,6 @@ __all__ = [
     "learning_figure",
     "log_ticks",
     "phase_diagram",
-    "replay_vs_online",
 ]
 
 NP_LABEL = "parameters per sample  N/P"
@@ -306,94 +305,6 @@ def error_vs_n_over_p(ds: xr.Dataset, depth=None, ax=None, fig: Figure | None = 
     ]
     labels += ["optimal (min over t of the seed mean)", "final epoch (seed mean)"]
     fig.legend(handles, labels, fontsize=8, loc="outside right upper")
-    return fig
-
-
-def replay_vs_online(ds: xr.Dataset, theory: xr.Dataset | None = None, depth=None) -> Figure:
-    """Test error against examples seen, online and replay, one column per SNR.
-
-    One x axis, data: examples available / N. Top row: E_g/σ_ε² of the online run's
-    seed-mean curve (one pass of fresh examples; the longest run covers every shorter one,
-    since online example k is the same at every P) and each replay run's oracle
-    early-stopping error (``mean_of_best_error`` ± SE) at its stored set α = P/N (replay's
-    learning curves are over compute, epochs × P, so they are not drawn on this axis),
-    theory dashed, Bayes dotted. Bottom row:
-    the excess-error ratio (online − σ_ε²)/(replay − σ_ε²) at equal data, online read at
-    exactly P examples: above 1, replay wins.
-    """
-    if "protocol" not in ds.dims or set(ds.protocol.values) != {"replay", "online"}:
-        raise ValueError("replay_vs_online needs a sweep with grid.protocol = ['replay', 'online']")
-    depth = ds.depth.values[0] if depth is None else depth
-    d = ds.sel(depth=depth)
-    n_in = float(ds.attrs["n_in"])
-    snrs = d.snr.values
-    fig = Figure(figsize=(4.2 * len(snrs), 7.2), layout="constrained")
-    axes = fig.subplots(2, len(snrs), squeeze=False, sharex="col", height_ratios=(2.2, 1))
-    order = np.argsort(d.n_train.values)
-    for c, snr in enumerate(snrs):
-        ax, rx = axes[0, c], axes[1, c]
-        s = d.sel(snr=snr)
-        nv = float(s.noise_var)
-        on, rep = s.sel(protocol="online"), s.sel(protocol="replay")
-        big = int(order[-1])
-        ex_on = on.examples.isel(n_over_p=big).values / n_in
-        ok = ex_on > 0
-        curve = on.test_error.isel(n_over_p=big).mean("seed").values / nv
-        ax.plot(ex_on[ok], curve[ok], color="C3", lw=2, label="online (fresh examples)")
-        alphas, best, se, ratio = [], [], [], []
-        for j in order:
-            r = rep.isel(n_over_p=int(j))
-            p = int(r.n_train)
-            b = r.best_test_error.values / nv
-            alphas.append(p / n_in)
-            best.append(np.nanmean(b))
-            se.append(np.nanstd(b, ddof=1) / np.sqrt(np.isfinite(b).sum()) if b.size > 1 else 0.0)
-            o = on.isel(n_over_p=int(j))
-            at = int(np.argmin(np.abs(o.examples.values - p)))
-            e_on = float(o.test_error.isel(epoch=at).mean("seed")) / nv
-            ratio.append((e_on - 1) / (best[-1] - 1))
-        ax.errorbar(alphas, best, yerr=se, fmt="o", color="k", ms=4, capsize=2, zorder=5,
-                    label="replay, oracle early stopping")  # fmt: skip
-        rx.plot(alphas, ratio, "o-", color="k", label="simulation")
-        if theory is not None:
-            th = theory.sel(depth=depth, snr=snr)
-            t_on = th.sel(protocol="online").isel(n_over_p=big)
-            ax.plot(ex_on[ok], t_on.test_error.values[ok] / nv, "--", color="C3", lw=1, label="online theory")
-            a_th = th.alpha.values[order]
-            t_rep = th.sel(protocol="replay").optimal_test_error.values[order] / nv
-            ax.plot(a_th, t_rep, "--", color="k", lw=1, label="replay theory (optimal stopping)")
-            bayes = th.sel(protocol="replay").bayes_test_error.values[order] / nv
-            ax.plot(a_th, bayes, ":", color="0.4", lw=1, label="Bayes")
-            t_on_p = []
-            for j in order:
-                o = th.sel(protocol="online").isel(n_over_p=int(j))
-                at = int(np.argmin(np.abs(o.examples.values - int(o.n_train))))
-                t_on_p.append(float(o.test_error.isel(epoch=at)) / nv)
-            rx.plot(a_th, (np.asarray(t_on_p) - 1) / (t_rep - 1), "--", color="0.3", label="theory")
-        ax.axhline(1.0, color="0.6", lw=0.8)
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        lo = min(alphas) / 20
-        ax.set_xlim(lo, max(alphas) * 4)
-        top = float(np.nanmax(curve[ok]))
-        ax.set_ylim(0.8, top * 1.3)
-        ax.set_title(f"SNR = {snr:g}")
-        rx.axhline(1.0, color="0.6", lw=0.8)
-        rx.set_xscale("log")
-        rx.set_xlabel(r"examples / N")
-        log_ticks(ax)
-        log_ticks(rx, "x")
-        ax.grid(alpha=0.3, which="major")
-        rx.grid(alpha=0.3)
-    axes[0, 0].set_ylabel(r"test error  $E_g/\sigma_\varepsilon^2$")
-    axes[1, 0].set_ylabel("excess ratio online / replay\n(equal data, > 1: replay wins)")
-    axes[0, 0].legend(fontsize=7, loc="lower left")
-    axes[1, -1].legend(fontsize=7)
-    fig.suptitle(f"replay vs online learning (depth {depth}, N = {int(n_in)})", fontsize=10)
-    fig.supxlabel(
-        r"x: examples available / N (data): online's fresh examples seen, replay's stored set $\alpha$ = P/N",
-        fontsize=9,
-    )
     return fig
 
 
