@@ -82,6 +82,7 @@ def heatmaps(
     fig: Figure | None = None,
     late: xr.DataArray | None = None,
     within: xr.DataArray | None = None,
+    ncols: int | None = None,
 ) -> Figure:
     """One heatmap per depth over log N/P (x) × log SNR (y), one shared colour scale.
 
@@ -95,6 +96,7 @@ def heatmaps(
             (``reached_optimum < 1`` of :func:`dynax.analysis.summarize`).
         within: where true a cell is dotted (·): the value is within two standard errors
             of the reference it is compared with.
+        ncols: panels per row (default: all depths in one row).
     """
     if "depth" not in da.dims:
         da = da.expand_dims(depth=[0])
@@ -117,8 +119,13 @@ def heatmaps(
     levels = _round_levels(lo, hi, log) if levels is None else list(levels)
 
     depths = da.depth.values
-    fig = fig or Figure(figsize=(4.0 * len(depths) + 1.4, 4.2), layout="constrained")
-    axes = fig.subplots(1, len(depths), sharey=True, squeeze=False)[0]
+    ncols = ncols or len(depths)
+    nrows = -(-len(depths) // ncols)
+    fig = fig or Figure(figsize=(4.0 * ncols + 1.4, 4.2 * nrows), layout="constrained")
+    grid = fig.subplots(nrows, ncols, sharey=True, squeeze=False).ravel()
+    for ax in grid[len(depths) :]:
+        ax.set_visible(False)
+    axes = grid[: len(depths)]
     x, y = da.n_over_p.values, da.snr.values
     xe, ye = _edges(x), _edges(y)
     masks = {
@@ -150,7 +157,8 @@ def heatmaps(
         ax.set_title(f"depth {d}" if d else (title or ""), fontsize=12)
         ax.tick_params(labelsize=10)
         log_ticks(ax)
-    axes[0].set_ylabel(SNR_LABEL, fontsize=11)
+    for ax in axes[::ncols]:
+        ax.set_ylabel(SNR_LABEL, fontsize=11)
     handles = {}
     for ax in axes:
         for h, n in zip(*ax.get_legend_handles_labels(), strict=True):

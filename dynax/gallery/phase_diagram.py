@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import xarray as xr
-from matplotlib.figure import Figure
 
 from .. import analysis, plot
 from .common import (
@@ -44,13 +43,13 @@ def _maps_figures(ds, th, s, e_opt, excess, out, written) -> None:
     the same teachers; x where a seed's best epoch is in the last 10% of training."""
     bayes = th.bayes_test_error.isel(depth=0) / s.noise_var
     late = (ds.best_epoch >= 0.9 * ds.attrs["epochs"]).any("seed")  # optimum maybe not reached
-    fig = Figure(figsize=(4.2 * (s.sizes["depth"] + 1) + 1.2, 3.8), layout="constrained")
     both = xr.concat([bayes.expand_dims(depth=[0]), e_opt], "depth", coords="minimal", compat="override")
-    plot.heatmaps(both, label=r"$E_g^*/\sigma_\varepsilon^2$", fig=fig)
-    fig.axes[0].set_title("Bayes-optimal (ridge at 1/SNR)")
+    fig = plot.heatmaps(both, label=r"$E_g^*/\sigma_\varepsilon^2$", ncols=2)
+    fig.axes[0].set_title("Bayes-optimal (ridge at 1/SNR)", fontsize=12)
     fig.suptitle(
-        "optimal early-stopping error (minimum of the seed-mean curve) and the Bayes limit; "
-        "x: a seed's best epoch in the last 10% of training"
+        "optimal early-stopping error (minimum of the seed-mean curve) and the Bayes limit\n"
+        "x: a seed's best epoch in the last 10% of training",
+        fontsize=13,
     )
     _mark_late = late.reindex(depth=[0, *late.depth.values], fill_value=False)
     mark(fig, _mark_late)
