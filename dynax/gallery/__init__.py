@@ -78,6 +78,22 @@ def load(item: str, results: str | Path = "results", history: str = "") -> list:
     return pairs
 
 
+# which reduction each item's optimal errors are (docs/theory.md §2.5): written into numbers.json
+MIN_OF_MEAN = "minimum over recorded epochs of the seed-mean curve (opt_error_of_mean)"
+OWN_BEST = "seed mean of each run's own best over every epoch (mean_of_best_error)"
+REDUCTIONS = {
+    "learning_curves": f"optimal errors: {MIN_OF_MEAN}",
+    "phase_diagram": f"optimal errors: {MIN_OF_MEAN}",
+    "frozen_subspace": f"optimal_error: {MIN_OF_MEAN}",
+    "depth": f"min_of_mean: {MIN_OF_MEAN}; own_best: {OWN_BEST}",
+    "replay_vs_online": (
+        f"replay: {OWN_BEST} (oracle early stopping); online: the seed-mean curve at P examples"
+    ),
+    "nonlinear": f"optimal_error: {OWN_BEST}; final_error: the seed mean at the last epoch",
+    "decomposition": f"optimal_error_sim: {MIN_OF_MEAN}; optimal_error_exact: the minimum of the exact curve",
+}
+
+
 def make(item: str, results, out: str | Path) -> dict:
     """Figures and numbers of a gallery item.
 
@@ -100,6 +116,7 @@ def make(item: str, results, out: str | Path) -> dict:
         "specs": list(SPECS[item]),
         "device_kind": first.attrs.get("device_kind", ""),
         "n_runs": sum(int(r.diverged.size) for r, _ in results),
+        "reduction": REDUCTIONS[item],
         **nums,
         "figures": written,
     }
