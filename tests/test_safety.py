@@ -205,3 +205,65 @@ def test_the_notebook_example_runs(tmp_path, monkeypatch):
     assert (tmp_path / "out" / "example.png").stat().st_size > 10_000
     ds = xr.load_dataset(tmp_path / "out" / "example.nc")
     assert ds.attrs["epochs"] == 100 and int(ds.diverged.sum()) == 0
+
+
+def test_accepted_but_wrong_inputs_are_spec_errors(tmp_path, capsys):
+    grid = "depth = [1, 2]\nn_over_p = [1.0]\nsnr = [{snr}]\nseed = {{ count = 1 }}"
+    for snr, model, key in (("1e-300", "", "grid.snr"), ("1.0", "init_scale = 0.0", "model.init_scale")):
+        path = tmp_path / "bad.toml"
+        path.write_text(spec_text(grid.format(snr=snr), "n_in = 8", model, "epochs = 10"))
+        assert main(["validate", str(path)]) == 2
+        err = capsys.readouterr().err
+        assert "bad.toml" in err and f"`{key}`" in err
+
+
+def test_validate_warns_when_a_call_exceeds_the_device_memory(tmp_path, capsys):
+    path = small(tmp_path)
+    assert main(["validate", str(path), "--set", "problem.n_in=100000", "--set", "model.width=50"]) == 0
+    assert "more than this device's memory" in capsys.readouterr().out
+
+
+def test_a_full_disk_keeps_the_finished_parts(tmp_path, monkeypatch, capsys):
+    import errno
+
+    ex = sys.modules["dynax.engine.execute"]
+    spec, out = small(tmp_path), tmp_path / "o.nc"
+    real, calls = ex.write_part, []
+
+    def full(*a, **k):
+        calls.append(1)
+        if len(calls) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "o.nc.parts"))
+        return real(*a, **k)
+
+    monkeypatch.setattr(ex, "write_part", full)
+    assert (
+        main(["run", str(spec), "-o", str(out), "--chunk-size", "1", "--memory-budget", "1", "--quiet"]) == 1
+    )
+    assert "disk is full" in capsys.readouterr().err
+    assert len(list((tmp_path / "o.nc.parts").glob("chunk-*.nc"))) == 1 and not out.exists()
+    monkeypatch.setattr(ex, "write_part", real)
+    assert (
+        main(
+            [
+                "run",
+                str(spec),
+                "-o",
+                str(out),
+                "--resume",
+                "--chunk-size",
+                "1",
+                "--memory-budget",
+                "1",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+
+
+def test_analyze_refuses_a_shard(tmp_path, capsys):
+    spec, out = small(tmp_path), tmp_path / "s0.nc"
+    assert main(["run", str(spec), "-o", str(out), "--shard", "0/2", "--memory-budget", "1", "--quiet"]) == 0
+    assert main(["analyze", str(out), "--figures", str(tmp_path / "f")]) == 2
+    assert "merge the shards first" in capsys.readouterr().err

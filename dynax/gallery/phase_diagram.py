@@ -88,6 +88,17 @@ def _time_and_final_figures(ds, s, out, written) -> None:
         "final_error",
         written,
     )
+    t = s.error_at_time.attrs["time"]
+    save(
+        plot.heatmaps(
+            s.error_at_time / s.noise_var,
+            label=rf"$E_g(t = {t:.3g})/\sigma_\varepsilon^2$ (seed mean)",
+            title=f"error at one time t = {t:.3g} for every run (the largest t every grid point reaches)",
+        ),
+        out,
+        "error_at_time",
+        written,
+    )
     save(plot.error_vs_n_over_p(s.isel(snr=slice(None, None, 3))), out, "error_vs_n_over_p", written)
 
 
