@@ -67,38 +67,28 @@ def _maps_figures(ds, th, s, e_opt, excess, out, written) -> None:
 
 
 def _time_and_final_figures(ds, s, out, written) -> None:
-    """The optimal stopping time and the final error per depth, and the errors against N/P."""
-    save(
-        plot.heatmaps(
-            s.opt_time_of_mean,
-            label=r"optimal stopping time $t^*$ (of the seed-mean curve)",
-            title="optimal time",
-        ),
-        out,
-        "optimal_time",
-        written,
-    )
-    save(
-        plot.heatmaps(
-            s.final_error / s.noise_var,
-            label=r"$E_g(t_{final})/\sigma_\varepsilon^2$",
-            title=f"final error after {ds.attrs['epochs']} epochs (t_final depends on the run's rate)",
-        ),
-        out,
-        "final_error",
-        written,
-    )
+    """The optimal stopping time, the final error and the error at one time per depth, and
+    the errors against N/P."""
     t = s.error_at_time.attrs["time"]
-    save(
-        plot.heatmaps(
-            s.error_at_time / s.noise_var,
-            label=rf"$E_g(t = {t:.3g})/\sigma_\varepsilon^2$ (seed mean)",
-            title=f"error at one time t = {t:.3g} for every run (the largest t every grid point reaches)",
+    maps = {
+        "optimal_time": (
+            s.opt_time_of_mean,
+            r"optimal stopping time $t^*$ (of the seed-mean curve)",
+            "optimal time",
         ),
-        out,
-        "error_at_time",
-        written,
-    )
+        "final_error": (
+            s.final_error / s.noise_var,
+            r"$E_g(t_{final})/\sigma_\varepsilon^2$",
+            f"final error after {ds.attrs['epochs']} epochs (t_final depends on the run's rate)",
+        ),
+        "error_at_time": (
+            s.error_at_time / s.noise_var,
+            rf"$E_g(t = {t:.3g})/\sigma_\varepsilon^2$ (seed mean)",
+            f"error at one time t = {t:.3g} for every run (the largest t every grid point reaches)",
+        ),
+    }
+    for name, (da, label, title) in maps.items():
+        save(plot.heatmaps(da, label=label, title=title), out, name, written)
     save(plot.error_vs_n_over_p(s.isel(snr=slice(None, None, 3))), out, "error_vs_n_over_p", written)
 
 
