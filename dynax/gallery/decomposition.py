@@ -87,7 +87,9 @@ def _decomposition_figure(e, widths, p, last_epoch, out, written) -> None:
     ax2.plot(widths, approx + null, "k--", label="approximation + null space")
     ax2.set_title("what no training on P examples removes")
     ax2.set_ylabel("error (seed mean)")
-    ax3.errorbar(widths, opt_sim, opt_sem, marker="o", ms=3, label="early-stopped (sim)")
+    ax3.errorbar(
+        widths, opt_sim, opt_sem, marker="o", ms=3, label="early-stopped (sim: min of the seed mean)"
+    )
     ax3.plot(widths, opt_exact, "-", color="C0", alpha=0.6, label="early-stopped (exact)")
     ax3.errorbar(widths, sim, sim_sem, marker="x", ms=4, ls="--", color="C1", label="final (sim)")
     ax3.plot(widths, exact, "-", color="C1", alpha=0.6, label="final (exact)")
@@ -103,13 +105,14 @@ def _decomposition_figure(e, widths, p, last_epoch, out, written) -> None:
         )  # fmt: skip
     ax3.set_yscale("log")
     ax3.set_title("early stopping against training to the end")
-    ax3.set_ylabel("test error (seed mean ± s.e.; early-stopped: min of the seed-mean curve)")
+    ax3.set_ylabel("test error (seed mean ± s.e.)")
     for ax in (ax1, ax2, ax3):
         ax.axvline(p, color="red", ls="--", lw=1, label=f"N_h = P = {p}")
         ax.set_xscale("log")
         ax.set_xlabel("hidden units N_h (trained parameters)")
         ax.legend(fontsize=7)
         plot.log_ticks(ax, "x")
+    plot.log_ticks(ax3, "y")
     ax1.set_ylim(0, None)
     ax2.set_ylim(0, None)
     save(fig, out, "decomposition", written)
