@@ -109,6 +109,17 @@ def _parser() -> argparse.ArgumentParser:
         help="an extra grid axis drawn inside each figure (a row of panels per value) "
         "instead of one set of figures per value",
     )
+    an.add_argument(
+        "--x",
+        metavar="DIM",
+        help="also draw E_g* against this grid axis (n_over_p or an extra axis): error_vs_DIM.png",
+    )
+    an.add_argument(
+        "--overlay",
+        metavar="DIM",
+        help="with --x: an extra axis of at most 4 values drawn as line styles in that figure "
+        "(default: the one other extra axis, if there is one that small)",
+    )
 
     ga = sub.add_parser("gallery", help="figures and numbers of a gallery item (results/README.md)")
     ga.add_argument(
@@ -365,6 +376,8 @@ def _analyze(args) -> int:
             f"--facet {args.facet}: not an extra grid axis of {path}; "
             f"allowed: {', '.join(extra) or '(this result has no extra axis)'}"
         )
+    overlay = _check_x(args, extra, summary, path)
+    all_extra = extra
     extra = [d for d in extra if d != args.facet]
     combos = list(itertools.product(*[[(d, v) for v in summary[d].values] for d in extra])) or [()]
     written = []
@@ -377,8 +390,39 @@ def _analyze(args) -> int:
                 target = figdir / f"{name}{suffix}.{ext}"
                 fig.savefig(target, dpi=130)
                 written.append(target)
+    if args.x:
+        rest = [d for d in all_extra if d not in (args.x, overlay)]
+        for combo in itertools.product(*[[(d, v) for v in summary[d].values] for d in rest]) or [()]:
+            fig = plot.error_vs(summary.sel(dict(combo)), args.x, overlay)
+            suffix = "".join(f"_{d}={v}" for d, v in combo)
+            for ext in ("png", "pdf") if args.pdf else ("png",):
+                target = figdir / f"error_vs_{args.x}{suffix}.{ext}"
+                fig.savefig(target, dpi=130)
+                written.append(target)
     print(f"wrote {out} and {len(written)} figure(s) in {figdir}/")
     return 0
+
+
+def _check_x(args, extra: list, summary, path) -> str | None:
+    """The overlay of ``--x`` (given, or the one other small extra axis), after checking both."""
+    from .spec import SpecError
+
+    if args.x is None:
+        if args.overlay is not None:
+            raise SpecError("--overlay: only with --x DIM (it draws an extra axis as line styles there)")
+        return None
+    allowed = ["n_over_p", *extra]
+    if args.x not in allowed:
+        raise SpecError(
+            f"--x {args.x}: not a grid axis of {path} it can draw against; allowed: {', '.join(allowed)}"
+        )
+    small = [d for d in extra if d != args.x and summary.sizes[d] <= 4]
+    overlay = args.overlay if args.overlay is not None else (small[0] if len(small) == 1 else None)
+    if overlay is not None and overlay not in small:
+        raise SpecError(
+            f"--overlay {overlay}: allowed: an extra axis other than --x with at most 4 values: {small}"
+        )
+    return overlay
 
 
 def _gallery(args) -> int:

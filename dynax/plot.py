@@ -18,6 +18,7 @@ from . import analysis
 
 __all__ = [
     "analysis_figures",
+    "error_vs",
     "error_vs_n_over_p",
     "heatmaps",
     "learning_curves",
@@ -312,6 +313,74 @@ def error_vs_n_over_p(ds: xr.Dataset, depth=None, ax=None, fig: Figure | None = 
         Line2D([], [], color="gray", ls="--", marker="x", ms=3),
     ]
     labels += ["optimal (min over t of the seed mean)", "final epoch (seed mean)"]
+    fig.legend(handles, labels, fontsize=8, loc="outside right upper")
+    return fig
+
+
+_STYLES = ("-", "--", ":", "-.")
+
+
+def error_vs(summary: xr.Dataset, x: str, overlay: str | None = None, fig: Figure | None = None) -> Figure:
+    """``E_g*/σ_ε²`` (the minimum of the seed-mean curve) against the grid axis ``x``, with
+    ``overlay`` (a small extra axis, at most four values) as line styles in the same panels.
+
+    Against ``n_over_p``: one panel per depth, one colour per finite SNR. Against an extra
+    axis: one panel per (depth, finite SNR), one colour per N/P. Every other extra axis
+    must be selected first."""
+    s = summary
+    others = [d for d in s.dims if d not in ("depth", "snr", "n_over_p", x, overlay) and s.sizes[d] > 1]
+    if others:
+        raise ValueError(f"select one value of {others} first (e.g. summary.sel({others[0]}=...))")
+    if overlay is not None and s.sizes[overlay] > len(_STYLES):
+        raise ValueError(
+            f"overlay {overlay!r} has {s.sizes[overlay]} values; at most {len(_STYLES)} can be told apart"
+        )
+    noise = s.noise_var.where(s.noise_var > 0)
+    e = s.opt_error_of_mean / noise
+    snrs = [q for q in s.snr.values if np.isfinite(noise.sel(snr=q))]
+    by_load = x != "n_over_p"
+    if by_load:  # colours: the loads; panels: depth x SNR
+        cmap = colors.LinearSegmentedColormap.from_list("np", ["#9ecae1", "#08306b"])
+        n = s.sizes["n_over_p"]
+        lines = [
+            (cmap(i / max(1, n - 1)), {"n_over_p": r}, f"N/P {r:.3g}")
+            for i, r in enumerate(s.n_over_p.values)
+        ]
+        panels = [({"depth": d, "snr": q}, f"depth {d}, SNR {q:.3g}") for d in s.depth.values for q in snrs]
+        ncols = len(snrs)
+    else:
+        lines = [(c, {"snr": q}, f"SNR {q:.3g}") for c, q in zip(colors.TABLEAU_COLORS, snrs, strict=False)]
+        panels = [({"depth": d}, f"depth {d}") for d in s.depth.values]
+        ncols = len(panels)
+    nrows = -(-len(panels) // ncols)
+    fig = fig or Figure(figsize=(3.8 * ncols + 1.8, 3.4 * nrows), layout="constrained")
+    axes = fig.subplots(nrows, ncols, sharey=True, squeeze=False).ravel()
+    xs = s[x].values
+    numeric = np.issubdtype(xs.dtype, np.number)
+    pos = xs.astype(float) if numeric else np.arange(len(xs), dtype=float)
+    styles = list(zip(s[overlay].values, _STYLES, strict=False)) if overlay else [(None, "-")]
+    for ax, (where, title) in zip(axes, panels, strict=False):
+        for c, line, _ in lines:
+            for v, ls in styles:
+                pt = {**where, **line, **({overlay: v} if overlay else {})}
+                ax.plot(pos, e.sel(pt).transpose(..., x).values.reshape(-1), color=c, ls=ls, marker="o", ms=3)
+        if numeric and (pos > 0).all() and pos.max() / pos.min() > 10:
+            ax.set_xscale("log")
+        if not numeric:
+            ax.set_xticks(pos, [str(v) for v in xs])
+        ax.set_yscale("log")
+        log_ticks(ax, "y")
+        ax.set_xlabel(NP_LABEL if x == "n_over_p" else x)
+        ax.set_title(title, fontsize=10)
+    for ax in axes[len(panels) :]:
+        ax.set_visible(False)
+    for ax in axes[::ncols]:
+        ax.set_ylabel(r"$E_g^*/\sigma_\varepsilon^2$ (min over t of the seed mean)", fontsize=9)
+    handles = [Line2D([], [], color=c, marker="o", ms=3) for c, _, _ in lines]
+    labels = [lab for _, _, lab in lines]
+    for v, ls in styles if overlay else []:
+        handles.append(Line2D([], [], color="gray", ls=ls))
+        labels.append(f"{overlay} = {v}")
     fig.legend(handles, labels, fontsize=8, loc="outside right upper")
     return fig
 

@@ -52,16 +52,25 @@ def test_facet_draws_an_extra_axis_inside_each_figure(tmp_path, capsys):
 
     grid = (
         "depth = [1]\nn_over_p = [0.5, 2.0]\nsnr = [0.5, 4.0]\noptimizer = ['gd', 'momentum']\n"
-        "seed = { count = 2 }"
+        "learning_rate = [0.01, 0.02]\nseed = { count = 2 }"
     )
     text = spec_text(grid, "n_in = 12", "", "epochs = 100\nrecord = { log = 10 }")
     out = tmp_path / "r.nc"
     dynax.run(text, output=out, progress=False)
-    assert main(["analyze", str(out), "--facet", "optimizer"]) == 0
+    assert main(["analyze", str(out), "--facet", "optimizer", "--x", "learning_rate"]) == 0
     pngs = sorted(p.name for p in (tmp_path / "r").glob("*.png"))
     assert pngs and not any("optimizer=" in p for p in pngs)  # one file per figure, not per value
-    ds = dynax.analyze(out)
-    figs = plot.analysis_figures(ds, xr.load_dataset(out), facet="optimizer")
+    # --x: E_g* against the learning rate, the one other small axis (optimizer) as line styles
+    assert "error_vs_learning_rate.png" in pngs
+    summary = dynax.analyze(out)
+    fig = plot.error_vs(summary, "learning_rate", overlay="optimizer")
+    styles = {line.get_linestyle() for ax in fig.axes for line in ax.get_lines()}
+    assert styles == {"-", "--"} and len(fig.axes) == 2  # depth 1 x two finite SNRs
+    sel = {"learning_rate": 0.01}
+    figs = plot.analysis_figures(summary.sel(sel), xr.load_dataset(out).sel(sel), facet="optimizer")
     assert all(len(f.subfigs) == 2 for f in figs.values())
     assert main(["analyze", str(out), "--facet", "width", "--force"]) == 2
     assert "allowed: optimizer" in capsys.readouterr().err
+    assert main(["analyze", str(out), "--x", "depth", "--force"]) == 2
+    assert "allowed: n_over_p, optimizer, learning_rate" in capsys.readouterr().err
+    assert main(["analyze", str(out), "--overlay", "optimizer", "--force"]) == 2
