@@ -129,7 +129,7 @@ def _double_descent_figure(ds, th, stats, opt, noise, snrs, zero, t_end, out, wr
         ax.plot(
             alpha[order], th.test_error.sel(pt).isel(epoch=-1).values.ravel()[order] / nv, color="C3", lw=1
         )
-        ax.plot(alpha[order], o[order], "s", ms=3, color="C0", label="optimal (early stopping)")
+        ax.plot(alpha[order], o[order], "s", ms=3, color="C0", label="optimal: min of the seed-mean curve")
         ax.plot(alpha[order], th.optimal_test_error.sel(pt).values.ravel()[order] / nv, color="C0", lw=1)
         dense = np.linspace(alpha.min(), alpha.max(), 400)
         dense = dense[abs(dense - 1) > 0.01]
