@@ -99,19 +99,27 @@ def write_result(
 
     out = Path(output)
     parts = out.with_name(out.name + ".parts")
-    if out.is_file() and resume and not parts.exists() and finished_result(out, spec.sha256):
+
+    def finished_or_refused() -> bool:
+        """True when ``resume`` finds the finished result; a SpecError when the output may
+        not be written (run before planning, and again once the lock is held)."""
+        if out.is_file() and resume and not parts.exists() and finished_result(out, spec.sha256):
+            return True
+        if not (resume and parts.exists()):
+            hint = ""
+            held = result_attrs(out)[0].get("spec_path") if out.is_file() else None
+            if defaulted and held and held != spec.path:
+                hint = (
+                    f" (it holds the result of {held}: specs with the same file name in different folders "
+                    f"both default to {out})"
+                )
+            check_target(out, force, what="output", hint=hint)
+        elif out.is_dir():
+            check_target(out, force)
+        return False
+
+    if finished_or_refused():
         return None
-    if not (resume and parts.exists()):
-        hint = ""
-        held = result_attrs(out)[0].get("spec_path") if out.is_file() else None
-        if defaulted and held and held != spec.path:
-            hint = (
-                f" (it holds the result of {held}: specs with the same file name in different folders "
-                f"both default to {out})"
-            )
-        check_target(out, force, what="output", hint=hint)
-    elif out.is_dir():
-        check_target(out, force)
     layout = recorded_layout(parts) if resume else None
     if layout is not None and layout.get("spec_sha256") != spec.sha256:
         layout = None  # execute() refuses the mix with a clear message
@@ -123,6 +131,8 @@ def write_result(
             f"use at most {len(plan.chunks)} shards, or a smaller --chunk-size"
         )
     with OutputLock(out):
+        if finished_or_refused():  # another process may have finished it meanwhile
+            return None
         existed = parts.exists()
         try:
             res = execute(plan, progress, parts=parts, resume=resume, shard=shard, scheduler=scheduler)

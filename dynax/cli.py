@@ -221,7 +221,9 @@ def _print_estimate(spec, plan) -> None:
 
 
 def _run(args) -> int:
+    import contextlib
     import errno
+    import shutil
 
     import jax
 
@@ -262,18 +264,26 @@ def _run(args) -> int:
         )
     except KeyboardInterrupt:
         saved = len(list(parts.glob("chunk-*.nc"))) if parts.exists() else 0
-        print(
-            f"\ndynax: interrupted; {saved} finished chunk(s) are saved in {parts}/ "
-            f"(the chunk in flight was discarded). To finish, run the same command with --resume.",
-            file=sys.stderr,
-        )
+        if saved:
+            print(
+                f"\ndynax: interrupted; {saved} finished chunk(s) are saved in {parts}/ "
+                f"(the chunk in flight was discarded). To finish, run the same command with --resume.",
+                file=sys.stderr,
+            )
+        else:
+            print("\ndynax: interrupted before any chunk finished; nothing was kept", file=sys.stderr)
         return 130
-    except OSError as e:
-        if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+    except (OSError, RuntimeError) as e:
+        # netCDF reports a full disk as RuntimeError("NetCDF: HDF error"): ask the disk
+        full = isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT)
+        if not full:
+            with contextlib.suppress(OSError):
+                full = shutil.disk_usage(out.parent if out.parent.exists() else Path(".")).free < 64 << 20
+        if not full:
             raise
         print(
-            f"dynax: error: the disk is full ({e.filename or out}); the finished chunks are kept in "
-            f"{parts}/. Free some space and run the same command with --resume.",
+            f"dynax: error: the disk is full ({getattr(e, 'filename', None) or out}: {e}); the finished "
+            f"chunks are kept in {parts}/. Free some space and run the same command with --resume.",
             file=sys.stderr,
         )
         return 1
@@ -283,8 +293,8 @@ def _run(args) -> int:
         saved = len(list(parts.glob("chunk-*.nc"))) if parts.exists() else 0
         print(
             f"dynax: error: out of device memory ({str(e).splitlines()[0][:200]}); {saved} finished chunk(s) "
-            f"are kept in {parts}/. Lower --memory-budget (the runs per compiled call; see dynax validate) "
-            f"and run the same command with --resume.",
+            f"are kept in {parts}/. A smaller batch needs a lower --memory-budget (see dynax validate) and a "
+            f"fresh start: --resume keeps the batch recorded with the parts, so delete {parts}/ first.",
             file=sys.stderr,
         )
         return 1
@@ -356,7 +366,17 @@ def _analyze(args) -> int:
             f"merge the shards first: dynax merge OUT.nc SHARD ..."
         )
     out = Path(args.output) if args.output else path.with_name(f"{path.stem}.summary.nc")
+    if out.resolve() == path.resolve():
+        raise SpecError(f"-o {out}: that is the result being analysed; give the summary another path")
     check_target(out, args.force, what="summary")
+    # every argument is checked before anything is written
+    extra = [d for d in ds.dims if d not in CORE_DIMS and d not in ("seed", "epoch")]
+    if args.facet is not None and args.facet not in extra:
+        raise SpecError(
+            f"--facet {args.facet}: not an extra grid axis of {path}; "
+            f"allowed: {', '.join(extra) or '(this result has no extra axis)'}"
+        )
+    overlay = _check_x(args, extra, ds, path)
     if bool(ds.diverged.all()):
         raise SpecError(
             f"{path}: every run diverged ({int(ds.diverged.size)} runs): there is no error to analyse; "
@@ -370,13 +390,6 @@ def _analyze(args) -> int:
     write_netcdf(summary, out)
     figdir = Path(args.figures) if args.figures else path.with_name(path.stem)
     figdir.mkdir(parents=True, exist_ok=True)
-    extra = [d for d in summary.dims if d not in CORE_DIMS]
-    if args.facet is not None and args.facet not in extra:
-        raise SpecError(
-            f"--facet {args.facet}: not an extra grid axis of {path}; "
-            f"allowed: {', '.join(extra) or '(this result has no extra axis)'}"
-        )
-    overlay = _check_x(args, extra, summary, path)
     all_extra = extra
     extra = [d for d in extra if d != args.facet]
     combos = list(itertools.product(*[[(d, v) for v in summary[d].values] for d in extra])) or [()]
@@ -405,12 +418,18 @@ def _analyze(args) -> int:
 
 def _check_x(args, extra: list, summary, path) -> str | None:
     """The overlay of ``--x`` (given, or the one other small extra axis), after checking both."""
+    import numpy as np
+
     from .spec import SpecError
 
     if args.x is None:
         if args.overlay is not None:
             raise SpecError("--overlay: only with --x DIM (it draws an extra axis as line styles there)")
         return None
+    if not bool(np.isfinite(summary.snr.values).any()):
+        raise SpecError(
+            f"--x {args.x}: {path} has no finite SNR (E_g*/σ_ε² needs noise); draw it from the curves"
+        )
     allowed = ["n_over_p", *extra]
     if args.x not in allowed:
         raise SpecError(
@@ -470,14 +489,41 @@ def _summary(ds, res, wall: float, out: Path) -> None:
         )
 
 
+def _terminate_as_interrupt():
+    """SIGTERM (a scheduler's time limit, ``kill``, ``docker stop``) ends a run like Ctrl-C:
+    the finished chunks are kept, the lock released, exit 130. Only from the main thread."""
+    import signal
+    import threading
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is threading.main_thread():
+        return signal.signal(signal.SIGTERM, handler)
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = _parser().parse_args(argv)
     args.argv = argv
-    from .sim.scope import enable_compilation_cache, guard_cpu_dispatch
-    from .spec import SpecError
+    from .sim.scope import guard_cpu_dispatch
 
     guard_cpu_dispatch()  # dynax's own process: run CPU computations inline (dynax.sim.scope)
+    previous = _terminate_as_interrupt()
+    try:
+        return _dispatch(args)
+    finally:
+        if previous is not None:
+            import signal
+
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _dispatch(args) -> int:
+    from .sim.scope import enable_compilation_cache
+    from .spec import SpecError
+
     if args.command in ("run", "theory", "analyze", "gallery", "validate"):  # bench times compiles itself
         enable_compilation_cache()
     try:

@@ -92,21 +92,28 @@ def test_from_a_result_reproduces_it_bit_for_bit(tmp_path, finished):
         np.testing.assert_array_equal(a[name], b[name])
 
 
-def test_a_second_writer_is_refused_and_a_stale_lock_taken_over(tmp_path, capsys):
+HOLD = """
+import sys, time
+from dynax.store.safety import OutputLock
+with OutputLock(sys.argv[1]):
+    print("held", flush=True)
+    time.sleep(60)
+"""
+
+
+def test_a_second_writer_is_refused_and_a_dead_writers_lock_taken_over(tmp_path, capsys):
     spec, out = small(tmp_path), tmp_path / "o.nc"
-    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(out)], stdout=subprocess.PIPE, text=True)
     try:
-        lock = OutputLock(out)
-        lock.mine = {"host": lock.mine["host"], "pid": holder.pid}
-        with lock:
-            assert main(["run", str(spec), "-o", str(out), "--quiet"]) == 2
-            err = capsys.readouterr().err
-            assert f"pid {holder.pid}" in err and "another dynax is writing" in err
-            assert not out.exists() and not (tmp_path / "o.nc.parts").exists()
-            holder.kill()
-            holder.wait()
-            # the holder is gone: its lock is stale and taken over
-            assert main(["run", str(spec), "-o", str(out), "--quiet"]) == 0
+        assert holder.stdout.readline().strip() == "held"
+        assert main(["run", str(spec), "-o", str(out), "--quiet"]) == 2
+        err = capsys.readouterr().err
+        assert f"pid {holder.pid}" in err and "another dynax is writing" in err
+        assert not out.exists() and not (tmp_path / "o.nc.parts").exists()
+        holder.kill()  # SIGKILL: the lock file stays behind, the kernel's lock does not
+        holder.wait()
+        assert (tmp_path / "o.nc.lock").exists()
+        assert main(["run", str(spec), "-o", str(out), "--quiet"]) == 0
     finally:
         holder.kill()
         holder.wait()
@@ -267,3 +274,14 @@ def test_analyze_refuses_a_shard(tmp_path, capsys):
     assert main(["run", str(spec), "-o", str(out), "--shard", "0/2", "--memory-budget", "1", "--quiet"]) == 0
     assert main(["analyze", str(out), "--figures", str(tmp_path / "f")]) == 2
     assert "merge the shards first" in capsys.readouterr().err
+
+
+def test_analyze_checks_every_argument_before_writing(tmp_path, finished, capsys):
+    _, done = finished
+    summary = tmp_path / "s.nc"
+    figs = str(tmp_path / "f")
+    for bad in (["--facet", "bogus"], ["--x", "bogus"], ["--overlay", "width"]):
+        assert main(["analyze", str(done), "-o", str(summary), "--figures", figs, *bad]) == 2
+        assert not summary.exists()
+    assert main(["analyze", str(done), "-o", str(done), "--force"]) == 2
+    assert "the result being analysed" in capsys.readouterr().err and xr.load_dataset(done).test_error.size

@@ -4,9 +4,9 @@ of a part folder nothing was written to.
 
 * :func:`check_target`: an existing output is refused unless ``force`` (the file is not
   touched); a directory where a file belongs is refused before any training.
-* :class:`OutputLock`: ``OUT.lock`` holds the writer's host, pid and start time; a second
-  writer of the same output is refused naming the first; a lock whose process is gone
-  (same host, no such pid) is stale and taken over.
+* :class:`OutputLock`: ``OUT.lock``, an exclusive ``flock`` holding the writer's host, pid
+  and start time; a second writer of the same output is refused naming the first; a lock
+  whose process ended (even by SIGKILL) is released by the kernel and taken over.
 * :func:`finished_result`: whether an output already holds the finished result of a spec
   (``--resume`` on it has nothing to do).
 """
@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import fcntl
 import json
 import os
 import shutil
 import socket
-import time
 from pathlib import Path
 
 import netCDF4
@@ -62,62 +62,57 @@ def discard_empty_parts(parts: Path, existed: bool) -> None:
         shutil.rmtree(parts, ignore_errors=True)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    return True
-
-
 class OutputLock:
-    """``OUT.lock`` for the lifetime of a ``with`` block (created atomically, removed on exit)."""
+    """``OUT.lock`` for the lifetime of a ``with`` block: an exclusive ``flock`` on the file,
+    which holds the writer's host, pid and start time. The kernel releases the lock when
+    its process ends however it ends, so a lock left by a killed run is simply taken over
+    (no pid guessing); the file is removed on exit. (``flock`` needs a local file system or
+    one that supports it: NFS v4 and Lustre do.)"""
 
     def __init__(self, output: Path):
         self.output = Path(output)
         self.path = self.output.with_name(self.output.name + ".lock")
         self.mine = {"host": socket.gethostname(), "pid": os.getpid()}
+        self.fd = None
 
     def __enter__(self) -> OutputLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        for _ in range(2):
+        while True:
+            fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o644)
             try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                holder = self._holder()
-                if holder is None:
-                    continue  # removed as stale: take it
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = _read_holder(fd)
+                os.close(fd)
                 raise SpecError(
-                    f"{self.output}: another dynax is writing this output (pid {holder.get('pid')} on "
-                    f"{holder.get('host')}, since {holder.get('started', '?')}; lock {self.path}); wait for "
-                    f"it to finish, or remove {self.path} if that process is gone"
+                    f"{self.output}: another dynax is writing this output (pid {holder.get('pid', '?')} on "
+                    f"{holder.get('host', '?')}, since {holder.get('started', '?')}; lock {self.path}); "
+                    f"wait for it to finish"
                 ) from None
-            with os.fdopen(fd, "w") as f:
-                started = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
-                json.dump({**self.mine, "started": started}, f)
+            try:  # the file locked must still be the one at the path (a finishing writer unlinks it)
+                same = os.stat(self.path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if not same:
+                os.close(fd)
+                continue
+            started = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+            os.ftruncate(fd, 0)
+            os.write(fd, json.dumps({**self.mine, "started": started}).encode())
+            self.fd = fd
             return self
-        raise SpecError(f"{self.path}: could not take the lock of {self.output}")
-
-    def _holder(self) -> dict | None:
-        """The holder of an existing lock; None after removing a stale one."""
-        try:
-            holder = json.loads(self.path.read_text() or "{}")
-        except (OSError, ValueError):
-            holder = {}
-        if not holder:  # being written this instant, or left empty by a crash long ago
-            with contextlib.suppress(OSError):
-                if time.time() - self.path.stat().st_mtime < 5:
-                    return {"pid": "?", "host": "?"}
-        stale = holder.get("host") == self.mine["host"] and not _alive(int(holder.get("pid", -1)))
-        if stale or not holder:
-            with contextlib.suppress(FileNotFoundError):
-                self.path.unlink()
-            return None
-        return holder
 
     def __exit__(self, *exc) -> None:
-        with contextlib.suppress(OSError, ValueError):
-            if json.loads(self.path.read_text()).get("pid") == self.mine["pid"]:
-                self.path.unlink()
+        with contextlib.suppress(OSError):
+            self.path.unlink()  # still holding the lock: nobody else can be using this file
+        with contextlib.suppress(OSError):
+            os.close(self.fd)
+        self.fd = None
+
+
+def _read_holder(fd: int) -> dict:
+    try:
+        os.lseek(fd, 0, os.SEEK_SET)
+        return json.loads(os.read(fd, 4096).decode() or "{}")
+    except (OSError, ValueError):
+        return {}
