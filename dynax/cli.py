@@ -14,6 +14,8 @@ import time
 import traceback
 from pathlib import Path
 
+from . import report
+
 __all__ = ["main"]
 
 
@@ -143,26 +145,6 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _mib(n: float) -> str:
-    return f"{n / 2**20:.1f} MiB" if n < 2**30 else f"{n / 2**30:.2f} GiB"
-
-
-def _device_memory() -> int:
-    """Bytes of memory of the first device (host RAM on CPU); 0 if unknown."""
-    import os
-
-    import jax
-
-    dev = jax.devices()[0]
-    if dev.platform != "cpu":
-        stats = dev.memory_stats() if hasattr(dev, "memory_stats") else None
-        return int(stats.get("bytes_limit", 0)) if stats else 0
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return 0
-
-
 def _validate(args) -> int:
     from .engine import plan_sweep
     from .engine.rates import fixed_rate_warnings
@@ -181,43 +163,23 @@ def _validate(args) -> int:
         per_call = plan.bytes_per_run[gi] * g.batch
         print(
             f"  {g.label():45s} {len(g.runs):7d} runs  batch {g.batch:6d}  chunk {g.chunk_size:7d}  "
-            f"{g.n_chunks:5d} chunk(s)  ~{_mib(per_call)} per call and device"
+            f"{g.n_chunks:5d} chunk(s)  ~{report.mib(per_call)} per call and device"
         )
-    print(f"output      ~{_mib(plan.output_bytes())} (netCDF, uncompressed)")
-    memory = _device_memory()
+    print(f"output      ~{report.mib(plan.output_bytes())} (netCDF, uncompressed)")
+    memory = report.device_memory()
     for gi, g in enumerate(plan.groups):
         per_call = plan.bytes_per_run[gi] * g.batch
         if memory and per_call > memory:
             print(
-                f"warning: {g.label()}: ~{_mib(per_call)} per call is more than this device's memory "
-                f"(~{_mib(memory)}); one run alone needs ~{_mib(plan.bytes_per_run[gi])}: lower n_in or "
-                f"width, or record fewer epochs"
+                f"warning: {g.label()}: ~{report.mib(per_call)} per call is more than this device's memory "
+                f"(~{report.mib(memory)}); one run alone needs ~{report.mib(plan.bytes_per_run[gi])}: "
+                f"lower n_in or width, or record fewer epochs"
             )
     for w in fixed_rate_warnings(spec):
         print(f"warning: {w}")
     if args.time:
-        _print_estimate(spec, plan)
+        report.print_estimate(spec, plan)
     return 0
-
-
-def _seconds(s: float) -> str:
-    return f"{s:.1f} s" if s < 120 else time.strftime("%H:%M:%S", time.gmtime(s))
-
-
-def _print_estimate(spec, plan) -> None:
-    """The run time predicted from each kernel's rate measured here (dynax.engine.estimate)."""
-    import jax
-
-    from .engine.estimate import estimate_run_time
-
-    est = estimate_run_time(spec, plan)
-    total = sum(e.seconds for e in est)
-    print(f"time        ~{_seconds(total)} on this machine ({jax.default_backend()}, one process):")
-    for e in est:
-        print(
-            f"  {e.label:45s} ~{_seconds(e.seconds):>9s}  (compile and data {e.compile_s:.1f} s + "
-            f"{e.batches} batch(es) x {e.batch_s:.3g} s; {e.network_epochs_per_s:.3g} network-epochs/s)"
-        )
 
 
 def _run(args) -> int:
@@ -303,7 +265,7 @@ def _run(args) -> int:
         return 0
     ds, res = done
     if not args.quiet:
-        _summary(ds, res, time.perf_counter() - t0, out)
+        report.run_summary(ds, res, time.perf_counter() - t0, out)
     return 0
 
 
@@ -455,38 +417,6 @@ def _gallery(args) -> int:
         if key not in ("figures", "item", "specs") and not isinstance(value, dict | list):
             print(f"  {key}: {value}")
     return 0
-
-
-def _summary(ds, res, wall: float, out: Path) -> None:
-    n = int(ds.diverged.size)
-    print(f"wrote {out}: {n} runs in {wall:.1f} s ({n / wall:.0f} runs/s), {int(ds.diverged.sum())} diverged")
-    for t in res.timings:
-        print(
-            f"  {t['label']:45s} {t['runs']:6d} runs  compile {t['compile_s']:.2f} s ({t['compiles']}x)  "
-            f"total {t['wall_s']:.2f} s"
-        )
-    from .analysis import LATE_FRACTION, reached_optimum, valid
-
-    if bool(ds.diverged.all()):
-        print("  every run diverged: no optimum to report (lower the learning rate; see dynax validate)")
-        return
-    best = ds.best_test_error.where(valid(ds))
-    ratio = (best / ds.noise_var.where(ds.noise_var > 0)).mean("seed")
-    print(
-        "  seed mean of each run's best E_g / sigma_eps^2 (min .. max over the grid; diverged runs left out):"
-    )
-    for d in ds.depth.values:
-        r = ratio.sel(depth=d)
-        if bool(r.notnull().any()):
-            print(f"    depth {d}: {float(r.min()):.4g} .. {float(r.max()):.4g}")
-    late = int((reached_optimum(ds) == 0).sum())
-    if late:
-        noisy = int(reached_optimum(ds).notnull().sum())
-        print(
-            f"  warning: {late} of {noisy} noisy runs had their best epoch in the last {LATE_FRACTION:.0%} "
-            f"of training: their optimum may lie beyond the run (more epochs, or a larger rate); "
-            f"dynax analyze maps them (reached_optimum)"
-        )
 
 
 def _terminate_as_interrupt():

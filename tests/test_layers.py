@@ -22,7 +22,7 @@ LAYERS = [
     ("predict",),
     ("analysis",),
     ("plot",),
-    ("gallery", "bench", "api"),
+    ("gallery", "bench", "api", "report"),
     ("cli",),
 ]
 RANK = {name: i for i, names in enumerate(LAYERS) for name in names}

@@ -1,0 +1,81 @@
+"""What the command line prints about a plan and a finished run (sizes, the predicted run
+time, the run's summary): formatting only, the numbers come from the layers below."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+__all__ = ["device_memory", "mib", "print_estimate", "run_summary"]
+
+
+def mib(n: float) -> str:
+    return f"{n / 2**20:.1f} MiB" if n < 2**30 else f"{n / 2**30:.2f} GiB"
+
+
+def device_memory() -> int:
+    """Bytes of memory of the first device (host RAM on CPU); 0 if unknown."""
+    import os
+
+    import jax
+
+    dev = jax.devices()[0]
+    if dev.platform != "cpu":
+        stats = dev.memory_stats() if hasattr(dev, "memory_stats") else None
+        return int(stats.get("bytes_limit", 0)) if stats else 0
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 0
+
+
+def _seconds(s: float) -> str:
+    return f"{s:.1f} s" if s < 120 else time.strftime("%H:%M:%S", time.gmtime(s))
+
+
+def print_estimate(spec, plan) -> None:
+    """The run time predicted from each kernel's rate measured here (dynax.engine.estimate)."""
+    import jax
+
+    from .engine.estimate import estimate_run_time
+
+    est = estimate_run_time(spec, plan)
+    total = sum(e.seconds for e in est)
+    print(f"time        ~{_seconds(total)} on this machine ({jax.default_backend()}, one process):")
+    for e in est:
+        print(
+            f"  {e.label:45s} ~{_seconds(e.seconds):>9s}  (compile and data {e.compile_s:.1f} s + "
+            f"{e.batches} batch(es) x {e.batch_s:.3g} s; {e.network_epochs_per_s:.3g} network-epochs/s)"
+        )
+
+
+def run_summary(ds, res, wall: float, out: Path) -> None:
+    n = int(ds.diverged.size)
+    print(f"wrote {out}: {n} runs in {wall:.1f} s ({n / wall:.0f} runs/s), {int(ds.diverged.sum())} diverged")
+    for t in res.timings:
+        print(
+            f"  {t['label']:45s} {t['runs']:6d} runs  compile {t['compile_s']:.2f} s ({t['compiles']}x)  "
+            f"total {t['wall_s']:.2f} s"
+        )
+    from .analysis import LATE_FRACTION, reached_optimum, valid
+
+    if bool(ds.diverged.all()):
+        print("  every run diverged: no optimum to report (lower the learning rate; see dynax validate)")
+        return
+    best = ds.best_test_error.where(valid(ds))
+    ratio = (best / ds.noise_var.where(ds.noise_var > 0)).mean("seed")
+    print(
+        "  seed mean of each run's best E_g / sigma_eps^2 (min .. max over the grid; diverged runs left out):"
+    )
+    for d in ds.depth.values:
+        r = ratio.sel(depth=d)
+        if bool(r.notnull().any()):
+            print(f"    depth {d}: {float(r.min()):.4g} .. {float(r.max()):.4g}")
+    late = int((reached_optimum(ds) == 0).sum())
+    if late:
+        noisy = int(reached_optimum(ds).notnull().sum())
+        print(
+            f"  warning: {late} of {noisy} noisy runs had their best epoch in the last {LATE_FRACTION:.0%} "
+            f"of training: their optimum may lie beyond the run (more epochs, or a larger rate); "
+            f"dynax analyze maps them (reached_optimum)"
+        )
