@@ -1,5 +1,7 @@
 """dynax.theory against closed forms, the docs/theory.md tables, and the engine's simulations."""
 
+import warnings
+
 import numpy as np
 import pytest
 from conftest import initial_weights, spec_text
@@ -220,6 +222,154 @@ def test_escape_times_scale_with_init():
         escapes.append(times[k])
     slope = np.polyfit(np.log(scales**3), np.log(escapes), 1)[0]
     assert abs(slope / (-1 / 3) - 1) < 0.1, slope
+
+
+def _euler_lag_bound(s, u0, eps, depth):
+    """Leading-order (in ε = α·step) bound on |u_GD − u_flow|/s for a growing mode.
+
+    Depth 1 is exact: u − s = (u0 − s)(1 − ε)^k against (u0 − s)e^{−εk}, whose difference
+    is at most |u0 − s| x e^{−x} ε/(2(1 − ε)) ≤ |u0 − s| ε/(2e(1 − ε)). Deeper, per step
+    ln a grows by ln(1 + x) = x − x²/2 against the flow's x + (D − 2)x²/2 (x = ε s a^{D−2},
+    the flow's rate rising within the step), a relative lag (D − 1)x/2 that integrates over
+    the growth to a delay δτ = ε (D − 1) ln(a_end/a0)/2 ≤ ε (D − 1) ln(s/u0)/(2D); a delay
+    moves u by at most δτ · max du/dτ, with max_u D u^p (s − u) = D s^{1+p} (p/(1+p))^p/(1+p)
+    at u = s p/(1 + p), p = 2 − 2/D.
+    """
+    if depth == 1:
+        return np.abs(u0 - s) / s * eps / (2 * np.e * (1 - eps))
+    p = 2 - 2 / depth
+    delay = eps * (depth - 1) * np.log(s / u0) / (2 * depth)
+    return delay * depth * s**p * (p / (1 + p)) ** p / (1 + p)
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3])
+def test_saxe_mode_discrete_tends_to_the_flow(depth):
+    s, u0 = np.array([0.5, 1.0, 2.0]), 0.05
+    eps = 4e-4  # α·step: the bound below is then under 1e-3 at every depth (7.6e-4 at D = 3)
+    epochs = np.arange(0, 25_001, 250)  # α t up to 10: every mode has learned
+    for alpha in (0.5, 2.0):
+        step = eps / alpha
+        u = theory.saxe_mode_discrete(s, u0, epochs, step, depth, alpha)
+        assert u.shape == (epochs.size, 3)
+        flow_u = np.stack([theory.saxe_mode(si, u0, step * epochs, depth, alpha) for si in s], axis=1)
+        err = np.max(np.abs(u - flow_u), axis=0) / s
+        bound = _euler_lag_bound(s, u0, eps, depth)
+        assert np.all(bound < 1e-3)
+        assert np.all(err <= bound), (err, bound)
+        assert np.all(np.abs(u[-1] / s - 1) < 1e-3)  # learned
+
+
+def test_saxe_mode_alpha_rescales_time():
+    t = np.linspace(0.0, 20.0, 41)
+    cases = [(1.5, 1e-3), (1.5, 3.0), (0.0, 0.4), (1.5, 0.0), (0.7, 0.7)]
+    for depth in (1, 2, 3, 4):
+        for s, u0 in cases:
+            for alpha in (0.5, 2.0):
+                # the same product α·t is formed inside, so the results agree bit for bit
+                np.testing.assert_array_equal(
+                    theory.saxe_mode(s, u0, t, depth, alpha=alpha), theory.saxe_mode(s, u0, alpha * t, depth)
+                )
+            if depth > 1 and 0 < u0 < s:
+                ref = theory.saxe_escape_time(s, u0, depth)
+                assert theory.saxe_escape_time(s, u0, depth, alpha=4.0) == pytest.approx(ref / 4, rel=1e-15)
+    # α = 1 keeps the published forms (depth 2 is now evaluated as s/(1 + (s/u0 − 1)e^{−2st}))
+    s, u0 = 2.0, 1e-3
+    e = np.exp(2 * s * t)
+    np.testing.assert_allclose(theory.saxe_mode(s, u0, t, 2), s * e / (e - 1 + s / u0), rtol=1e-14)
+    np.testing.assert_array_equal(theory.saxe_mode(s, u0, t, 1), s + (u0 - s) * np.exp(-t))
+
+
+def test_saxe_mode_edge_cases_match_the_recursion():
+    alpha, step = 2.0, 5e-4
+    eps = alpha * step
+    epochs = np.arange(0, 20_001, 200)
+    t = step * epochs
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        # u0 = 0 is a fixed point at depth ≥ 2, exactly, in both
+        for depth in (2, 3, 4):
+            disc = theory.saxe_mode_discrete([0.0, 1.0], 0.0, epochs, step, depth, alpha)
+            assert np.all(disc == 0)
+            assert np.all(theory.saxe_mode(1.0, 0.0, np.append(t, 1e4), depth, alpha) == 0)
+            assert np.all(theory.saxe_mode(0.0, 0.0, t, depth, alpha) == 0)
+        # ... but not at depth 1: u = s(1 − e^{−αt}), the bound of _euler_lag_bound
+        disc = theory.saxe_mode_discrete(1.0, 0.0, epochs, step, 1, alpha)
+        assert np.max(np.abs(disc - theory.saxe_mode(1.0, 0.0, t, 1, alpha))) <= eps / (2 * np.e * (1 - eps))
+        # s = 0: a decays by a ← a(1 − ε a^m), m = 2D − 2, so w = a^{−m} gains
+        # m ε + m(m+1)ε²/(2w) per step against the flow's m ε: a relative excess
+        # (m+1) ε ln(w/w0)/(2w) ≤ (m+1) ε/(2e w0), hence |δu/u| ≤ D(2D−1) ε u0^p/(4(D−1)e)
+        # to leading order in ε (the 1% slack covers the O(ε) relative rest, ε = 1e-3)
+        u0 = 0.5
+        for depth in (2, 3):
+            disc = theory.saxe_mode_discrete(0.0, u0, epochs, step, depth, alpha)
+            flow_u = theory.saxe_mode(0.0, u0, t, depth, alpha)
+            p = 2 - 2 / depth
+            bound = depth * (2 * depth - 1) * eps * u0**p / (4 * (depth - 1) * np.e)
+            assert np.max(np.abs(disc / flow_u - 1)) <= 1.01 * bound
+            assert flow_u[-1] < u0 / 10  # it did decay
+        # depth 2 is the hyperbola u0/(1 + 2α u0 t), to rounding
+        np.testing.assert_allclose(
+            theory.saxe_mode(0.0, u0, t, 2, alpha), u0 / (1 + 2 * alpha * u0 * t), rtol=1e-15
+        )
+        # a step past the stable one diverges to inf/nan, quietly
+        wild = theory.saxe_mode_discrete([1.0, 2.0], [0.5, 0.01], [0, 3, 3, 2000], 3.0, 2)
+        assert wild.shape == (4, 2) and np.all(wild[0] == [0.5, 0.01]) and np.all(wild[1] == wild[2])
+        assert not np.any(np.isfinite(wild[-1]))
+
+
+@pytest.mark.parametrize("depth", [3, 4])
+def test_saxe_mode_from_above_solves_its_ode(depth):
+    from scipy.integrate import solve_ivp
+
+    t = np.linspace(0, 10, 101)
+    for s, u0 in ((1.0, 1.5), (2.0, 50.0)):
+        ref = solve_ivp(
+            lambda _, u, s=s: depth * u ** (2 - 2 / depth) * (s - u),
+            (0, 10),
+            [u0],
+            t_eval=t,
+            method="DOP853",
+            rtol=1e-12,
+            atol=1e-14,
+        ).y[0]
+        # exact quadrature of t(v) and cubic Hermite interpolation of v(t), error O(Δv⁴) ≈ 1e-10
+        np.testing.assert_allclose(theory.saxe_mode(s, u0, t, depth), ref, rtol=1e-8)
+
+
+def test_saxe_plateau_time_is_the_leading_escape_time():
+    s, alpha = 1.5, 2.0
+    with pytest.raises(ValueError, match="no plateau"):
+        theory.saxe_plateau_time(s, 1e-3, 1)
+    for depth in (2, 3, 4):
+        rel = []
+        for r in (1e-4, 1e-8):  # r = u0/s
+            plateau = theory.saxe_plateau_time(s, r * s, depth, alpha)
+            escape = theory.saxe_escape_time(s, r * s, depth, frac=0.5, alpha=alpha)
+            rel.append(abs(escape / plateau - 1))
+            if depth == 2:
+                # escape − plateau = ln(1 − r)/(2αs) exactly (the ln(frac/(1 − frac)) term is
+                # 0 at one half), so the ratio misses 1 by −ln(1 − r)/ln(1/r) ≤ r/((1 − r) ln(1/r));
+                # 1e-15 for the rounding of two logarithms
+                bound = r / ((1 - r) * np.log(1 / r)) + 1e-15
+            else:
+                # 1/(s − u) = 1/s + u/(s(s − u)) splits the escape integral into the plateau,
+                # minus A = (s/2)^{−q}/(q αDs), plus 0 < J ≤ (s/2)^{−q}/((1 − q) αDs),
+                # q = (D − 2)/D, so |escape/plateau − 1| ≤ (2r)^q max(1, q/(1 − q))
+                q = (depth - 2) / depth
+                bound = (2 * r) ** q * max(1.0, q / (1 - q))
+            assert rel[-1] <= bound, (depth, r, rel[-1], bound)
+        assert rel[1] < rel[0]  # → 1 as u0/s → 0
+    assert theory.saxe_plateau_time(s, 1e-8, 2, alpha) == pytest.approx(np.log(s / 1e-8) / (2 * alpha * s))
+
+
+def test_saxe_mode_depth_two_is_finite_at_late_times():
+    s = np.array([0.5, 1.0, 2.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # e^{2αst} would overflow here
+        for alpha in (1.0, 2.0):
+            for u0 in (1e-3, 3.0):  # from below and from above
+                u = theory.saxe_mode(s, u0, 1e4, 2, alpha)
+                assert np.all(np.isfinite(u)) and np.all(u == s)
 
 
 @pytest.mark.parametrize("depth", [1, 2, 3])

@@ -8,7 +8,7 @@
 The theory on a spec's grid, as a Dataset beside a result, is :mod:`dynax.predict`.
 """
 
-from .deep import saxe_escape_time, saxe_mode, stability_bound
+from .deep import saxe_escape_time, saxe_mode, saxe_mode_discrete, saxe_plateau_time, stability_bound
 from .features import decompose_run, relu_moments
 from .mp import (
     asymptotic_test_error,
@@ -38,6 +38,8 @@ __all__ = [
     "relu_moments",
     "saxe_escape_time",
     "saxe_mode",
+    "saxe_mode_discrete",
+    "saxe_plateau_time",
     "stability_bound",
     "stieltjes",
     "test_error",
