@@ -64,11 +64,14 @@ def numpy_gd(x, y, weights, lr, epochs, record, loss="sum"):
     return saved, np.array(effs)
 
 
-def initial_weights(spec, depth, seed, init=None, init_scale=None):
-    """dynax's initial weights for one run (float64), from the kernel's own init."""
+def initial_weights(spec, depth, seed, init=None, init_scale=None, p=None, noise_std=0.0):
+    """dynax's initial weights for one run (float64), from the kernel's own init (the aligned
+    init reads the data of ``p`` examples, default the sweep's largest, at ``noise_std``)."""
     pr = spec.problem
-    p = max(spec.n_train)
-    st = data.seed_stats(spec.seed, seed, [p], pr.n_in, pr.n_out, pr.teacher_var)
+    p = p or max(spec.n_train)
+    st = data.seed_stats(
+        spec.seed, seed, [p], pr.n_in, pr.n_out, pr.teacher_var, False, pr.teacher_singular_values, pr.inputs
+    )
     cfg = gd.KernelConfig(
         depth=depth,
         width=spec.model.width if depth > 1 else pr.n_in,
@@ -88,6 +91,7 @@ def initial_weights(spec, depth, seed, init=None, init_scale=None):
         init=init or spec.model.init,
         init_scale=spec.model.init_scale if init_scale is None else init_scale,
         seed=seed,
+        noise_std=noise_std,
     )
     return [np.asarray(w) for w in gd.init_weights(cfg, run)]
 

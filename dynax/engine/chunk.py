@@ -28,6 +28,15 @@ __all__ = ["compiled_trainer", "run_chunk", "sharded_trainer"]
 TRAINERS = {"closed_form": closed_form, "gd": train_gd, "raw": train_raw}  # XLA; "fused" runs on the host
 _MAX_EXECUTABLES = 64
 _UNIT_DRAWS = 8  # distinct initial weights the fused path draws per call
+# what a trainer returns only when the spec asks for it
+OPTIONAL = (
+    "null_space_error",
+    "mode_strength",
+    "data_mode_strength",
+    "teacher_singular_value",
+    "data_singular_value",
+    "final_weights",
+)
 
 
 def _batched(cfg, method: str):
@@ -107,7 +116,11 @@ def _fused_weights(cfg, batch: FusedBatch) -> tuple[list, float]:
     for lo in range(0, len(first), _UNIT_DRAWS):
         pick = np.resize(first[lo : lo + _UNIT_DRAWS], _UNIT_DRAWS)
         part = unit_inputs._replace(
-            **{f: np.asarray(getattr(unit_inputs, f))[pick] for f in unit_inputs._fields}
+            **{
+                f: np.asarray(getattr(unit_inputs, f))[pick]
+                for f in unit_inputs._fields
+                if getattr(unit_inputs, f) is not None
+            }
         )
         ws, sec = _initial_weights(cfg64, part)
         draws.append([np.asarray(w)[: len(first) - lo] for w in ws])
@@ -190,6 +203,10 @@ def run_chunk(plan, k: int, cache: StatsCache, compiles: list | None = None, on_
         "diverged": out.diverged[:n].astype(np.int8),
         "learning_rate_used": np.concatenate(rates)[:n],
     }
-    if out.null_space_error is not None:
-        values["null_space_error"] = out.null_space_error[:n]
+    for name in OPTIONAL:
+        if getattr(out, name) is not None:
+            values[name] = getattr(out, name)[:n]
+    for name in ("mode_strength", "data_mode_strength"):  # trainers: (run, epoch, mode); result: epoch last
+        if name in values:
+            values[name] = np.moveaxis(values[name], 1, -1)
     return Chunk(idx[:n], values)

@@ -50,7 +50,15 @@ class StatsCache:
             return self.items[seed]
         pr = self.spec.problem
         st = data.seed_stats(
-            self.spec.seed, seed, self.p_values, pr.n_in, pr.n_out, pr.teacher_var, self.eigen
+            self.spec.seed,
+            seed,
+            self.p_values,
+            pr.n_in,
+            pr.n_out,
+            pr.teacher_var,
+            self.eigen,
+            pr.teacher_singular_values,
+            pr.inputs,
         )
         self.items[seed] = st
         while len(self.items) > self.capacity:
@@ -114,8 +122,19 @@ def chunk_inputs(
         eigvals=eig[0],
         eigvecs=eig[1],
         rotated=eig[2],
+        **_mode_fields(cfg, stats, where),
     )
     return inputs, lr
+
+
+def _mode_fields(cfg, stats, where) -> dict:
+    """Each run's teacher singular vectors, where the group records modes."""
+    if not cfg.modes:
+        return {}
+    return {
+        "mode_u": np.stack([st.modes_u for st in stats])[where],
+        "mode_v": np.stack([st.modes_v for st in stats])[where],
+    }
 
 
 class FusedBatch(NamedTuple):
@@ -156,9 +175,16 @@ def fused_inputs(plan, group, idx: np.ndarray, cache: StatsCache) -> tuple[Fused
     return batch, lr
 
 
+class _RawModes(NamedTuple):
+    modes_u: np.ndarray
+    modes_s: np.ndarray
+    modes_v: np.ndarray
+
+
 def raw_inputs(plan, group, idx: np.ndarray, cache: StatsCache) -> tuple[RawInputs, np.ndarray]:
     """Host arrays of one batch of raw-data runs (:class:`~dynax.sim.raw.RawInputs`), and their rates."""
     spec, t, cfg = plan.spec, plan.table, group.config
+    spectrum = spec.problem.teacher_singular_values
     useeds, where = np.unique(t.seed[idx], return_inverse=True)
     rd = [cache.raw(int(s)) for s in useeds]
     p = np.asarray(plan.p_values, dtype=np.int64)[t.p_index[idx]]
@@ -209,5 +235,13 @@ def raw_inputs(plan, group, idx: np.ndarray, cache: StatsCache) -> tuple[RawInpu
         record_steps=steps,
         init_var=init_var,
         teacher_var=np.full(len(idx), spec.problem.teacher_var),
+        **_mode_fields(
+            cfg,
+            [
+                _RawModes(*data.teacher_modes(spec.seed, int(s), r.t1, spectrum))
+                for s, r in zip(useeds, rd, strict=True)
+            ],
+            where,
+        ),
     )
     return inputs, lr

@@ -25,6 +25,7 @@ a few seeds, whose statistics are computed once and cached.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import jax
@@ -36,6 +37,7 @@ from ..sim.fused import supports
 from ..sim.gd import KernelConfig
 from ..sim.raw import RawConfig
 from ..spec import INITS, OPTIMIZERS, PROTOCOLS, SpecError, SweepSpec, derived
+from ..store.schema import computed
 from .runs import RunTable, run_table
 
 __all__ = ["CPU_BUDGET", "Group", "Plan", "default_memory_budget", "fused_kernel", "plan_sweep", "run_bytes"]
@@ -107,9 +109,20 @@ class Plan:
         }
 
     def output_bytes(self) -> int:
-        n_rec = len(self.spec.record_epochs)
-        itemsize = 8 if self.spec.train.dtype == "float64" else 4
-        return self.n_runs * (2 * n_rec * itemsize + itemsize + 8 + 1 + 8)
+        """Bytes of the result's variables in host memory (about the netCDF's size)."""
+        spec = self.spec
+        return sum(
+            math.prod(v.shape(spec, self.n_runs)) * v.numpy_dtype(spec).itemsize for v in computed(spec)
+        )
+
+    def final_weights_bytes(self) -> int:
+        """Bytes of ``final_weights`` (0 unless ``train.record.final_weights``)."""
+        spec = self.spec
+        return sum(
+            math.prod(v.shape(spec, self.n_runs)) * v.numpy_dtype(spec).itemsize
+            for v in computed(spec)
+            if v.name == "final_weights"
+        )
 
 
 # --------------------------------------------------------------------------- memory model
@@ -131,7 +144,7 @@ def run_bytes(cfg: KernelConfig | RawConfig, method: str) -> int:
         else:
             floats += cfg.n_test * (2 * (cfg.n_in + cfg.n_out) + 3 * hidden)
         floats += 2 * cfg.p_bucket * (cfg.n_in + cfg.n_out)  # float64 inputs as they arrive
-        return int(floats * itemsize) + 512
+        return int((floats + _recorded_floats(cfg)) * itemsize) + 512
     factor = (cfg.n_in + cfg.n_out) * cfg.k
     n_rec = len(cfg.record)
     n = cfg.n_in
@@ -142,7 +155,15 @@ def run_bytes(cfg: KernelConfig | RawConfig, method: str) -> int:
     else:
         floats = weights * (4 + slots) + 3 * factor + 4 * cfg.n_in * cfg.n_out + 2 * n_rec
     floats += 2 * factor  # the float64 factor as it arrives
+    floats += _recorded_floats(cfg)
     return int(floats * itemsize) + 256
+
+
+def _recorded_floats(cfg) -> int:
+    """Per-run floats of the modes (bases, Σ_yx's SVD, curves) and the final weights."""
+    n, no, r, rd = cfg.n_in, cfg.n_out, cfg.modes, cfg.data_modes
+    modes = 2 * (n + no) * (r + rd) + 3 * no * n + len(cfg.record) * (r + rd) if r else 0
+    return modes + (no * n if cfg.final_weights else 0)
 
 
 CPU_BUDGET = 24 << 20  # cache-sized batches: measured fastest on CPU (benchmarks/README.md)
@@ -164,6 +185,7 @@ def default_memory_budget() -> int:
 
 # --------------------------------------------------------------------------- planning
 
+FINAL_WEIGHTS_CAP = 2 << 30  # bytes of final_weights a result may hold (host memory; disk alike)
 AUTO_FUSED_MAX_W1 = 256 * 256  # entries of W_1 up to which `auto` takes the fused kernel
 
 
@@ -200,7 +222,8 @@ def _group_keys(spec: SweepSpec, table: RunTable, fused_ok: bool) -> np.ndarray:
         & (table.optimizer == OPTIMIZERS.index("gd"))
         & (spec.train.method == "auto")
     )
-    fused = ~is_raw & ~closed & fused_ok
+    # the fused kernel records errors only: modes and final weights take the XLA kernel
+    fused = ~is_raw & ~closed & fused_ok & ~(spec.train.record.modes or spec.train.record.final_weights)
     fused &= np.asarray(
         [
             supports(int(d), spec.problem.n_out, OPTIMIZERS[o])
@@ -251,6 +274,7 @@ def _group_config(spec: SweepSpec, key, inits: tuple[str, ...]) -> tuple[str, Ke
             teacher_width=pr.teacher_width,
             n_test=pr.n_test,
             schedule=spec.train.schedule if protocol == "online" else "none",
+            **_recorded(spec),
         )
     return ("gd", "closed_form", "fused")[code], KernelConfig(
         depth=depth,
@@ -265,7 +289,18 @@ def _group_config(spec: SweepSpec, key, inits: tuple[str, ...]) -> tuple[str, Ke
         dtype=spec.train.dtype,
         root_seed=spec.seed,
         null_space=spec.train.null_space_error,
+        **_recorded(spec),
     )
+
+
+def _recorded(spec: SweepSpec) -> dict:
+    """The trainer settings of what ``train.record`` asks for besides the curves."""
+    rec, pr = spec.train.record, spec.problem
+    return {
+        "modes": pr.n_modes if rec.modes else 0,
+        "data_modes": pr.n_data_modes if rec.modes else 0,
+        "final_weights": rec.final_weights,
+    }
 
 
 def plan_sweep(
@@ -311,6 +346,14 @@ def plan_sweep(
             size = unit * -(-min(chunk_size, len(idx)) // unit) if chunk_size else unit
         groups.append(Group(method, cfg, idx, batch, size))
     plan = Plan(spec, groups, spec.n_train, table, devices, per_run)
+    if plan.final_weights_bytes() > FINAL_WEIGHTS_CAP:
+        raise SpecError(
+            f"{spec.path}: key `train.record.final_weights`: the final weights of {spec.n_runs} runs "
+            f"({spec.problem.n_out} x {spec.problem.n_in} each, {spec.train.dtype}) take "
+            f"{plan.final_weights_bytes() / 2**30:.2f} GiB of host memory and as much disk; "
+            f"the cap is {FINAL_WEIGHTS_CAP / 2**30:.0f} GiB (dynax.engine.plan.FINAL_WEIGHTS_CAP): "
+            "record them for fewer runs (a smaller grid or fewer seeds)"
+        )
     if layout is not None and [g["label"] for g in layout["groups"]] != [g.label() for g in groups]:
         raise SpecError(f"{spec.path}: the recorded layout does not match this spec's compile groups")
     return plan

@@ -69,10 +69,19 @@ def mean_time(ds):
 @float64
 def realized_teacher_var(ds) -> xr.DataArray:
     """‖w̄‖²/(N·N_out) of each seed's teacher: the variance the seed actually drew."""
-    root = spec_of(ds).seed
-    n, n_out, var = int(ds.attrs["n_in"]), int(ds.attrs["n_out"]), float(ds.attrs["teacher_var"])
+    spec = spec_of(ds)
+    pr = spec.problem
     values = [
-        float(np.mean(np.asarray(data.teacher(data.data_key(root, int(seed)), n, n_out, var)) ** 2))
+        float(
+            np.mean(
+                np.asarray(
+                    data.seed_teacher(
+                        spec.seed, int(seed), pr.n_in, pr.n_out, pr.teacher_var, pr.teacher_singular_values
+                    )
+                )
+                ** 2
+            )
+        )
         for seed in ds.seed.values
     ]
     return xr.DataArray(values, dims="seed", coords={"seed": ds.seed})

@@ -30,6 +30,7 @@ from ..theory import (
 )
 from .balanced import balanced_seed_mean
 from .features import decomposition_dataset
+from .modes import mode_theory
 
 __all__ = ["theory_dataset"]
 
@@ -246,6 +247,9 @@ def _assemble(spec: SweepSpec, dims, arrays: dict, notes: set, rf, n: int) -> xr
             if name not in ("test_error", "train_error"):
                 a = dict(rf[name].attrs, long_name=f"{rf[name].attrs['long_name']} (seed mean)")
                 data_vars[name] = xr.Variable(rf[name].dims, rf[name].values, a)
+    data_vars.update(mode_theory(spec))  # over seed: each seed's own data modes
+    if "mode_strength" in data_vars:
+        coords["seed"] = coordinates(spec)["seed"]
     return xr.Dataset(
         data_vars,
         coords,

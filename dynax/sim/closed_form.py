@@ -6,7 +6,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from .gd import KernelConfig, RunInputs, init_weights, statistics
+from .gd import KernelConfig, RunInputs, init_weights, mode_bases, mode_outputs, statistics
 from .scope import float64
 from .tracker import DIVERGENCE_FACTOR, Outputs
 
@@ -120,7 +120,7 @@ def closed_form(cfg: KernelConfig, run: RunInputs) -> Outputs:
     train = jnp.sum(r * r, axis=(1, 2)) / (p * n_out)
     gone = rec >= bad_epoch
     nan = jnp.array(jnp.nan, dtype)
-    return Outputs(
+    out = Outputs(
         train_error=jnp.where(gone, nan, train),
         test_error=jnp.where(gone, nan, test),
         best_test_error=jnp.where(best_epoch < 0, nan, best),
@@ -128,3 +128,9 @@ def closed_form(cfg: KernelConfig, run: RunInputs) -> Outputs:
         diverged=bad_epoch <= cfg.epochs,
         null_space_error=jnp.where(gone, nan, null_error(wt)) if cfg.null_space else None,
     )
+    mb = mode_bases(cfg, run, dtype)
+    curves = []
+    if mb is not None:  # Uᵀ W V with W = w̃ Uᵀ (eigenbasis): w̃ (Uᵀ V)
+        for left, right in ((mb.u, mb.v), (mb.du, mb.dv)):
+            curves.append(jnp.where(gone[:, None], nan, jnp.sum(left[None] * (wt @ (u.T @ right)), axis=1)))
+    return mode_outputs(out, cfg, run, mb, curves, wt[-1] @ u.T, out.diverged, dtype)

@@ -6,9 +6,16 @@ Randomness follows docs/design.md §4 ("Randomness"): for a run with replicate `
 * ``data = fold_in(run, 0)``: the teacher ``w̄ = σ_w · normal(data)``, and example μ
   (input ``x ~ N(0, I/N)`` and standard-normal label noise ``z``) from ``fold_in(data, μ)``;
 * ``init = fold_in(run, 1)`` folded with depth, width and init kind (:mod:`dynax.sim.init`);
-* the test set of nonlinear runs from ``fold_in(run, 3)``, drawn as stored examples are.
+* the test set of nonlinear runs from ``fold_in(run, 3)``, drawn as stored examples are;
+* a teacher of chosen singular values (``problem.teacher_singular_values``),
+  ``w̄ = U diag(s) Vᵀ``, takes its orthonormal U, V from ``fold_in(run, 4)``
+  (:func:`spectral_teacher`) instead of ``data``; the examples stay where they are.
 
-Nothing depends on P, the SNR, the learning rate or a run's place in a batch, so the
+With ``problem.inputs = "whitened"`` the first P inputs are made exactly white,
+``X_w = X (XᵀX)^{-1/2} √(P/N)`` so that ``Σ_μ x_μ x_μᵀ = (P/N)·I``; whitening mixes all P
+examples, so whitened sets are NOT nested across N/P (the noise ``z`` still is).
+
+Otherwise nothing depends on P, the SNR, the learning rate or a run's place in a batch, so the
 training sets of one seed are nested across N/P (P examples are a prefix of P' > P) and
 the noise pattern ``z`` is the same at every SNR (labels are ``y = w̄ x + σ_ε z``).
 
@@ -47,12 +54,17 @@ __all__ = [
     "run_key",
     "seed_raw_data",
     "seed_stats",
+    "seed_teacher",
+    "spectral_teacher",
     "teacher",
     "teacher_apply",
+    "teacher_modes",
     "teacher_params",
+    "whiten",
 ]
 
 TEST_STREAM = 3  # fold_in(run, 3): the test set of nonlinear runs
+TEACHER_STREAM = 4  # fold_in(run, 4): the singular vectors of a teacher of chosen spectrum
 
 
 def run_key(root_seed, seed):
@@ -96,16 +108,59 @@ def teacher(key, n_in: int, n_out: int, teacher_var):
     return jnp.sqrt(teacher_var) * jax.random.normal(key, (n_out, n_in), jnp.float64)
 
 
+def _orthonormal(key, n, r):
+    """n × r orthonormal columns, Haar distributed (QR of a Gaussian, signs fixed by R)."""
+    q, rr = jnp.linalg.qr(jax.random.normal(key, (n, r), jnp.float64))
+    return q * jnp.where(jnp.diagonal(rr) < 0, -1.0, 1.0)[None, :]
+
+
 @float64
-def teacher_params(key, kind: str, n_in: int, n_out: int, teacher_var, width: int = 0):
+def spectral_teacher(root_seed, seed, n_in: int, n_out: int, spectrum: tuple):
+    """A teacher of chosen singular values: ``(w̄, U, V)`` with ``w̄ = U diag(s) Vᵀ``,
+    U (N_out, r) and V (N, r) orthonormal, from ``fold_in(run, TEACHER_STREAM)``."""
+    ku, kv = jax.random.split(jax.random.fold_in(run_key(root_seed, seed), TEACHER_STREAM))
+    u, v = _orthonormal(ku, n_out, len(spectrum)), _orthonormal(kv, n_in, len(spectrum))
+    return (u * jnp.asarray(spectrum, jnp.float64)[None, :]) @ v.T, u, v
+
+
+@float64
+def seed_teacher(root_seed, seed, n_in: int, n_out: int, teacher_var, spectrum: tuple = ()):
+    """The linear teacher of a seed: drawn with entries N(0, σ_w²) from the data key, or of the
+    chosen ``spectrum``."""
+    if spectrum:
+        return spectral_teacher(root_seed, seed, n_in, n_out, spectrum)[0]
+    return teacher(data_key(root_seed, seed), n_in, n_out, teacher_var)
+
+
+def teacher_modes(root_seed: int, seed: int, w_bar: np.ndarray, spectrum: tuple = ()):
+    """The teacher's singular modes ``(U (N_out, r), s (r,), V (N, r))``: the given spectrum in
+    its given order, else the SVD of ``w̄`` (r = min(N, N_out), s descending)."""
+    if spectrum:
+        _, u, v = spectral_teacher(root_seed, seed, w_bar.shape[1], w_bar.shape[0], tuple(spectrum))
+        return np.asarray(u), np.asarray(spectrum, np.float64), np.asarray(v)
+    u, s, vt = np.linalg.svd(w_bar, full_matrices=False)
+    return u, s, vt.T
+
+
+def whiten(x: np.ndarray) -> np.ndarray:
+    """Inputs (P, N), P ≥ N, made exactly white: ``X_w = X (XᵀX)^{-1/2} √(P/N)``, so
+    ``X_wᵀ X_w = (P/N)·I`` (the nearest such set to X)."""
+    p, n = x.shape
+    a, _, bt = np.linalg.svd(x, full_matrices=False)
+    return (a @ bt) * np.sqrt(p / n)
+
+
+@float64
+def teacher_params(key, kind: str, n_in: int, n_out: int, teacher_var, width: int = 0, linear=None):
     """The teacher of a seed from its data key, float64: ``(t1, t2)``.
 
     linear: ``t1 = w̄`` entries N(0, σ_w²) (the draw of :func:`teacher`), ``t2`` empty
     (n_out, 0); relu: ``t1 = V`` entries N(0, 1) (so ``V x`` has unit-variance entries) and
     the readout ``t2 = a`` with entries N(0, 2σ_w²/N_t), so ``E[f(x)²] = σ_w²`` and the
-    SNR keeps its meaning."""
+    SNR keeps its meaning. ``linear``, if given, is the linear teacher to use (a chosen spectrum)."""
     if kind == "linear":
-        return teacher(key, n_in, n_out, teacher_var), jnp.zeros((n_out, 0), jnp.float64)
+        w = teacher(key, n_in, n_out, teacher_var) if linear is None else linear
+        return w, jnp.zeros((n_out, 0), jnp.float64)
     kv, ka = jax.random.split(key)
     v = jax.random.normal(kv, (width, n_in), jnp.float64)
     a = jnp.sqrt(2.0 * teacher_var / width) * jax.random.normal(ka, (n_out, width), jnp.float64)
@@ -134,19 +189,38 @@ class SeedStats(NamedTuple):
     eigvals: np.ndarray  # (n_P, N)
     eigvecs: np.ndarray  # (n_P, N, N)
     rotated: np.ndarray  # (n_P, N, K)
+    # the teacher's singular modes (teacher_modes): U (N_out, r), s (r,), V (N, r)
+    modes_u: np.ndarray
+    modes_s: np.ndarray
+    modes_v: np.ndarray
 
 
-@partial(jax.jit, static_argnames=("n_in", "n_out", "p_max"))
-def _seed_stats(root_seed, seed, teacher_var, *, n_in, n_out, p_max):
+@partial(jax.jit, static_argnames=("n_in", "n_out", "p_max", "spectrum"))
+def _seed_stats(root_seed, seed, teacher_var, *, n_in, n_out, p_max, spectrum):
     """The teacher and the first p_max examples of a seed (one compilation per sweep)."""
-    key = data_key(root_seed, seed)
-    x, z = examples(key, n_in, n_out, p_max)
-    return teacher(key, n_in, n_out, teacher_var), x, z
+    x, z = examples(data_key(root_seed, seed), n_in, n_out, p_max)
+    return seed_teacher(root_seed, seed, n_in, n_out, teacher_var, spectrum), x, z
+
+
+def _inputs_of(x: np.ndarray, p: int, inputs: str) -> np.ndarray:
+    """The first p inputs of a seed as a run sees them (all rows of x; rows ≥ p zero)."""
+    xp = np.where(np.arange(len(x))[:, None] < p, x, 0.0)
+    if inputs == "whitened":
+        xp[:p] = whiten(x[:p])
+    return xp
 
 
 @float64
 def seed_stats(
-    root_seed: int, seed: int, p_values, n_in: int, n_out: int, teacher_var: float, eigen: bool = False
+    root_seed: int,
+    seed: int,
+    p_values,
+    n_in: int,
+    n_out: int,
+    teacher_var: float,
+    eigen: bool = False,
+    spectrum: tuple = (),
+    inputs: str = "gaussian",
 ) -> SeedStats:
     """Sufficient statistics of one seed for each P in ``p_values``, in float64.
 
@@ -154,7 +228,8 @@ def seed_stats(
     the small dense linear algebra per P (eigendecompositions of (N + N_out)-square or
     K-square matrices) runs in NumPy on the host, deterministic and independent of any
     batching. ``eigen`` adds the eigendecomposition of Σ_xx the depth-1 closed form needs,
-    computed once per (seed, P) for every run that shares that data.
+    computed once per (seed, P) for every run that shares that data. ``spectrum`` and
+    ``inputs`` are the problem's ``teacher_singular_values`` and ``inputs``.
     """
     p_values = np.asarray(p_values, dtype=np.int64)
     p_max = int(p_values.max())
@@ -167,13 +242,15 @@ def seed_stats(
             n_in=n_in,
             n_out=n_out,
             p_max=p_max,
+            spectrum=tuple(float(v) for v in spectrum),
         )
     )
-    a = np.concatenate([x, z], axis=1).T  # (N + N_out, P_max)
     k = factor_width(n_in, n_out, p_max)
     factors, lam_max, ls, spectra, lams, us, rots = [], [], [], [], [], [], []
     for p in p_values:
-        am = np.where(np.arange(p_max) < p, a, 0.0)
+        am = np.concatenate(
+            [_inputs_of(x, p, inputs), np.where(np.arange(p_max)[:, None] < p, z, 0.0)], axis=1
+        ).T
         if k == p_max:  # the raw (masked) data is already the smallest factor
             factor = am
         else:
@@ -197,6 +274,7 @@ def seed_stats(
             us.append(u)
             rots.append(u.T @ lx)
     empty = np.zeros((len(p_values), 0))
+    modes = teacher_modes(root_seed, seed, w_bar, spectrum)
     return SeedStats(
         np.stack(factors),
         w_bar,
@@ -206,19 +284,30 @@ def seed_stats(
         np.stack(lams) if eigen else empty,
         np.stack(us) if eigen else empty[..., None],
         np.stack(rots) if eigen else empty[..., None],
+        *modes,
     )
 
 
 @float64
-def raw_data(root_seed: int, seed: int, p: int, n_in: int, n_out: int, teacher_var: float, snr: float):
+def raw_data(
+    root_seed: int,
+    seed: int,
+    p: int,
+    n_in: int,
+    n_out: int,
+    teacher_var: float,
+    snr: float,
+    spectrum: tuple = (),
+    inputs: str = "gaussian",
+):
     """The raw training set of one run (for oracles and baselines, not the engine).
 
     Returns:
         x: (P, N) inputs; y: (P, N_out) labels ``w̄ x + σ_ε z``; w_bar: (N_out, N); noise_var.
     """
-    key = data_key(root_seed, seed)
-    w_bar = np.asarray(teacher(key, n_in, n_out, teacher_var))
-    x, z = (np.asarray(v) for v in examples(key, n_in, n_out, p))
+    w_bar = np.asarray(seed_teacher(root_seed, seed, n_in, n_out, teacher_var, tuple(spectrum)))
+    x, z = (np.asarray(v) for v in examples(data_key(root_seed, seed), n_in, n_out, p))
+    x = _inputs_of(x, p, inputs)
     noise_var = float(derived.noise_var(teacher_var, snr))
     y = x @ w_bar.T + np.sqrt(noise_var) * z
     return x, y, w_bar, noise_var
@@ -235,11 +324,14 @@ class RawData(NamedTuple):
     test_f: np.ndarray  # (n_test, N_out) noiseless teacher outputs
 
 
-@partial(jax.jit, static_argnames=("n_in", "n_out", "p_max", "teacher", "teacher_width", "n_test"))
-def _seed_raw(root_seed, seed, teacher_var, *, n_in, n_out, p_max, teacher, teacher_width, n_test):
+@partial(
+    jax.jit, static_argnames=("n_in", "n_out", "p_max", "teacher", "teacher_width", "n_test", "spectrum")
+)
+def _seed_raw(root_seed, seed, teacher_var, *, n_in, n_out, p_max, teacher, teacher_width, n_test, spectrum):
     key = data_key(root_seed, seed)
     x, z = examples(key, n_in, n_out, p_max)
-    t1, t2 = teacher_params(key, teacher, n_in, n_out, teacher_var, teacher_width)
+    linear = spectral_teacher(root_seed, seed, n_in, n_out, spectrum)[0] if spectrum else None
+    t1, t2 = teacher_params(key, teacher, n_in, n_out, teacher_var, teacher_width, linear)
     tkey = jax.random.fold_in(run_key(root_seed, seed), TEST_STREAM)
     test_x, _ = examples(tkey, n_in, n_out, n_test)
     return x, z, t1, t2, test_x, teacher_apply(teacher, t1, t2, test_x)
@@ -262,6 +354,7 @@ def seed_raw_data(root_seed: int, seed: int, problem, p_max: int) -> RawData:
                 teacher=problem.teacher,
                 teacher_width=problem.teacher_width,
                 n_test=problem.n_test,
+                spectrum=problem.teacher_singular_values,
             )
         )
     )

@@ -25,10 +25,10 @@ import numpy as np
 import optax
 
 from ..spec import INITS, derived
-from . import tracker
+from . import modes, tracker
 from .init import InitConfig, init_from
 from .scope import float64
-from .tracker import DIVERGENCE_FACTOR, Outputs
+from .tracker import DIVERGENCE_FACTOR, Outputs, records
 
 __all__ = [
     "KernelConfig",
@@ -58,6 +58,9 @@ class KernelConfig:
     dtype: str = "float32"
     root_seed: int = 0
     null_space: bool = False  # also record the error in the null space of the inputs
+    modes: int = 0  # teacher modes whose strengths are recorded (0: none; :mod:`dynax.sim.modes`)
+    data_modes: int = 0  # modes of Σ_yx recorded beside them
+    final_weights: bool = False  # return W_eff at the last epoch
 
     def shapes(self) -> list[tuple[int, int]]:
         """Layer shapes, input side first: W_1 (N_h, N), ..., W_D (N_out, N_h)."""
@@ -88,6 +91,9 @@ class RunInputs(NamedTuple):
     eigvals: jax.Array  # (N,)
     eigvecs: jax.Array  # (N, N)
     rotated: jax.Array  # (N, K)
+    # the teacher's singular vectors U (N_out, r), V (N, r), float64; None unless modes are recorded
+    mode_u: jax.Array | None = None
+    mode_v: jax.Array | None = None
 
 
 @float64
@@ -144,13 +150,40 @@ def statistics(cfg: KernelConfig, run: RunInputs, dtype) -> Statistics:
     )
 
 
+def sigma_yx(cfg, run: RunInputs):
+    """Σ_yx = (w̄ L_x + σ_ε L_z) L_xᵀ (N_out, N) in float64, O(N·K)."""
+    lx, lz = run.factor[: cfg.n_in], run.factor[cfg.n_in :]
+    return (run.teacher @ lx + run.noise_std * lz) @ lx.T
+
+
 @float64
 def init_weights(cfg: KernelConfig, run: RunInputs) -> list[jax.Array]:
     """Initial weights of one run (:func:`dynax.sim.init.init_from`)."""
-    lx, lz = run.factor[: cfg.n_in], run.factor[cfg.n_in :]
-    # Σ_yx = (w̄ L_x + σ_ε L_z) L_xᵀ, O(N·K); only the aligned init reads it
-    syx = (run.teacher @ lx + run.noise_std * lz) @ lx.T if "aligned" in cfg.inits else None
+    syx = sigma_yx(cfg, run) if "aligned" in cfg.inits else None  # only the aligned init reads it
     return init_from(cfg.init_config(), run.seed, run.init_code, run.init_scale, syx)
+
+
+@float64
+def mode_bases(cfg, run, dtype) -> modes.ModeBases | None:
+    """The teacher's and the data's singular bases of a run recording modes, else None."""
+    if not cfg.modes:
+        return None
+    return modes.bases(run.mode_u, run.mode_v, sigma_yx(cfg, run), run.n_train, cfg.data_modes, dtype)
+
+
+def mode_outputs(out: Outputs, cfg, run, mb, curves, w_last, diverged, dtype) -> Outputs:
+    """``out`` with the mode strengths (``curves``: (teacher, data) per record), the singular
+    values and, if asked, the last end-to-end weights (NaN once diverged) filled in."""
+    if mb is not None:
+        out = out._replace(
+            mode_strength=curves[0],
+            data_mode_strength=curves[1],
+            teacher_singular_value=modes.strengths(run.teacher, run.mode_u, run.mode_v),
+            data_singular_value=mb.data_s,
+        )
+    if cfg.final_weights:
+        out = out._replace(final_weights=jnp.where(diverged, jnp.nan, w_last).astype(dtype))
+    return out
 
 
 # --------------------------------------------------------------------------- GD kernel
@@ -226,13 +259,18 @@ def train_gd(cfg: KernelConfig, run: RunInputs) -> Outputs:
         updates, opt_state = opt.update(grads, state.opt_state, state.weights)
         return state._replace(weights=optax.apply_updates(state.weights, updates), opt_state=opt_state)
 
+    mb = mode_bases(cfg, run, dtype)
+
     def record(state: _State, epoch):
         w_eff = product(state.weights)
         train, test = errors(w_eff, lz_noise - (w_eff - w_bar) @ lx)
         state = check(state, test, epoch)
         nan = jnp.array(jnp.nan, dtype)
         null = _null_space_error(w_eff, w_bar, u_row, n_out) if cfg.null_space else nan
-        return state, tuple(jnp.where(state.track.diverged, nan, v) for v in (train, test, null))
+        rec = [train, test, null]
+        if mb is not None:
+            rec += [modes.strengths(w_eff, mb.u, mb.v), modes.strengths(w_eff, mb.du, mb.dv)]
+        return state, tuple(jnp.where(state.track.diverged, nan, v) for v in rec)
 
     def interval(state, bounds):
         start, stop = bounds[0], bounds[1]
@@ -243,7 +281,9 @@ def train_gd(cfg: KernelConfig, run: RunInputs) -> Outputs:
     state = _State(weights=ws0, opt_state=opt.init(ws0), track=tracker.start(test0, dtype, cfg.epochs + 1))
     rec_epochs = np.asarray(cfg.record, dtype=np.int64)
     bounds = np.stack([rec_epochs[:-1], rec_epochs[1:]], axis=1)
-    state, (train_rec, test_rec, null_rec) = jax.lax.scan(interval, state, bounds)
-    state, (train_last, test_last, null_last) = record(state, rec_epochs[-1])
-    null = (null_rec, null_last) if cfg.null_space else None
-    return tracker.outputs(state.track, dtype, (train_rec, train_last), (test_rec, test_last), null)
+    state, recs = jax.lax.scan(interval, state, bounds)
+    state, lasts = record(state, rec_epochs[-1])
+    null = (recs[2], lasts[2]) if cfg.null_space else None
+    out = tracker.outputs(state.track, dtype, (recs[0], lasts[0]), (recs[1], lasts[1]), null)
+    curves = [records(r, last) for r, last in zip(recs[3:], lasts[3:], strict=True)]
+    return mode_outputs(out, cfg, run, mb, curves, product(state.weights), state.track.diverged, dtype)

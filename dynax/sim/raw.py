@@ -35,11 +35,11 @@ import optax
 
 from ..spec import derived
 from ..theory import optimal_online_rate
-from . import data, tracker
-from .gd import optimizer, product
+from . import data, modes, tracker
+from .gd import mode_outputs, optimizer, product
 from .init import InitConfig, init_from
 from .scope import float64
-from .tracker import DIVERGENCE_FACTOR, Outputs
+from .tracker import DIVERGENCE_FACTOR, Outputs, records
 
 __all__ = ["RawConfig", "RawInputs", "feature_layer", "initial_weights", "train_raw"]
 
@@ -69,6 +69,9 @@ class RawConfig:
     teacher_width: int = 0
     n_test: int = 0  # 0: the exact population risk (linear teacher and student)
     schedule: str = "none"
+    modes: int = 0  # teacher modes recorded (linear students only), as in the GD kernel
+    data_modes: int = 0
+    final_weights: bool = False
 
     def shapes(self) -> list[tuple[int, int]]:
         """Shapes of the TRAINED layers, input side first."""
@@ -109,6 +112,8 @@ class RawInputs(NamedTuple):
     record_steps: jax.Array  # (n_record,) online: steps at the record positions
     init_var: jax.Array  # σ_0² for the optimal_online schedule
     teacher_var: jax.Array  # σ_w²
+    mode_u: jax.Array | None = None  # the teacher's singular vectors (modes recorded only)
+    mode_v: jax.Array | None = None
 
 
 _ACT = {"linear": lambda h: h, "relu": jax.nn.relu, "tanh": jnp.tanh}
@@ -313,13 +318,22 @@ def train_raw(cfg: RawConfig, run: RawInputs) -> Outputs:
             e=jnp.where(active, e, state.e),
         )
 
+    mb = None
+    if cfg.modes:  # Σ_yx of the P stored examples (an online run's first P), float64
+        x64 = run.x * (jnp.arange(cfg.p_bucket) < run.n_train)[:, None]
+        syx = (x64 @ run.t1.T + run.noise_std * run.z).T @ x64
+        mb = modes.bases(run.mode_u, run.mode_v, syx, run.n_train, cfg.data_modes, dtype)
+
     def record(state: _State, pos):
         test = net.test_error(state.weights)
         state = check(state, test, pos)
         nan = jnp.array(jnp.nan, dtype)
         train = net.train_error(state.weights)
-        diverged = state.track.diverged
-        return state, (jnp.where(diverged, nan, train), jnp.where(diverged, nan, test))
+        rec = [train, test]
+        if mb is not None:
+            w_eff = product(state.weights)
+            rec += [modes.strengths(w_eff, mb.u, mb.v), modes.strengths(w_eff, mb.du, mb.dv)]
+        return state, tuple(jnp.where(state.track.diverged, nan, v) for v in rec)
 
     loops = _online_steps if cfg.protocol == "online" else _replay_epochs
     body, steps = loops(cfg, run, net, check, update, dtype)
@@ -336,6 +350,18 @@ def train_raw(cfg: RawConfig, run: RawInputs) -> Outputs:
         track=tracker.start(test0, dtype, never),
         e=(run.teacher_var + run.init_var).astype(dtype),
     )
-    state, (train_rec, test_rec) = jax.lax.scan(interval, state, jnp.arange(n_rec - 1))
-    state, (train_last, test_last) = record(state, steps[n_rec - 1])
-    return tracker.outputs(state.track, dtype, (train_rec, train_last), (test_rec, test_last))
+    state, recs = jax.lax.scan(interval, state, jnp.arange(n_rec - 1))
+    state, lasts = record(state, steps[n_rec - 1])
+    out = tracker.outputs(state.track, dtype, (recs[0], lasts[0]), (recs[1], lasts[1]))
+    curves = [records(r, last) for r, last in zip(recs[2:], lasts[2:], strict=True)]
+    w_last = product(state.weights) if cfg.final_weights else None
+    return mode_outputs(out, cfg, _TeacherView(run.t1, run.mode_u, run.mode_v), mb, curves, w_last,
+                        state.track.diverged, dtype)  # fmt: skip
+
+
+class _TeacherView(NamedTuple):
+    """What :func:`~dynax.sim.gd.mode_outputs` reads of a run: its linear teacher and modes."""
+
+    teacher: jax.Array
+    mode_u: jax.Array | None
+    mode_v: jax.Array | None

@@ -13,7 +13,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-__all__ = ["DIVERGENCE_FACTOR", "Outputs", "Tracker", "best_error", "outputs", "start", "update"]
+__all__ = ["DIVERGENCE_FACTOR", "Outputs", "Tracker", "best_error", "outputs", "records", "start", "update"]
 
 DIVERGENCE_FACTOR = 1e6  # E_g above this multiple of E_g(0) counts as diverged
 
@@ -28,6 +28,13 @@ class Outputs(NamedTuple):
     diverged: jax.Array  # bool
     # (n_record,) error in the null space of Σ_xx (the frozen subspace); None unless asked for
     null_space_error: jax.Array | None = None
+    # modes (None unless recorded, :mod:`dynax.sim.modes`): strengths (n_record, r) and
+    # (n_record, r_d), the teacher's singular values (r,) and the data's (r_d,)
+    mode_strength: jax.Array | None = None
+    data_mode_strength: jax.Array | None = None
+    teacher_singular_value: jax.Array | None = None
+    data_singular_value: jax.Array | None = None
+    final_weights: jax.Array | None = None  # (N_out, N) W_eff at the last epoch; None unless asked
 
 
 class Tracker(NamedTuple):
@@ -80,3 +87,8 @@ def outputs(tr: Tracker, dtype, train, test, null=None) -> Outputs:
 def best_error(tr: Tracker, dtype):
     """The minimum of E_g, NaN if E_g was never finite."""
     return jnp.where(tr.best_epoch < 0, jnp.nan, tr.best).astype(dtype)
+
+
+def records(rec, last):
+    """A curve from the scan's records (n_record − 1, ...) and the last record (...)."""
+    return jnp.concatenate([rec, last[None]], axis=0)

@@ -20,6 +20,7 @@ __all__ = [
     "DTYPES",
     "EXTRA_AXES",
     "INITS",
+    "INPUTS",
     "KERNELS",
     "LOSSES",
     "METHODS",
@@ -63,12 +64,22 @@ EXTRA_AXES = {
 STUDENTS = ("deep_linear", "random_features")
 ACTIVATIONS = ("linear", "relu", "tanh")
 TEACHERS = ("linear", "relu")
+INPUTS = ("gaussian", "whitened")  # whitened: Σ_μ x_μ x_μᵀ = (P/N)·I exactly
 NONLINEAR_N_TEST = 1000  # default test-set size where E_g is estimated (nonlinear runs)
 MIN_SNR = 1e-8  # smallest SNR a spec may give: below it the signal is under float32 rounding of the noise
 TOP_KEYS = ("name", "description", "seed", "grid", "problem", "model", "train")
 SECTION_KEYS = {
     "grid": (*CORE_DIMS, *EXTRA_AXES),
-    "problem": ("n_in", "n_out", "teacher_var", "teacher", "teacher_width", "n_test"),
+    "problem": (
+        "n_in",
+        "n_out",
+        "teacher_var",
+        "teacher_singular_values",
+        "inputs",
+        "teacher",
+        "teacher_width",
+        "n_test",
+    ),
     "model": ("width", "init", "init_scale", "student", "activation"),
     "train": (
         "optimizer",
@@ -103,10 +114,13 @@ class Auto:
 
 @dataclass(frozen=True)
 class Record:
-    """Which epochs are recorded: ``{log = n}`` or ``{every = k}``."""
+    """What is recorded: the epochs (``{log = n}`` or ``{every = k}``), and whether the
+    mode strengths (at those epochs) and the final end-to-end weights are kept."""
 
     kind: str  # "log" or "every"
     value: int
+    modes: bool = False  # mode_strength, data_mode_strength (default on for n_out > 1 or a spectrum)
+    final_weights: bool = False  # W_eff at the last epoch, (..., seed, output, input)
 
     def epochs(self, total: int) -> tuple[int, ...]:
         """The recorded epochs for a run of ``total`` epochs (:func:`derived.record_epochs`)."""
@@ -129,6 +143,19 @@ class Problem:
     teacher: str = "linear"
     teacher_width: int = 0  # hidden units of the relu teacher
     n_test: int = 0  # test-set size where E_g is estimated (nonlinear cases); 0 = exact
+    # a teacher of chosen singular values W̄ = U diag(s) Vᵀ (teacher_var is then derived from it)
+    teacher_singular_values: tuple[float, ...] = ()
+    inputs: str = "gaussian"  # or "whitened"
+
+    @property
+    def n_modes(self) -> int:
+        """Teacher modes: the given spectrum's length, else min(N, N_out)."""
+        return len(self.teacher_singular_values) or min(self.n_in, self.n_out)
+
+    @property
+    def n_data_modes(self) -> int:
+        """Singular modes of Σ_yx: min(N, N_out)."""
+        return min(self.n_in, self.n_out)
 
 
 @dataclass(frozen=True)
@@ -236,8 +263,8 @@ class SweepSpec:
                 return "inf"
             if isinstance(v, Auto):
                 return {"auto": v.factor}
-            if isinstance(v, Record):
-                return {v.kind: v.value}
+            if isinstance(v, Record):  # the flags added later: present only when on
+                return {v.kind: v.value, **{k: True for k in ("modes", "final_weights") if getattr(v, k)}}
             return v
 
         out = {
@@ -246,6 +273,9 @@ class SweepSpec:
             "grid": {a.name: [conv(v) for v in a.values] for a in self.axes},
             "problem": dataclasses.asdict(self.problem),
         }
+        for key, default in (("teacher_singular_values", ()), ("inputs", "gaussian")):  # added later
+            if out["problem"][key] == default:
+                del out["problem"][key]
         for section in ("model", "train"):
             obj = getattr(self, section)
             out[section] = {f.name: conv(getattr(obj, f.name)) for f in dataclasses.fields(obj)}

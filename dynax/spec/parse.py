@@ -17,12 +17,14 @@ from pathlib import Path
 import numpy as np
 
 from . import derived
+from .checks import cross_checks
 from .model import (
     ACTIVATIONS,
     CORE_DIMS,
     DTYPES,
     EXTRA_AXES,
     INITS,
+    INPUTS,
     KERNELS,
     LOSSES,
     METHODS,
@@ -230,9 +232,9 @@ class _Validator:
         problem, student, activation = self.problem(tables["problem"], model_raw)
         fixed = self.settings(grid, model_raw, train_raw, problem.n_in)
         axes = self.axes(grid, problem.n_in)
-        train = self.train(train_raw)
+        train = self.train(train_raw, problem)
         values = {k: axes.get(k, [fixed[k]]) for k in EXTRA_AXES}
-        self.cross_checks(problem, student, activation, train, axes, values)
+        cross_checks(self, problem, student, activation, train, axes, values)
 
         ordered = [Axis(k, tuple(axes[k])) for k in ("depth", "n_over_p", "snr")]
         ordered += [Axis(k, tuple(axes[k])) for k in grid if k not in CORE_DIMS]
@@ -258,6 +260,10 @@ class _Validator:
         teacher_var = self.number(
             "problem.teacher_var", pr.get("teacher_var", _default(Problem, "teacher_var")), lo=0, lo_open=True
         )
+        spectrum = self.spectrum(pr, n_in, n_out)
+        if spectrum:  # σ_w² = ‖W̄‖²_F/(N·N_out), so the SNR keeps its meaning
+            teacher_var = sum(s * s for s in spectrum) / (n_in * n_out)
+        inputs = self.choice("problem.inputs", pr.get("inputs", _default(Problem, "inputs")), INPUTS)
         teacher = self.choice("problem.teacher", pr.get("teacher", _default(Problem, "teacher")), TEACHERS)
         if teacher == "relu":
             if "teacher_width" not in pr:
@@ -284,7 +290,29 @@ class _Validator:
             )
         else:
             n_test = _default(Problem, "n_test")
-        return Problem(n_in, n_out, teacher_var, teacher, teacher_width, n_test), student, activation
+        problem = Problem(n_in, n_out, teacher_var, teacher, teacher_width, n_test, spectrum, inputs)
+        return problem, student, activation
+
+    def spectrum(self, pr: dict, n_in: int, n_out: int) -> tuple[float, ...]:
+        """``problem.teacher_singular_values``: 1 to min(N, N_out) finite values ≥ 0, not all 0."""
+        key = "problem.teacher_singular_values"
+        if key.split(".")[1] not in pr:
+            return ()
+        values = pr["teacher_singular_values"]
+        if "teacher_var" in pr:
+            self.fail(key, "given together with problem.teacher_var; σ_w² is derived from the spectrum "
+                      "(‖W̄‖²_F/(N·N_out)): give one of them")  # fmt: skip
+        r = min(n_in, n_out)
+        if not isinstance(values, list) or not values:
+            self.fail(
+                key, f"got {_describe(values)}; expected a list of 1 to min(N, N_out) = {r} numbers ≥ 0"
+            )
+        if len(values) > r:
+            self.fail(key, f"got {len(values)} values; at most min(N, N_out) = min({n_in}, {n_out}) = {r}")
+        out = tuple(self.number(f"{key}[{i}]", x, lo=0) for i, x in enumerate(values))
+        if not any(out):
+            self.fail(key, f"got {values!r}; at least one singular value must be > 0")
+        return out
 
     def settings(self, grid: dict, model_raw: dict, train_raw: dict, n_in: int) -> dict:
         """The grid-able settings given as fixed values (or their defaults), checked."""
@@ -370,11 +398,11 @@ class _Validator:
             ps[p] = r
         return axes
 
-    def train(self, tr: dict) -> dict:
+    def train(self, tr: dict, problem: Problem) -> dict:
         """``[train]`` keys that are never grid axes."""
         out = {
             "epochs": self.integer("train.epochs", tr.get("epochs", _default(Train, "epochs")), lo=1),
-            "record": self.record(tr["record"]) if "record" in tr else _default(Train, "record"),
+            "record": self.record(tr.get("record", {"log": _default(Train, "record").value}), problem),
         }
         for key, allowed in (
             ("loss", LOSSES),
@@ -395,68 +423,6 @@ class _Validator:
         out["null_space_error"] = null_space
         return out
 
-    def cross_checks(self, problem: Problem, student: str, activation: str, train: dict, axes, values):
-        """What single keys allow but their combination does not."""
-
-        def where(name):
-            return f"grid.{name}" if name in axes else f"{EXTRA_AXES[name][0]}.{EXTRA_AXES[name][1]}"
-
-        nonlinear = problem.n_test > 0
-        raw_path = nonlinear or train["batch_size"] > 0 or "online" in values["protocol"]
-        schedule = train["schedule"]
-        if train["null_space_error"] and raw_path:
-            self.fail(
-                "train.null_space_error",
-                "is recorded on the full-batch linear path only (replay, no batch_size, linear "
-                "teacher and student)",
-            )
-        if schedule != "none":
-            if "online" not in values["protocol"]:
-                self.fail(
-                    "train.schedule",
-                    f"got {schedule!r}; the schedule applies to online runs, and this sweep has none "
-                    '(set train.protocol = "online" or grid.protocol = ["replay", "online"])',
-                )
-            if values["optimizer"] != ["gd"]:
-                self.fail("train.schedule", f'got {schedule!r}; the oracle schedule is for optimizer = "gd"')
-        if student == "random_features" and axes["depth"] != [2]:
-            self.fail(
-                "grid.depth",
-                f"got {axes['depth']}; the random-feature student has depth 2 "
-                "(a fixed random layer and a trained readout)",
-            )
-        if activation != "linear" and student == "deep_linear" and 1 in axes["depth"]:
-            self.fail("model.activation", "applies to hidden layers; depth 1 has none (use depth ≥ 2)")
-        if raw_path and "aligned" in values["init"]:
-            self.fail(
-                where("init"),
-                "init 'aligned' needs the full-batch linear path (it reads Σ_yx); "
-                "online, minibatch and nonlinear runs allow: "
-                + ", ".join(i for i in INITS if i != "aligned"),
-            )
-        if nonlinear and any(isinstance(v, Auto) for v in values["learning_rate"]):
-            self.fail(
-                where("learning_rate"),
-                "learning_rate = {auto = f} uses the linear stability bound; "
-                "give a number for nonlinear runs",
-            )
-        if problem.n_out != 1 and "balanced" in values["init"]:
-            self.fail(
-                where("init"),
-                f"balanced initialisation needs problem.n_out = 1 (got n_out = {problem.n_out})",
-            )
-        if "zero" in values["init"] and any(d >= 2 for d in axes["depth"]) and student == "deep_linear":
-            self.fail(
-                where("init"),
-                "init 'zero' is a saddle point at depth ≥ 2 (no gradient ever flows); use it at depth 1 only",
-            )
-        if 0 in values["init_scale"] and any(d >= 2 for d in axes["depth"]) and student == "deep_linear":
-            self.fail(
-                where("init_scale"),
-                "init_scale = 0 starts a depth ≥ 2 network at the saddle point W = 0, where no gradient "
-                "ever flows (like init 'zero'); give a scale > 0, or use it at depth 1 only",
-            )
-
     def learning_rate(self, key, v):
         if isinstance(v, dict):
             self.check_keys(v, ("auto",), f"{key}.")
@@ -465,13 +431,27 @@ class _Validator:
             return Auto(self.number(f"{key}.auto", v["auto"], lo=0, lo_open=True))
         return self.number(key, v, lo=0, lo_open=True)
 
-    def record(self, v):
-        if not isinstance(v, dict) or len(v) != 1:
-            self.fail("train.record", f"got {_describe(v)}; expected {{log = n}} or {{every = k}}")
-        self.check_keys(v, ("log", "every"), "train.record.")
-        ((kind, n),) = v.items()
-        lo = 2 if kind == "log" else 1
-        return Record(kind, self.integer(f"train.record.{kind}", n, lo=lo))
+    def record(self, v, problem: Problem):
+        """``train.record``: the epochs, and the flags ``modes`` (default on for n_out > 1 or a
+        given spectrum) and ``final_weights`` (default off)."""
+        expected = (
+            "expected {log = n} or {every = k}, optionally with modes = true/false, final_weights = true"
+        )
+        if not isinstance(v, dict):
+            self.fail("train.record", f"got {_describe(v)}; {expected}")
+        self.check_keys(v, ("log", "every", "modes", "final_weights"), "train.record.")
+        kinds = [k for k in ("log", "every") if k in v]
+        if len(kinds) != 1:
+            self.fail("train.record", f"got {v!r}; {expected}")
+        kind = kinds[0]
+        value = self.integer(f"train.record.{kind}", v[kind], lo=2 if kind == "log" else 1)
+        flags = {}
+        for flag, default in (("modes", problem.n_out > 1 or bool(problem.teacher_singular_values)),
+                              ("final_weights", False)):  # fmt: skip
+            flags[flag] = v.get(flag, default)
+            if not isinstance(flags[flag], bool):
+                self.fail(f"train.record.{flag}", f"got {flags[flag]!r}; expected true or false")
+        return Record(kind, value, **flags)
 
 
 def _range(lo, hi):

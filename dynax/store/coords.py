@@ -58,6 +58,30 @@ def coordinates(spec: SweepSpec) -> dict:
         "snr", noise_var, {"long_name": "label-noise variance sigma_eps^2", "units": "1"}
     )
     coords["examples"] = _examples(spec)
+    pr, rec = spec.problem, spec.train.record
+    if rec.modes:
+        coords["mode"] = xr.Variable(
+            "mode", np.arange(pr.n_modes), {"long_name": "teacher singular mode", "units": "1"}
+        )
+        coords["data_mode"] = xr.Variable(
+            "data_mode",
+            np.arange(pr.n_data_modes),
+            {"long_name": "singular mode of the training data's Sigma_yx, by descending value", "units": "1"},
+        )
+        if pr.teacher_singular_values:
+            coords["singular_value"] = xr.Variable(
+                "mode",
+                np.asarray(pr.teacher_singular_values, np.float64),
+                {
+                    "long_name": "the teacher's singular value s_alpha (problem.teacher_singular_values)",
+                    "units": "1",
+                },
+            )
+    if rec.final_weights:
+        coords["output"] = xr.Variable(
+            "output", np.arange(pr.n_out), {"long_name": "output unit", "units": "1"}
+        )
+        coords["input"] = xr.Variable("input", np.arange(pr.n_in), {"long_name": "input unit", "units": "1"})
     if "online" in spec.protocols:
         coords["epoch"].attrs["long_name"] = (
             "record position: epochs of replay runs (online runs are recorded at `examples`)"

@@ -70,9 +70,12 @@ class FlatResult(_ByName):
         """Take the runs of ``mask`` (flat, bool) from a result Dataset of the same spec;
         variables the Dataset does not hold are left as they are."""
         dims = self.spec.dims
+        by_name = {v.name: v for v in VARIABLES}
         for name, arr in self.values.items():
             if name in ds:
-                da = ds[name].transpose(*dims, *(["epoch"] if "epoch" in ds[name].dims else []))
+                da, v = ds[name], by_name[name]
+                da = da.expand_dims({d: ds.sizes[d] for d in dims if d not in da.dims})
+                da = da.transpose(*dims, *v.extra, *(["epoch"] if v.curve else []))
                 arr[mask] = da.values.reshape(arr.shape)[mask]
         self.present |= mask
 
@@ -89,9 +92,14 @@ def build_dataset(plan, res: FlatResult, history: str = "") -> xr.Dataset:
         variables.append(PRESENT)
     for v in variables:
         values = res.present if v is PRESENT else res[v.name]
-        d = (*dims, "epoch") if v.curve else dims
-        s = (*shape, len(spec.record_epochs)) if v.curve else shape
-        data_vars[v.name] = xr.Variable(d, values.astype(v.numpy_dtype(spec)).reshape(s), v.label(spec))
+        full = (*dims, *v.extra, *(("epoch",) if v.curve else ()))
+        s = (*shape, *v.extra_shape(spec), *((len(spec.record_epochs),) if v.curve else ()))
+        var = xr.Variable(full, values.astype(v.numpy_dtype(spec)).reshape(s), v.label(spec))
+        if v.over is not None:  # a data variable: equal across the other dims; any present run's
+            other = [d for d in dims if d not in v.over]
+            var = var.reduce(np.nanmax, dim=other) if other else var
+            var.attrs = v.label(spec)
+        data_vars[v.name] = var
     dev = jax.devices()[0]
     created = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     attrs = {

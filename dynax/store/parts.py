@@ -39,7 +39,7 @@ def write_part(parts: Path, plan, k: int, res: Chunk) -> Path:
     spec = plan.spec
     data_vars = {"run": ("run", res.runs)}
     for v in computed(spec):
-        data_vars[v.name] = (("run", "epoch") if v.curve else "run", res.values[v.name])
+        data_vars[v.name] = (("run", *v.extra, *(("epoch",) if v.curve else ())), res.values[v.name])
     ds = xr.Dataset(
         data_vars,
         attrs={

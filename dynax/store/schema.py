@@ -4,7 +4,9 @@ Every writer and reader of results uses :data:`VARIABLES`: the per-chunk results
 engine, the part files, the merge of shards and the labelled Dataset. Adding a variable
 means adding one row here (and filling it where it is computed).
 
-Dims: a run variable has the spec's dims; a curve has them and ``epoch``. Dtypes:
+Dims: a run variable has the spec's dims; a curve has them and ``epoch``; ``extra`` dims
+(mode, data_mode, output, input) come between; a data variable (``over``) keeps only the
+spec dims its values depend on (equal across the others: the Dataset takes one). Dtypes:
 ``"float"`` is the sweep's ``train.dtype``; others are fixed.
 """
 
@@ -17,7 +19,7 @@ import numpy as np
 
 from ..spec import Auto, SweepSpec
 
-__all__ = ["PRESENT", "VARIABLES", "Variable", "computed"]
+__all__ = ["PRESENT", "VARIABLES", "Variable", "computed", "extra_size"]
 
 
 def _always(spec: SweepSpec) -> bool:
@@ -55,12 +57,23 @@ class Variable:
     attrs: dict = field(default_factory=dict)
     computed: Any = _always  # spec -> bool: the engine computes it (chunks, part files)
     in_dataset: Any = None  # spec -> bool: the Dataset holds it (default: when computed)
+    extra: tuple[str, ...] = ()  # dims after the spec's (and before epoch): mode, output, ...
+    # the spec dims a data variable depends on (the Dataset keeps those only); None: all
+    over: tuple[str, ...] | None = None
 
     def numpy_dtype(self, spec: SweepSpec):
         return np.dtype(spec.train.dtype if self.dtype == "float" else self.dtype)
 
+    def extra_shape(self, spec: SweepSpec) -> tuple[int, ...]:
+        return tuple(extra_size(spec, d) for d in self.extra)
+
     def shape(self, spec: SweepSpec, n_runs: int) -> tuple[int, ...]:
-        return (n_runs, len(spec.record_epochs)) if self.curve else (n_runs,)
+        return (n_runs, *self.extra_shape(spec), *((len(spec.record_epochs),) if self.curve else ()))
+
+    def dims(self, spec: SweepSpec) -> tuple[str, ...]:
+        """The Dataset dims: the spec's (those of ``over``), the extra ones, then epoch."""
+        base = spec.dims if self.over is None else tuple(d for d in spec.dims if d in self.over)
+        return (*base, *self.extra, *(("epoch",) if self.curve else ()))
 
     def label(self, spec: SweepSpec) -> dict:
         long_name = self.long_name(spec) if callable(self.long_name) else self.long_name
@@ -68,6 +81,16 @@ class Variable:
 
     def stored(self, spec: SweepSpec) -> bool:
         return (self.in_dataset or self.computed)(spec)
+
+
+def extra_size(spec: SweepSpec, dim: str) -> int:
+    """The length of a dim beyond the spec's: mode, data_mode, output, input."""
+    pr = spec.problem
+    return {"mode": pr.n_modes, "data_mode": pr.n_data_modes, "output": pr.n_out, "input": pr.n_in}[dim]
+
+
+def _modes(spec: SweepSpec) -> bool:
+    return spec.train.record.modes
 
 
 _FLAG = {"flag_values": np.array([0, 1], dtype=np.int8)}
@@ -116,6 +139,57 @@ VARIABLES: tuple[Variable, ...] = (
         computed=lambda spec: spec.train.null_space_error,
     ),
     Variable("learning_rate_used", False, "float64", np.nan, _rate_long_name, in_dataset=_auto_rate),
+    Variable(
+        "mode_strength",
+        True,
+        "float",
+        np.nan,
+        "strength of each teacher singular mode, u_alpha = U_alpha^T W_eff V_alpha "
+        "(reaches the teacher's singular value when the mode is learnt)",
+        computed=_modes,
+        extra=("mode",),
+    ),
+    Variable(
+        "data_mode_strength",
+        True,
+        "float",
+        np.nan,
+        "strength along each singular mode of the training data's Sigma_yx = sum_mu y_mu x_mu^T: "
+        "U_alpha^T W_eff V_alpha with U, V Sigma_yx's singular vectors",
+        computed=_modes,
+        extra=("data_mode",),
+    ),
+    Variable(
+        "teacher_singular_value",
+        False,
+        "float64",
+        np.nan,
+        "singular values of the seed's teacher w_bar (the order of the mode dim)",
+        computed=_modes,
+        in_dataset=lambda spec: _modes(spec) and not spec.problem.teacher_singular_values,
+        extra=("mode",),
+        over=("seed",),
+    ),
+    Variable(
+        "data_singular_value",
+        False,
+        "float64",
+        np.nan,
+        "singular values of the training data's Sigma_yx times N/P (the teacher's for noiseless "
+        "whitened inputs), descending",
+        computed=_modes,
+        extra=("data_mode",),
+        over=("n_over_p", "snr", "seed"),
+    ),
+    Variable(
+        "final_weights",
+        False,
+        "float",
+        np.nan,
+        "end-to-end weights W_eff = W_D ... W_1 at the last epoch (NaN if the run diverged)",
+        computed=lambda spec: spec.train.record.final_weights,
+        extra=("output", "input"),
+    ),
 )
 
 # a shard's mask: in the Dataset of a shard only, never computed by a chunk

@@ -1,0 +1,98 @@
+"""Checks of key combinations: what single keys allow but their combination does not
+(:func:`cross_checks`, called by :mod:`dynax.spec.parse` once every section is read)."""
+
+from __future__ import annotations
+
+from . import derived
+from .model import EXTRA_AXES, INITS, Auto, Problem
+
+__all__ = ["cross_checks"]
+
+
+def cross_checks(v, problem: Problem, student: str, activation: str, train: dict, axes, values):
+    """What single keys allow but their combination does not."""
+
+    def where(name):
+        return f"grid.{name}" if name in axes else f"{EXTRA_AXES[name][0]}.{EXTRA_AXES[name][1]}"
+
+    nonlinear = problem.n_test > 0
+    raw_path = nonlinear or train["batch_size"] > 0 or "online" in values["protocol"]
+    schedule = train["schedule"]
+    modes_checks(v, problem, student, activation, train, axes, values, raw_path, where)
+    if train["null_space_error"] and raw_path:
+        v.fail(
+            "train.null_space_error",
+            "is recorded on the full-batch linear path only (replay, no batch_size, linear "
+            "teacher and student)",
+        )
+    if schedule != "none":
+        if "online" not in values["protocol"]:
+            v.fail(
+                "train.schedule",
+                f"got {schedule!r}; the schedule applies to online runs, and this sweep has none "
+                '(set train.protocol = "online" or grid.protocol = ["replay", "online"])',
+            )
+        if values["optimizer"] != ["gd"]:
+            v.fail("train.schedule", f'got {schedule!r}; the oracle schedule is for optimizer = "gd"')
+    if student == "random_features" and axes["depth"] != [2]:
+        v.fail(
+            "grid.depth",
+            f"got {axes['depth']}; the random-feature student has depth 2 "
+            "(a fixed random layer and a trained readout)",
+        )
+    if activation != "linear" and student == "deep_linear" and 1 in axes["depth"]:
+        v.fail("model.activation", "applies to hidden layers; depth 1 has none (use depth ≥ 2)")
+    if raw_path and "aligned" in values["init"]:
+        v.fail(
+            where("init"),
+            "init 'aligned' needs the full-batch linear path (it reads Σ_yx); "
+            "online, minibatch and nonlinear runs allow: " + ", ".join(i for i in INITS if i != "aligned"),
+        )
+    if nonlinear and any(isinstance(x, Auto) for x in values["learning_rate"]):
+        v.fail(
+            where("learning_rate"),
+            "learning_rate = {auto = f} uses the linear stability bound; give a number for nonlinear runs",
+        )
+    if problem.n_out != 1 and "balanced" in values["init"]:
+        v.fail(
+            where("init"),
+            f"balanced initialisation needs problem.n_out = 1 (got n_out = {problem.n_out})",
+        )
+    if "zero" in values["init"] and any(d >= 2 for d in axes["depth"]) and student == "deep_linear":
+        v.fail(
+            where("init"),
+            "init 'zero' is a saddle point at depth ≥ 2 (no gradient ever flows); use it at depth 1 only",
+        )
+    if 0 in values["init_scale"] and any(d >= 2 for d in axes["depth"]) and student == "deep_linear":
+        v.fail(
+            where("init_scale"),
+            "init_scale = 0 starts a depth ≥ 2 network at the saddle point W = 0, where no gradient "
+            "ever flows (like init 'zero'); give a scale > 0, or use it at depth 1 only",
+        )
+
+
+def modes_checks(v, problem: Problem, student, activation, train, axes, values, raw_path, where):
+    """The multi-output keys: a chosen teacher spectrum, whitened inputs, recorded modes."""
+    nonlinear_model = student != "deep_linear" or activation != "linear"
+    if problem.inputs == "whitened":
+        small = [r for r in axes["n_over_p"] if derived.n_train(problem.n_in, r) < problem.n_in]
+        if small:
+            v.fail(
+                "problem.inputs",
+                f"'whitened' needs P ≥ N (Σ_xx = (P/N)·I has full rank); grid.n_over_p has {small} "
+                f"(P < N = {problem.n_in}); allowed: n_over_p ≤ 1",
+            )
+        if "online" in values["protocol"]:
+            v.fail(
+                "problem.inputs", "'whitened' sets are fixed training sets; online runs draw fresh examples"
+            )
+        if train["batch_size"] > 0:
+            v.fail("problem.inputs", "'whitened' is for full-batch GD; train.batch_size (minibatch) is set")
+        if problem.teacher != "linear" or nonlinear_model:
+            v.fail("problem.inputs", "'whitened' is for linear teachers and students")
+    if problem.teacher_singular_values and problem.teacher != "linear":
+        v.fail("problem.teacher_singular_values", "applies only to problem.teacher = 'linear'")
+    record = train["record"]
+    for flag in ("modes", "final_weights"):
+        if getattr(record, flag) and nonlinear_model:
+            v.fail(f"train.record.{flag}", "needs a linear student (the end-to-end weights W_eff)")
