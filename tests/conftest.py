@@ -27,11 +27,12 @@ def spec_text(grid: str, problem: str = "n_in = 12", model: str = "", train: str
     return f"name = 't'\n[grid]\n{grid}\n[problem]\n{problem}\n[model]\n{model}\n[train]\n{train}\n"
 
 
-def numpy_gd(x, y, weights, lr, epochs, record, loss="sum"):
+def numpy_gd(x, y, weights, lr, epochs, record, loss="sum", weight_decay=0.0):
     """Full-batch GD on the raw data matrix, a loop over epochs in plain numpy.
 
     Args:
-        x: (P, N) inputs; y: (P, N_out) labels; weights: initial layers, input side first.
+        x: (P, N) inputs; y: (P, N_out) labels; weights: initial layers, input side first;
+        weight_decay: γ, the loss's (γ/2)Σ_l‖W_l‖² (times 1/P for the mean loss).
     Returns:
         dict epoch -> (final weights list) at each epoch in ``record``, and the trajectory
         of end-to-end weights at every epoch.
@@ -60,7 +61,7 @@ def numpy_gd(x, y, weights, lr, epochs, record, loss="sum"):
             for w in ws[:i]:
                 right = w @ right
             grads.append(left.T @ g_eff @ right.T)
-        ws = [w - lr * g for w, g in zip(ws, grads, strict=True)]
+        ws = [w - lr * (g + weight_decay * scale * w) for w, g in zip(ws, grads, strict=True)]
     return saved, np.array(effs)
 
 

@@ -44,26 +44,32 @@ def ridge_norm(spectrum, noise_std, gamma) -> np.ndarray:
 _BISECTIONS = 48  # halvings of log(rate): relative precision 2^-48 of the bracket's log-width
 
 
-def auto_step(depth, lam_max, teachers, spectrum, noise_std, init, shapes, scale, factor, epochs):
+def auto_step(
+    depth, lam_max, teachers, spectrum, noise_std, init, shapes, scale, factor, epochs, weight_decay=0.0
+):
     """``factor`` × the stability bound of each run (sum-loss units), taken at the norm the
     run can reach in its ``epochs``: the larger of the teacher's and the ridge solution's at
     γ = 1/(ε·epochs), ε the step itself (GD at time t filters the data like ridge at γ ≈ 1/t,
     docs/theory.md §1.2). A larger step reaches a larger norm, whose bound is smaller: the
     step is the fixed point ε = factor · bound(norm(ε)), found by bisection. Unlike the
-    least-squares norm (GD's limit as t → ∞), this stays finite near N = P at low SNR."""
+    least-squares norm (GD's limit as t → ∞), this stays finite near N = P at low SNR.
+    Weight decay γ adds γ to the curvature (2/(λ_max + γ) at depth 1) and to the ridge
+    parameter of the norm reached."""
     lam_max = np.asarray(lam_max, np.float64)
     teacher = np.sqrt(np.sum(np.asarray(teachers).reshape(len(lam_max), -1) ** 2, axis=1))
 
+    gamma = np.broadcast_to(np.asarray(weight_decay, np.float64), lam_max.shape)
+
     def step(norm):
-        return factor * stability_bound(depth, lam_max, norm, init, shapes, scale)
+        return factor * stability_bound(depth, lam_max, norm, init, shapes, scale, gamma)
 
     hi = step(teacher)  # the largest possible step: at the smallest norm
     if depth == 1:
         return hi  # 2/λ_max: no norm enters
-    lo = step(np.maximum(teacher, ridge_norm(spectrum, noise_std, 1e-12 / (hi * max(epochs, 1)))))
+    lo = step(np.maximum(teacher, ridge_norm(spectrum, noise_std, gamma + 1e-12 / (hi * max(epochs, 1)))))
     for _ in range(_BISECTIONS):
         mid = np.sqrt(lo * hi)
-        norm = np.maximum(teacher, ridge_norm(spectrum, noise_std, 1.0 / (mid * max(epochs, 1))))
+        norm = np.maximum(teacher, ridge_norm(spectrum, noise_std, gamma + 1.0 / (mid * max(epochs, 1))))
         above = step(norm) >= mid  # mid is still stable at the norm it reaches: go up
         lo, hi = np.where(above, mid, lo), np.where(above, hi, mid)
     return lo
@@ -84,7 +90,7 @@ def auto_rates(table, idx: np.ndarray, depth: int, shapes, lam_max, teachers, sp
                     m = auto & (t.init[idx] == init) & (t.init_scale[idx] == scale) & (t.auto[idx] == f)
                     eps = auto_step(
                         depth, lam_max[m], teachers[m], spectrum[m], t.noise_std[idx][m], INITS[init],
-                        shapes, scale, f, epochs,
+                        shapes, scale, f, epochs, t.weight_decay[idx][m],
                     )  # fmt: skip
                     lr[m] = eps / grad_scale[m]
     return lr
@@ -134,7 +140,8 @@ def fixed_rate_warnings(spec: SweepSpec) -> list[str]:
                 for s in get("init_scale"):
                     for w in get("width"):
                         shapes = derived.layer_shapes(depth, w, pr.n_in, pr.n_out)
-                        eps = float(stability_bound(depth, lam_max, teacher_norm, init, shapes, s))
+                        gamma = max(get("weight_decay"))
+                        eps = float(stability_bound(depth, lam_max, teacher_norm, init, shapes, s, gamma))
                         worst = min(worst, eps / scale)
             bad = [lr for lr in rates if lr > worst]
             if bad:

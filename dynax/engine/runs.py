@@ -29,6 +29,7 @@ class RunTable(NamedTuple):
     b1: np.ndarray
     b2: np.ndarray
     protocol: np.ndarray  # index into PROTOCOLS
+    weight_decay: np.ndarray  # γ
 
 
 def run_table(spec: SweepSpec) -> RunTable:
@@ -63,4 +64,5 @@ def run_table(spec: SweepSpec) -> RunTable:
         b1=values("b1"),
         b2=values("b2"),
         protocol=values("protocol", PROTOCOLS.index, np.int32),
+        weight_decay=values("weight_decay"),
     )

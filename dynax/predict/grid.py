@@ -62,6 +62,7 @@ class _Point:
         self.grad_scale = float(derived.grad_scale(spec.train.loss, self.p))
         self.init, self.scale, self.optimizer = get("init"), get("init_scale"), get("optimizer")
         self.protocol = get("protocol")
+        self.gamma = float(get("weight_decay"))
 
 
 def _random_features(point: _Point, rf: xr.Dataset, dims, epochs) -> tuple[dict, str]:
@@ -112,16 +113,16 @@ def _depth1(spec: SweepSpec, point: _Point, epochs, n: int, cache: dict) -> tupl
     init_var = derived.depth1_init_var(point.init, point.scale, spec.problem.n_in)
     if init_var is None:
         return None, "no depth-1 theory for the aligned init (it depends on the data)"
-    lr = point.lr
-    step = lr.factor * 2 / mp_edges(point.alpha)[1] if isinstance(lr, Auto) else lr * point.grad_scale
-    key = (point.alpha, point.noise_var, init_var, step)
+    lr, g = point.lr, point.gamma
+    step = lr.factor * 2 / (mp_edges(point.alpha)[1] + g) if isinstance(lr, Auto) else lr * point.grad_scale
+    key = (point.alpha, point.noise_var, init_var, step, g)
     if key not in cache:
         args = (point.alpha, spec.problem.teacher_var, point.noise_var, init_var)
         cache[key] = (
-            test_error(*args, epochs=epochs, step=step, n=n),
-            train_error(*args, epochs=epochs, step=step, n=n),
-            test_error(*args, t=step * epochs, n=n),
-            optimal_stopping(*args, step=step, n=n),
+            test_error(*args, epochs=epochs, step=step, n=n, weight_decay=g),
+            train_error(*args, epochs=epochs, step=step, n=n, weight_decay=g),
+            test_error(*args, t=step * epochs, n=n, weight_decay=g),
+            optimal_stopping(*args, step=step, n=n, weight_decay=g),
         )
     test, train, flow, (t_star, e_star) = cache[key]
     out = {
@@ -171,6 +172,8 @@ def _point_theory(spec, point: _Point, dims, epochs, n, cache, rf) -> tuple[dict
     """The theory of one grid point (None where none applies) and its note."""
     if point.optimizer != "gd":
         return None, f"no theory for optimizer {point.optimizer!r} (gradient descent only)"
+    if point.gamma and (spec.nonlinear or point.protocol == "online" or spec.train.batch_size):
+        return None, "weight-decay theory: full-batch linear GD (depth 1; modes for aligned white inputs)"
     if spec.nonlinear:
         if isinstance(rf, str):
             return None, f"no theory for nonlinear teachers or students except {rf}"
@@ -181,6 +184,8 @@ def _point_theory(spec, point: _Point, dims, epochs, n, cache, rf) -> tuple[dict
         return None, "no theory for minibatch replay (the full-batch theory has no SGD noise)"
     if point.depth == 1:
         return _depth1(spec, point, epochs, n, cache)
+    if point.gamma:
+        return None, "no theory at depth >= 2 with weight decay (the balanced flow has none)"
     if point.init == "balanced" and spec.problem.n_out == 1:
         return _balanced(spec, point, epochs)
     return None, f"no theory at depth >= 2 for init {point.init!r} (only balanced, docs/theory.md §3.2)"

@@ -36,6 +36,7 @@ def _applies(spec: SweepSpec, v: dict) -> bool:
         and get("init") == "aligned"
         and get("optimizer") == "gd"
         and get("protocol") == "replay"
+        and spec.train.batch_size == 0
         and not isinstance(get("learning_rate"), Auto)
     )
 
@@ -81,11 +82,12 @@ def mode_theory(spec: SweepSpec) -> dict[str, xr.Variable]:
         r = min(pr.n_out, pr.n_in) if depth == 1 else min(pr.n_out, pr.n_in, width)
         u0 = np.where(np.arange(pr.n_data_modes) < r, float(get("init_scale")) ** depth, 0.0)
         step = float(get("learning_rate")) * float(derived.grad_scale(spec.train.loss, p))
-        dms[idx] = saxe_mode_discrete(s_data, u0, epochs, step, depth, p / pr.n_in).T
+        g = float(get("weight_decay"))
+        dms[idx] = saxe_mode_discrete(s_data, u0, epochs, step, depth, p / pr.n_in, g).T
         if noise_var == 0:  # the teacher's modes are the data's, in descending order
             rank = np.argsort(np.argsort(-s_teacher, kind="stable"), kind="stable")
             u0_t = np.where(rank < r, float(get("init_scale")) ** depth, 0.0)
-            ms[idx] = saxe_mode_discrete(s_teacher, u0_t, epochs, step, depth, p / pr.n_in).T
+            ms[idx] = saxe_mode_discrete(s_teacher, u0_t, epochs, step, depth, p / pr.n_in, g).T
     attrs = {"units": "1", "comment": NOTE}
     return {
         "mode_strength": xr.Variable(

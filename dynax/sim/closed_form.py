@@ -45,8 +45,8 @@ def decay(a, k):
 def closed_form(cfg: KernelConfig, run: RunInputs) -> Outputs:
     """Depth-1 full-batch GD solved exactly in the eigenbasis of Σ_xx.
 
-    With ``Σ_xx = U Λ Uᵀ`` and step ``ε = η·grad_scale``, each mode evolves as
-    ``w̃_i(k) = w̃_i(0)(1 − ελ_i)^k + ε b̃_i Σ_{j<k}(1 − ελ_i)^j`` where ``b̃ = Σ_yx U``
+    With ``Σ_xx = U Λ Uᵀ``, step ``ε = η·grad_scale`` and weight decay γ, each mode evolves as
+    ``w̃_i(k) = w̃_i(0) q_i^k + ε b̃_i Σ_{j<k} q_i^j`` with ``q_i = 1 − ε(λ_i + γ)``, ``b̃ = Σ_yx U``
     (docs/theory.md §2.1 in discrete time; λ_i = 0 is the frozen subspace). ``E_g`` is
     evaluated at every epoch 0..E, in blocks, for the exact minimum and first divergence:
     O(N³ + N·E) per run.
@@ -67,7 +67,7 @@ def closed_form(cfg: KernelConfig, run: RunInputs) -> Outputs:
     wt0 = w0 @ u  # (N_out, N) in the eigenbasis
     wbt = w_bar @ u
     bt = wbt * lam[None, :] + lz_noise @ m.T  # Σ_yx U = w̄ U Λ + σ_ε L_z L_xᵀ U
-    a = eps * lam
+    a = eps * (lam + run.weight_decay.astype(dtype))  # q = 1 − ε(λ + γ): weight decay shrinks every mode
 
     def weights_at(k):  # k: (B,) epochs -> (B, N_out, N)
         qk, s = decay(a[None, :], k[:, None].astype(dtype))

@@ -17,7 +17,7 @@ One epoch of a depth-D network reads and writes each weight matrix a few times w
 stays in cache: for depth 2, ``q = W_1 v``; ``W_1 −= a vᵀ``; ``a −= q``; ``u += a W_1``
 (about 6·N·N_h FLOPs). Each network is trained by one thread from start to end, so its
 numbers do not depend on how runs are batched. Supported: depth ≥ 2, ``n_out = 1``,
-optimizers ``gd`` and ``momentum``, float32 and float64, the null-space error; the engine
+optimizers ``gd`` and ``momentum``, weight decay, float32 and float64, the null-space error; the engine
 uses the XLA kernel (:mod:`dynax.sim.gd`) for everything else.
 """
 
@@ -136,9 +136,10 @@ def _dots(w, v, q, i0, i1):
 
 
 @numba.njit(cache=True, fastmath=_FAST)
-def _rows_gd(w, coef, r, v, u, i0, i1):
-    """GD for the rows i0 ≤ i < i1: ``w_i −= coef_i v``, ``u += r_i w_i``, four rows per
-    pass over v and u (each row read and written once while the block is in L1)."""
+def _rows_gd(w, coef, r, v, u, dec, i0, i1):
+    """GD for the rows i0 ≤ i < i1: ``w_i = dec·w_i − coef_i v``, ``u += r_i w_i``, four rows
+    per pass over v and u (each row read and written once while the block is in L1);
+    ``dec = 1 − εγ`` is weight decay (exactly 1 without: ``1·w`` is ``w``)."""
     n = v.shape[0]
     i = i0
     while i + 4 <= i1:
@@ -147,10 +148,10 @@ def _rows_gd(w, coef, r, v, u, i0, i1):
         r0, r1, r2, r3 = r[i], r[i + 1], r[i + 2], r[i + 3]
         for j in range(n):
             vj = v[j]
-            x0 = w0[j] - c0 * vj
-            x1 = w1[j] - c1 * vj
-            x2 = w2[j] - c2 * vj
-            x3 = w3[j] - c3 * vj
+            x0 = dec * w0[j] - c0 * vj
+            x1 = dec * w1[j] - c1 * vj
+            x2 = dec * w2[j] - c2 * vj
+            x3 = dec * w3[j] - c3 * vj
             w0[j] = x0
             w1[j] = x1
             w2[j] = x2
@@ -160,15 +161,15 @@ def _rows_gd(w, coef, r, v, u, i0, i1):
     while i < i1:
         wi, ci, ri = w[i], coef[i], r[i]
         for j in range(n):
-            wi[j] -= ci * v[j]
+            wi[j] = dec * wi[j] - ci * v[j]
             u[j] += ri * wi[j]
         i += 1
 
 
 @numba.njit(cache=True, fastmath=_FAST)
-def _rows_momentum(w, m, coef, r, v, u, mo, i0, i1):
-    """Momentum for the rows i0 ≤ i < i1: ``m_i = mo m_i + coef_i v``, ``w_i −= m_i``,
-    ``u += r_i w_i``, four rows per pass."""
+def _rows_momentum(w, m, coef, r, v, u, mo, g, i0, i1):
+    """Momentum for the rows i0 ≤ i < i1: ``m_i = mo m_i + coef_i v + g w_i``, ``w_i −= m_i``,
+    ``u += r_i w_i``, four rows per pass (``g = εγ``, weight decay as L2 in the gradient)."""
     n = v.shape[0]
     i = i0
     while i + 4 <= i1:
@@ -178,10 +179,10 @@ def _rows_momentum(w, m, coef, r, v, u, mo, i0, i1):
         r0, r1, r2, r3 = r[i], r[i + 1], r[i + 2], r[i + 3]
         for j in range(n):
             vj = v[j]
-            y0 = mo * m0[j] + c0 * vj
-            y1 = mo * m1[j] + c1 * vj
-            y2 = mo * m2[j] + c2 * vj
-            y3 = mo * m3[j] + c3 * vj
+            y0 = mo * m0[j] + c0 * vj + g * w0[j]
+            y1 = mo * m1[j] + c1 * vj + g * w1[j]
+            y2 = mo * m2[j] + c2 * vj + g * w2[j]
+            y3 = mo * m3[j] + c3 * vj + g * w3[j]
             m0[j] = y0
             m1[j] = y1
             m2[j] = y2
@@ -199,25 +200,25 @@ def _rows_momentum(w, m, coef, r, v, u, mo, i0, i1):
     while i < i1:
         wi, mi, ci, ri = w[i], m[i], coef[i], r[i]
         for j in range(n):
-            mi[j] = mo * mi[j] + ci * v[j]
+            mi[j] = mo * mi[j] + ci * v[j] + g * wi[j]
             wi[j] -= mi[j]
             u[j] += ri * wi[j]
         i += 1
 
 
 @numba.njit(cache=True, fastmath=_FAST)
-def _update_rows(w, m, coef, r, v, u, mo, i0, i1):
+def _update_rows(w, m, coef, r, v, u, mo, g, i0, i1):
     """Update the rows i0 ≤ i < i1 of a first layer and accumulate ``u += r_i w_i``."""
     if mo == 0:
-        _rows_gd(w, coef, r, v, u, i0, i1)
+        _rows_gd(w, coef, r, v, u, 1.0 - g, i0, i1)
     else:
-        _rows_momentum(w, m, coef, r, v, u, mo, i0, i1)
+        _rows_momentum(w, m, coef, r, v, u, mo, g, i0, i1)
 
 
 @numba.njit(cache=True, fastmath=_FAST)
-def _epoch(w1, mids, a, m1, mm, ma, v, u, qs, left, row, row2, mo):
-    """One GD (mo = 0) or momentum step of one network given v = η g ∂L/∂W_eff; leaves
-    the new end-to-end weights in u."""
+def _epoch(w1, mids, a, m1, mm, ma, v, u, qs, left, row, row2, mo, g):
+    """One GD (mo = 0) or momentum step of one network given v = η g ∂L/∂W_eff and the
+    weight decay ``g = ε·γ`` of every layer; leaves the new end-to-end weights in u."""
     h = w1.shape[0]
     n_mid = mids.shape[0]
     u[:] = 0
@@ -226,9 +227,9 @@ def _epoch(w1, mids, a, m1, mm, ma, v, u, qs, left, row, row2, mo):
         _dots(w1, v, q, 0, h)
         for i in range(h):
             a_old[i] = a[i]
-            ma[i] = mo * ma[i] + q[i]
+            ma[i] = mo * ma[i] + q[i] + g * a[i]
             a[i] -= ma[i]
-        _update_rows(w1, m1, a_old, a, v, u, mo, 0, h)
+        _update_rows(w1, m1, a_old, a, v, u, mo, g, 0, h)
         return
     # q_2 = W_1 v, q_{l+1} = W_l q_l (the gradient's input-side factors)
     _dots(w1, v, qs[0], 0, h)
@@ -240,26 +241,26 @@ def _epoch(w1, mids, a, m1, mm, ma, v, u, qs, left, row, row2, mo):
         _row_times(left[k + 1], mids[k], left[k])
     # W_D = a by q_D, the middle layers by A_l q_lᵀ
     for i in range(h):
-        ma[i] = mo * ma[i] + qs[n_mid, i]
+        ma[i] = mo * ma[i] + qs[n_mid, i] + g * a[i]
         a[i] -= ma[i]
     for k in range(n_mid):
         for i in range(h):
             li = left[k + 1, i]
             wi, mi, qk = mids[k, i], mm[k, i], qs[k]
             for j in range(h):
-                mi[j] = mo * mi[j] + li * qk[j]
+                mi[j] = mo * mi[j] + li * qk[j] + g * wi[j]
                 wi[j] -= mi[j]
     # u = a W_{D-1} ⋯ W_2 (updated) times W_1, fused with W_1's own update by A_1 vᵀ
     row[:] = a
     for k in range(n_mid - 1, -1, -1):
         _row_times(row, mids[k], row2)
         row[:] = row2
-    _update_rows(w1, m1, left[0], row, v, u, mo, 0, h)
+    _update_rows(w1, m1, left[0], row, v, u, mo, g, 0, h)
 
 
 @numba.njit(cache=True, parallel=True, fastmath=_FAST)
 def _train(
-    w1, mids, a, lam, wbar, c, zeta, z_perp, sigma, step, mom, p, null_modes, record, epochs,
+    w1, mids, a, lam, wbar, c, zeta, z_perp, sigma, step, mom, decay, p, null_modes, record, epochs,
     out_train, out_test, out_null, best, best_epoch, diverged,
 ):  # fmt: skip
     """Train every network of the batch (one thread each); results go into the ``out_*``
@@ -333,18 +334,21 @@ def _train(
                 continue
             for i in range(n):  # v = η g ∂L/∂W_eff in the eigenbasis
                 v[i] = step[b] * (lam[b, i] * d[i] - s * c[b, i])
-            _epoch(w1[b], mids[b], a[b], m1, mm, ma, v, u, qs, left, row, row2, mom[b])
+            _epoch(w1[b], mids[b], a[b], m1, mm, ma, v, u, qs, left, row, row2, mom[b], decay[b])
         diverged[b] = bad
 
 
-def train_fused(config, weights, runs: EigenRuns, noise_std, learning_rate, grad_scale, momentum, n_train):
+def train_fused(
+    config, weights, runs: EigenRuns, noise_std, learning_rate, grad_scale, momentum, n_train, weight_decay
+):
     """Train a batch of networks with the fused kernel.
 
     Args:
         config: the compile group's :class:`~dynax.sim.gd.KernelConfig`.
         weights: initial layers, input side first, each (B, ·, ·) in the run's dtype, the
             first already rotated into the eigenbasis (``W_1 U``, :func:`rotate`).
-        runs: :func:`eigen_runs` of the batch; the rest are per-run arrays (B,).
+        runs: :func:`eigen_runs` of the batch; the rest are per-run arrays (B,);
+            ``weight_decay`` is γ (every layer's gradient gains γ W_l, in units of the loss).
 
     Returns:
         :class:`~dynax.sim.tracker.Outputs` of NumPy arrays, as the XLA kernel returns them.
@@ -365,7 +369,8 @@ def train_fused(config, weights, runs: EigenRuns, noise_std, learning_rate, grad
     diverged = np.zeros(n_runs, np.bool_)
     _train(
         w1, mids, a, cast(runs.lam), cast(runs.wbar), cast(runs.c), cast(runs.zeta), cast(runs.z_perp),
-        cast(noise_std), cast(np.asarray(learning_rate) * grad_scale), cast(mom), cast(n_train),
+        cast(noise_std), cast(np.asarray(learning_rate) * grad_scale), cast(mom),
+        cast(np.asarray(learning_rate) * grad_scale * np.asarray(weight_decay)), cast(n_train),
         np.asarray(runs.null_modes, np.int64), record, int(config.epochs), *out, best, best_epoch, diverged,
     )  # fmt: skip
     best_error = np.where(best_epoch < 0, np.nan, best).astype(dtype)

@@ -87,6 +87,7 @@ class RunInputs(NamedTuple):
     momentum: jax.Array
     b1: jax.Array
     b2: jax.Array
+    weight_decay: jax.Array  # γ
     # the closed form's eigendecomposition of Σ_xx = U Λ Uᵀ and Uᵀ L_x (empty for GD)
     eigvals: jax.Array  # (N,)
     eigvecs: jax.Array  # (N, N)
@@ -98,7 +99,7 @@ class RunInputs(NamedTuple):
 
 @float64
 def run_inputs(factor, teacher, *, n_train, init, init_scale, seed, noise_std=0.0, learning_rate=1.0,
-               grad_scale=1.0, momentum=0.9, b1=0.9, b2=0.999) -> RunInputs:  # fmt: skip
+               grad_scale=1.0, momentum=0.9, b1=0.9, b2=0.999, weight_decay=0.0) -> RunInputs:  # fmt: skip
     """One run's :class:`RunInputs` in float64, for single runs outside the engine."""
     f64 = partial(jnp.asarray, dtype=jnp.float64)
     return RunInputs(
@@ -114,6 +115,7 @@ def run_inputs(factor, teacher, *, n_train, init, init_scale, seed, noise_std=0.
         momentum=f64(momentum),
         b1=f64(b1),
         b2=f64(b2),
+        weight_decay=f64(weight_decay),
         eigvals=jnp.zeros((0,)),
         eigvecs=jnp.zeros((0, 0)),
         rotated=jnp.zeros((0, 0)),
@@ -226,11 +228,13 @@ def train_gd(cfg: KernelConfig, run: RunInputs) -> Outputs:
     n, n_out = cfg.n_in, cfg.n_out
     lx, lz_noise, w_bar, noise_var, p = statistics(cfg, run, dtype)
     grad_scale = run.grad_scale.astype(dtype)
+    gamma = run.weight_decay.astype(dtype)
 
     def loss(ws):
         w_eff = product(ws)
         r = lz_noise - (w_eff - w_bar) @ lx  # residual in factor space
-        return 0.5 * grad_scale * jnp.sum(r * r), (w_eff, r)
+        penalty = gamma * sum(jnp.sum(w * w) for w in ws)  # L2 on every layer (for adam too: not AdamW)
+        return 0.5 * grad_scale * (jnp.sum(r * r) + penalty), (w_eff, r)
 
     def errors(w_eff, r):
         d = w_eff - w_bar

@@ -112,6 +112,7 @@ class RawInputs(NamedTuple):
     record_steps: jax.Array  # (n_record,) online: steps at the record positions
     init_var: jax.Array  # σ_0² for the optimal_online schedule
     teacher_var: jax.Array  # σ_w²
+    weight_decay: jax.Array  # γ
     mode_u: jax.Array | None = None  # the teacher's singular vectors (modes recorded only)
     mode_v: jax.Array | None = None
 
@@ -227,9 +228,14 @@ def _network(cfg: RawConfig, run: RawInputs, dtype) -> _Net:
         r = (y_tr - forward(ws, s_tr)) * mask[:, None]
         return jnp.sum(r * r) / (p.astype(dtype) * n_out)
 
+    gamma = run.weight_decay.astype(dtype)
+
     def loss(ws, x, y, weight):
         r = (y - forward(ws, x)) * weight[:, None]
-        return 0.5 * gs * jnp.sum(r * r)
+        # weight decay in proportion to the examples the step sees (Σ weight of P): one pass
+        # over the P examples adds (γ/2)Σ_l‖W_l‖² once, as one full-batch step does
+        share = jnp.sum(weight) / p.astype(dtype)
+        return 0.5 * gs * (jnp.sum(r * r) + gamma * share * sum(jnp.sum(w * w) for w in ws))
 
     return _Net(inputs, forward, test_error, train_error, jax.grad(loss), s_tr, y_tr, mask, sigma, t1, t2)
 

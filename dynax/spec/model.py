@@ -60,6 +60,7 @@ EXTRA_AXES = {
     "b2": ("train", "b2"),
     "learning_rate": ("train", "learning_rate"),
     "protocol": ("train", "protocol"),
+    "weight_decay": ("train", "weight_decay"),
 }
 STUDENTS = ("deep_linear", "random_features")
 ACTIVATIONS = ("linear", "relu", "tanh")
@@ -97,6 +98,7 @@ SECTION_KEYS = {
         "method",
         "kernel",
         "null_space_error",
+        "weight_decay",
     ),
 }
 
@@ -184,6 +186,7 @@ class Train:
     kernel: str = "auto"  # GD kernel: auto (the fastest that supports the run), xla, fused (CPU)
     batch_size: int = 0  # 0: full batch (replay); online then steps one example at a time
     null_space_error: bool = False  # also record the error in the inputs' null space
+    weight_decay: float = 0.0  # γ: grad_scale·(γ/2)·Σ_l ‖W_l‖²_F added to the loss
 
 
 @dataclass(frozen=True)
@@ -281,6 +284,8 @@ class SweepSpec:
             out[section] = {f.name: conv(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
         if not self.train.null_space_error:  # added later: absent when off, so older hashes stand
             del out["train"]["null_space_error"]
+        if "weight_decay" not in self.dims and self.train.weight_decay == 0:  # added later, likewise
+            del out["train"]["weight_decay"]
         if self.train.kernel == "auto":  # likewise (the kernel auto picks is in the layout hash)
             del out["train"]["kernel"]
         return out

@@ -341,6 +341,8 @@ class _Validator:
             return self.number(key, v, lo=0)
         if name == "optimizer":
             return self.choice(key, v, OPTIMIZERS)
+        if name == "weight_decay":
+            return self.number(key, v, lo=0)
         if name in ("momentum", "b1", "b2"):
             return self.number(key, v, lo=0, hi=1, hi_open=True)
         if name == "learning_rate":

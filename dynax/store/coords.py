@@ -27,6 +27,7 @@ _AXIS_ATTRS = {
     "b2": ("Adam b2", "1"),
     "learning_rate": ("learning rate", "1"),
     "protocol": ("training protocol", "1"),
+    "weight_decay": ("weight decay gamma: grad_scale*(gamma/2)*sum_l ||W_l||_F^2 added to the loss", "1"),
 }
 
 

@@ -17,7 +17,9 @@ __all__ = [
 ]
 
 
-def stability_bound(depth: int, lam_max, teacher_norm, init: str = "gaussian", shapes=(), init_scale=0.0):
+def stability_bound(
+    depth: int, lam_max, teacher_norm, init: str = "gaussian", shapes=(), init_scale=0.0, weight_decay=0.0
+):
     """The largest stable GD step ε (sum-loss units), docs/theory.md §3.2.
 
     The loss curvature along the top input direction is about
@@ -25,15 +27,16 @@ def stability_bound(depth: int, lam_max, teacher_norm, init: str = "gaussian", s
     ``D ‖w‖^{2−2/D} λ_max``. The bound takes the larger of the curvature at ‖w‖ = ‖w̄‖
     (the teacher's norm) and at the initial weights (``shapes`` and ``init_scale``), so
     it is exact at depth 1 (ε < 2/λ_max) and holds for deep runs while ‖W_eff‖ stays
-    near ‖w̄‖.
+    near ‖w̄‖. Weight decay γ adds γ to every curvature: ``2/(λ_max + γ)`` at depth 1.
     """
     lam_max = np.asarray(lam_max, dtype=np.float64)
+    gamma = np.asarray(weight_decay, dtype=np.float64)
     if depth == 1:
-        return 2.0 / lam_max
+        return 2.0 / (lam_max + gamma)
     at_teacher = depth * np.asarray(teacher_norm, dtype=np.float64) ** (2 - 2 / depth)
     norms = _layer_norms(init, shapes, init_scale)
     at_init = sum(np.prod([m**2 for j, m in enumerate(norms) if j != i]) for i in range(len(norms)))
-    return 2.0 / (lam_max * np.maximum(at_teacher, at_init))
+    return 2.0 / (lam_max * np.maximum(at_teacher, at_init) + gamma)
 
 
 def _layer_norms(init: str, shapes, scale: float) -> list[float]:
@@ -128,14 +131,17 @@ def _deep_mode(s: float, u0: float, t, depth: int):
     return s * (1 + np.exp(vt))
 
 
-def saxe_mode_discrete(s, u0, epochs, step: float, depth: int, alpha: float = 1.0):
+def saxe_mode_discrete(s, u0, epochs, step: float, depth: int, alpha: float = 1.0, weight_decay: float = 0.0):
     """One mode under exact full-batch gradient descent (not the flow), docs/theory.md §3.1.
 
     A balanced, aligned network of depth D stays balanced under GD: every layer's strength
     of the mode is the same ``a`` (``u = a^D``, ``a0 = u0^{1/D}``), and with ``Σ_xx = α I``
     and ``Σ_yx = α W̄`` each step is ``a ← a + step·α a^{D−1} (s − a^D)`` (depth 1:
     ``u ← u + step·α (s − u)``). As ``step → 0`` this tends to :func:`saxe_mode` at
-    ``t = step·epoch``.
+    ``t = step·epoch``. Weight decay γ (the penalty (γ/2)Σ_l‖W_l‖²) subtracts ``step·γ·a``
+    from each layer's step, so at depth 2 the mode settles at ``u* = (s − γ/α)₊`` (a
+    threshold), at depth 1 at ``αs/(α + γ)`` (a shrinkage), and at depth ≥ 3 ``u = 0`` is
+    stable: a mode starting below the unstable fixed point decays.
 
     ``s`` and ``u0`` broadcast together (one entry per mode; at depth ≥ 2, ``u0 ≥ 0``);
     ``epochs`` is a sorted 1-D array of recorded epochs (0 is the initial point). Returns
@@ -156,7 +162,7 @@ def saxe_mode_discrete(s, u0, epochs, step: float, depth: int, alpha: float = 1.
         raise ValueError("saxe_mode_discrete at depth ≥ 2 needs u0 ≥ 0")
     out = np.empty((epochs.size, *s.shape))
     a = u0 ** (1 / depth) if depth > 1 else u0.copy()
-    ea = step * alpha
+    ea, eg = step * alpha, step * weight_decay
     i = 0
     with np.errstate(over="ignore", invalid="ignore"):
         for k in range(int(epochs[-1]) + 1 if epochs.size else 0):
@@ -168,10 +174,10 @@ def saxe_mode_discrete(s, u0, epochs, step: float, depth: int, alpha: float = 1.
                 if i == epochs.size:
                     break
             if depth == 1:
-                a = a + ea * (s - a)
+                a = a + ea * (s - a) - eg * a if eg else a + ea * (s - a)
             else:
                 lower = a ** (depth - 1)
-                a = a + ea * lower * (s - lower * a)
+                a = a + ea * lower * (s - lower * a) - eg * a if eg else a + ea * lower * (s - lower * a)
     return out
 
 

@@ -94,8 +94,10 @@ def _check_time(t, epochs, step):
         raise ValueError("discrete time needs the step ε (η, or η/P for the mean loss)")
 
 
-def test_error(alpha, teacher_var, noise_var, init_var=0.0, t=None, epochs=None, step=None, n=2000):
-    """Depth-1 generalization error ``E_g(t)`` (docs/theory.md §2.3), including σ_ε².
+def test_error(
+    alpha, teacher_var, noise_var, init_var=0.0, t=None, epochs=None, step=None, n=2000, weight_decay=0.0
+):
+    """Depth-1 generalization error ``E_g(t)`` (docs/theory.md §2.3, §2.7), including σ_ε².
 
     Args:
         alpha: load P/N.
@@ -103,6 +105,10 @@ def test_error(alpha, teacher_var, noise_var, init_var=0.0, t=None, epochs=None,
         t: gradient-flow times (units of τ); or
         epochs, step: discrete GD steps k with step ε in sum units, ``(1 − ελ)^k``.
         n: quadrature nodes.
+        weight_decay: γ (sum units): each mode relaxes with ``q = 1 − ε(λ + γ)`` (flow
+            ``e^{−(λ+γ)t}``) toward the ridge solution, per mode
+            ``σ_0² q^{2k} + σ_w²[q^k + γ(1 − q^k)/(λ + γ)]² + σ_ε² λ(1 − q^k)²/(λ + γ)²``,
+            and the null space keeps ``σ_w² + σ_0² q_0^{2k}`` with ``q_0 = 1 − εγ``.
 
     Returns:
         Array over the times given.
@@ -110,18 +116,40 @@ def test_error(alpha, teacher_var, noise_var, init_var=0.0, t=None, epochs=None,
     _check_time(t, epochs, step)
     lam, wt = mp_bulk_nodes(alpha, n)
     a = teacher_var + init_var
-    e = _decay(lam, t, epochs, step)
-    bulk = (wt * (a * e**2 + noise_var * (1 - e) ** 2 / lam)).sum(-1)
-    return noise_var + max(0.0, 1 - alpha) * a + bulk
+    if weight_decay == 0:
+        e = _decay(lam, t, epochs, step)
+        bulk = (wt * (a * e**2 + noise_var * (1 - e) ** 2 / lam)).sum(-1)
+        return noise_var + max(0.0, 1 - alpha) * a + bulk
+    g = float(weight_decay)
+    e = _decay(lam + g, t, epochs, step)
+    c = e + g * (1 - e) / (lam + g)
+    bulk = (
+        wt * (init_var * e**2 + teacher_var * c**2 + noise_var * lam * (1 - e) ** 2 / (lam + g) ** 2)
+    ).sum(-1)
+    e0 = _decay(np.array([g]), t, epochs, step)[..., 0]
+    return noise_var + max(0.0, 1 - alpha) * (teacher_var + init_var * e0**2) + bulk
 
 
-def train_error(alpha, teacher_var, noise_var, init_var=0.0, t=None, epochs=None, step=None, n=2000):
-    """Depth-1 training error ``E_t(t)`` (docs/theory.md §2.3): mean squared training residual."""
+def train_error(
+    alpha, teacher_var, noise_var, init_var=0.0, t=None, epochs=None, step=None, n=2000, weight_decay=0.0
+):
+    """Depth-1 training error ``E_t(t)`` (docs/theory.md §2.3): mean squared training residual.
+
+    With weight decay γ, per mode (``d`` the error of :func:`test_error`'s mode, ``n`` the
+    noise's projection): ``E_t = σ_ε² + (1/α)∫ρ [λ E d² − 2 E(d n)]`` with
+    ``E(d n) = σ_ε² λ(1 − q^k)/(λ + γ)``."""
     _check_time(t, epochs, step)
     lam, wt = mp_bulk_nodes(alpha, n)
     a = teacher_var + init_var
-    e = _decay(lam, t, epochs, step)
-    return noise_var * max(0.0, 1 - 1 / alpha) + (wt * (noise_var + lam * a) * e**2).sum(-1) / alpha
+    if weight_decay == 0:
+        e = _decay(lam, t, epochs, step)
+        return noise_var * max(0.0, 1 - 1 / alpha) + (wt * (noise_var + lam * a) * e**2).sum(-1) / alpha
+    g = float(weight_decay)
+    e = _decay(lam + g, t, epochs, step)
+    c = e + g * (1 - e) / (lam + g)
+    d2 = init_var * e**2 + teacher_var * c**2 + noise_var * lam * (1 - e) ** 2 / (lam + g) ** 2
+    cross = noise_var * lam * (1 - e) / (lam + g)
+    return noise_var + (wt * (lam * d2 - 2 * cross)).sum(-1) / alpha
 
 
 def bayes_error(alpha, teacher_var, noise_var):
@@ -165,7 +193,7 @@ def _golden(f, lo, hi, tol=1e-10):
     return (lo + hi) / 2
 
 
-def optimal_stopping(alpha, teacher_var, noise_var, init_var=0.0, step=None, n=2000):
+def optimal_stopping(alpha, teacher_var, noise_var, init_var=0.0, step=None, n=2000, weight_decay=0.0):
     """Optimal early-stopping time and error at depth 1 (docs/theory.md §2.5).
 
     Args:
@@ -173,19 +201,25 @@ def optimal_stopping(alpha, teacher_var, noise_var, init_var=0.0, step=None, n=2
             sum units, and the optimum is over integer epochs, returned as t* = ε k*.
 
     Returns:
-        (t_star, e_star). Without label noise E_g only decreases: (inf, E_g(∞)).
+        (t_star, e_star). Without label noise or weight decay E_g only decreases: (inf, E_g(∞)).
     """
-
-    if noise_var == 0:  # E_g decreases monotonically (docs/theory.md §5)
+    g = weight_decay
+    if noise_var == 0 and g == 0:  # E_g decreases monotonically (docs/theory.md §5)
         return np.inf, asymptotic_test_error(alpha, teacher_var, noise_var, init_var)
 
     def flow(log_t):
-        return float(test_error(alpha, teacher_var, noise_var, init_var, t=np.exp(log_t), n=n)[0])
+        return float(
+            test_error(alpha, teacher_var, noise_var, init_var, t=np.exp(log_t), n=n, weight_decay=g)[0]
+        )
 
     grid = np.linspace(np.log(1e-4), np.log(1e6), 241)
-    values = test_error(alpha, teacher_var, noise_var, init_var, t=np.exp(grid), n=n)
+    values = test_error(alpha, teacher_var, noise_var, init_var, t=np.exp(grid), n=n, weight_decay=g)
     i = int(np.argmin(values))
     if i == len(grid) - 1:
+        if g:
+            return np.inf, float(
+                test_error(alpha, teacher_var, noise_var, init_var, t=[np.inf], n=n, weight_decay=g)[0]
+            )
         return np.inf, asymptotic_test_error(alpha, teacher_var, noise_var, init_var)
     lo, hi = grid[max(i - 1, 0)], grid[min(i + 1, len(grid) - 1)]
     log_t = _golden(flow, lo, hi)
@@ -193,7 +227,9 @@ def optimal_stopping(alpha, teacher_var, noise_var, init_var=0.0, step=None, n=2
         return float(np.exp(log_t)), flow(log_t)
 
     def disc(k):
-        return float(test_error(alpha, teacher_var, noise_var, init_var, epochs=[k], step=step, n=n)[0])
+        return float(
+            test_error(alpha, teacher_var, noise_var, init_var, epochs=[k], step=step, n=n, weight_decay=g)[0]
+        )
 
     # the discrete optimum is near t*/ε; integer ternary search on a generous bracket
     k_lo, k_hi = 0, max(2, int(np.ceil(4 * np.exp(log_t) / step)))
