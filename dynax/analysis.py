@@ -314,6 +314,58 @@ def overtraining(ds: xr.Dataset, opt: xr.Dataset | None = None) -> xr.Dataset:
     )
 
 
+def _paired_excess(err: xr.DataArray, base: xr.DataArray) -> tuple[xr.DataArray, xr.DataArray]:
+    """Relative excess of ``err`` over ``base``, paired per seed: mean(err − base)/mean(base)
+    and its standard error std(err − base)/√n/mean(base) (seeds with both values only)."""
+    both = err.notnull() & base.notnull()
+    diff, base = (err - base).where(both), base.where(both)
+    n = both.sum("seed")
+    ref = base.mean("seed")
+    return diff.mean("seed") / ref, diff.std("seed", ddof=1) / np.sqrt(n) / ref
+
+
+def excess_over_ridge(ds: xr.Dataset, opt: xr.Dataset) -> dict:
+    """Early stopping against ridge on the same training sets, like with like
+    (docs/theory.md §2.7): the seed-mean curve at its minimum against the seed mean of
+    ``ridge_test_error`` (γ* = σ_ε²/σ_w², the Bayes estimate given each data set), and each
+    run's own optimum against its ``best_ridge_test_error`` (the oracle γ). Both relative,
+    paired per seed, with standard errors; negative where stopping beats ridge (possible on a
+    draw: an oracle stopping time against a fixed γ*, or a deep network's own bias)."""
+    ok = valid(ds)
+    curves = ds.test_error.where(ok)
+    i = curves.mean("seed").fillna(np.inf).argmin("epoch")
+    at_opt = curves.isel(epoch=i)
+    base = ds.ridge_test_error.broadcast_like(at_opt)
+    mean_ex, mean_sem = _paired_excess(at_opt, base)
+    own_ex, own_sem = _paired_excess(
+        ds.best_test_error.where(ok), ds.best_ridge_test_error.broadcast_like(at_opt)
+    )
+    cm = "seed: mean epoch: minimum, relative to ridge on the same data"
+    out = {
+        "excess_over_ridge": _label(
+            mean_ex,
+            "relative excess of the minimum of the seed-mean test_error over the seed mean of "
+            "ridge_test_error (gamma* = 1/SNR on each run's own data), paired per seed",
+            "1",
+            cm,
+        ),
+        "excess_over_ridge_sem": _label(mean_sem, "standard error of excess_over_ridge (paired)", "1", cm),
+        "best_excess_over_ridge": _label(
+            own_ex,
+            "relative excess of each run's own best test_error over its best_ridge_test_error "
+            "(the oracle gamma), seed mean of the paired differences",
+            "1",
+            "epoch: minimum seed: mean, relative to the oracle ridge on the same data",
+        ),
+        "best_excess_over_ridge_sem": _label(
+            own_sem, "standard error of best_excess_over_ridge (paired)", "1", "seed: standard_error"
+        ),
+    }
+    if "comment" in ds.ridge_test_error.attrs:
+        out["excess_over_ridge"].attrs["comment"] = ds.ridge_test_error.attrs["comment"]
+    return out
+
+
 def summarize(ds: xr.Dataset, theory: xr.Dataset | None = None) -> xr.Dataset:
     """The summary Dataset of docs/design.md §4 ("Names others read").
 
@@ -345,6 +397,8 @@ def summarize(ds: xr.Dataset, theory: xr.Dataset | None = None) -> xr.Dataset:
         "seed: count",
     )
     out["error_at_time"] = error_at_time(ds)[0]
+    if "best_ridge_test_error" in ds:
+        out.update(excess_over_ridge(ds, opt))
     if theory is not None:
         bayes = theory.bayes_test_error
         out["bayes_test_error"] = _label(

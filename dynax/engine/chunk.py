@@ -21,7 +21,7 @@ from ..sim.gd import init_weights, train_gd
 from ..sim.raw import train_raw
 from ..sim.tracker import Outputs
 from ..store import Chunk
-from .inputs import FusedBatch, StatsCache, chunk_inputs, fused_inputs, raw_inputs
+from .inputs import FusedBatch, StatsCache, chunk_inputs, fused_inputs, raw_inputs, ridge_baseline
 
 __all__ = ["compiled_trainer", "run_chunk", "sharded_trainer"]
 
@@ -153,6 +153,7 @@ def _train_fused(cfg, batch: FusedBatch) -> tuple[Outputs, float]:
         inputs.grad_scale,
         inputs.momentum,
         inputs.n_train,
+        inputs.weight_decay,
     )
     return out, seconds
 
@@ -206,6 +207,8 @@ def run_chunk(plan, k: int, cache: StatsCache, compiles: list | None = None, on_
     for name in OPTIONAL:
         if getattr(out, name) is not None:
             values[name] = getattr(out, name)[:n]
+    if plan.spec.problem.teacher == "linear":  # the paired baselines: data only, not the student
+        values.update(ridge_baseline(plan, idx[:n], cache))
     for name in ("mode_strength", "data_mode_strength"):  # trainers: (run, epoch, mode); result: epoch last
         if name in values:
             values[name] = np.moveaxis(values[name], 1, -1)

@@ -9,14 +9,22 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..sim import data
+from ..sim import data, ridge
 from ..sim.gd import RunInputs
 from ..sim.raw import RawInputs
 from ..spec import INITS, SweepSpec, derived
 from .rates import auto_rates, raw_rates
 from .runs import RunTable
 
-__all__ = ["FusedBatch", "StatsCache", "chunk_inputs", "fused_inputs", "raw_inputs", "stats_cache"]
+__all__ = [
+    "FusedBatch",
+    "StatsCache",
+    "chunk_inputs",
+    "fused_inputs",
+    "raw_inputs",
+    "ridge_baseline",
+    "stats_cache",
+]
 
 
 class StatsCache:
@@ -33,6 +41,7 @@ class StatsCache:
         self.p_bucket = derived.p_bucket(int(self.p_values.max()))
         per_seed = (self.p_bucket + spec.problem.n_test) * (n + no) + n * n
         self.raw_capacity = max(1, max_bytes // (per_seed * 8))
+        self.ridge: dict = {}  # (seed, P index, σ_ε) -> the ridge baselines of that data
 
     def raw(self, seed: int) -> data.RawData:
         """The raw examples, teacher and test set of a seed (the raw-data path)."""
@@ -85,6 +94,7 @@ def _run_fields(t: RunTable, idx: np.ndarray, p, lr, grad_scale) -> dict:
         momentum=t.momentum[idx],
         b1=t.b1[idx],
         b2=t.b2[idx],
+        weight_decay=t.weight_decay[idx],
     )
 
 
@@ -245,3 +255,22 @@ def raw_inputs(plan, group, idx: np.ndarray, cache: StatsCache) -> tuple[RawInpu
         ),
     )
     return inputs, lr
+
+
+def ridge_baseline(plan, idx: np.ndarray, cache: StatsCache) -> dict:
+    """Each run's ridge baselines on its own training set (:mod:`dynax.sim.ridge`), computed
+    once per (seed, P, σ_ε): ``ridge_test_error`` at γ* = σ_ε²/σ_w² (NaN for a teacher of
+    chosen spectrum, whose prior is not Gaussian), ``best_ridge_test_error`` and
+    ``best_ridge_gamma`` (the oracle γ)."""
+    t, pr = plan.table, plan.spec.problem
+    out = np.full((3, len(idx)), np.nan)
+    for j, i in enumerate(idx):
+        key = (int(t.seed[i]), int(t.p_index[i]), float(t.noise_std[i]))
+        if key not in cache.ridge:
+            st = cache.get(key[0])
+            spectrum, sq, s = st.ls_spectrum[key[1]], float(np.sum(st.teacher**2)), key[2]
+            at_star = ridge.ridge_error(spectrum, sq, s, s * s / pr.teacher_var, pr.n_in, pr.n_out)
+            best = ridge.best_ridge(spectrum, sq, s, pr.n_in, pr.n_out)
+            cache.ridge[key] = (np.nan if pr.teacher_singular_values else float(at_star), *best)
+        out[:, j] = cache.ridge[key]
+    return dict(zip(("ridge_test_error", "best_ridge_test_error", "best_ridge_gamma"), out, strict=True))

@@ -8,6 +8,7 @@ The engine fills a :class:`FlatResult` (one array per variable of
 from __future__ import annotations
 
 import datetime
+import warnings
 from dataclasses import dataclass, field
 
 import jax
@@ -97,7 +98,10 @@ def build_dataset(plan, res: FlatResult, history: str = "") -> xr.Dataset:
         var = xr.Variable(full, values.astype(v.numpy_dtype(spec)).reshape(s), v.label(spec))
         if v.over is not None:  # a data variable: equal across the other dims; any present run's
             other = [d for d in dims if d not in v.over]
-            var = var.reduce(np.nanmax, dim=other) if other else var
+            if other:
+                with warnings.catch_warnings():  # all-NaN along them: another shard's runs, or NaN data
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    var = var.reduce(np.nanmax, dim=other)
             var.attrs = v.label(spec)
         data_vars[v.name] = var
     dev = jax.devices()[0]
@@ -133,6 +137,8 @@ def build_dataset(plan, res: FlatResult, history: str = "") -> xr.Dataset:
             if isinstance(value, Auto):
                 value = f"auto {value.factor:g}"
             attrs[name] = value
+    if "weight_decay" not in dims and spec.train.weight_decay:
+        attrs["weight_decay"] = float(spec.train.weight_decay)
     attrs["epochs"] = int(spec.train.epochs)
     attrs["dtype"] = spec.train.dtype
     return xr.Dataset(data_vars, coords, attrs)

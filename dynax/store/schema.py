@@ -60,6 +60,7 @@ class Variable:
     extra: tuple[str, ...] = ()  # dims after the spec's (and before epoch): mode, output, ...
     # the spec dims a data variable depends on (the Dataset keeps those only); None: all
     over: tuple[str, ...] | None = None
+    comment: Any = None  # spec -> str or None: a CF comment (e.g. why the values are NaN)
 
     def numpy_dtype(self, spec: SweepSpec):
         return np.dtype(spec.train.dtype if self.dtype == "float" else self.dtype)
@@ -77,7 +78,13 @@ class Variable:
 
     def label(self, spec: SweepSpec) -> dict:
         long_name = self.long_name(spec) if callable(self.long_name) else self.long_name
-        return {"long_name": long_name, "units": self.units, **self.attrs}
+        comment = self.comment(spec) if self.comment else None
+        return {
+            "long_name": long_name,
+            "units": self.units,
+            **self.attrs,
+            **({"comment": comment} if comment else {}),
+        }
 
     def stored(self, spec: SweepSpec) -> bool:
         return (self.in_dataset or self.computed)(spec)
@@ -87,6 +94,13 @@ def extra_size(spec: SweepSpec, dim: str) -> int:
     """The length of a dim beyond the spec's: mode, data_mode, output, input."""
     pr = spec.problem
     return {"mode": pr.n_modes, "data_mode": pr.n_data_modes, "output": pr.n_out, "input": pr.n_in}[dim]
+
+
+DATA_DIMS = ("n_over_p", "snr", "seed")  # what a training set depends on
+
+
+def _linear_teacher(spec: SweepSpec) -> bool:
+    return spec.problem.teacher == "linear"
 
 
 def _modes(spec: SweepSpec) -> bool:
@@ -179,7 +193,42 @@ VARIABLES: tuple[Variable, ...] = (
         "whitened inputs), descending",
         computed=_modes,
         extra=("data_mode",),
-        over=("n_over_p", "snr", "seed"),
+        over=DATA_DIMS,
+    ),
+    Variable(
+        "ridge_test_error",
+        False,
+        "float64",
+        np.nan,
+        "population error of ridge regression at gamma* = sigma_eps^2/sigma_w^2 fitted to the run's own "
+        "training set: the Bayes-optimal (posterior-mean) estimate given that data for a Gaussian teacher "
+        "prior; the min-norm interpolator when noiseless",
+        computed=_linear_teacher,
+        over=DATA_DIMS,
+        comment=lambda spec: (
+            "NaN: ridge at gamma* is the Bayes estimate only for a Gaussian teacher prior, and this "
+            "teacher has a chosen spectrum (problem.teacher_singular_values)"
+            if spec.problem.teacher_singular_values
+            else None
+        ),
+    ),
+    Variable(
+        "best_ridge_test_error",
+        False,
+        "float64",
+        np.nan,
+        "population error of ridge regression at the oracle gamma (the best for the run's own training set)",
+        computed=_linear_teacher,
+        over=DATA_DIMS,
+    ),
+    Variable(
+        "best_ridge_gamma",
+        False,
+        "float64",
+        np.nan,
+        "the oracle ridge parameter gamma of best_ridge_test_error (sum-loss units; 0: the min-norm solution)",
+        computed=_linear_teacher,
+        over=DATA_DIMS,
     ),
     Variable(
         "final_weights",

@@ -1,0 +1,68 @@
+"""Ridge regression on a run's own training set, exactly: the paired baseline of every
+early-stopping error (docs/theory.md §2.7).
+
+With ``G = L_xᵀ L_x = V diag(g) Vᵀ`` and the per-mode sums of
+:attr:`dynax.sim.data.SeedStats.ls_spectrum` (``a_k = ‖w̄ L_x V_k‖²``,
+``c_k = ⟨w̄ L_x V_k, L_z V_k⟩``, ``e_k = ‖L_z V_k‖²``), the ridge solution at γ (sum-loss
+units), ``w_γ = Σ_yx (Σ_xx + γ)⁻¹``, has along mode k the error
+``(−γ t_k + σ_ε √g_k n_k)/(g_k + γ)`` (``t_k``, ``n_k`` the teacher's and the noise's
+coefficients), so its population risk is
+
+    E_g(γ) = [‖w̄‖² − Σ_k a_k/g_k + Σ_k (γ² a_k/g_k − 2γσ_ε c_k + σ_ε² g_k e_k)/(g_k + γ)²]/(N·N_out) + σ_ε²,
+
+O(K) per γ with no cancellation in the data's null space (the first two terms are the
+teacher's part outside the inputs' span). At γ* = σ_ε²/σ_w² it is the error of the
+Bayes-optimal (posterior-mean) estimate given that data for a Gaussian teacher prior; at
+σ_ε = 0 (γ* = 0) the min-norm interpolator's.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["best_ridge", "ridge_error"]
+
+
+def ridge_error(spectrum, teacher_sq: float, noise_std: float, gamma, n_in: int, n_out: int):
+    """Population E_g (σ_ε² included) of ridge at ``gamma`` (any shape) on one data set;
+    ``spectrum`` (4, K) is its ``ls_spectrum``, ``teacher_sq`` = ‖w̄‖²_F."""
+    g, a, c, e = (np.asarray(v, np.float64) for v in spectrum)
+    pos = g > 0
+    gs = np.where(pos, g, 1.0)
+    # the teacher outside the inputs' span (≥ 0; a difference, so clipped at its rounding)
+    outside = max(teacher_sq - float(np.sum(np.where(pos, a / gs, 0.0))), 0.0)
+    gam = np.asarray(gamma, np.float64)[..., None]
+    s = float(noise_std)
+    num = gam * gam * (a / gs) - 2 * gam * s * c + s * s * g * e
+    inside = np.sum(np.where(pos, num / np.where(pos, g + gam, 1.0) ** 2, 0.0), axis=-1)
+    return (outside + inside) / (n_in * n_out) + s * s
+
+
+def best_ridge(spectrum, teacher_sq: float, noise_std: float, n_in: int, n_out: int) -> tuple[float, float]:
+    """The oracle ridge: ``(min_γ E_g(γ), argmin)`` over γ ≥ 0, from a log grid spanning
+    1e-8 to 1e6 of the largest g (and γ = 0), refined by golden section in log γ."""
+    g = np.asarray(spectrum[0], np.float64)
+    top = float(g.max()) if g.size and g.max() > 0 else 1.0
+    grid = top * np.geomspace(1e-8, 1e6, 281)
+    err = ridge_error(spectrum, teacher_sq, noise_std, grid, n_in, n_out)
+    at0 = float(ridge_error(spectrum, teacher_sq, noise_std, 0.0, n_in, n_out))
+    i = int(np.argmin(err))
+    if at0 <= err[i]:
+        return at0, 0.0
+    lo, hi = np.log(grid[max(i - 1, 0)]), np.log(grid[min(i + 1, len(grid) - 1)])
+    f = lambda lg: float(ridge_error(spectrum, teacher_sq, noise_std, np.exp(lg), n_in, n_out))  # noqa: E731
+    r = (np.sqrt(5) - 1) / 2
+    x1, x2 = hi - r * (hi - lo), lo + r * (hi - lo)
+    f1, f2 = f(x1), f(x2)
+    for _ in range(60):
+        if f1 < f2:
+            hi, x2, f2 = x2, x1, f1
+            x1 = hi - r * (hi - lo)
+            f1 = f(x1)
+        else:
+            lo, x1, f1 = x1, x2, f2
+            x2 = lo + r * (hi - lo)
+            f2 = f(x2)
+    lg = (lo + hi) / 2
+    best = min((f(lg), float(np.exp(lg))), (float(err[i]), float(grid[i])))
+    return best
