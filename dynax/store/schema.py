@@ -226,7 +226,7 @@ VARIABLES: tuple[Variable, ...] = (
         False,
         "float64",
         np.nan,
-        "the oracle ridge parameter gamma of best_ridge_test_error (sum-loss units; 0: the min-norm solution)",
+        "the oracle ridge parameter gamma of best_ridge_test_error (sum-loss units; 0: min-norm)",
         computed=_linear_teacher,
         over=DATA_DIMS,
     ),
