@@ -333,7 +333,7 @@ def excess_over_ridge(ds: xr.Dataset, opt: xr.Dataset) -> dict:
     draw: an oracle stopping time against a fixed γ*, or a deep network's own bias)."""
     ok = valid(ds)
     curves = ds.test_error.where(ok)
-    i = curves.mean("seed").fillna(np.inf).argmin("epoch")
+    i = curves.mean("seed").fillna(np.inf).argmin("epoch").compute()  # grid-sized: cheap when lazy
     at_opt = curves.isel(epoch=i)
     base = ds.ridge_test_error.broadcast_like(at_opt)
     mean_ex, mean_sem = _paired_excess(at_opt, base)

@@ -125,7 +125,8 @@ def _parser() -> argparse.ArgumentParser:
 
     ga = sub.add_parser("gallery", help="figures and numbers of a gallery item (results/README.md)")
     ga.add_argument(
-        "item", help="learning_curves, phase_diagram, frozen_subspace, depth, replay_vs_online, nonlinear"
+        "item",
+        help="a gallery item: learning_curves, phase_diagram, ..., modes, regularization, stopping",
     )
     ga.add_argument(
         "--results", default="results", help="results folder (default results): reads <item>/<spec>.nc"
@@ -335,7 +336,7 @@ def _analyze(args) -> int:
         raise SpecError(f"-o {out}: that is the result being analysed; give the summary another path")
     check_target(out, args.force, what="summary")
     # every argument is checked before anything is written
-    extra = [d for d in ds.dims if d not in CORE_DIMS and d not in ("seed", "epoch")]
+    extra = [d for d in ds.diverged.dims if d not in CORE_DIMS]  # the grid's extra axes only
     if args.facet is not None and args.facet not in extra:
         raise SpecError(
             f"--facet {args.facet}: not an extra grid axis of {path}; "

@@ -63,6 +63,13 @@ def _error(text: str) -> str:
         ("n_in = 4\ninputs = 'whitened'\nteacher = 'relu'\nteacher_width = 3", "", "", "inputs", "linear"),
         ("n_in = 4\ninputs = 'white'", "", "", "inputs", "whitened"),
         ("n_in = 4\nn_out = 2", "", "record = { log = 5, modes = 1 }", "record.modes", "true or false"),
+        (
+            "n_in = 4\nn_out = 2\nteacher = 'relu'\nteacher_width = 3",
+            "",
+            "record = { log = 5, modes = true }",
+            "record.modes",
+            "linear teacher",
+        ),
     ],
 )
 def test_bad_multi_output_keys_are_spec_errors_naming_the_key(problem, grid, train, key, words):
@@ -152,7 +159,7 @@ def test_depth1_closed_form_records_modes_like_the_gd_kernel():
         "depth = 1\nn_over_p = [2.0, 0.5]\nsnr = [inf, 1.0]\nseed = { count = 2 }",
         "n_in = 10\nn_out = 3",
         "init_scale = 0.2",
-        "epochs = 120\nrecord = { log = 12, final_weights = true }\ndtype = 'float64'",
+        "epochs = 120\nrecord = { log = 12, modes = true, final_weights = true }\ndtype = 'float64'",
     )
     a = run_sweep(parse_spec(text))
     b = run_sweep(parse_spec(text, overrides=["train.method=gd"]))
@@ -242,3 +249,38 @@ def test_final_weights_over_the_cap_are_refused_before_training():
     assert (
         plan_sweep(parse_spec(text, overrides=["grid.seed={count=500}"])).final_weights_bytes() == 500 * 4e6
     )
+
+
+def test_modes_are_opt_in_without_a_spectrum_and_analyze_reads_them(tmp_path):
+    from dynax.cli import main
+
+    # an n_out > 1 spec written before modes existed keeps its hash (nothing new is recorded)
+    spec = parse_spec(spec_text("depth = 1\nn_over_p = 0.5\nsnr = 2.0\nseed = 0", "n_in = 6\nn_out = 3"))
+    assert not spec.train.record.modes and "modes" not in spec.canonical()["train"]["record"]
+    text = spec_text(
+        "depth = [1, 2]\nn_over_p = 0.5\nsnr = [1.0, 4.0]\nseed = [0, 1]",
+        f"n_in = 6\nn_out = 3\n{SPECTRUM}",
+        "width = 4",
+        "epochs = 30\nrecord = { log = 6, final_weights = true }",
+    )
+    out = tmp_path / "m.nc"
+    dynax.run(text, output=out, progress=False)
+    assert main(["analyze", str(out)]) == 0  # the mode/data_mode/output/input dims are not grid axes
+
+
+def test_whitened_depth1_theory_is_the_single_eigenvalue_law():
+    text = spec_text(
+        "depth = 1\nn_over_p = [1.0, 0.5]\nsnr = [inf, 2.0]\nseed = { count = 3 }",
+        "n_in = 16\ninputs = 'whitened'",
+        "init = 'zero'",
+        "epochs = 200\nrecord = { log = 12 }\nlearning_rate = 0.3\ndtype = 'float64'",
+    )
+    ds, th = run_sweep(parse_spec(text)), dynax.predict(text)
+    # every mode at λ = α: noiseless from zero, E_g = (‖w̄‖²/N)·q^{2k} exactly for each draw
+    for seed in range(3):
+        var = float(np.mean(np.asarray(data.seed_teacher(0, seed, 16, 1, 1.0)) ** 2))
+        got = ds.test_error.sel(snr=np.inf, seed=seed)
+        np.testing.assert_allclose(
+            got, var * th.test_error.sel(snr=np.inf), rtol=1e-9, atol=1e-14
+        )  # float64 rounding floor
+    assert np.isfinite(th.bayes_test_error).all()

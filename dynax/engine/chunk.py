@@ -22,6 +22,7 @@ from ..sim.raw import train_raw
 from ..sim.tracker import Outputs
 from ..store import Chunk
 from .inputs import FusedBatch, StatsCache, chunk_inputs, fused_inputs, raw_inputs, ridge_baseline
+from .refit import refit_test_error
 
 __all__ = ["compiled_trainer", "run_chunk", "sharded_trainer"]
 
@@ -36,6 +37,9 @@ OPTIONAL = (
     "teacher_singular_value",
     "data_singular_value",
     "final_weights",
+    "validation_error",
+    "stopped_test_error",
+    "stopped_epoch",
 )
 
 
@@ -168,9 +172,11 @@ def run_chunk(plan, k: int, cache: StatsCache, compiles: list | None = None, on_
     unit = group.batch * plan.devices
     outs, rates = [], []
     build = {"raw": raw_inputs, "fused": fused_inputs}.get(group.method, chunk_inputs)
+    refits = []
     for b in range(0, len(idx), unit):
         inputs, lr = build(plan, group, idx[b : b + unit], cache)
         rates.append(lr)
+        refit = group.config.validation and group.config.depth == 1
         if group.method == "fused":
             out, seconds = _train_fused(group.config, inputs)
         else:
@@ -179,6 +185,10 @@ def run_chunk(plan, k: int, cache: StatsCache, compiles: list | None = None, on_
         if seconds and compiles is not None:
             compiles.append(seconds)
         outs.append(out)
+        if refit:  # depth 1: the practitioner's refit on all P for the stopped epochs
+            w0 = np.asarray(_initial_weights(group.config, inputs)[0][0])
+            stopped = np.asarray(out.stopped_epoch)
+            refits.append(refit_test_error(plan, idx[b : b + unit], w0, lr, stopped, cache))
         if on_batch is not None:
             on_batch(max(0, min(group.n_real(ci), b + unit) - b))
     out = Outputs(
@@ -207,6 +217,8 @@ def run_chunk(plan, k: int, cache: StatsCache, compiles: list | None = None, on_
     for name in OPTIONAL:
         if getattr(out, name) is not None:
             values[name] = getattr(out, name)[:n]
+    if group.config.validation:  # NaN but at depth 1
+        values["refit_test_error"] = np.concatenate(refits)[:n] if refits else np.full(n, np.nan)
     if plan.spec.problem.teacher == "linear":  # the paired baselines: data only, not the student
         values.update(ridge_baseline(plan, idx[:n], cache))
     for name in ("mode_strength", "data_mode_strength"):  # trainers: (run, epoch, mode); result: epoch last

@@ -68,6 +68,7 @@ class StatsCache:
             self.eigen,
             pr.teacher_singular_values,
             pr.inputs,
+            self.spec.n_val if self.spec.train.validation else None,
         )
         self.items[seed] = st
         while len(self.items) > self.capacity:
@@ -133,8 +134,19 @@ def chunk_inputs(
         eigvecs=eig[1],
         rotated=eig[2],
         **_mode_fields(cfg, stats, where),
+        **_validation_fields(cfg, stats, where, p_index, plan.spec),
     )
     return inputs, lr
+
+
+def _validation_fields(cfg, stats, where, p_index, spec) -> dict:
+    """Each run's held-out factor and V, where the group validates."""
+    if not cfg.validation:
+        return {}
+    return {
+        "val_factor": np.stack(_per_run(stats, where, p_index, "val_factor")),
+        "n_val": np.asarray(spec.n_val, dtype=np.int64)[p_index],
+    }
 
 
 def _mode_fields(cfg, stats, where) -> dict:

@@ -222,8 +222,9 @@ def _group_keys(spec: SweepSpec, table: RunTable, fused_ok: bool) -> np.ndarray:
         & (table.optimizer == OPTIMIZERS.index("gd"))
         & (spec.train.method == "auto")
     )
-    # the fused kernel records errors only: modes and final weights take the XLA kernel
-    fused = ~is_raw & ~closed & fused_ok & ~(spec.train.record.modes or spec.train.record.final_weights)
+    # the fused kernel records errors only: modes, final weights and validation take the XLA kernel
+    fused = ~is_raw & ~closed & fused_ok
+    fused &= not (spec.train.record.modes or spec.train.record.final_weights or spec.train.validation)
     fused &= np.asarray(
         [
             supports(int(d), spec.problem.n_out, OPTIMIZERS[o])
@@ -281,7 +282,7 @@ def _group_config(spec: SweepSpec, key, inits: tuple[str, ...]) -> tuple[str, Ke
         width=w if depth > 1 else pr.n_in,
         n_in=pr.n_in,
         n_out=pr.n_out,
-        k=factor_width(pr.n_in, pr.n_out, max(spec.n_train)),
+        k=factor_width(pr.n_in, pr.n_out, max(spec.n_fit)),
         epochs=spec.train.epochs,
         record=spec.record_epochs,
         optimizer=OPTIMIZERS[opt],
@@ -300,7 +301,13 @@ def _recorded(spec: SweepSpec) -> dict:
         "modes": pr.n_modes if rec.modes else 0,
         "data_modes": pr.n_data_modes if rec.modes else 0,
         "final_weights": rec.final_weights,
+        "validation": bool(spec.train.validation),
+        "weight_decay": any(v > 0 for v in _values(spec, "weight_decay")),
     }
+
+
+def _values(spec: SweepSpec, name: str) -> list:
+    return list(spec.axis(name).values) if name in spec.dims else [spec.setting(name)]
 
 
 def plan_sweep(
@@ -345,7 +352,7 @@ def plan_sweep(
             unit = batch * devices
             size = unit * -(-min(chunk_size, len(idx)) // unit) if chunk_size else unit
         groups.append(Group(method, cfg, idx, batch, size))
-    plan = Plan(spec, groups, spec.n_train, table, devices, per_run)
+    plan = Plan(spec, groups, spec.n_fit, table, devices, per_run)  # GD trains on P − V examples
     if plan.final_weights_bytes() > FINAL_WEIGHTS_CAP:
         raise SpecError(
             f"{spec.path}: key `train.record.final_weights`: the final weights of {spec.n_runs} runs "

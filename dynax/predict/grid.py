@@ -55,7 +55,7 @@ class _Point:
         self.v = v
         self.depth = v["depth"]
         self.j = spec.axis("n_over_p").values.index(v["n_over_p"])
-        self.p = spec.n_train[self.j]
+        self.p = spec.n_fit[self.j]  # the examples GD fits (P − V with train.validation)
         self.alpha = self.p / pr.n_in
         self.noise_var = float(derived.noise_var(pr.teacher_var, v["snr"]))
         self.lr = get("learning_rate")
@@ -113,16 +113,18 @@ def _depth1(spec: SweepSpec, point: _Point, epochs, n: int, cache: dict) -> tupl
     init_var = derived.depth1_init_var(point.init, point.scale, spec.problem.n_in)
     if init_var is None:
         return None, "no depth-1 theory for the aligned init (it depends on the data)"
-    lr, g = point.lr, point.gamma
-    step = lr.factor * 2 / (mp_edges(point.alpha)[1] + g) if isinstance(lr, Auto) else lr * point.grad_scale
+    lr, g, white = point.lr, point.gamma, spec.problem.inputs == "whitened"
+    top = point.alpha if white else mp_edges(point.alpha)[1]  # λ_max: α exactly for white inputs
+    step = lr.factor * 2 / (top + g) if isinstance(lr, Auto) else lr * point.grad_scale
     key = (point.alpha, point.noise_var, init_var, step, g)
     if key not in cache:
         args = (point.alpha, spec.problem.teacher_var, point.noise_var, init_var)
+        kw = {"n": n, "weight_decay": g, "white": white}
         cache[key] = (
-            test_error(*args, epochs=epochs, step=step, n=n, weight_decay=g),
-            train_error(*args, epochs=epochs, step=step, n=n, weight_decay=g),
-            test_error(*args, t=step * epochs, n=n, weight_decay=g),
-            optimal_stopping(*args, step=step, n=n, weight_decay=g),
+            test_error(*args, epochs=epochs, step=step, **kw),
+            train_error(*args, epochs=epochs, step=step, **kw),
+            test_error(*args, t=step * epochs, **kw),
+            optimal_stopping(*args, step=step, **kw),
         )
     test, train, flow, (t_star, e_star) = cache[key]
     out = {
@@ -220,7 +222,8 @@ def theory_dataset(spec: SweepSpec, n: int = 2000) -> xr.Dataset:
     pr = spec.problem
     for idx in itertools.product(*[range(s) for s in shape]):
         point = _Point(spec, {a.name: a.values[i] for a, i in zip(axes, idx, strict=True)})
-        arrays["bayes_test_error"][idx] = bayes_error(point.alpha, pr.teacher_var, point.noise_var)
+        white = pr.inputs == "whitened"
+        arrays["bayes_test_error"][idx] = bayes_error(point.alpha, pr.teacher_var, point.noise_var, white)
         if rf is None and spec.nonlinear and point.optimizer == "gd":
             rf = _random_feature_means(spec)
         values, note = _point_theory(spec, point, dims, epochs, n, cache, rf)

@@ -17,6 +17,7 @@ import numpy as np
 import xarray as xr
 
 from ..sim import data
+from ..sim.modes import ZERO_MODE
 from ..spec import Auto, SweepSpec, derived
 from ..theory import saxe_mode_discrete
 
@@ -84,10 +85,13 @@ def mode_theory(spec: SweepSpec) -> dict[str, xr.Variable]:
         step = float(get("learning_rate")) * float(derived.grad_scale(spec.train.loss, p))
         g = float(get("weight_decay"))
         dms[idx] = saxe_mode_discrete(s_data, u0, epochs, step, depth, p / pr.n_in, g).T
+        # a zero singular value has no direction (the simulation's strengths are NaN there)
+        dms[idx][s_data <= ZERO_MODE * s_data[0]] = np.nan
         if noise_var == 0:  # the teacher's modes are the data's, in descending order
             rank = np.argsort(np.argsort(-s_teacher, kind="stable"), kind="stable")
             u0_t = np.where(rank < r, float(get("init_scale")) ** depth, 0.0)
             ms[idx] = saxe_mode_discrete(s_teacher, u0_t, epochs, step, depth, p / pr.n_in, g).T
+            ms[idx][s_teacher <= 0] = np.nan  # the teacher lacks it: the start is an arbitrary overlap
     attrs = {"units": "1", "comment": NOTE}
     return {
         "mode_strength": xr.Variable(

@@ -92,8 +92,17 @@ def closed_form(cfg: KernelConfig, run: RunInputs) -> Outputs:
     # formulas of decay(): the per-epoch work is multiply-adds, no transcendental functions.
     q_j, s_j = decay(a[None, :], jnp.arange(BLOCK, dtype=dtype)[:, None])  # (BLOCK, N)
 
+    if cfg.validation:  # the held-out examples in the eigenbasis: W L_x^v = w̃ (Uᵀ L_x^v)
+        mv = u.T @ run.val_factor[:n].astype(dtype)
+        lzv = (run.noise_std * run.val_factor[n:]).astype(dtype)
+        val_scale = (run.n_val * n_out).astype(dtype)
+
+    def val_of(d):  # d: (B, N_out, N) = w̃ − w̄̃ -> (B,) validation errors
+        r = lzv[None] - jnp.einsum("bon,nk->bok", d, mv)
+        return jnp.sum(r * r, axis=(1, 2)) / val_scale
+
     def block(carry, b):
-        best, best_epoch, bad_epoch = carry
+        best, best_epoch, bad_epoch, stop = carry
         k0 = (b * BLOCK).astype(dtype)
         q0, s0 = decay(a, k0)
         qk = q0[None, :] * q_j
@@ -108,10 +117,18 @@ def closed_form(cfg: KernelConfig, run: RunInputs) -> Outputs:
         masked = jnp.where(ok, test, jnp.inf)
         i = jnp.argmin(masked)  # first occurrence of the block minimum
         better = masked[i] < best
-        return (jnp.where(better, masked[i], best), jnp.where(better, ks[i], best_epoch), bad_epoch), None
+        if cfg.validation:  # the first minimum of the validation error, and E_g there
+            val = jnp.where(ok, val_of(d), jnp.inf)
+            j = jnp.argmin(val)
+            take = val[j] < stop[0]
+            new = (val[j], ks[j], test[j])
+            stop = tuple(jnp.where(take, a, b) for a, b in zip(new, stop, strict=True))
+        best = jnp.where(better, masked[i], best)
+        return (best, jnp.where(better, ks[i], best_epoch), bad_epoch, stop), None
 
-    init = (jnp.array(jnp.inf, dtype), jnp.int64(-1), big)
-    (best, best_epoch, bad_epoch), _ = jax.lax.scan(block, init, jnp.arange(n_blocks, dtype=jnp.int64))
+    stop0 = (jnp.array(jnp.inf, dtype), jnp.int64(-1), jnp.array(jnp.nan, dtype))
+    init = (jnp.array(jnp.inf, dtype), jnp.int64(-1), big, stop0)
+    (best, best_epoch, bad_epoch, stop), _ = jax.lax.scan(block, init, jnp.arange(n_blocks, dtype=jnp.int64))
     # "0 if never improved": the minimum at epoch 0 already gives best_epoch = 0
     rec = jnp.asarray(cfg.record, dtype=jnp.int64)
     wt = weights_at(rec)
@@ -128,6 +145,12 @@ def closed_form(cfg: KernelConfig, run: RunInputs) -> Outputs:
         diverged=bad_epoch <= cfg.epochs,
         null_space_error=jnp.where(gone, nan, null_error(wt)) if cfg.null_space else None,
     )
+    if cfg.validation:
+        out = out._replace(
+            validation_error=jnp.where(gone, nan, val_of(wt - wbt[None])),
+            stopped_test_error=stop[2],
+            stopped_epoch=stop[1],
+        )
     mb = mode_bases(cfg, run, dtype)
     curves = []
     if mb is not None:  # Uᵀ W V with W = w̃ Uᵀ (eigenbasis): w̃ (Uᵀ V)

@@ -193,6 +193,18 @@ class SeedStats(NamedTuple):
     modes_u: np.ndarray
     modes_s: np.ndarray
     modes_v: np.ndarray
+    # the held-out examples (train.validation) of each P: a factor (n_P, N + N_out, K_v) of
+    # their augmented Gram matrix, zero columns beyond; (n_P, N + N_out, 0) without
+    val_factor: np.ndarray
+
+
+def gram_factor(a: np.ndarray, k: int) -> np.ndarray:
+    """A factor L (rows × k) with L Lᵀ = A Aᵀ: A's own columns (zero-padded) when it has at
+    most k, else from the eigendecomposition of A Aᵀ (k = its rows)."""
+    if a.shape[1] <= k:
+        return np.pad(a, ((0, 0), (0, k - a.shape[1])))
+    lam, q = np.linalg.eigh(a @ a.T)
+    return q * np.sqrt(np.clip(lam, 0.0, None))[None, :]
 
 
 @partial(jax.jit, static_argnames=("n_in", "n_out", "p_max", "spectrum"))
@@ -221,6 +233,7 @@ def seed_stats(
     eigen: bool = False,
     spectrum: tuple = (),
     inputs: str = "gaussian",
+    validation=None,
 ) -> SeedStats:
     """Sufficient statistics of one seed for each P in ``p_values``, in float64.
 
@@ -229,9 +242,12 @@ def seed_stats(
     K-square matrices) runs in NumPy on the host, deterministic and independent of any
     batching. ``eigen`` adds the eigendecomposition of Σ_xx the depth-1 closed form needs,
     computed once per (seed, P) for every run that shares that data. ``spectrum`` and
-    ``inputs`` are the problem's ``teacher_singular_values`` and ``inputs``.
+    ``inputs`` are the problem's ``teacher_singular_values`` and ``inputs``; with
+    ``validation`` (V per P), each P of ``p_values`` is a fit set (the first P examples) and
+    the next V examples are its held-out set (``val_factor``).
     """
     p_values = np.asarray(p_values, dtype=np.int64)
+    n_val = np.zeros_like(p_values) if validation is None else np.asarray(validation, dtype=np.int64)
     p_max = int(p_values.max())
     w_bar, x, z = (
         np.asarray(v)
@@ -241,13 +257,17 @@ def seed_stats(
             np.float64(teacher_var),
             n_in=n_in,
             n_out=n_out,
-            p_max=p_max,
+            p_max=int((p_values + n_val).max()),
             spectrum=tuple(float(v) for v in spectrum),
         )
     )
+    x_all, z_all, x, z = x, z, x[:p_max], z[:p_max]
     k = factor_width(n_in, n_out, p_max)
-    factors, lam_max, ls, spectra, lams, us, rots = [], [], [], [], [], [], []
-    for p in p_values:
+    k_val = min(int(n_val.max()), n_in + n_out)
+    factors, lam_max, ls, spectra, lams, us, rots, vals = [], [], [], [], [], [], [], []
+    for p, v_p in zip(p_values, n_val, strict=True):
+        held = np.concatenate([x_all[p : p + v_p], z_all[p : p + v_p]], axis=1).T  # the next V examples
+        vals.append(gram_factor(held, k_val))
         am = np.concatenate(
             [_inputs_of(x, p, inputs), np.where(np.arange(p_max)[:, None] < p, z, 0.0)], axis=1
         ).T
@@ -285,6 +305,7 @@ def seed_stats(
         np.stack(us) if eigen else empty[..., None],
         np.stack(rots) if eigen else empty[..., None],
         *modes,
+        np.stack(vals),
     )
 
 

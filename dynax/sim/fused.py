@@ -136,10 +136,9 @@ def _dots(w, v, q, i0, i1):
 
 
 @numba.njit(cache=True, fastmath=_FAST)
-def _rows_gd(w, coef, r, v, u, dec, i0, i1):
-    """GD for the rows i0 ≤ i < i1: ``w_i = dec·w_i − coef_i v``, ``u += r_i w_i``, four rows
-    per pass over v and u (each row read and written once while the block is in L1);
-    ``dec = 1 − εγ`` is weight decay (exactly 1 without: ``1·w`` is ``w``)."""
+def _rows_gd(w, coef, r, v, u, i0, i1):
+    """GD for the rows i0 ≤ i < i1: ``w_i −= coef_i v``, ``u += r_i w_i``, four rows per
+    pass over v and u (each row read and written once while the block is in L1)."""
     n = v.shape[0]
     i = i0
     while i + 4 <= i1:
@@ -148,10 +147,10 @@ def _rows_gd(w, coef, r, v, u, dec, i0, i1):
         r0, r1, r2, r3 = r[i], r[i + 1], r[i + 2], r[i + 3]
         for j in range(n):
             vj = v[j]
-            x0 = dec * w0[j] - c0 * vj
-            x1 = dec * w1[j] - c1 * vj
-            x2 = dec * w2[j] - c2 * vj
-            x3 = dec * w3[j] - c3 * vj
+            x0 = w0[j] - c0 * vj
+            x1 = w1[j] - c1 * vj
+            x2 = w2[j] - c2 * vj
+            x3 = w3[j] - c3 * vj
             w0[j] = x0
             w1[j] = x1
             w2[j] = x2
@@ -161,15 +160,15 @@ def _rows_gd(w, coef, r, v, u, dec, i0, i1):
     while i < i1:
         wi, ci, ri = w[i], coef[i], r[i]
         for j in range(n):
-            wi[j] = dec * wi[j] - ci * v[j]
+            wi[j] -= ci * v[j]
             u[j] += ri * wi[j]
         i += 1
 
 
 @numba.njit(cache=True, fastmath=_FAST)
-def _rows_momentum(w, m, coef, r, v, u, mo, g, i0, i1):
-    """Momentum for the rows i0 ≤ i < i1: ``m_i = mo m_i + coef_i v + g w_i``, ``w_i −= m_i``,
-    ``u += r_i w_i``, four rows per pass (``g = εγ``, weight decay as L2 in the gradient)."""
+def _rows_momentum(w, m, coef, r, v, u, mo, i0, i1):
+    """Momentum for the rows i0 ≤ i < i1: ``m_i = mo m_i + coef_i v``, ``w_i −= m_i``,
+    ``u += r_i w_i``, four rows per pass."""
     n = v.shape[0]
     i = i0
     while i + 4 <= i1:
@@ -179,10 +178,10 @@ def _rows_momentum(w, m, coef, r, v, u, mo, g, i0, i1):
         r0, r1, r2, r3 = r[i], r[i + 1], r[i + 2], r[i + 3]
         for j in range(n):
             vj = v[j]
-            y0 = mo * m0[j] + c0 * vj + g * w0[j]
-            y1 = mo * m1[j] + c1 * vj + g * w1[j]
-            y2 = mo * m2[j] + c2 * vj + g * w2[j]
-            y3 = mo * m3[j] + c3 * vj + g * w3[j]
+            y0 = mo * m0[j] + c0 * vj
+            y1 = mo * m1[j] + c1 * vj
+            y2 = mo * m2[j] + c2 * vj
+            y3 = mo * m3[j] + c3 * vj
             m0[j] = y0
             m1[j] = y1
             m2[j] = y2
@@ -200,25 +199,48 @@ def _rows_momentum(w, m, coef, r, v, u, mo, g, i0, i1):
     while i < i1:
         wi, mi, ci, ri = w[i], m[i], coef[i], r[i]
         for j in range(n):
-            mi[j] = mo * mi[j] + ci * v[j] + g * wi[j]
+            mi[j] = mo * mi[j] + ci * v[j]
             wi[j] -= mi[j]
             u[j] += ri * wi[j]
         i += 1
 
 
 @numba.njit(cache=True, fastmath=_FAST)
-def _update_rows(w, m, coef, r, v, u, mo, g, i0, i1):
-    """Update the rows i0 ≤ i < i1 of a first layer and accumulate ``u += r_i w_i``."""
+def _decay_rows(w, m, mo, g, i0, i1):
+    """Weight decay ``g = εγ`` of the rows i0 ≤ i < i1 before their update: GD takes
+    ``w_i ← (1 − g) w_i`` (then ``w_i −= coef_i v``); momentum ``m_i += (g/mo) w_i`` (then
+    ``m_i = mo m_i + coef_i v`` gives ``mo m_i + coef_i v + g w_i``, mo > 0 on that path). A
+    pass of its own, so that without decay every operation is the one before it existed."""
+    n = w.shape[1]
     if mo == 0:
-        _rows_gd(w, coef, r, v, u, 1.0 - g, i0, i1)
+        dec = 1.0 - g
+        for i in range(i0, i1):
+            for j in range(n):
+                w[i, j] *= dec
     else:
-        _rows_momentum(w, m, coef, r, v, u, mo, g, i0, i1)
+        c = g / mo
+        for i in range(i0, i1):
+            for j in range(n):
+                m[i, j] += c * w[i, j]
+
+
+@numba.njit(cache=True, fastmath=_FAST)
+def _update_rows(w, m, coef, r, v, u, mo, g, i0, i1):
+    """Update the rows i0 ≤ i < i1 of a first layer (with weight decay g = εγ) and
+    accumulate ``u += r_i w_i``."""
+    if g != 0:
+        _decay_rows(w, m, mo, g, i0, i1)
+    if mo == 0:
+        _rows_gd(w, coef, r, v, u, i0, i1)
+    else:
+        _rows_momentum(w, m, coef, r, v, u, mo, i0, i1)
 
 
 @numba.njit(cache=True, fastmath=_FAST)
 def _epoch(w1, mids, a, m1, mm, ma, v, u, qs, left, row, row2, mo, g):
     """One GD (mo = 0) or momentum step of one network given v = η g ∂L/∂W_eff and the
-    weight decay ``g = ε·γ`` of every layer; leaves the new end-to-end weights in u."""
+    weight decay ``g = ε·γ`` of every layer (L2 in the gradient); leaves the new end-to-end
+    weights in u."""
     h = w1.shape[0]
     n_mid = mids.shape[0]
     u[:] = 0
@@ -227,7 +249,9 @@ def _epoch(w1, mids, a, m1, mm, ma, v, u, qs, left, row, row2, mo, g):
         _dots(w1, v, q, 0, h)
         for i in range(h):
             a_old[i] = a[i]
-            ma[i] = mo * ma[i] + q[i] + g * a[i]
+            ma[i] = mo * ma[i] + q[i]
+            if g != 0:
+                ma[i] += g * a_old[i]
             a[i] -= ma[i]
         _update_rows(w1, m1, a_old, a, v, u, mo, g, 0, h)
         return
@@ -241,14 +265,18 @@ def _epoch(w1, mids, a, m1, mm, ma, v, u, qs, left, row, row2, mo, g):
         _row_times(left[k + 1], mids[k], left[k])
     # W_D = a by q_D, the middle layers by A_l q_lᵀ
     for i in range(h):
-        ma[i] = mo * ma[i] + qs[n_mid, i] + g * a[i]
+        ma[i] = mo * ma[i] + qs[n_mid, i]
+        if g != 0:
+            ma[i] += g * a[i]
         a[i] -= ma[i]
     for k in range(n_mid):
         for i in range(h):
             li = left[k + 1, i]
             wi, mi, qk = mids[k, i], mm[k, i], qs[k]
             for j in range(h):
-                mi[j] = mo * mi[j] + li * qk[j] + g * wi[j]
+                mi[j] = mo * mi[j] + li * qk[j]
+                if g != 0:
+                    mi[j] += g * wi[j]
                 wi[j] -= mi[j]
     # u = a W_{D-1} ⋯ W_2 (updated) times W_1, fused with W_1's own update by A_1 vᵀ
     row[:] = a

@@ -61,6 +61,8 @@ class KernelConfig:
     modes: int = 0  # teacher modes whose strengths are recorded (0: none; :mod:`dynax.sim.modes`)
     data_modes: int = 0  # modes of Σ_yx recorded beside them
     final_weights: bool = False  # return W_eff at the last epoch
+    validation: bool = False  # early stopping on held-out examples (RunInputs.val_factor)
+    weight_decay: bool = False  # the spec has γ > 0 somewhere: the loss carries the penalty term
 
     def shapes(self) -> list[tuple[int, int]]:
         """Layer shapes, input side first: W_1 (N_h, N), ..., W_D (N_out, N_h)."""
@@ -95,6 +97,25 @@ class RunInputs(NamedTuple):
     # the teacher's singular vectors U (N_out, r), V (N, r), float64; None unless modes are recorded
     mode_u: jax.Array | None = None
     mode_v: jax.Array | None = None
+    # the held-out examples' factor (N + N_out, K_v) and their number V; None without validation
+    val_factor: jax.Array | None = None
+    n_val: jax.Array | None = None
+
+
+def validation_error_fn(cfg, run, w_bar, dtype):
+    """``W_eff -> Σ_v‖y_v − W_eff x_v‖²/(V·N_out)`` on the held-out examples (None without)."""
+    if not cfg.validation:
+        return None
+    n = cfg.n_in
+    lxv = run.val_factor[:n].astype(dtype)
+    lzv = (run.noise_std * run.val_factor[n:]).astype(dtype)
+    scale = (run.n_val * cfg.n_out).astype(dtype)
+
+    def val_error(w_eff):
+        r = lzv - (w_eff - w_bar) @ lxv
+        return jnp.sum(r * r) / scale
+
+    return val_error
 
 
 @float64
@@ -214,6 +235,7 @@ class _State(NamedTuple):
     weights: list
     opt_state: optax.OptState
     track: tracker.Tracker  # running minimum of E_g, divergence (bad_epoch = epochs + 1 if none)
+    stop: tracker.Stopper | None = None  # the validation minimum (train.validation)
 
 
 @float64
@@ -233,6 +255,8 @@ def train_gd(cfg: KernelConfig, run: RunInputs) -> Outputs:
     def loss(ws):
         w_eff = product(ws)
         r = lz_noise - (w_eff - w_bar) @ lx  # residual in factor space
+        if not cfg.weight_decay:  # without it the program is the one before weight decay existed
+            return 0.5 * grad_scale * jnp.sum(r * r), (w_eff, r)
         penalty = gamma * sum(jnp.sum(w * w) for w in ws)  # L2 on every layer (for adam too: not AdamW)
         return 0.5 * grad_scale * (jnp.sum(r * r) + penalty), (w_eff, r)
 
@@ -253,13 +277,19 @@ def train_gd(cfg: KernelConfig, run: RunInputs) -> Outputs:
     _, test0 = errors(w_eff0, lz_noise - (w_eff0 - w_bar) @ lx)
     limit = DIVERGENCE_FACTOR * test0
 
-    def check(state: _State, test, epoch):
-        return state._replace(track=tracker.update(state.track, test, epoch, limit))
+    val_error = validation_error_fn(cfg, run, w_bar, dtype)
+
+    def check(state: _State, test, epoch, w_eff):
+        state = state._replace(track=tracker.update(state.track, test, epoch, limit))
+        if val_error is None:
+            return state
+        stop = tracker.stop_update(state.stop, val_error(w_eff), test, epoch, state.track.diverged)
+        return state._replace(stop=stop)
 
     def step(epoch, state: _State) -> _State:
         (_, (w_eff, r)), grads = grad_fn(state.weights)
         _, test = errors(w_eff, r)
-        state = check(state, test, epoch)
+        state = check(state, test, epoch, w_eff)
         updates, opt_state = opt.update(grads, state.opt_state, state.weights)
         return state._replace(weights=optax.apply_updates(state.weights, updates), opt_state=opt_state)
 
@@ -268,10 +298,10 @@ def train_gd(cfg: KernelConfig, run: RunInputs) -> Outputs:
     def record(state: _State, epoch):
         w_eff = product(state.weights)
         train, test = errors(w_eff, lz_noise - (w_eff - w_bar) @ lx)
-        state = check(state, test, epoch)
+        state = check(state, test, epoch, w_eff)
         nan = jnp.array(jnp.nan, dtype)
         null = _null_space_error(w_eff, w_bar, u_row, n_out) if cfg.null_space else nan
-        rec = [train, test, null]
+        rec = [train, test, null, val_error(w_eff) if val_error is not None else nan]
         if mb is not None:
             rec += [modes.strengths(w_eff, mb.u, mb.v), modes.strengths(w_eff, mb.du, mb.dv)]
         return state, tuple(jnp.where(state.track.diverged, nan, v) for v in rec)
@@ -282,12 +312,23 @@ def train_gd(cfg: KernelConfig, run: RunInputs) -> Outputs:
         state = jax.lax.fori_loop(start, stop, step, state)
         return state, rec
 
-    state = _State(weights=ws0, opt_state=opt.init(ws0), track=tracker.start(test0, dtype, cfg.epochs + 1))
+    state = _State(
+        weights=ws0,
+        opt_state=opt.init(ws0),
+        track=tracker.start(test0, dtype, cfg.epochs + 1),
+        stop=tracker.stopper(dtype) if val_error is not None else None,
+    )
     rec_epochs = np.asarray(cfg.record, dtype=np.int64)
     bounds = np.stack([rec_epochs[:-1], rec_epochs[1:]], axis=1)
     state, recs = jax.lax.scan(interval, state, bounds)
     state, lasts = record(state, rec_epochs[-1])
     null = (recs[2], lasts[2]) if cfg.null_space else None
     out = tracker.outputs(state.track, dtype, (recs[0], lasts[0]), (recs[1], lasts[1]), null)
-    curves = [records(r, last) for r, last in zip(recs[3:], lasts[3:], strict=True)]
+    if val_error is not None:
+        out = out._replace(
+            validation_error=records(recs[3], lasts[3]),
+            stopped_test_error=state.stop.test,
+            stopped_epoch=state.stop.epoch,
+        )
+    curves = [records(r, last) for r, last in zip(recs[4:], lasts[4:], strict=True)]
     return mode_outputs(out, cfg, run, mb, curves, product(state.weights), state.track.diverged, dtype)

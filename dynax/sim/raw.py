@@ -72,6 +72,8 @@ class RawConfig:
     modes: int = 0  # teacher modes recorded (linear students only), as in the GD kernel
     data_modes: int = 0
     final_weights: bool = False
+    validation: bool = False  # never on this path (a spec error): kept for one config layout
+    weight_decay: bool = False  # the spec has γ > 0 somewhere: the loss carries the penalty term
 
     def shapes(self) -> list[tuple[int, int]]:
         """Shapes of the TRAINED layers, input side first."""
@@ -234,6 +236,8 @@ def _network(cfg: RawConfig, run: RawInputs, dtype) -> _Net:
         r = (y - forward(ws, x)) * weight[:, None]
         # weight decay in proportion to the examples the step sees (Σ weight of P): one pass
         # over the P examples adds (γ/2)Σ_l‖W_l‖² once, as one full-batch step does
+        if not cfg.weight_decay:
+            return 0.5 * gs * jnp.sum(r * r)
         share = jnp.sum(weight) / p.astype(dtype)
         return 0.5 * gs * (jnp.sum(r * r) + gamma * share * sum(jnp.sum(w * w) for w in ws))
 

@@ -13,7 +13,19 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-__all__ = ["DIVERGENCE_FACTOR", "Outputs", "Tracker", "best_error", "outputs", "records", "start", "update"]
+__all__ = [
+    "DIVERGENCE_FACTOR",
+    "Outputs",
+    "Stopper",
+    "Tracker",
+    "best_error",
+    "outputs",
+    "records",
+    "start",
+    "stop_update",
+    "stopper",
+    "update",
+]
 
 DIVERGENCE_FACTOR = 1e6  # E_g above this multiple of E_g(0) counts as diverged
 
@@ -35,6 +47,31 @@ class Outputs(NamedTuple):
     teacher_singular_value: jax.Array | None = None
     data_singular_value: jax.Array | None = None
     final_weights: jax.Array | None = None  # (N_out, N) W_eff at the last epoch; None unless asked
+    # early stopping on held-out data (None without train.validation): the validation error at
+    # each record, and E_g and the epoch of the first minimum of the validation error
+    validation_error: jax.Array | None = None
+    stopped_test_error: jax.Array | None = None
+    stopped_epoch: jax.Array | None = None
+
+
+class Stopper(NamedTuple):
+    """The running minimum of the validation error over every epoch, and E_g there."""
+
+    best: jax.Array  # inf until a finite value
+    epoch: jax.Array  # -1 until then
+    test: jax.Array  # E_g at that epoch
+
+
+def stopper(dtype) -> Stopper:
+    return Stopper(jnp.array(jnp.inf, dtype), jnp.int64(-1), jnp.array(jnp.nan, dtype))
+
+
+def stop_update(st: Stopper, val, test, epoch, diverged) -> Stopper:
+    """Take the validation error ``val`` (and E_g = ``test``) at ``epoch``; nothing once diverged."""
+    better = ~diverged & jnp.isfinite(val) & (val < st.best)
+    return Stopper(
+        jnp.where(better, val, st.best), jnp.where(better, epoch, st.epoch), jnp.where(better, test, st.test)
+    )
 
 
 class Tracker(NamedTuple):

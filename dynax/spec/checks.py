@@ -19,6 +19,7 @@ def cross_checks(v, problem: Problem, student: str, activation: str, train: dict
     raw_path = nonlinear or train["batch_size"] > 0 or "online" in values["protocol"]
     schedule = train["schedule"]
     modes_checks(v, problem, student, activation, train, axes, values, raw_path, where)
+    validation_checks(v, problem, train, axes, raw_path)
     if train["null_space_error"] and raw_path:
         v.fail(
             "train.null_space_error",
@@ -96,3 +97,28 @@ def modes_checks(v, problem: Problem, student, activation, train, axes, values, 
     for flag in ("modes", "final_weights"):
         if getattr(record, flag) and nonlinear_model:
             v.fail(f"train.record.{flag}", "needs a linear student (the end-to-end weights W_eff)")
+    if record.modes and problem.teacher != "linear":
+        v.fail("train.record.modes", "needs the linear teacher (a ReLU teacher has no singular modes)")
+
+
+def validation_checks(v, problem: Problem, train, axes, raw_path):
+    """``train.validation``: V < P at every P of the grid, on the full-batch linear path."""
+    val = train["validation"]
+    if not val:
+        return
+    if raw_path:
+        v.fail(
+            "train.validation",
+            "is for full-batch replay of linear networks (online, minibatch and nonlinear runs have none)",
+        )
+    if problem.inputs == "whitened":
+        v.fail("train.validation", "is not combined with problem.inputs = 'whitened' (one set is white)")
+    for r in axes["n_over_p"]:
+        p = derived.n_train(problem.n_in, r)
+        n_val = derived.n_validation(val, p)
+        if n_val >= p:
+            v.fail(
+                "train.validation",
+                f"got {val!r}: holds out V = {n_val} of P = {p} examples at n_over_p = {r} "
+                f"(N = {problem.n_in}), leaving none to train on; allowed: V < P at every P of the grid",
+            )

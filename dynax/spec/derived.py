@@ -17,6 +17,7 @@ __all__ = [
     "grad_scale",
     "layer_shapes",
     "n_train",
+    "n_validation",
     "noise_var",
     "online_examples",
     "online_record_steps",
@@ -31,6 +32,16 @@ __all__ = [
 def n_train(n_in: int, n_over_p: float) -> int:
     """``P = floor(N / (N/P) + 0.5)`` (docs/design.md §4)."""
     return math.floor(n_in / n_over_p + 0.5)
+
+
+def n_validation(validation, p: int) -> int:
+    """V held out of P examples: ``max(1, round(f·P))`` for a fraction f in (0, 1), the count
+    itself for an integer ≥ 1, 0 for none; the last V of the P examples are held out."""
+    if not validation:
+        return 0
+    if isinstance(validation, int):
+        return int(validation)
+    return max(1, math.floor(validation * p + 0.5))
 
 
 def noise_var(teacher_var, snr):
@@ -90,8 +101,9 @@ def online_examples(spec) -> np.ndarray:
 
 
 def replay_examples(spec) -> np.ndarray:
-    """Examples seen at each recorded epoch of a replay run, P × epoch, (n_over_p, epoch)."""
-    p = np.asarray(spec.n_train, dtype=np.int64)
+    """Examples seen at each recorded epoch of a replay run, P × epoch, (n_over_p, epoch)
+    (P − V × epoch with train.validation: the held-out examples are never trained on)."""
+    p = np.asarray(spec.n_fit, dtype=np.int64)
     return p[:, None] * np.asarray(spec.record_epochs, dtype=np.int64)[None, :]
 
 

@@ -99,6 +99,7 @@ SECTION_KEYS = {
         "kernel",
         "null_space_error",
         "weight_decay",
+        "validation",
     ),
 }
 
@@ -121,7 +122,7 @@ class Record:
 
     kind: str  # "log" or "every"
     value: int
-    modes: bool = False  # mode_strength, data_mode_strength (default on for n_out > 1 or a spectrum)
+    modes: bool = False  # mode_strength, data_mode_strength (default on with a chosen spectrum)
     final_weights: bool = False  # W_eff at the last epoch, (..., seed, output, input)
 
     def epochs(self, total: int) -> tuple[int, ...]:
@@ -187,6 +188,8 @@ class Train:
     batch_size: int = 0  # 0: full batch (replay); online then steps one example at a time
     null_space_error: bool = False  # also record the error in the inputs' null space
     weight_decay: float = 0.0  # γ: grad_scale·(γ/2)·Σ_l ‖W_l‖²_F added to the loss
+    # held-out examples: a fraction f in (0, 1) (V = max(1, round(f·P))) or a count ≥ 1; 0 = none
+    validation: float | int = 0
 
 
 @dataclass(frozen=True)
@@ -234,6 +237,16 @@ class SweepSpec:
     def n_train(self) -> tuple[int, ...]:
         """P for each value of ``n_over_p``."""
         return tuple(derived.n_train(self.problem.n_in, r) for r in self.axis("n_over_p").values)
+
+    @property
+    def n_val(self) -> tuple[int, ...]:
+        """V, the held-out examples of each P (``train.validation``; 0 without)."""
+        return tuple(derived.n_validation(self.train.validation, p) for p in self.n_train)
+
+    @property
+    def n_fit(self) -> tuple[int, ...]:
+        """The examples GD trains on, P − V for each value of ``n_over_p``."""
+        return tuple(p - v for p, v in zip(self.n_train, self.n_val, strict=True))
 
     @property
     def record_epochs(self) -> tuple[int, ...]:
@@ -284,6 +297,8 @@ class SweepSpec:
             out[section] = {f.name: conv(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
         if not self.train.null_space_error:  # added later: absent when off, so older hashes stand
             del out["train"]["null_space_error"]
+        if self.train.validation == 0:  # added later, likewise
+            del out["train"]["validation"]
         if "weight_decay" not in self.dims and self.train.weight_decay == 0:  # added later, likewise
             del out["train"]["weight_decay"]
         if self.train.kernel == "auto":  # likewise (the kernel auto picks is in the layout hash)

@@ -232,7 +232,7 @@ class _Validator:
         problem, student, activation = self.problem(tables["problem"], model_raw)
         fixed = self.settings(grid, model_raw, train_raw, problem.n_in)
         axes = self.axes(grid, problem.n_in)
-        train = self.train(train_raw, problem)
+        train = self.train(train_raw, problem, student == "deep_linear" and activation == "linear")
         values = {k: axes.get(k, [fixed[k]]) for k in EXTRA_AXES}
         cross_checks(self, problem, student, activation, train, axes, values)
 
@@ -400,11 +400,13 @@ class _Validator:
             ps[p] = r
         return axes
 
-    def train(self, tr: dict, problem: Problem) -> dict:
-        """``[train]`` keys that are never grid axes."""
+    def train(self, tr: dict, problem: Problem, linear: bool = True) -> dict:
+        """``[train]`` keys that are never grid axes (``linear``: a linear student)."""
         out = {
             "epochs": self.integer("train.epochs", tr.get("epochs", _default(Train, "epochs")), lo=1),
-            "record": self.record(tr.get("record", {"log": _default(Train, "record").value}), problem),
+            "record": self.record(
+                tr.get("record", {"log": _default(Train, "record").value}), problem, linear
+            ),
         }
         for key, allowed in (
             ("loss", LOSSES),
@@ -419,6 +421,7 @@ class _Validator:
             if "batch_size" in tr
             else _default(Train, "batch_size")
         )
+        out["validation"] = self.validation(tr["validation"]) if "validation" in tr else 0
         null_space = tr.get("null_space_error", _default(Train, "null_space_error"))
         if not isinstance(null_space, bool):
             self.fail("train.null_space_error", f"got {null_space!r}; expected true or false")
@@ -433,7 +436,16 @@ class _Validator:
             return Auto(self.number(f"{key}.auto", v["auto"], lo=0, lo_open=True))
         return self.number(key, v, lo=0, lo_open=True)
 
-    def record(self, v, problem: Problem):
+    def validation(self, v):
+        """``train.validation``: a fraction in (0, 1) or a count ≥ 1 (checked against P later)."""
+        key = "train.validation"
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            self.fail(key, f"got {_describe(v)}; expected a fraction in (0, 1) or a count ≥ 1 (held out)")
+        if isinstance(v, int):
+            return self.integer(key, v, lo=1)
+        return self.number(key, v, lo=0, lo_open=True, hi=1, hi_open=True)
+
+    def record(self, v, problem: Problem, linear_student: bool = True):
         """``train.record``: the epochs, and the flags ``modes`` (default on for n_out > 1 or a
         given spectrum) and ``final_weights`` (default off)."""
         expected = (
@@ -448,7 +460,8 @@ class _Validator:
         kind = kinds[0]
         value = self.integer(f"train.record.{kind}", v[kind], lo=2 if kind == "log" else 1)
         flags = {}
-        for flag, default in (("modes", problem.n_out > 1 or bool(problem.teacher_singular_values)),
+        # modes: on by default with a chosen spectrum (a new key: no older spec changes hash)
+        for flag, default in (("modes", bool(problem.teacher_singular_values) and linear_student),
                               ("final_weights", False)):  # fmt: skip
             flags[flag] = v.get(flag, default)
             if not isinstance(flags[flag], bool):

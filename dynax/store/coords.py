@@ -51,6 +51,15 @@ def coordinates(spec: SweepSpec) -> dict:
         "epoch", epochs, dict(zip(("long_name", "units"), _AXIS_ATTRS["epoch"], strict=True))
     )
     coords["n_train"] = xr.Variable("n_over_p", p, {"long_name": "training samples P", "units": "1"})
+    if spec.train.validation:
+        coords["n_fit"] = xr.Variable(
+            "n_over_p",
+            np.asarray(spec.n_fit, dtype=np.int64),
+            {
+                "long_name": "examples GD fits, P - V (the last V of P held out: train.validation)",
+                "units": "1",
+            },
+        )
     coords["alpha"] = xr.Variable(
         "n_over_p", p / np.float64(n_in), {"long_name": "load alpha = P/N", "units": "1"}
     )
@@ -110,8 +119,8 @@ def _time(spec: SweepSpec, lr_used: np.ndarray) -> xr.Variable:
     shape = spec.shape
     lr = lr_used.reshape(shape)
     epochs = np.asarray(spec.record_epochs, dtype=np.float64)
-    if spec.train.loss == "mean":
-        p = np.asarray(spec.n_train, dtype=np.float64)
+    if spec.train.loss == "mean":  # 1/P of the examples GD fits (P − V with validation)
+        p = np.asarray(spec.n_fit, dtype=np.float64)
         lr = lr / p.reshape([1, len(p)] + [1] * (len(shape) - 2))
     dims = list(spec.dims)
     # keep only dims along which the rate varies (always n_over_p under the mean loss)

@@ -103,6 +103,10 @@ def _linear_teacher(spec: SweepSpec) -> bool:
     return spec.problem.teacher == "linear"
 
 
+def _validates(spec: SweepSpec) -> bool:
+    return bool(spec.train.validation)
+
+
 def _modes(spec: SweepSpec) -> bool:
     return spec.train.record.modes
 
@@ -194,6 +198,40 @@ VARIABLES: tuple[Variable, ...] = (
         computed=_modes,
         extra=("data_mode",),
         over=DATA_DIMS,
+    ),
+    Variable(
+        "validation_error",
+        True,
+        "float",
+        np.nan,
+        "validation error: mean squared residual on the V held-out examples (train.validation)",
+        computed=_validates,
+    ),
+    Variable(
+        "stopped_test_error",
+        False,
+        "float",
+        np.nan,
+        "test_error at the first minimum of validation_error over every epoch: early stopping "
+        "without the oracle",
+        computed=_validates,
+    ),
+    Variable(
+        "stopped_epoch",
+        False,
+        "int64",
+        -1,
+        "first epoch of the minimum of validation_error over every epoch (-1 if never finite)",
+        computed=_validates,
+    ),
+    Variable(
+        "refit_test_error",
+        False,
+        "float64",
+        np.nan,
+        "depth 1: test error after refitting on all P examples for stopped_epoch epochs at the run's "
+        "learning rate, from the same initial weights (NaN at depth >= 2)",
+        computed=_validates,
     ),
     Variable(
         "ridge_test_error",

@@ -79,6 +79,15 @@ def stieltjes(alpha: float, gamma):
     return (np.sqrt(b * b + 4 * gamma) - b) / (2 * gamma)
 
 
+def _nodes(alpha: float, n: int, white: bool):
+    """Eigenvalues of Σ_xx and their weights: the MP bulk, or the single λ = α of white inputs."""
+    if white:
+        if alpha < 1:
+            raise ValueError(f"whitened inputs need P ≥ N (alpha ≥ 1), got alpha = {alpha}")
+        return np.array([float(alpha)]), np.array([1.0])
+    return mp_bulk_nodes(alpha, n)
+
+
 def _decay(lam, t, epochs, step):
     """``e^{−λt}`` (gradient flow) or ``(1 − ε λ)^k`` (discrete GD with step ε)."""
     if epochs is None:
@@ -95,7 +104,16 @@ def _check_time(t, epochs, step):
 
 
 def test_error(
-    alpha, teacher_var, noise_var, init_var=0.0, t=None, epochs=None, step=None, n=2000, weight_decay=0.0
+    alpha,
+    teacher_var,
+    noise_var,
+    init_var=0.0,
+    t=None,
+    epochs=None,
+    step=None,
+    n=2000,
+    weight_decay=0.0,
+    white=False,
 ):
     """Depth-1 generalization error ``E_g(t)`` (docs/theory.md §2.3, §2.7), including σ_ε².
 
@@ -105,6 +123,8 @@ def test_error(
         t: gradient-flow times (units of τ); or
         epochs, step: discrete GD steps k with step ε in sum units, ``(1 − ελ)^k``.
         n: quadrature nodes.
+        white: whitened inputs (``Σ_xx = α·I`` exactly, α ≥ 1): every mode at λ = α instead of
+            the Marchenko-Pastur law.
         weight_decay: γ (sum units): each mode relaxes with ``q = 1 − ε(λ + γ)`` (flow
             ``e^{−(λ+γ)t}``) toward the ridge solution, per mode
             ``σ_0² q^{2k} + σ_w²[q^k + γ(1 − q^k)/(λ + γ)]² + σ_ε² λ(1 − q^k)²/(λ + γ)²``,
@@ -114,7 +134,7 @@ def test_error(
         Array over the times given.
     """
     _check_time(t, epochs, step)
-    lam, wt = mp_bulk_nodes(alpha, n)
+    lam, wt = _nodes(alpha, n, white)
     a = teacher_var + init_var
     if weight_decay == 0:
         e = _decay(lam, t, epochs, step)
@@ -131,7 +151,16 @@ def test_error(
 
 
 def train_error(
-    alpha, teacher_var, noise_var, init_var=0.0, t=None, epochs=None, step=None, n=2000, weight_decay=0.0
+    alpha,
+    teacher_var,
+    noise_var,
+    init_var=0.0,
+    t=None,
+    epochs=None,
+    step=None,
+    n=2000,
+    weight_decay=0.0,
+    white=False,
 ):
     """Depth-1 training error ``E_t(t)`` (docs/theory.md §2.3): mean squared training residual.
 
@@ -139,7 +168,7 @@ def train_error(
     noise's projection): ``E_t = σ_ε² + (1/α)∫ρ [λ E d² − 2 E(d n)]`` with
     ``E(d n) = σ_ε² λ(1 − q^k)/(λ + γ)``."""
     _check_time(t, epochs, step)
-    lam, wt = mp_bulk_nodes(alpha, n)
+    lam, wt = _nodes(alpha, n, white)
     a = teacher_var + init_var
     if weight_decay == 0:
         e = _decay(lam, t, epochs, step)
@@ -152,14 +181,16 @@ def train_error(
     return noise_var + (wt * (lam * d2 - 2 * cross)).sum(-1) / alpha
 
 
-def bayes_error(alpha, teacher_var, noise_var):
+def bayes_error(alpha, teacher_var, noise_var, white=False):
     """Bayes-optimal (posterior-mean, optimal ridge) error ``σ_ε²[1 + m(−σ_ε²/σ_w²)]``.
 
-    For σ_ε² = 0 the posterior mean is exact on the data's span: ``(1 − α)_+ σ_w²``.
+    For σ_ε² = 0 the posterior mean is exact on the data's span: ``(1 − α)_+ σ_w²``. With
+    ``white`` inputs (Σ_xx = α·I, α ≥ 1), ``m(−γ) = 1/(α + γ)``.
     """
     if noise_var == 0:
         return max(0.0, 1 - alpha) * teacher_var
-    return noise_var * (1 + float(stieltjes(alpha, noise_var / teacher_var)))
+    gamma = noise_var / teacher_var
+    return noise_var * (1 + (1 / (alpha + gamma) if white else float(stieltjes(alpha, gamma))))
 
 
 def asymptotic_test_error(alpha, teacher_var, noise_var, init_var=0.0):
@@ -193,7 +224,9 @@ def _golden(f, lo, hi, tol=1e-10):
     return (lo + hi) / 2
 
 
-def optimal_stopping(alpha, teacher_var, noise_var, init_var=0.0, step=None, n=2000, weight_decay=0.0):
+def optimal_stopping(
+    alpha, teacher_var, noise_var, init_var=0.0, step=None, n=2000, weight_decay=0.0, white=False
+):
     """Optimal early-stopping time and error at depth 1 (docs/theory.md §2.5).
 
     Args:
@@ -209,16 +242,22 @@ def optimal_stopping(alpha, teacher_var, noise_var, init_var=0.0, step=None, n=2
 
     def flow(log_t):
         return float(
-            test_error(alpha, teacher_var, noise_var, init_var, t=np.exp(log_t), n=n, weight_decay=g)[0]
+            test_error(
+                alpha, teacher_var, noise_var, init_var, t=np.exp(log_t), n=n, weight_decay=g, white=white
+            )[0]
         )
 
     grid = np.linspace(np.log(1e-4), np.log(1e6), 241)
-    values = test_error(alpha, teacher_var, noise_var, init_var, t=np.exp(grid), n=n, weight_decay=g)
+    values = test_error(
+        alpha, teacher_var, noise_var, init_var, t=np.exp(grid), n=n, weight_decay=g, white=white
+    )
     i = int(np.argmin(values))
     if i == len(grid) - 1:
-        if g:
+        if g or white:
             return np.inf, float(
-                test_error(alpha, teacher_var, noise_var, init_var, t=[np.inf], n=n, weight_decay=g)[0]
+                test_error(
+                    alpha, teacher_var, noise_var, init_var, t=[np.inf], n=n, weight_decay=g, white=white
+                )[0]
             )
         return np.inf, asymptotic_test_error(alpha, teacher_var, noise_var, init_var)
     lo, hi = grid[max(i - 1, 0)], grid[min(i + 1, len(grid) - 1)]
@@ -228,7 +267,17 @@ def optimal_stopping(alpha, teacher_var, noise_var, init_var=0.0, step=None, n=2
 
     def disc(k):
         return float(
-            test_error(alpha, teacher_var, noise_var, init_var, epochs=[k], step=step, n=n, weight_decay=g)[0]
+            test_error(
+                alpha,
+                teacher_var,
+                noise_var,
+                init_var,
+                epochs=[k],
+                step=step,
+                n=n,
+                weight_decay=g,
+                white=white,
+            )[0]
         )
 
     # the discrete optimum is near t*/ε; integer ternary search on a generous bracket
