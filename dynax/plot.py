@@ -435,7 +435,8 @@ def _analysis_figures(
     (``only``: just that one, drawn into ``fig``, a figure or subfigure).
 
     The maps (over finite SNRs, in units of σ_ε²) only for sweeps over at least two finite
-    SNRs and two loads; the excess over Bayes only with a theory Dataset.
+    SNRs and two loads; the excess over Bayes only with a theory Dataset, over ridge on the
+    same training sets where the summary has it.
     """
     n_snr = int(np.isfinite(summary.snr.values).sum())
     # a map needs two SNRs and two loads: over one it is a row of stripes (error_vs_n_over_p
@@ -472,22 +473,24 @@ def _analysis_figures(
     if n_snr > 0:
         make["error_vs_n_over_p"] = lambda f: error_vs_n_over_p(summary, fig=f)
     make["learning_curves"] = lambda f: learning_figure(ds, theory, fig=f)
-    if theory is not None and maps:
-        within = None
-        if "opt_error_of_mean_sem" in summary:
-            gap = abs(summary.opt_error_of_mean - summary.bayes_test_error)
-            within = gap < 2 * summary.opt_error_of_mean_sem
-        make["excess_over_bayes"] = lambda f: heatmaps(
-            100 * summary.excess_over_bayes,
-            log=False,
-            center=0.0,
-            cmap="RdBu_r",
-            label=r"excess over Bayes, $E_g^*/E_{Bayes} - 1$ (%)",
-            title="excess of the seed-mean optimum over the Bayes-optimal error (·: within 2 s.e.)",
-            late=late,
-            within=within,
-            fig=f,
+    refs, sem = {}, summary.get("opt_error_of_mean_sem")  # name -> (within 2 s.e., label, title)
+    if theory is not None and "excess_over_bayes" in summary:
+        refs["excess_over_bayes"] = (
+            None if sem is None else abs(summary.opt_error_of_mean - summary.bayes_test_error) < 2 * sem,
+            r"$E_g^*/E_{Bayes} - 1$ (%), $E_{Bayes}$: population theory",
+            "excess of the seed-mean optimum over the population Bayes error\n"
+            "(the average teacher, not these seeds' teachers; ·: within 2 s.e.)",
         )
+    if "excess_over_ridge" in summary and bool(summary.excess_over_ridge.notnull().any()):
+        refs["excess_over_ridge"] = (
+            abs(summary.excess_over_ridge) < 2 * summary.excess_over_ridge_sem,
+            r"mean$(E_g - E_{ridge})$/mean $E_{ridge}$ (%), paired per seed",
+            "excess over ridge at γ* = 1/SNR fitted to the same training sets (like with like)\n"
+            "E_g: each seed at the minimum of the seed-mean curve; ·: within 2 s.e. of 0",
+        )
+    for name, (w, lab, ttl) in refs.items() if maps else ():
+        kw = {"log": False, "center": 0.0, "cmap": "RdBu_r", "late": late, "within": w, "label": lab}
+        make[name] = lambda f, v=name, kw=kw, ttl=ttl: heatmaps(100 * summary[v], title=ttl, fig=f, **kw)
     if only is not None:
         return {only: make[only](fig)}
     return {name: build(None) for name, build in make.items()}

@@ -22,9 +22,12 @@ from .decomposition import decomposition
 from .depth import depth
 from .frozen_subspace import frozen_subspace
 from .learning_curves import learning_curves
+from .modes import modes
 from .nonlinear import hidden_spectrum, nonlinear
 from .phase_diagram import phase_diagram
+from .regularization import regularization
 from .replay_vs_online import replay_vs_online
+from .stopping import stopping
 
 __all__ = ["ITEMS", "SPECS", "hidden_spectrum", "load", "make"]
 
@@ -37,6 +40,14 @@ SPECS = {
     "replay_vs_online": ("replay_vs_online",),
     "nonlinear": ("nonlinear", "nonlinear_snr"),
     "decomposition": ("decomposition",),
+    "modes": ("modes_plateau", "modes_depth", "modes_generalization"),
+    "regularization": (
+        "regularization_path",
+        "regularization_null",
+        "regularization_modes",
+        "regularization_peak",
+    ),
+    "stopping": ("stopping",),
 }
 ITEMS = tuple(SPECS)
 _MAKERS = {
@@ -47,6 +58,9 @@ _MAKERS = {
     "replay_vs_online": replay_vs_online,
     "nonlinear": nonlinear,
     "decomposition": decomposition,
+    "modes": modes,
+    "regularization": regularization,
+    "stopping": stopping,
 }
 
 
@@ -91,6 +105,23 @@ REDUCTIONS = {
     ),
     "nonlinear": f"optimal_error: {OWN_BEST}; final_error: the seed mean at the last epoch",
     "decomposition": f"optimal_error_sim: {MIN_OF_MEAN}; optimal_error_exact: the minimum of the exact curve",
+    "regularization": (
+        f"path: early stopping = {MIN_OF_MEAN} and {OWN_BEST}; ridge = seed mean of the exact ridge error "
+        "on each run's own training set (ridge_test_error at gamma* = 1/SNR, the minimum over gamma of the "
+        "seed-mean ridge path, and the per-run oracle best_ridge_test_error); excesses paired per seed with "
+        "standard errors; null_space: seed mean at each recorded epoch; peak: seed mean at the last epoch; "
+        "modes: mode_strength at the last epoch (the same for every seed)"
+    ),
+    "stopping": (
+        "seed means with standard errors of each run's oracle best (best_test_error), its held-out stop "
+        "(stopped_test_error), the depth-1 refit (refit_test_error) and ridge at gamma* on the same fit set "
+        "(ridge_test_error); the relative costs are paired per seed"
+    ),
+    "modes": (
+        "mode curves and half-learning times: seed means at equal t (one rate per run group); "
+        "learning time vs depth: each seed's own crossing of E_g = 0.1 sigma_w^2, then the seed mean; "
+        f"t* and E_g*: {MIN_OF_MEAN}, mode strengths at t*: the seed mean there"
+    ),
 }
 
 

@@ -1,5 +1,5 @@
-"""Gallery item 4: depth and the speed-accuracy trade-off (docs/theory.md §3.4), and balanced
-deep networks against the exact end-to-end flow (§3.2)."""
+"""Gallery item 4: depth and the speed-accuracy trade-off (docs/theory.md §3.4) against ridge
+on the same training sets, and balanced deep networks against the exact end-to-end flow (§3.2)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,11 @@ from matplotlib.figure import Figure
 
 from .. import analysis, theory
 from .common import (
+    BEST_RIDGE_REDUCTION,
     COLOURS,
+    NEGATIVE_EXCESS,
+    RIDGE_REDUCTION,
+    excess_numbers,
     mean_time,
     nearest,
     num,
@@ -44,8 +48,9 @@ TABLE_3_4 = {
 
 
 def depth(results, out: Path) -> tuple[dict, list]:
-    """Fan-in runs against the §3.4 table (paired deep − shallow), and balanced runs
-    against the exact end-to-end flow of §3.2; the speed-accuracy trade-off."""
+    """Fan-in runs against the §3.4 table (paired deep − shallow) and against ridge on the
+    same training sets (paired), and balanced runs against the exact end-to-end flow of
+    §3.2; the speed-accuracy trade-off."""
     (ds, _), (bal, bal_th) = results
     written = []
     opt = analysis.optimal_early_stopping(ds)
@@ -54,6 +59,7 @@ def depth(results, out: Path) -> tuple[dict, list]:
     paired = _paired_differences(ds, nv)
     _fan_in_figure(ds, paired, opt, nv, out, written)
     nums = _fan_in_vs_table_3_4(ds, paired, opt, nv)
+    nums["excess_over_ridge_percent"] = _excess_over_ridge(ds, opt)
     nums["balanced_sim_vs_flow_max_rel_dev"] = _balanced_vs_flow(bal, bal_th, out, written)
     return nums, written
 
@@ -78,6 +84,30 @@ def _paired_differences(ds, nv) -> dict:
     om = paired.mean("seed") / nv
     osem = paired.std("seed") / n_ok / nv
     return {"min_of_mean": (pm, ps), "own_best": (om, osem)}
+
+
+def _excess_over_ridge(ds, opt) -> dict:
+    """E_g* of every (alpha, depth, init) against ridge on the same 50 training sets, paired
+    per seed: the seed-mean optimum against γ*, each run's own best against the oracle γ."""
+    ex = analysis.excess_over_ridge(ds, opt)
+    late = (ds.best_epoch >= 0.9 * ds.attrs["epochs"]).any("seed")
+    n = ds.sizes["seed"]
+    cells = {}
+    for r in ds.n_over_p.values:
+        for d in ds.depth.values:
+            for s in ds.init_scale.values:
+                pt = {"n_over_p": r, "depth": d, "init_scale": s, "snr": ds.snr.values[0]}
+                cells[f"alpha={float(ds.alpha.sel(n_over_p=r)):g},depth={d},init={s:g}"] = {
+                    k: [num(100 * ex[v].sel(pt), 3), num(100 * ex[f"{v}_sem"].sel(pt), 2)]
+                    for k, v in (("min_of_mean", "excess_over_ridge"), ("own_best", "best_excess_over_ridge"))
+                }
+    return {
+        "reduction": {"min_of_mean": RIDGE_REDUCTION, "own_best": BEST_RIDGE_REDUCTION},
+        "cells_percent_sem": cells,
+        "min_of_mean": excess_numbers(ex["excess_over_ridge"], ex["excess_over_ridge_sem"], n, ~late),
+        "own_best": excess_numbers(ex["best_excess_over_ridge"], ex["best_excess_over_ridge_sem"], n, ~late),
+        "negative": f"{NEGATIVE_EXCESS} ({n} seeds here).",
+    }
 
 
 def _deep(ds) -> list:
@@ -166,17 +196,32 @@ def _fan_in_figure(ds, paired, opt, nv, out, written) -> None:
             if d > 1:
                 for s, x, y in zip(scales, tt, ee, strict=True):
                     ax.annotate(f"{s:g}", (x, y), fontsize=6, xytext=(3, 3), textcoords="offset points")
+        for v, ls, what in (
+            ("ridge_test_error", "--", "γ* = 1/SNR"),
+            ("best_ridge_test_error", ":", "the oracle γ"),
+        ):
+            y = ds[v].sel(n_over_p=r, snr=snr) / nv
+            m, sem = float(y.mean("seed")), float(y.std("seed") / np.sqrt(y.sizes["seed"]))
+            ax.axhline(
+                m, color="k", ls=ls, lw=0.9, label=f"ridge at {what}, same training sets: {m:.3f} ± {sem:.3f}"
+            )
+        bayes = float(theory.bayes_error(a, 1.0, 1.0 / snr)) * snr
         ax.axhline(
-            float(theory.bayes_error(a, 1.0, 1.0 / snr)) * snr, color="k", ls="--", lw=0.8, label="Bayes"
+            bayes, color="gray", lw=2, alpha=0.4, label=f"Bayes, population (average teacher): {bayes:.3f}"
         )
         ax.set_xscale("log")
         ax.set_xlabel(r"optimal stopping time $t^*$: speed")
         ax.set_ylabel(r"$E_g^*/\sigma_\varepsilon^2$: accuracy")
         ax.set_title(
-            "speed-accuracy (labels: init scale)\nsolid: min of the seed mean; dotted: mean of own bests"
+            "speed-accuracy (labels: init scale)\nsolid: min of the seed mean (compare: ridge at γ*);\n"
+            "dotted: mean of own bests (compare: ridge at the oracle γ)",
+            fontsize=9,
         )
     axes[0, 0].legend(fontsize=6)
     axes[1, 0].legend(fontsize=6)
+    for ax in axes[1, 1:]:  # each alpha's own reference levels
+        refs = [(h, t) for h, t in zip(*ax.get_legend_handles_labels(), strict=True) if "depth" not in t]
+        ax.legend(*zip(*refs, strict=True), fontsize=6, loc="upper center")
     save(fig, out, "depth_fan_in", written)
 
 

@@ -1,15 +1,20 @@
 """Gallery item 1: depth-1 learning curves and double descent against the random-matrix theory
-(docs/theory.md §2.3-§2.5, §2.8)."""
+(docs/theory.md §2.3-§2.5, §2.8), and the optimal error against ridge on the same training sets."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
+import xarray as xr
 from matplotlib.figure import Figure
 
 from .. import analysis, plot, theory
 from .common import (
+    BEST_RIDGE_REDUCTION,
+    NEGATIVE_EXCESS,
+    RIDGE_REDUCTION,
+    excess_numbers,
     interp_log_t,
     mean_time,
     nearest,
@@ -70,7 +75,8 @@ def _init_sel(ds, s0_sq):
 
 
 def learning_curves(results, out: Path) -> tuple[dict, list]:
-    """Depth-1 E_g(t), E_t(t) over theory, double descent in P, and docs/theory.md §2.4/2.5/2.8."""
+    """Depth-1 E_g(t), E_t(t) over theory, double descent in P, docs/theory.md §2.4/2.5/2.8, and
+    the optimal error against ridge on the same training sets (paired per seed)."""
     ((ds, th),) = results
     written = []
     noise = ds.noise_var
@@ -79,15 +85,17 @@ def learning_curves(results, out: Path) -> tuple[dict, list]:
     zero = {"init_scale": 0.0} if "init_scale" in ds.dims else {}
     snrs = [q for q in (1.0, 10.0) if nearest(ds.snr.values, q)] or list(ds.snr.values[:2])  # the figures'
     t_end = float(mean_time(ds).isel(epoch=-1).max())
+    ex = xr.Dataset(analysis.excess_over_ridge(ds, opt))  # over ridge on the same training sets
     _curves_figure(ds, th, snrs, zero, out, written)
-    _double_descent_figure(ds, th, stats, opt, noise, snrs, zero, t_end, out, written)
+    _double_descent_figure(ds, th, stats, opt, ex, noise, snrs, zero, t_end, out, written)
 
     # the numbers: depth 1 only (noise, t_end and the order of alpha from the whole sweep)
     order = np.argsort(ds.alpha.values)
     final = stats.test_error_mean.isel(epoch=-1)
-    ds, th, opt, stats, final = (x.isel(depth=0) for x in (ds, th, opt, stats, final))
+    ds, th, opt, stats, final, ex = (x.isel(depth=0) for x in (ds, th, opt, stats, final, ex))
     nums = {"table_2_8": _table_2_8(ds, th, noise)}
-    nums.update(_table_2_5(ds, th, opt, noise, zero))
+    nums.update(_table_2_5(ds, th, opt, ex, noise, zero))
+    nums.update(_excess_over_ridge(ds, ex))
     nums.update(_overtraining_2_4(ds, opt, final, noise, zero, t_end))
     nums.update(_init_variance_2_5(ds, opt, noise))
     nums.update(_claims(ds, th, opt, stats, noise, zero, order))
@@ -109,41 +117,66 @@ def _curves_figure(ds, th, snrs, zero, out, written) -> None:
     save(fig, out, "learning_curves", written)
 
 
-def _double_descent_figure(ds, th, stats, opt, noise, snrs, zero, t_end, out, written) -> None:
+def _double_descent_figure(ds, th, stats, opt, ex, noise, snrs, zero, t_end, out, written) -> None:
     """Double descent: E_g at the end (t = t_final) and at t* against P/N, with the theory's
-    final, optimal, t -> infinity and Bayes errors."""
-    fig = Figure(figsize=(5.0 * len(snrs), 4.2), layout="constrained")
-    axes = fig.subplots(1, len(snrs), squeeze=False)[0]
+    final, optimal, t -> infinity and Bayes errors; below, the optimum's excess over ridge on
+    the same training sets (paired) beside the theory's excess over Bayes."""
+    fig = Figure(figsize=(5.0 * len(snrs), 6.6), layout="constrained")
+    axes = fig.subplots(2, len(snrs), squeeze=False, sharex=True, height_ratios=(3, 2))
     alpha = ds.alpha.values
     order = np.argsort(alpha)
     final = stats.test_error_mean.isel(epoch=-1)
     final_sem = stats.test_error_sem.isel(epoch=-1)
-    for ax, q in zip(axes, snrs, strict=True):
+    for ax, low, q in zip(axes[0], axes[1], snrs, strict=True):
         pt = {"snr": q, **zero}
         nv = float(noise.sel(snr=q))
         f, fe = final.sel(pt).values.ravel() / nv, final_sem.sel(pt).values.ravel() / nv
-        o = opt.opt_error_of_mean.sel(pt).values.ravel() / nv
+        o, oe = (opt[v].sel(pt).values.ravel()[order] / nv for v in ("opt_error_of_mean", "opt_error_sem"))
         ax.errorbar(
             alpha[order], f[order], fe[order], fmt="o", ms=3, color="C3", label=f"final, t = {t_end:g}"
         )
         ax.plot(
             alpha[order], th.test_error.sel(pt).isel(epoch=-1).values.ravel()[order] / nv, color="C3", lw=1
         )
-        ax.plot(alpha[order], o[order], "s", ms=3, color="C0", label="optimal: min of the seed-mean curve")
-        ax.plot(alpha[order], th.optimal_test_error.sel(pt).values.ravel()[order] / nv, color="C0", lw=1)
+        ax.errorbar(
+            alpha[order], o, oe, fmt="s", ms=3, color="C0", label="optimal: min of the seed-mean curve"
+        )
+        th_opt = th.optimal_test_error.sel(pt).values.ravel()[order] / nv
+        ax.plot(alpha[order], th_opt, color="C0", lw=1)
         dense = np.linspace(alpha.min(), alpha.max(), 400)
         dense = dense[abs(dense - 1) > 0.01]
         asym = [theory.asymptotic_test_error(a, 1.0, 1.0 / q) * q for a in dense]
         ax.plot(dense, asym, color="gray", ls=":", label=r"$t \to \infty$")
         bay = th.bayes_test_error.sel(pt).values.ravel()[order] / nv
-        ax.plot(alpha[order], bay, "k--", lw=0.8, label="Bayes")
-        ax.axvline(1.0, color="red", lw=0.8, ls="--")
+        ax.plot(alpha[order], bay, "k--", lw=0.8, label="Bayes, population theory (average teacher)")
         ax.set_yscale("log")
         ax.set_ylim(0.9, max(2 * np.nanmax(f), 3))
-        ax.set_xlabel(r"$\alpha = P/N$ (N fixed)")
         ax.set_title(f"SNR {q:g}")
-    axes[0].set_ylabel(r"$E_g/\sigma_\varepsilon^2$  (points: simulation; lines: theory)")
-    axes[0].legend(fontsize=7)
+        # like with like: the optimum against ridge fitted to the same training sets
+        e, es = (
+            100 * ex[v].sel(pt).values.ravel()[order] for v in ("excess_over_ridge", "excess_over_ridge_sem")
+        )
+        low.errorbar(
+            alpha[order],
+            e,
+            2 * es,
+            fmt="s",
+            ms=3,
+            color="C0",
+            capsize=2,
+            label="simulation: over ridge at γ* on the same training sets (paired, ±2 s.e.)",
+        )
+        low.plot(alpha[order], 100 * (th_opt / bay - 1), color="C0", lw=1, label="theory: over Bayes")
+        low.plot(alpha[order], 100 * (o / bay - 1), ".", ms=4, color="gray",
+                 label="simulation over population Bayes (unpaired: the teachers differ)")  # fmt: skip
+        low.axhline(0, color="k", lw=0.8)
+        low.set_xlabel(r"$\alpha = P/N$ (N fixed)")
+    for ax in axes.ravel():
+        ax.axvline(1.0, color="red", lw=0.8, ls="--")
+    axes[0, 0].set_ylabel(r"$E_g/\sigma_\varepsilon^2$  (points: simulation ± s.e.; lines: theory)")
+    axes[1, 0].set_ylabel(r"excess of $E_g^*$ (%)")
+    axes[0, 0].legend(fontsize=7)
+    axes[1, 0].legend(fontsize=6, loc="lower right")
     save(fig, out, "double_descent", written)
 
 
@@ -181,15 +214,21 @@ def _table_2_8(ds, th, noise) -> list:
     return rows
 
 
-def _table_2_5(ds, th, opt, noise, zero) -> dict:
+def _table_2_5(ds, th, opt, ex, noise, zero) -> dict:
     """docs/theory.md §2.5: the optimal early-stopping error, Bayes and t* (sigma_0 = 0) per SNR
-    of the table, and the largest relative deviation of the simulation from the table."""
+    of the table, ridge at γ* on the same training sets and the excess over it (paired, in %,
+    with its sem; the table's like-with-like counterpart is table/bayes_table - 1), and the
+    largest relative deviation of the simulation from the table."""
     tab = {}
     for q, (eg, bayes, tstar) in TABLE_2_5.items():
         qq = nearest(ds.snr.values, q, 1e-3)
         if qq is None:
             continue
-        keys = ("alpha", "sim", "sim_sem", "theory_dynax", "table", "bayes_dynax", "bayes_table")
+        keys = (
+            *("alpha", "sim", "sim_sem", "theory_dynax", "table", "bayes_dynax", "bayes_table", "ridge_sim"),
+            *("excess_over_ridge_sim_percent", "excess_over_ridge_sem_percent"),
+            "excess_over_bayes_table_percent",
+        )
         entry = {k: [] for k in (*keys, "t_star_sim", "t_star_theory_dynax", "t_star_table")}
         nv = float(noise.sel(snr=qq))
         for i, a in enumerate(TABLE_2_5_ALPHA):
@@ -204,6 +243,10 @@ def _table_2_5(ds, th, opt, noise, zero) -> dict:
             entry["table"].append(eg[i])
             entry["bayes_dynax"].append(num(th.bayes_test_error.sel(pt) / nv))
             entry["bayes_table"].append(bayes[i])
+            entry["ridge_sim"].append(num(ds.ridge_test_error.sel(n_over_p=r, snr=qq).mean("seed") / nv))
+            entry["excess_over_ridge_sim_percent"].append(num(100 * ex.excess_over_ridge.sel(pt), 3))
+            entry["excess_over_ridge_sem_percent"].append(num(100 * ex.excess_over_ridge_sem.sel(pt), 2))
+            entry["excess_over_bayes_table_percent"].append(num(100 * (eg[i] / bayes[i] - 1), 3))
             entry["t_star_sim"].append(num(opt.opt_time_of_mean.sel(pt), 3))
             entry["t_star_theory_dynax"].append(num(th.optimal_time.sel(pt), 3))
             entry["t_star_table"].append(tstar[i])
@@ -218,6 +261,27 @@ def _table_2_5(ds, th, opt, noise, zero) -> dict:
         "table_2_5": tab,
         "table_2_5_max_rel_dev_sim_vs_table": num(max(worst), 3) if worst else None,
     }
+
+
+def _excess_over_ridge(ds, ex) -> dict:
+    """The optimal error against ridge on the same training sets over the whole grid, per
+    sigma_0^2: the seed-mean optimum against γ*, each run's own best against the oracle γ."""
+    n = ds.sizes["seed"]
+    scales = ds.init_scale.values if "init_scale" in ex.dims else [None]
+    out = {}
+    for v, red in (("excess_over_ridge", RIDGE_REDUCTION), ("best_excess_over_ridge", BEST_RIDGE_REDUCTION)):
+        key = f"{v}_percent"
+        out[key] = {"reduction": red}
+        for s in scales:
+            pt = {} if s is None else {"init_scale": s}
+            out[key][f"sigma_0_2={0 if s is None else s**2:.3g}"] = excess_numbers(
+                ex[v].sel(pt), ex[f"{v}_sem"].sel(pt), n
+            )
+    out["negative_excess_over_ridge"] = (
+        f"{NEGATIVE_EXCESS} ({n} seeds here). With sigma_0 > 0 the initial weights add their own "
+        "variance, which ridge has not, so the excess grows with sigma_0^2."
+    )
+    return out
 
 
 def _overtraining_2_4(ds, opt, final, noise, zero, t_end) -> dict:

@@ -1,0 +1,495 @@
+"""Gallery item `modes`: mode-by-mode learning of deep linear networks (Saxe, McClelland &
+Ganguli 2014; docs/theory.md §3.1), simulation beside :mod:`dynax.theory`'s mode solutions
+(``saxe_mode``, ``saxe_mode_discrete``, ``saxe_escape_time``, ``saxe_plateau_time``).
+
+(a) mode curves at depth 1-3 from the aligned and from a small fan-in Gaussian init,
+(b) the plateau (time to s/2) against u0 and s, (c) the learning time against depth from
+orthogonal and Gaussian inits at the rate eta0/D, (d) which modes of a noisy teacher are
+learnt at the optimal early-stopping time, against their SNR.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from .. import analysis, plot, theory
+from ..sim import data
+from ..sim.init import InitConfig, init_from
+from ..spec import INITS
+from ..store import spec_of
+from .common import COLOURS, nearest, num, realized_teacher_var, save
+
+__all__ = ["modes"]
+
+RANDOM = "gaussian_fan_in"  # the small random init of (a) and (b)
+CRITERION = 0.1  # (c): learnt when E_g ≤ 0.1 σ_w² (σ_w²: the zero network's error)
+
+
+def modes(results, out: Path) -> tuple[dict, list]:
+    """Results: ``modes_plateau`` (a, b), ``modes_depth`` (c), ``modes_generalization`` (d)."""
+    (plateau, _), (deep, _), (gen, _) = results
+    written = []
+    nums = {
+        "mode_curves": _mode_curves(plateau, out, written),
+        "plateau": _plateau(plateau, out, written),
+        "depth": _depth(deep, out, written),
+        "generalization": _generalization(gen, out, written),
+    }
+    return nums, written
+
+
+# --------------------------------------------------------------------------- shared
+
+
+def _crossing(t, y, level, rising=True) -> float:
+    """The first time ``y`` reaches ``level`` (linear between recorded points), NaN if never."""
+    t, y = np.asarray(t, float), np.asarray(y, float)
+    hit = (y >= level) if rising else (y <= level)
+    if not hit.any():
+        return np.nan
+    k = int(np.argmax(hit))
+    if k == 0:
+        return float(t[0])
+    return float(t[k - 1] + (level - y[k - 1]) * (t[k] - t[k - 1]) / (y[k] - y[k - 1]))
+
+
+def _half_flow(s, u0, depth, alpha) -> np.ndarray:
+    """Time for the flow to take a mode from u0 to s/2 (depth 1: the exponential approach)."""
+    s, u0 = np.broadcast_arrays(np.asarray(s, float), np.asarray(u0, float))
+    if depth == 1:
+        return np.log((s - u0) / (s / 2)) / alpha
+    flat = [
+        theory.saxe_escape_time(a, b, depth, alpha=alpha) for a, b in zip(s.ravel(), u0.ravel(), strict=True)
+    ]
+    return np.reshape(flat, s.shape)
+
+
+def _point(ds):
+    """The result without its single-valued n_over_p and snr (sweeps a-c have one of each)."""
+    ds = ds.isel(n_over_p=0, snr=0)
+    return (
+        ds.assign(mode_strength=ds.mode_strength.transpose(..., "seed", "mode", "epoch"))
+        if "mode" in ds.dims
+        else ds
+    )
+
+
+def _range(x) -> list:
+    return [num(np.nanmin(x), 3), num(np.nanmax(x), 3)]
+
+
+def _lists(x, digits=4):
+    return [num(v, digits) for v in np.ravel(x)]
+
+
+def _slopes(x, y) -> list:
+    """The least-squares slope of each column of ``y`` against ``x`` (NaN if a point is missing)."""
+    return [np.polyfit(x, c, 1)[0] if np.isfinite(c).all() else np.nan for c in np.asarray(y).T]
+
+
+def _u0_linear_phase(ds, scale: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Depth 2 from a random init, per (seed, mode). Early on (u ≪ s) a mode's vectors
+    a = W1 V_α, b = W2ᵀ U_α follow da/dt = αs b, db/dt = αs a: a + b grows as e^{αst} and
+    a − b decays, so the mode then follows the sigmoid from u0 = |a0 + b0|²/4 (≈ a0²/2, not
+    the aligned a0²). A mode learnt later also loses the parts of a0 + b0 along the hidden
+    directions the stronger modes take when they are learnt: ``projected`` removes them.
+    ``start`` is bᵀa, the strength at t = 0 (a check against the recorded one)."""
+    spec = spec_of(ds)
+    pr = spec.problem
+    cfg = InitConfig(2, int(spec.setting("width")), pr.n_in, pr.n_out, (RANDOM,), "float64", spec.seed)
+    plain, projected, start = [], [], []
+    for seed in (int(q) for q in ds.seed.values):
+        w1, w2 = (np.asarray(w) for w in init_from(cfg, seed, INITS.index(RANDOM), np.float64(scale), None))
+        w_bar = data.seed_teacher(
+            spec.seed, seed, pr.n_in, pr.n_out, pr.teacher_var, pr.teacher_singular_values
+        )
+        u, s, v = data.teacher_modes(spec.seed, seed, np.asarray(w_bar), pr.teacher_singular_values)
+        a, b = w1 @ v, w2.T @ u
+        grow = a + b
+        plain.append(np.sum(grow**2, 0) / 4)
+        start.append(np.sum(a * b, 0))
+        row = []
+        for m in range(len(s)):
+            q, _ = np.linalg.qr(grow[:, s > s[m]]) if np.any(s > s[m]) else (np.zeros((len(grow), 0)), None)
+            rest = grow[:, m] - q @ (q.T @ grow[:, m])
+            row.append(np.sum(rest**2) / 4)
+        projected.append(row)
+    return np.asarray(plain), np.asarray(projected), np.asarray(start)
+
+
+# --------------------------------------------------------------------------- (a) mode curves
+
+
+def _mode_curves(ds, out, written) -> dict:
+    """u_α(t)/s_α at one init scale (nearest 0.1): depths × {aligned, random}, on the flow."""
+    ds = _point(ds)
+    s, alpha, t = ds.singular_value.values, float(ds.alpha), ds.time.values
+    a0 = float(ds.init_scale.values[np.argmin(abs(np.log(ds.init_scale.values / 0.1)))])
+    depths, step = list(ds.depth.values), float(spec_of(ds).setting("learning_rate"))
+    fig = Figure(figsize=(4.4 * len(depths), 8), layout="constrained")
+    axes = fig.subplots(2, len(depths), squeeze=False)
+    res, xmax = {"init_scale_a0": num(a0), "alpha": num(alpha), "learning_rate": num(step)}, {}
+    for row, init in enumerate(("aligned", RANDOM)):
+        for col, d in enumerate(depths):
+            u = ds.mode_strength.sel(depth=d, init=init, init_scale=a0).values
+            u0, note = np.full(u.shape[:2], a0**d), f"u0 = a0^D = {a0**d:.2g}"
+            if init != "aligned" and d == 1:  # linear: each mode relaxes from its own projection
+                u0, note = u[:, :, 0], "u0 = each mode's initial projection"
+            elif init != "aligned" and d == 2:
+                plain, u0, start = _u0_linear_phase(ds, a0)
+                note = "u0 = |a0 + b0|²/4 less the stronger modes' part"
+                res["depth2_random_start_check_max_abs"] = num(np.max(abs(start - u[:, :, 0])), 2)
+            flow = theory.saxe_mode(s[None, :, None], u0[:, :, None], t[None, None, :], d, alpha)
+            sim_half = np.array([[_crossing(t, uj[m], s[m] / 2) for m in range(len(s))] for uj in u])
+            th_half = _half_flow(s[None, :], u0, d, alpha)
+            shift = sim_half - th_half
+            after = [
+                np.max(abs(u[j, m] - np.interp(t - shift[j, m], t, flow[j, m]))) / s[m]
+                for j, m in zip(*np.nonzero(np.isfinite(shift)), strict=True)
+            ]
+            r = res[f"{init},depth={d}"] = {
+                "theory_u0": note,
+                "max_dev_seed_mean_vs_flow": num(np.max(abs(u.mean(0) - flow.mean(0)) / s[:, None]), 3),
+                "half_time_sim": _lists(np.nanmean(sim_half, 0)),
+                "half_time_flow": _lists(th_half.mean(0)),
+                "half_time_shift_relative": _lists(np.nanmean(shift, 0) / th_half.mean(0), 3),
+                "max_dev_after_shifting_each_curve": num(max(after, default=np.nan), 3),
+            }
+            if init == "aligned":
+                gd = theory.saxe_mode_discrete(s, a0**d, ds.epoch.values, step, d, alpha).T
+                r["max_dev_vs_gd_recursion"] = num(np.max(abs(u - gd[None]) / s[None, :, None]), 3)
+            elif d >= 2:
+                nom = _half_flow(s, a0**d, d, alpha)
+                r["half_time_shift_vs_nominal_u0_relative"] = _lists(np.nanmean(sim_half, 0) / nom - 1, 3)
+            if init != "aligned" and d == 2:
+                r["expected_shift_vs_nominal_ln2_over_2as_relative"] = _lists(
+                    np.log(2) / (2 * alpha * s) / nom, 3
+                )
+                unproj = np.nanmean(sim_half / _half_flow(s[None, :], plain, d, alpha), 0) - 1
+                r["half_time_shift_vs_unprojected_u0_relative"] = _lists(unproj, 3)
+            end = [_crossing(t, uj[m], 0.95 * s[m]) for uj in u for m in range(len(s))]
+            xmax[d] = max(xmax.get(d, 0), 1.15 * np.nanmax(end) if np.isfinite(end).any() else t[-1])
+            ax = axes[row, col]
+            for c, m in zip(COLOURS, range(len(s)), strict=False):
+                if init != "aligned":
+                    ax.fill_between(t, u[:, m].min(0) / s[m], u[:, m].max(0) / s[m], color=c, alpha=0.2, lw=0)
+                ax.plot(t, u[:, m].mean(0) / s[m], color=c, lw=2.2, alpha=0.75, label=f"s = {s[m]:g}")
+                ax.plot(t, flow[:, m].mean(0) / s[m], color="k", ls="--", lw=0.9)
+                if init != "aligned" and d >= 2:
+                    nominal_curve = theory.saxe_mode(s[m], a0**d, t, d, alpha) / s[m]
+                    ax.plot(t, nominal_curve, color="grey", ls=":", lw=0.9)
+            kind = "aligned (decoupled) init" if init == "aligned" else "fan-in Gaussian init"
+            ax.set_title(f"{kind}, depth {d}\ndashed: flow from {note}", fontsize=9)
+            ax.set_xlabel(r"time $t = \eta\cdot$epoch")
+            ax.set_ylabel(r"$u_\alpha(t)/s_\alpha$")
+            ax.axhline(0.5, color="grey", lw=0.5)
+    for col, d in enumerate(depths):
+        for row in range(2):
+            axes[row, col].set_xlim(0, min(xmax[d], t[-1]))
+    axes[0, 0].legend(fontsize=7, title="teacher mode", title_fontsize=7, loc="lower right")
+    axes[1, 0].plot([], [], color="k", ls="--", lw=0.9, label="flow from the u0 in the title")
+    axes[1, 0].plot([], [], color="grey", ls=":", lw=0.9, label="flow from u0 = a0^D (nominal)")
+    axes[1, 0].legend(fontsize=7, loc="lower right")
+    fig.suptitle(
+        f"(a) mode strengths at a0 = {a0:.3g} per layer, α = P/N = {alpha:g}, white noiseless data: "
+        f"simulation (colour: seed mean of {ds.sizes['seed']}; band: min-max over seeds)\nagainst the flow "
+        r"$du/dt = \alpha D u^{2-2/D}(s-u)$ (dashed black)",
+        fontsize=10,
+    )
+    save(fig, out, "modes_curves", written)
+    return res
+
+
+# --------------------------------------------------------------------------- (b) plateaus
+
+
+def _plateau(ds, out, written) -> dict:
+    """Time to s/2 against u0 and against s at depths ≥ 2: simulation, the exact flow's
+    escape time and the leading-order plateau law."""
+    ds = _point(ds)
+    s, alpha, t, scales = ds.singular_value.values, float(ds.alpha), ds.time.values, ds.init_scale.values
+    depths = [d for d in ds.depth.values if d >= 2]
+    fig = Figure(figsize=(11, 4.3 * len(depths)), layout="constrained")
+    axes = fig.subplots(len(depths), 2, squeeze=False)
+    res = {}
+    for i, d in enumerate(depths):
+        u0 = scales**d
+        half = {}
+        for init in ("aligned", RANDOM):
+            u = ds.mode_strength.sel(depth=d, init=init).transpose("init_scale", ...).values
+            h = [[[_crossing(t, uj[m], s[m] / 2) for m in range(len(s))] for uj in ua] for ua in u]
+            half[init] = np.nanmean(np.array(h), axis=1)  # (scale, mode): seed mean (aligned: seeds equal)
+        esc = _half_flow(s[None, :], u0[:, None], d, alpha)
+        law = theory.saxe_plateau_time(s[None, :], u0[:, None], d, alpha)
+        if d == 2:  # t = ln(s/u0)/(2αs): the slope of t against ln(1/u0), times 2αs, is 1
+            x, y, ey, expected = np.log(1 / u0), 2 * alpha * s * half["aligned"], 2 * alpha * s * esc, 1.0
+        else:  # t ∝ u0^{-(D-2)/D} to leading order
+            x, y, ey, expected = np.log(u0), np.log(half["aligned"]), np.log(esc), -(d - 2) / d
+        what = "slope_of_2_alpha_s_t_vs_ln_1_over_u0" if d == 2 else "log_log_slope_vs_u0"
+        res[f"depth={d}"] = {
+            "u0": _lists(u0, 3),
+            "aligned_sim_vs_escape_time_max_rel_dev": num(np.nanmax(abs(half["aligned"] / esc - 1)), 3),
+            "plateau_law_over_escape_time_minus_1": _range(law / esc - 1),
+            "random_sim_over_escape_time_at_nominal_u0": _range(half[RANDOM] / esc),
+            "random_not_reaching_half": int(np.isnan(half[RANDOM]).sum()),
+            f"{what}_aligned_sim": _lists(_slopes(x, y), 3),
+            f"{what}_exact_flow": _lists(_slopes(x, ey), 3),
+            f"{what}_plateau_law": num(expected, 3),
+        }
+        law_txt = rf"$u_0^{{-{d - 2}/{d}}}/({'' if d == 3 else d - 2}\alpha s)$"
+        law_txt = r"$\ln(s/u_0)/(2\alpha s)$" if d == 2 else law_txt
+        ax = axes[i, 0]  # against u0: one colour per s
+        dense = np.geomspace(u0.min() / 1.5, u0.max() * 1.5, 60)
+        for c, m in zip(COLOURS, range(len(s)), strict=False):
+            ok = dense < s[m]
+            ax.plot(dense[ok], _half_flow(np.full(ok.sum(), s[m]), dense[ok], d, alpha), color=c, lw=0.9)
+            ax.plot(dense[ok], theory.saxe_plateau_time(s[m], dense[ok], d, alpha), color=c, ls="--", lw=0.9)
+            ax.plot(u0, half["aligned"][:, m], "o", color=c, ms=5, label=f"s = {s[m]:g}")
+            ax.plot(u0, half[RANDOM][:, m], "s", color=c, mfc="none", ms=6)
+        ax.set_xlabel(r"$u_0 = a_0^D$ (initial strength of the mode)")
+        ax.set_title(
+            f"depth {d}, against u0 (colour: s)\nsolid: exact flow; dashed: plateau law {law_txt}", fontsize=9
+        )
+        ax = axes[i, 1]  # against s: one colour per u0
+        sd = np.geomspace(s.min() / 1.3, s.max() * 1.3, 60)
+        for c, a in zip(COLOURS, range(len(scales)), strict=False):
+            ax.plot(sd, _half_flow(sd, np.full(sd.shape, u0[a]), d, alpha), color=c, lw=0.9)
+            ax.plot(sd, theory.saxe_plateau_time(sd, u0[a], d, alpha), color=c, ls="--", lw=0.9)
+            ax.plot(s, half["aligned"][a], "o", color=c, ms=5, label=f"u0 = {u0[a]:.2g}")
+            ax.plot(s, half[RANDOM][a], "s", color=c, mfc="none", ms=6)
+        ax.set_xlabel(r"teacher singular value $s$")
+        ax.set_title(f"depth {d}, against s (colour: u0)\nsolid: exact flow; dashed: plateau law", fontsize=9)
+        for ax, where in zip(axes[i], ("upper right", "lower left"), strict=True):
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_ylabel(r"time $t$ to $u = s/2$")
+            plot.log_ticks(ax)
+            ax.plot([], [], "ko", ms=5, label="aligned init")
+            ax.plot(
+                [], [], "ks", mfc="none", ms=6, label="fan-in Gaussian (seed mean),\nat nominal u0 = a0^D"
+            )
+            ax.legend(fontsize=6, ncol=2, loc=where)
+    fig.suptitle(
+        f"(b) plateau length: time for a mode to reach s/2, α = {alpha:g}, white noiseless data "
+        f"(simulation points, theory lines; {ds.sizes['seed']} seeds)",
+        fontsize=10,
+    )
+    save(fig, out, "modes_plateau", written)
+    return res
+
+
+# --------------------------------------------------------------------------- (c) depth
+
+
+def _depth(ds, out, written) -> dict:
+    """Time until E_g ≤ 0.1 σ_w² against depth at the rate eta0/D (the matching pairs of the
+    depth × learning_rate grid), orthogonal and fan-in Gaussian inits, beside the decoupled
+    flow from u0 = scale^D and, for scale-1 orthogonal layers, the linearised network."""
+    ds = _point(ds)
+    spec = spec_of(ds)
+    pr, alpha, lrs = spec.problem, float(ds.alpha), ds.learning_rate.values
+    eta0 = float(lrs.max())
+    depths = [int(d) for d in ds.depth.values if nearest(lrs, eta0 / d) is not None]
+    per_d = eta0 / np.array(depths)  # the rate of each depth
+    tv_da, ok = realized_teacher_var(ds), analysis.valid(ds)
+    tv = tv_da.values
+    w_bars = [data.seed_teacher(spec.seed, int(q), pr.n_in, pr.n_out, pr.teacher_var) for q in ds.seed.values]
+    svals = [np.linalg.svd(np.asarray(w), compute_uv=False) for w in w_bars]
+    top = float(np.mean([sv[0] for sv in svals]))
+    dense = np.geomspace(1e-4, 1e3, 3000)
+
+    def decoupled(d, u0):  # E_g(t)/σ_w² of the aligned network from u0, each seed's own spectrum
+        e = [np.sum((v[:, None] - theory.saxe_mode(v[:, None], u0, dense, d, alpha)) ** 2, 0) for v in svals]
+        return np.mean(
+            [_crossing(dense, x / np.sum(v**2), CRITERION, False) for x, v in zip(e, svals, strict=True)]
+        )
+
+    def learn_times(pt, rate):  # each seed's own crossing
+        at = {**pt, "learning_rate": rate}
+        curves = (ds.test_error.sel(at).where(ok.sel(at)) / tv[:, None]).values
+        return [_crossing(ds.time.sel(learning_rate=rate).values, e, CRITERION, rising=False) for e in curves]
+
+    res = {
+        "eta0": num(eta0),
+        "learning_rate_rule": "eta0/D: the matching pairs of the depth × learning_rate grid (rest unused)",
+        "criterion": f"E_g ≤ {CRITERION} σ_w² on each seed's curve (σ_w² = ‖W̄‖²/(N·N_out)); seed mean",
+        "teacher_top_singular_value_seed_mean": num(top, 3),
+        "teacher_median_singular_value_seed_mean": num(np.mean([np.median(sv) for sv in svals]), 3),
+    }
+    fig = Figure(figsize=(11.5, 4.8), layout="constrained")
+    ax_t, ax_e = fig.subplots(1, 2)
+    styles = {"orthogonal": ("o", "-"), RANDOM: ("s", "--")}
+    for ci, scale in enumerate(ds.init_scale.values):
+        c = COLOURS[ci]
+        th = np.array([decoupled(d, scale**d) for d in depths])
+        ax_t.plot(depths, th, color=c, ls=":", lw=1.2)
+        ax_e.plot(depths, th / per_d, color=c, ls=":", lw=1.2)
+        res[f"theory_decoupled,scale={scale:g}"] = {"time": _lists(th, 3), "epochs": _lists(th / per_d, 3)}
+        for init in ds.init.values:
+            pt = {"init": init, "init_scale": scale}
+            tl = np.array([learn_times({**pt, "depth": d}, nearest(lrs, eta0 / d)) for d in depths])
+            slow = np.array([np.nanmean(learn_times({**pt, "depth": d}, lrs.min())) for d in depths])
+            mean, sd = np.nanmean(tl, 1), np.nanstd(tl, 1)
+            marker, ls = styles.get(init, ("^", "-."))
+            lab = f"{init}, scale {scale:g}"
+            for ax, f in ((ax_t, 1.0), (ax_e, per_d)):
+                ax.errorbar(depths, mean / f, sd / f, color=c, marker=marker, ls=ls, capsize=2, label=lab)
+            r = res[f"{init},scale={scale:g}"] = {
+                "u0_over_top_s_per_depth": [num(scale**d / top, 3) for d in depths],
+                "time_sim": _lists(mean, 3),
+                "time_sim_sd": _lists(sd, 2),
+                "epochs_at_eta0_over_D": _lists(mean / per_d, 3),
+                "epochs_max_over_min": num(np.nanmax(mean / per_d) / np.nanmin(mean / per_d), 3),
+                "not_learnt_runs": int(np.isnan(tl).sum()),
+                "time_vs_at_smallest_rate_relative": _lists(mean / slow - 1, 2),
+            }
+            if init == "orthogonal" and scale == 1:
+                # every partial product of the layers is orthogonal: dW_eff/dt = αD(S − W_eff) at first,
+                # the depth-1 flow at D times the rate, so the same number of epochs at eta0/D
+                e0 = np.array(
+                    [
+                        float((ds.test_error.sel({**pt, "depth": d, "epoch": 0}) / tv_da).mean())
+                        for d in depths
+                    ]
+                )
+                lin = np.log(e0 / CRITERION) / (2 * alpha * np.array(depths))
+                ax_t.plot(depths, lin, color="k", ls="-.", lw=1)
+                ax_e.plot(depths, lin / per_d, color="k", ls="-.", lw=1)
+                r["linearised_time"] = _lists(lin, 3)
+                r["sim_over_linearised"] = _lists(mean / lin, 3)
+    ax_t.plot([], [], color="grey", ls=":", label="decoupled flow from u0 = scale^D (aligned)")
+    ax_t.plot([], [], color="k", ls="-.", label="linearised at orthogonal layers, scale 1")
+    for ax in (ax_t, ax_e):
+        ax.set_yscale("log")
+        ax.set_xlabel("depth D (weight matrices)")
+        ax.set_xticks(depths)
+        plot.log_ticks(ax, "y")
+    ax_t.set_ylabel(rf"time $t$ = lr·epoch to $E_g \leq {CRITERION}\,\sigma_w^2$")
+    ax_e.set_ylabel(rf"epochs to $E_g \leq {CRITERION}\,\sigma_w^2$ at lr = {eta0:g}/D")
+    ax_t.set_title("in time t (a deep net at u0 = 1 is D times faster)", fontsize=9)
+    ax_e.set_title(f"in epochs at the rate {eta0:g}/D (flat: depth-independent)", fontsize=9)
+    ax_t.legend(fontsize=7)
+    fig.suptitle(
+        f"(c) learning time against depth: N = N_out = N_h = {pr.n_in}, Gaussian teacher (σ_w = 1, top s ≈ "
+        f"{top:.1f}, so u0/s ≥ {1 / top:.2f} at scale 1),\nwhite noiseless data, rate {eta0:g}/D; seed "
+        f"mean ± s.d. of {ds.sizes['seed']} seeds, each seed's own time to the criterion",
+        fontsize=10,
+    )
+    save(fig, out, "modes_depth", written)
+    return res
+
+
+# --------------------------------------------------------------------------- (d) generalisation
+
+
+def _logistic_fit(x, y) -> tuple[float, float, float]:
+    """Least-squares 1/(1 + (x½/x)^k) over a grid: (x½, k, rms residual)."""
+    lx, y = np.log(np.asarray(x, float)), np.asarray(y, float)
+    keep = np.isfinite(lx) & np.isfinite(y)
+    lx, y = lx[keep], y[keep]
+    centres, slopes = np.linspace(lx.min(), lx.max(), 200), np.geomspace(0.2, 20, 80)
+    pred = 1 / (1 + np.exp(-slopes[:, None, None] * (lx[None, None, :] - centres[None, :, None])))
+    err = np.mean((pred - y) ** 2, axis=-1)
+    i, j = np.unravel_index(np.argmin(err), err.shape)
+    return float(np.exp(centres[j])), float(slopes[i]), float(np.sqrt(err[i, j]))
+
+
+def _generalization(ds, out, written) -> dict:
+    """u_α(t*)/s_α at the minimum of the seed-mean E_g curve, against s_α and the mode SNR
+    α s_α²/σ_ε², beside the noiseless white-input flow at the same t*."""
+    spec = spec_of(ds)
+    pr, s, c0 = spec.problem, ds.singular_value.values, float(spec.setting("init_scale"))
+    threshold, ok, depths = np.sqrt(pr.n_in * pr.n_out), analysis.valid(ds), list(ds.depth.values)
+    fig = Figure(figsize=(4.3 * (len(depths) + 1), 8.4), layout="constrained")
+    axes = fig.subplots(2, len(depths) + 1, squeeze=False)
+    markers, sd, opt = ["o", "s", "^", "D"], np.geomspace(s.min() / 1.2, s.max() * 1.2, 40), {}
+    res = {"snr_alpha": "alpha s^2 / sigma_eps^2", "detection_threshold_sqrt_N_Nout": num(threshold)}
+    for col, d in enumerate(depths):
+        pooled = []
+        for ri, r in enumerate(ds.n_over_p.values):
+            alpha = float(ds.alpha.sel(n_over_p=r))
+            for qi, q in enumerate(ds.snr.values):
+                x, good = ds.sel(depth=d, n_over_p=r, snr=q), ok.sel(depth=d, n_over_p=r, snr=q)
+                eg = x.test_error.where(good).mean("seed")
+                k, t, nv = int(eg.argmin("epoch")), np.ravel(x.time.values), float(x.noise_var)
+                u = x.mode_strength.where(good).isel(epoch=k)
+                frac, sem = (u.mean("seed") / s).values, (u.std("seed") / np.sqrt(good.sum()) / s).values
+                u0 = 0.0 if d == 1 else c0**d  # depth 1: the mean projection of a random init
+                th, snr_a = theory.saxe_mode(s, u0, t[k], d, alpha) / s, alpha * s**2 / nv
+                pooled.append(np.stack([s, snr_a, frac]))
+                lab, c, mk = f"α = {alpha:g}, SNR {q:g}", COLOURS[qi], markers[ri % len(markers)]
+                flow = theory.saxe_mode(sd, u0, t[k], d, alpha) / sd
+                for row, xv, dense_x in ((0, s, sd), (1, snr_a, alpha * sd**2 / nv)):
+                    axes[row, col].errorbar(
+                        xv, frac, sem, color=c, marker=mk, ls="none", ms=4, capsize=2, label=lab
+                    )
+                    axes[row, col].plot(dense_x, flow, color=c, ls=":" if ri == 0 else "--", lw=0.9)
+                res[f"depth={d},alpha={alpha:g},snr={q:g}"] = {
+                    "t_star": num(t[k], 3),
+                    "opt_error_of_mean_over_noise": num(eg[k] / nv, 4),
+                    "u_over_s_at_t_star": _lists(frac, 3),
+                    "u_over_s_sem": _lists(sem, 2),
+                    "flow_u_over_s_at_t_star": _lists(th, 3),
+                    "max_abs_sim_minus_flow": num(np.nanmax(abs(frac - th)), 3),
+                    "snr_alpha": _lists(snr_a, 3),
+                }
+                opt.setdefault((d, ri), []).append((q, float(eg[k] / nv)))
+                if ri == len(ds.n_over_p) - 1 and qi == min(1, ds.sizes["snr"] - 1):
+                    axes[0, -1].plot(
+                        t[1:], (eg / nv).values[1:], color=COLOURS[col + 4], label=f"depth {d}: {lab}"
+                    )
+                    axes[0, -1].plot(t[k], float(eg[k] / nv), "*", color=COLOURS[col + 4], ms=11)
+        pooled = np.concatenate(pooled, axis=1)
+        fs, fq = _logistic_fit(pooled[0], pooled[2]), _logistic_fit(pooled[1], pooled[2])
+        res[f"depth={d},pooled_logistic_fit"] = {
+            f"against_{n}": {"half_learnt_at": num(f[0], 3), "steepness": num(f[1], 3), "rms": num(f[2], 3)}
+            for n, f in (("snr_alpha", fq), ("s", fs))
+        } if d > 1 else "none: depth 1 shrinks every mode alike (no selection by s)"  # fmt: skip
+        for row in range(2):
+            ax = axes[row, col]
+            ax.set_xscale("log")
+            plot.log_ticks(ax, "x")
+            for level in (0, 1):
+                ax.axhline(level, color="grey", lw=0.5)
+            ax.set_ylabel(r"$u_\alpha(t^*)/s_\alpha$ (seed mean ± s.e.)")
+            fit, var = (fq, "SNR_α") if row else (fs, "s")
+            fit = f"logistic fit: half at {var} = {fit[0]:.3g}, rms {fit[2]:.2f}" if d > 1 else "no selection"
+            ax.set_title(f"depth {d}, modes at t* ({fit})", fontsize=9)
+        axes[0, col].set_xlabel(r"teacher singular value $s_\alpha$")
+        axes[1, col].set_xlabel(r"mode SNR $\alpha s_\alpha^2/\sigma_\varepsilon^2$")
+        axes[1, col].axvline(
+            threshold, color="k", lw=0.8, ls="-.", label=r"$\sqrt{N N_{out}}$ (white-input detection)"
+        )
+    th_ax = axes[1, min(1, len(depths) - 1)]
+    th_ax.legend(handles=th_ax.get_lines()[-1:], fontsize=7, loc="upper left")
+    fig.legend(handles=axes[1, 0].containers, loc="outside lower center", ncol=8, fontsize=8)
+    ax = axes[0, -1]
+    ax.set_xscale("log")
+    ax.set_xlabel(r"time $t$")
+    ax.set_ylabel(r"$E_g/\sigma_\varepsilon^2$ (seed mean); $\star$: $t^*$")
+    ax.legend(fontsize=7)
+    ax.set_title("learning curves at one setting", fontsize=9)
+    ax = axes[1, -1]
+    for (d, ri), pts in opt.items():
+        q, e = np.array(pts).T
+        alpha = float(ds.alpha.values[ri])
+        lab, c = f"depth {d}, α = {alpha:g}", COLOURS[depths.index(d) + 4]
+        ax.plot(q, e, marker=markers[ri % 4], color=c, ls="--" if ri else ":", label=lab)
+    ax.set_xscale("log")
+    plot.log_ticks(ax, "x")
+    ax.set_xlabel(r"SNR $\sigma_w^2/\sigma_\varepsilon^2$ ($\sigma_w^2 = \sum s^2/(N N_{out})$)")
+    ax.set_ylabel(r"$E_g^*/\sigma_\varepsilon^2$ (min of the seed mean)")
+    ax.legend(fontsize=7)
+    ax.set_title("optimal early-stopping error", fontsize=9)
+    fig.suptitle(
+        f"(d) noisy {len(s)}-mode teacher, Gaussian inputs, N = N_out = N_h = {pr.n_in}, fan-in init {c0:g}, "
+        f"{ds.sizes['seed']} seeds. Points: simulation at t* (the minimum of the seed-mean E_g);\nlines: the "
+        f"noiseless white-input flow at the same t* (u0 = 0 at depth 1, {c0:g}^D deeper; "
+        "dotted: first α, dashed: second)",
+        fontsize=10,
+    )
+    save(fig, out, "modes_generalization", written)
+    return res
