@@ -204,6 +204,7 @@ def test_gallery_rebuilds_a_result_spec_with_its_overrides(tmp_path):
     np.testing.assert_allclose(_teacher_null(ds).isel(seed=1), np.sum((w_bar @ null.T) ** 2) / 8, rtol=1e-10)
 
 
+@pytest.mark.slow  # five compile groups (~12 s); the default suite stays under 10 minutes on 2 cores
 def test_modes_tiny(tmp_path):
     """Saxe et al. (2014) mode by mode at N = 8: aligned modes follow the exact GD recursion
     and the flow, a random depth-2 init the sigmoid from its linear-phase u0, the plateau

@@ -2,6 +2,7 @@
 run end to end through ``gallery.make``: weight decay against early stopping, the frozen
 subspace emptied, thresholded deep modes and the double-descent peak under ridge."""
 
+import importlib
 import json
 from pathlib import Path
 
@@ -9,8 +10,11 @@ import numpy as np
 import pytest
 
 from dynax import gallery, load_spec, run_sweep
-from dynax.gallery import regularization as module
 from dynax.gallery.regularization import exact_ridge, regularization
+
+module = importlib.import_module(
+    "dynax.gallery.regularization"
+)  # the module (the package exports the function)
 
 SWEEPS = Path(__file__).resolve().parent.parent / "sweeps"
 SPECS = ("regularization_path", "regularization_null", "regularization_modes", "regularization_peak")

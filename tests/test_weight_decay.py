@@ -9,6 +9,7 @@ from dynax import parse_spec, run_sweep, theory
 from dynax.sim import data
 
 
+@pytest.mark.slow  # six sweeps, ten compiles (~27 s)
 def test_every_trainer_applies_weight_decay_alike():
     grid = "depth = [1, 2, 3]\nn_over_p = [0.5, 2.0]\nsnr = 2.0\nseed = 3\nweight_decay = [0.0, 0.4]"
     text = spec_text(
