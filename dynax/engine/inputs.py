@@ -271,18 +271,22 @@ def raw_inputs(plan, group, idx: np.ndarray, cache: StatsCache) -> tuple[RawInpu
 
 def ridge_baseline(plan, idx: np.ndarray, cache: StatsCache) -> dict:
     """Each run's ridge baselines on its own training set (:mod:`dynax.sim.ridge`), computed
-    once per (seed, P, σ_ε): ``ridge_test_error`` at γ* = σ_ε²/σ_w² (NaN for a teacher of
-    chosen spectrum, whose prior is not Gaussian), ``best_ridge_test_error`` and
-    ``best_ridge_gamma`` (the oracle γ)."""
+    once per (seed, P, σ_ε), vectorised over a chunk's new ones: ``ridge_test_error`` at
+    γ* = σ_ε²/σ_w² (NaN for a teacher of chosen spectrum, whose prior is not Gaussian),
+    ``best_ridge_test_error`` and ``best_ridge_gamma`` (the oracle γ)."""
     t, pr = plan.table, plan.spec.problem
-    out = np.full((3, len(idx)), np.nan)
-    for j, i in enumerate(idx):
-        key = (int(t.seed[i]), int(t.p_index[i]), float(t.noise_std[i]))
-        if key not in cache.ridge:
-            st = cache.get(key[0])
-            spectrum, sq, s = st.ls_spectrum[key[1]], float(np.sum(st.teacher**2)), key[2]
-            at_star = ridge.ridge_error(spectrum, sq, s, s * s / pr.teacher_var, pr.n_in, pr.n_out)
-            best = ridge.best_ridge(spectrum, sq, s, pr.n_in, pr.n_out)
-            cache.ridge[key] = (np.nan if pr.teacher_singular_values else float(at_star), *best)
-        out[:, j] = cache.ridge[key]
+    keys = list(zip(t.seed[idx].tolist(), t.p_index[idx].tolist(), t.noise_std[idx].tolist(), strict=True))
+    new = [k for k in dict.fromkeys(keys) if k not in cache.ridge]
+    if new:
+        stats = [cache.get(int(k[0])) for k in new]
+        spectra = np.stack([st.ls_spectrum[k[1]] for st, k in zip(stats, new, strict=True)])
+        sq = np.asarray([float(np.sum(st.teacher**2)) for st in stats])
+        s = np.asarray([k[2] for k in new])
+        at_star = ridge.ridge_error_many(spectra, sq, s, s * s / pr.teacher_var, pr.n_in, pr.n_out)
+        best, gam = ridge.best_ridge_many(spectra, sq, s, pr.n_in, pr.n_out)
+        if pr.teacher_singular_values:
+            at_star = np.full(len(new), np.nan)
+        for j, k in enumerate(new):
+            cache.ridge[k] = (at_star[j], best[j], gam[j])
+    out = np.asarray([cache.ridge[k] for k in keys]).T.reshape(3, len(idx))
     return dict(zip(("ridge_test_error", "best_ridge_test_error", "best_ridge_gamma"), out, strict=True))
