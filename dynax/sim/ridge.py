@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["best_ridge", "best_ridge_many", "ridge_error", "ridge_error_many"]
+__all__ = ["best_ridge_many", "ridge_error", "ridge_error_many"]
 
 
 def ridge_error(spectrum, teacher_sq: float, noise_std: float, gamma, n_in: int, n_out: int):
@@ -38,38 +38,8 @@ def ridge_error(spectrum, teacher_sq: float, noise_std: float, gamma, n_in: int,
     return (outside + inside) / (n_in * n_out) + s * s
 
 
-def best_ridge(spectrum, teacher_sq: float, noise_std: float, n_in: int, n_out: int) -> tuple[float, float]:
-    """The oracle ridge: ``(min_γ E_g(γ), argmin)`` over γ ≥ 0, from a log grid spanning
-    1e-8 to 1e6 of the largest g (and γ = 0), refined by golden section in log γ."""
-    g = np.asarray(spectrum[0], np.float64)
-    top = float(g.max()) if g.size and g.max() > 0 else 1.0
-    grid = top * np.geomspace(1e-8, 1e6, 281)
-    err = ridge_error(spectrum, teacher_sq, noise_std, grid, n_in, n_out)
-    at0 = float(ridge_error(spectrum, teacher_sq, noise_std, 0.0, n_in, n_out))
-    i = int(np.argmin(err))
-    if at0 <= err[i]:
-        return at0, 0.0
-    lo, hi = np.log(grid[max(i - 1, 0)]), np.log(grid[min(i + 1, len(grid) - 1)])
-    f = lambda lg: float(ridge_error(spectrum, teacher_sq, noise_std, np.exp(lg), n_in, n_out))  # noqa: E731
-    r = (np.sqrt(5) - 1) / 2
-    x1, x2 = hi - r * (hi - lo), lo + r * (hi - lo)
-    f1, f2 = f(x1), f(x2)
-    for _ in range(60):
-        if f1 < f2:
-            hi, x2, f2 = x2, x1, f1
-            x1 = hi - r * (hi - lo)
-            f1 = f(x1)
-        else:
-            lo, x1, f1 = x1, x2, f2
-            x2 = lo + r * (hi - lo)
-            f2 = f(x2)
-    lg = (lo + hi) / 2
-    best = min((f(lg), float(np.exp(lg))), (float(err[i]), float(grid[i])))
-    return best
-
-
 def best_ridge_many(spectra, teacher_sq, noise_std, n_in: int, n_out: int):
-    """:func:`best_ridge` for M data sets at once (vectorised; spectra (M, 4, K)): ``(errors, gammas)``."""
+    """The oracle ridge for M data sets at once (vectorised; spectra (M, 4, K)): ``(errors, gammas)``."""
     sp = np.asarray(spectra, np.float64)
     g, a, c, e = (sp[:, i, :] for i in range(4))
     pos = g > 0
