@@ -167,9 +167,11 @@ def _validate(args) -> int:
             f"{g.n_chunks:5d} chunk(s)  ~{report.mib(per_call)} per call and device"
         )
     print(f"output      ~{report.mib(plan.output_bytes())} (netCDF, uncompressed)")
-    if spec.train.record.final_weights:
-        fw = report.mib(plan.final_weights_bytes())
-        print(f"  final_weights ~{fw} of it (host memory and disk; cap 2 GiB)")
+    for name in ("final_weights", "weights", "similarity"):
+        if getattr(spec.train.record, name):
+            print(
+                f"  {name} ~{report.mib(plan.variable_bytes(name))} of it (host memory and disk; cap 2 GiB)"
+            )
     memory = report.device_memory()
     for gi, g in enumerate(plan.groups):
         per_call = plan.bytes_per_run[gi] * g.batch

@@ -203,6 +203,7 @@ def test_depth1_matches_marchenko_pastur_theory(alpha):
     assert np.all(np.abs(ds.train_error.mean("seed").values - th_train) < np.maximum(0.05 * th_train, floor))
 
 
+@pytest.mark.slow  # a smoke test of every init and optimizer (27 s); the oracles cover each one
 def test_every_init_and_optimizer_runs_in_float32():
     spec = parse_spec(
         spec_text(

@@ -37,6 +37,8 @@ OPTIONAL = (
     "teacher_singular_value",
     "data_singular_value",
     "final_weights",
+    "weights",
+    "similarity",
     "validation_error",
     "stopped_test_error",
     "stopped_epoch",
@@ -219,9 +221,9 @@ def run_chunk(plan, k: int, cache: StatsCache, compiles: list | None = None, on_
             values[name] = getattr(out, name)[:n]
     if group.config.validation:  # NaN but at depth 1
         values["refit_test_error"] = np.concatenate(refits)[:n] if refits else np.full(n, np.nan)
-    if plan.spec.problem.teacher == "linear":  # the paired baselines: data only, not the student
+    if plan.spec.problem.linear_teacher:  # the paired baselines: data only, not the student
         values.update(ridge_baseline(plan, idx[:n], cache))
-    for name in ("mode_strength", "data_mode_strength"):  # trainers: (run, epoch, mode); result: epoch last
+    for name in ("mode_strength", "data_mode_strength", "weights", "similarity"):  # trainers: (run, epoch, …)
         if name in values:
             values[name] = np.moveaxis(values[name], 1, -1)
     return Chunk(idx[:n], values)

@@ -69,6 +69,7 @@ class StatsCache:
             pr.teacher_singular_values,
             pr.inputs,
             self.spec.n_val if self.spec.train.validation else None,
+            pr.hierarchy,
         )
         self.items[seed] = st
         while len(self.items) > self.capacity:
@@ -272,7 +273,7 @@ def raw_inputs(plan, group, idx: np.ndarray, cache: StatsCache) -> tuple[RawInpu
 def ridge_baseline(plan, idx: np.ndarray, cache: StatsCache) -> dict:
     """Each run's ridge baselines on its own training set (:mod:`dynax.sim.ridge`), computed
     once per (seed, P, σ_ε), vectorised over a chunk's new ones: ``ridge_test_error`` at
-    γ* = σ_ε²/σ_w² (NaN for a teacher of chosen spectrum, whose prior is not Gaussian),
+    γ* = σ_ε²/σ_w² (NaN for a teacher of chosen spectrum or a hierarchy: no Gaussian prior),
     ``best_ridge_test_error`` and ``best_ridge_gamma`` (the oracle γ)."""
     t, pr = plan.table, plan.spec.problem
     keys = list(zip(t.seed[idx].tolist(), t.p_index[idx].tolist(), t.noise_std[idx].tolist(), strict=True))
@@ -284,7 +285,7 @@ def ridge_baseline(plan, idx: np.ndarray, cache: StatsCache) -> dict:
         s = np.asarray([k[2] for k in new])
         at_star = ridge.ridge_error_many(spectra, sq, s, s * s / pr.teacher_var, pr.n_in, pr.n_out)
         best, gam = ridge.best_ridge_many(spectra, sq, s, pr.n_in, pr.n_out)
-        if pr.teacher_singular_values:
+        if pr.teacher_singular_values or pr.hierarchy is not None:
             at_star = np.full(len(new), np.nan)
         for j, k in enumerate(new):
             cache.ridge[k] = (at_star[j], best[j], gam[j])

@@ -115,14 +115,18 @@ class Plan:
             math.prod(v.shape(spec, self.n_runs)) * v.numpy_dtype(spec).itemsize for v in computed(spec)
         )
 
-    def final_weights_bytes(self) -> int:
-        """Bytes of ``final_weights`` (0 unless ``train.record.final_weights``)."""
+    def variable_bytes(self, name: str) -> int:
+        """Bytes of one result variable (0 when the spec does not record it)."""
         spec = self.spec
         return sum(
             math.prod(v.shape(spec, self.n_runs)) * v.numpy_dtype(spec).itemsize
             for v in computed(spec)
-            if v.name == "final_weights"
+            if v.name == name
         )
+
+    def final_weights_bytes(self) -> int:
+        """Bytes of ``final_weights`` (0 unless ``train.record.final_weights``)."""
+        return self.variable_bytes("final_weights")
 
 
 # --------------------------------------------------------------------------- memory model
@@ -160,10 +164,12 @@ def run_bytes(cfg: KernelConfig | RawConfig, method: str) -> int:
 
 
 def _recorded_floats(cfg) -> int:
-    """Per-run floats of the modes (bases, Σ_yx's SVD, curves) and the final weights."""
+    """Per-run floats of the modes (bases, Σ_yx's SVD, curves), the final weights and the
+    weights and similarity at every record."""
     n, no, r, rd = cfg.n_in, cfg.n_out, cfg.modes, cfg.data_modes
     modes = 2 * (n + no) * (r + rd) + 3 * no * n + len(cfg.record) * (r + rd) if r else 0
-    return modes + (no * n if cfg.final_weights else 0)
+    per_record = (no * n if cfg.weights else 0) + (n * n if cfg.similarity else 0)
+    return modes + (no * n if cfg.final_weights else 0) + len(cfg.record) * per_record
 
 
 CPU_BUDGET = 24 << 20  # cache-sized batches: measured fastest on CPU (benchmarks/README.md)
@@ -186,6 +192,13 @@ def default_memory_budget() -> int:
 # --------------------------------------------------------------------------- planning
 
 FINAL_WEIGHTS_CAP = 2 << 30  # bytes of final_weights a result may hold (host memory; disk alike)
+RECORD_CAP = FINAL_WEIGHTS_CAP  # likewise for weights and similarity (at every recorded epoch)
+# train.record's large variables: what one run holds of each, in words
+LARGE_RECORDS = {
+    "final_weights": "N_out x N",
+    "weights": "N_out x N per recorded epoch",
+    "similarity": "N x N per recorded epoch",
+}
 AUTO_FUSED_MAX_W1 = 256 * 256  # entries of W_1 up to which `auto` takes the fused kernel
 
 
@@ -224,7 +237,8 @@ def _group_keys(spec: SweepSpec, table: RunTable, fused_ok: bool) -> np.ndarray:
     )
     # the fused kernel records errors only: modes, final weights and validation take the XLA kernel
     fused = ~is_raw & ~closed & fused_ok
-    fused &= not (spec.train.record.modes or spec.train.record.final_weights or spec.train.validation)
+    rec = spec.train.record
+    fused &= not (rec.modes or rec.final_weights or rec.weights or rec.similarity or spec.train.validation)
     fused &= np.asarray(
         [
             supports(int(d), spec.problem.n_out, OPTIMIZERS[o])
@@ -301,6 +315,8 @@ def _recorded(spec: SweepSpec) -> dict:
         "modes": pr.n_modes if rec.modes else 0,
         "data_modes": pr.n_data_modes if rec.modes else 0,
         "final_weights": rec.final_weights,
+        "weights": rec.weights,
+        "similarity": rec.similarity,
         "validation": bool(spec.train.validation),
         "weight_decay": any(v > 0 for v in _values(spec, "weight_decay")),
     }
@@ -353,14 +369,16 @@ def plan_sweep(
             size = unit * -(-min(chunk_size, len(idx)) // unit) if chunk_size else unit
         groups.append(Group(method, cfg, idx, batch, size))
     plan = Plan(spec, groups, spec.n_fit, table, devices, per_run)  # GD trains on P − V examples
-    if plan.final_weights_bytes() > FINAL_WEIGHTS_CAP:
-        raise SpecError(
-            f"{spec.path}: key `train.record.final_weights`: the final weights of {spec.n_runs} runs "
-            f"({spec.problem.n_out} x {spec.problem.n_in} each, {spec.train.dtype}) take "
-            f"{plan.final_weights_bytes() / 2**30:.2f} GiB of host memory and as much disk; "
-            f"the cap is {FINAL_WEIGHTS_CAP / 2**30:.0f} GiB (dynax.engine.plan.FINAL_WEIGHTS_CAP): "
-            "record them for fewer runs (a smaller grid or fewer seeds)"
-        )
+    for name, each in LARGE_RECORDS.items():
+        if plan.variable_bytes(name) > RECORD_CAP:
+            raise SpecError(
+                f"{spec.path}: key `train.record.{name}`: {name} of {spec.n_runs} runs ({each} each, "
+                f"N_out = {spec.problem.n_out}, N = {spec.problem.n_in}, {len(spec.record_epochs)} recorded "
+                f"epochs, {spec.train.dtype}) take {plan.variable_bytes(name) / 2**30:.2f} GiB of host "
+                f"memory and as much disk; the cap is {RECORD_CAP / 2**30:.0f} GiB "
+                "(dynax.engine.plan.RECORD_CAP): "
+                "record it for fewer runs (a smaller grid or fewer seeds) or fewer epochs"
+            )
     if layout is not None and [g["label"] for g in layout["groups"]] != [g.label() for g in groups]:
         raise SpecError(f"{spec.path}: the recorded layout does not match this spec's compile groups")
     return plan

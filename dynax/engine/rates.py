@@ -133,7 +133,7 @@ def fixed_rate_warnings(spec: SweepSpec) -> list[str]:
     out = []
     for depth in spec.axis("depth").values:
         for r, p in zip(spec.axis("n_over_p").values, spec.n_train, strict=True):
-            lam_max = p / pr.n_in if pr.inputs == "whitened" else mp_edges(p / pr.n_in)[1]
+            lam_max = p / pr.n_in if pr.white else mp_edges(p / pr.n_in)[1]
             scale = float(derived.grad_scale(spec.train.loss, p))
             worst = math.inf
             for init in get("init"):

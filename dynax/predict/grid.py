@@ -113,7 +113,7 @@ def _depth1(spec: SweepSpec, point: _Point, epochs, n: int, cache: dict) -> tupl
     init_var = derived.depth1_init_var(point.init, point.scale, spec.problem.n_in)
     if init_var is None:
         return None, "no depth-1 theory for the aligned init (it depends on the data)"
-    lr, g, white = point.lr, point.gamma, spec.problem.inputs == "whitened"
+    lr, g, white = point.lr, point.gamma, spec.problem.white
     top = point.alpha if white else mp_edges(point.alpha)[1]  # λ_max: α exactly for white inputs
     step = lr.factor * 2 / (top + g) if isinstance(lr, Auto) else lr * point.grad_scale
     key = (point.alpha, point.noise_var, init_var, step, g)
@@ -222,7 +222,7 @@ def theory_dataset(spec: SweepSpec, n: int = 2000) -> xr.Dataset:
     pr = spec.problem
     for idx in itertools.product(*[range(s) for s in shape]):
         point = _Point(spec, {a.name: a.values[i] for a, i in zip(axes, idx, strict=True)})
-        white = pr.inputs == "whitened"
+        white = pr.white
         arrays["bayes_test_error"][idx] = bayes_error(point.alpha, pr.teacher_var, point.noise_var, white)
         if rf is None and spec.nonlinear and point.optimizer == "gd":
             rf = _random_feature_means(spec)

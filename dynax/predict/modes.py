@@ -1,12 +1,13 @@
 """The mode strengths of an aligned network on white inputs, exactly (docs/theory.md §3.1).
 
 From the ``aligned`` init every singular mode of Σ_yx starts at u₀ = init_scale^D and,
-with Σ_xx = (P/N)·I (``problem.inputs = "whitened"``), evolves on its own: at each GD step
-every layer's strength a (u = a^D) moves by ε·α·a^{D−1}(s − a^D), with α = P/N and s the
-mode's singular value of Σ_yx times N/P (:func:`dynax.theory.saxe_mode_discrete`). The
-curves are filled per seed: with a chosen spectrum and no noise ``mode_strength`` is the
-same for every seed; with noise the network follows the data's modes (``data_mode_strength``,
-with each seed's own ``s``) and ``mode_strength`` is left NaN.
+with Σ_xx = (P/N)·I (``problem.inputs = "whitened"``, or a hierarchy's one-hot items),
+evolves on its own: at each GD step every layer's strength a (u = a^D) moves by
+ε·α·a^{D−1}(s − a^D), with α = P/N and s the mode's singular value of Σ_yx times N/P
+(:func:`dynax.theory.saxe_mode_discrete`). The curves are filled per seed: with a chosen
+spectrum and no noise ``mode_strength`` is the same for every seed; with noise the network
+follows the data's modes (``data_mode_strength``, with each seed's own ``s``) and
+``mode_strength`` is left NaN.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ def _applies(spec: SweepSpec, v: dict) -> bool:
     get = lambda name: v.get(name, spec.setting(name))  # noqa: E731
     return (
         spec.train.record.modes
-        and spec.problem.inputs == "whitened"
+        and spec.problem.white
         and get("init") == "aligned"
         and get("optimizer") == "gd"
         and get("protocol") == "replay"
@@ -47,7 +48,7 @@ def _data_modes(spec: SweepSpec, seed: int, j: int, noise_var: float):
     pr = spec.problem
     st = data.seed_stats(
         spec.seed, seed, spec.n_train[j : j + 1], pr.n_in, pr.n_out, pr.teacher_var, False,
-        pr.teacher_singular_values, pr.inputs,
+        pr.teacher_singular_values, pr.inputs, None, pr.hierarchy,
     )  # fmt: skip
     lx, lz = st.factor[0][: pr.n_in], st.factor[0][pr.n_in :]
     syx = (st.teacher @ lx + np.sqrt(noise_var) * lz) @ lx.T

@@ -6,7 +6,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from .gd import KernelConfig, RunInputs, init_weights, mode_bases, mode_outputs, statistics
+from .gd import KernelConfig, RunInputs, init_weights, mode_bases, mode_outputs, similarity, statistics
 from .scope import float64
 from .tracker import DIVERGENCE_FACTOR, Outputs
 
@@ -156,4 +156,8 @@ def closed_form(cfg: KernelConfig, run: RunInputs) -> Outputs:
     if mb is not None:  # Uᵀ W V with W = w̃ Uᵀ (eigenbasis): w̃ (Uᵀ V)
         for left, right in ((mb.u, mb.v), (mb.du, mb.dv)):
             curves.append(jnp.where(gone[:, None], nan, jnp.sum(left[None] * (wt @ (u.T @ right)), axis=1)))
+    if cfg.weights or cfg.similarity:
+        w_rec = jnp.where(gone[:, None, None], nan, wt @ u.T)
+        curves += [w_rec] if cfg.weights else []
+        curves += [similarity(w_rec, n_out)] if cfg.similarity else []
     return mode_outputs(out, cfg, run, mb, curves, wt[-1] @ u.T, out.diverged, dtype)

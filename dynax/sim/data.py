@@ -9,7 +9,10 @@ Randomness follows docs/design.md §4 ("Randomness"): for a run with replicate `
 * the test set of nonlinear runs from ``fold_in(run, 3)``, drawn as stored examples are;
 * a teacher of chosen singular values (``problem.teacher_singular_values``),
   ``w̄ = U diag(s) Vᵀ``, takes its orthonormal U, V from ``fold_in(run, 4)``
-  (:func:`spectral_teacher`) instead of ``data``; the examples stay where they are.
+  (:func:`spectral_teacher`) instead of ``data``; the examples stay where they are;
+* a hierarchy (``problem.teacher = "hierarchy"``) draws its ±1 features from
+  ``fold_in(run, 4)`` too (:func:`hierarchy_features`); its inputs are the one-hot items
+  (``X = I``, P = N) and only the label noise ``z`` comes from ``data``.
 
 With ``problem.inputs = "whitened"`` the first P inputs are made exactly white,
 ``X_w = X (XᵀX)^{-1/2} √(P/N)`` so that ``Σ_μ x_μ x_μᵀ = (P/N)·I``; whitening mixes all P
@@ -50,6 +53,7 @@ __all__ = [
     "example",
     "examples",
     "factor_width",
+    "hierarchy_features",
     "raw_data",
     "run_key",
     "seed_raw_data",
@@ -64,7 +68,7 @@ __all__ = [
 ]
 
 TEST_STREAM = 3  # fold_in(run, 3): the test set of nonlinear runs
-TEACHER_STREAM = 4  # fold_in(run, 4): the singular vectors of a teacher of chosen spectrum
+TEACHER_STREAM = 4  # fold_in(run, 4): a chosen spectrum's singular vectors, or a hierarchy's features
 
 
 def run_key(root_seed, seed):
@@ -124,9 +128,28 @@ def spectral_teacher(root_seed, seed, n_in: int, n_out: int, spectrum: tuple):
 
 
 @float64
-def seed_teacher(root_seed, seed, n_in: int, n_out: int, teacher_var, spectrum: tuple = ()):
-    """The linear teacher of a seed: drawn with entries N(0, σ_w²) from the data key, or of the
-    chosen ``spectrum``."""
+def hierarchy_features(root_seed, seed, n_out: int, hierarchy):
+    """A seed's features on a hierarchy's items, (n_out, B^K) of ±1, from ``fold_in(run, 4)``.
+
+    Each feature (row) is +1 or −1 with probability ½ at the root; going down each edge into
+    level l + 1 it flips sign with probability ``flip[l]``, independently on every edge and for
+    every feature (a branching diffusion). Item i is the leaf whose path from the root reads the
+    base-B digits of i, most significant first: the B children of a node are consecutive."""
+    key = jax.random.fold_in(run_key(root_seed, seed), TEACHER_STREAM)
+    values = jnp.where(jax.random.bernoulli(jax.random.fold_in(key, 0), 0.5, (n_out, 1)), 1.0, -1.0)
+    for level, flip in enumerate(hierarchy.flip):
+        values = jnp.repeat(values, hierarchy.branching, axis=1)
+        flips = jax.random.bernoulli(jax.random.fold_in(key, level + 1), flip, values.shape)
+        values = jnp.where(flips, -values, values)
+    return values.astype(jnp.float64)
+
+
+@float64
+def seed_teacher(root_seed, seed, n_in: int, n_out: int, teacher_var, spectrum: tuple = (), hierarchy=None):
+    """The linear teacher of a seed: drawn with entries N(0, σ_w²) from the data key, of the
+    chosen ``spectrum``, or a ``hierarchy``'s features (a :class:`~dynax.spec.Hierarchy`)."""
+    if hierarchy is not None:
+        return hierarchy_features(root_seed, seed, n_out, hierarchy)
     if spectrum:
         return spectral_teacher(root_seed, seed, n_in, n_out, spectrum)[0]
     return teacher(data_key(root_seed, seed), n_in, n_out, teacher_var)
@@ -207,15 +230,17 @@ def gram_factor(a: np.ndarray, k: int) -> np.ndarray:
     return q * np.sqrt(np.clip(lam, 0.0, None))[None, :]
 
 
-@partial(jax.jit, static_argnames=("n_in", "n_out", "p_max", "spectrum"))
-def _seed_stats(root_seed, seed, teacher_var, *, n_in, n_out, p_max, spectrum):
+@partial(jax.jit, static_argnames=("n_in", "n_out", "p_max", "spectrum", "hierarchy"))
+def _seed_stats(root_seed, seed, teacher_var, *, n_in, n_out, p_max, spectrum, hierarchy):
     """The teacher and the first p_max examples of a seed (one compilation per sweep)."""
     x, z = examples(data_key(root_seed, seed), n_in, n_out, p_max)
-    return seed_teacher(root_seed, seed, n_in, n_out, teacher_var, spectrum), x, z
+    return seed_teacher(root_seed, seed, n_in, n_out, teacher_var, spectrum, hierarchy), x, z
 
 
 def _inputs_of(x: np.ndarray, p: int, inputs: str) -> np.ndarray:
     """The first p inputs of a seed as a run sees them (all rows of x; rows ≥ p zero)."""
+    if inputs == "onehot":  # item μ is e_μ (P = N: every item once)
+        return np.eye(*x.shape)
     xp = np.where(np.arange(len(x))[:, None] < p, x, 0.0)
     if inputs == "whitened":
         xp[:p] = whiten(x[:p])
@@ -234,6 +259,7 @@ def seed_stats(
     spectrum: tuple = (),
     inputs: str = "gaussian",
     validation=None,
+    hierarchy=None,
 ) -> SeedStats:
     """Sufficient statistics of one seed for each P in ``p_values``, in float64.
 
@@ -242,7 +268,8 @@ def seed_stats(
     K-square matrices) runs in NumPy on the host, deterministic and independent of any
     batching. ``eigen`` adds the eigendecomposition of Σ_xx the depth-1 closed form needs,
     computed once per (seed, P) for every run that shares that data. ``spectrum`` and
-    ``inputs`` are the problem's ``teacher_singular_values`` and ``inputs``; with
+    ``inputs`` are the problem's ``teacher_singular_values`` and ``inputs`` (``hierarchy``: its
+    tree, whose features are the teacher and whose items the inputs); with
     ``validation`` (V per P), each P of ``p_values`` is a fit set (the first P examples) and
     the next V examples are its held-out set (``val_factor``).
     """
@@ -259,6 +286,7 @@ def seed_stats(
             n_out=n_out,
             p_max=int((p_values + n_val).max()),
             spectrum=tuple(float(v) for v in spectrum),
+            hierarchy=hierarchy,
         )
     )
     x_all, z_all, x, z = x, z, x[:p_max], z[:p_max]
@@ -320,13 +348,14 @@ def raw_data(
     snr: float,
     spectrum: tuple = (),
     inputs: str = "gaussian",
+    hierarchy=None,
 ):
     """The raw training set of one run (for oracles and baselines, not the engine).
 
     Returns:
         x: (P, N) inputs; y: (P, N_out) labels ``w̄ x + σ_ε z``; w_bar: (N_out, N); noise_var.
     """
-    w_bar = np.asarray(seed_teacher(root_seed, seed, n_in, n_out, teacher_var, tuple(spectrum)))
+    w_bar = np.asarray(seed_teacher(root_seed, seed, n_in, n_out, teacher_var, tuple(spectrum), hierarchy))
     x, z = (np.asarray(v) for v in examples(data_key(root_seed, seed), n_in, n_out, p))
     x = _inputs_of(x, p, inputs)
     noise_var = float(derived.noise_var(teacher_var, snr))

@@ -38,7 +38,9 @@ __all__ = [
     "optimizer",
     "product",
     "run_inputs",
+    "similarity",
     "train_gd",
+    "weight_records",
 ]
 
 
@@ -61,6 +63,8 @@ class KernelConfig:
     modes: int = 0  # teacher modes whose strengths are recorded (0: none; :mod:`dynax.sim.modes`)
     data_modes: int = 0  # modes of Σ_yx recorded beside them
     final_weights: bool = False  # return W_eff at the last epoch
+    weights: bool = False  # W_eff at every record
+    similarity: bool = False  # W_effᵀ W_eff / N_out at every record (a hierarchy's items)
     validation: bool = False  # early stopping on held-out examples (RunInputs.val_factor)
     weight_decay: bool = False  # the spec has γ > 0 somewhere: the loss carries the penalty term
 
@@ -194,16 +198,41 @@ def mode_bases(cfg, run, dtype) -> modes.ModeBases | None:
     return modes.bases(run.mode_u, run.mode_v, sigma_yx(cfg, run), run.n_train, cfg.data_modes, dtype)
 
 
+def weight_records(cfg, mb, w_eff) -> list:
+    """What a record keeps of the end-to-end weights besides the errors, in the order
+    :func:`mode_outputs` reads: the mode strengths (teacher, data) if ``mb``, W_eff if
+    ``cfg.weights``, and the item similarity W_effᵀ W_eff / N_out if ``cfg.similarity``."""
+    rec = []
+    if mb is not None:
+        rec += [modes.strengths(w_eff, mb.u, mb.v), modes.strengths(w_eff, mb.du, mb.dv)]
+    if cfg.weights:
+        rec.append(w_eff)
+    if cfg.similarity:
+        rec.append(similarity(w_eff, cfg.n_out))
+    return rec
+
+
+def similarity(w_eff, n_out: int):
+    """The items' representational similarity ``W_effᵀ W_eff / N_out`` (N, N): item i's output is
+    column i of W_eff (one-hot inputs), so entry (i, j) is the mean over features of ŷ_i ŷ_j."""
+    return jnp.swapaxes(w_eff, -1, -2) @ w_eff / n_out
+
+
 def mode_outputs(out: Outputs, cfg, run, mb, curves, w_last, diverged, dtype) -> Outputs:
-    """``out`` with the mode strengths (``curves``: (teacher, data) per record), the singular
+    """``out`` with the curves of :func:`weight_records` (each (n_record, ...)), the singular
     values and, if asked, the last end-to-end weights (NaN once diverged) filled in."""
+    curves = list(curves)
     if mb is not None:
         out = out._replace(
-            mode_strength=curves[0],
-            data_mode_strength=curves[1],
+            mode_strength=curves.pop(0),
+            data_mode_strength=curves.pop(0),
             teacher_singular_value=modes.strengths(run.teacher, run.mode_u, run.mode_v),
             data_singular_value=mb.data_s,
         )
+    if cfg.weights:
+        out = out._replace(weights=curves.pop(0))
+    if cfg.similarity:
+        out = out._replace(similarity=curves.pop(0))
     if cfg.final_weights:
         out = out._replace(final_weights=jnp.where(diverged, jnp.nan, w_last).astype(dtype))
     return out
@@ -302,8 +331,7 @@ def train_gd(cfg: KernelConfig, run: RunInputs) -> Outputs:
         nan = jnp.array(jnp.nan, dtype)
         null = _null_space_error(w_eff, w_bar, u_row, n_out) if cfg.null_space else nan
         rec = [train, test, null, val_error(w_eff) if val_error is not None else nan]
-        if mb is not None:
-            rec += [modes.strengths(w_eff, mb.u, mb.v), modes.strengths(w_eff, mb.du, mb.dv)]
+        rec += weight_records(cfg, mb, w_eff)
         return state, tuple(jnp.where(state.track.diverged, nan, v) for v in rec)
 
     def interval(state, bounds):

@@ -36,7 +36,7 @@ import optax
 from ..spec import derived
 from ..theory import optimal_online_rate
 from . import data, modes, tracker
-from .gd import mode_outputs, optimizer, product
+from .gd import mode_outputs, optimizer, product, weight_records
 from .init import InitConfig, init_from
 from .scope import float64
 from .tracker import DIVERGENCE_FACTOR, Outputs, records
@@ -72,6 +72,8 @@ class RawConfig:
     modes: int = 0  # teacher modes recorded (linear students only), as in the GD kernel
     data_modes: int = 0
     final_weights: bool = False
+    weights: bool = False
+    similarity: bool = False  # never on the raw path (a hierarchy trains full batch)
     validation: bool = False  # never on this path (a spec error): kept for one config layout
     weight_decay: bool = False  # the spec has γ > 0 somewhere: the loss carries the penalty term
 
@@ -340,9 +342,8 @@ def train_raw(cfg: RawConfig, run: RawInputs) -> Outputs:
         nan = jnp.array(jnp.nan, dtype)
         train = net.train_error(state.weights)
         rec = [train, test]
-        if mb is not None:
-            w_eff = product(state.weights)
-            rec += [modes.strengths(w_eff, mb.u, mb.v), modes.strengths(w_eff, mb.du, mb.dv)]
+        if mb is not None or cfg.weights:
+            rec += weight_records(cfg, mb, product(state.weights))
         return state, tuple(jnp.where(state.track.diverged, nan, v) for v in rec)
 
     loops = _online_steps if cfg.protocol == "online" else _replay_epochs

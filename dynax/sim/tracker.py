@@ -47,6 +47,8 @@ class Outputs(NamedTuple):
     teacher_singular_value: jax.Array | None = None
     data_singular_value: jax.Array | None = None
     final_weights: jax.Array | None = None  # (N_out, N) W_eff at the last epoch; None unless asked
+    weights: jax.Array | None = None  # (n_record, N_out, N) W_eff at each record; None unless asked
+    similarity: jax.Array | None = None  # (n_record, N, N) W_effᵀ W_eff / N_out; None unless asked
     # early stopping on held-out data (None without train.validation): the validation error at
     # each record, and E_g and the epoch of the first minimum of the validation error
     validation_error: jax.Array | None = None

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from . import derived
 from .model import EXTRA_AXES, INITS, Auto, Problem
+from .structured import hierarchy_checks
 
 __all__ = ["cross_checks"]
 
 
-def cross_checks(v, problem: Problem, student: str, activation: str, train: dict, axes, values):
-    """What single keys allow but their combination does not."""
+def cross_checks(v, problem: Problem, student: str, activation: str, train: dict, axes, values, pr=None):
+    """What single keys allow but their combination does not (``pr``: the raw ``[problem]``)."""
 
     def where(name):
         return f"grid.{name}" if name in axes else f"{EXTRA_AXES[name][0]}.{EXTRA_AXES[name][1]}"
@@ -18,6 +19,7 @@ def cross_checks(v, problem: Problem, student: str, activation: str, train: dict
     nonlinear = problem.n_test > 0
     raw_path = nonlinear or train["batch_size"] > 0 or "online" in values["protocol"]
     schedule = train["schedule"]
+    hierarchy_checks(v, problem, pr or {}, student, activation, train, axes, values, raw_path)
     modes_checks(v, problem, student, activation, train, axes, values, raw_path, where)
     validation_checks(v, problem, train, axes, raw_path)
     if train["null_space_error"] and raw_path:
@@ -94,10 +96,10 @@ def modes_checks(v, problem: Problem, student, activation, train, axes, values, 
     if problem.teacher_singular_values and problem.teacher != "linear":
         v.fail("problem.teacher_singular_values", "applies only to problem.teacher = 'linear'")
     record = train["record"]
-    for flag in ("modes", "final_weights"):
+    for flag in ("modes", "final_weights", "weights", "similarity"):
         if getattr(record, flag) and nonlinear_model:
             v.fail(f"train.record.{flag}", "needs a linear student (the end-to-end weights W_eff)")
-    if record.modes and problem.teacher != "linear":
+    if record.modes and not problem.linear_teacher:
         v.fail("train.record.modes", "needs the linear teacher (a ReLU teacher has no singular modes)")
 
 

@@ -31,6 +31,7 @@ __all__ = [
     "TEACHERS",
     "Auto",
     "Axis",
+    "Hierarchy",
     "Model",
     "Problem",
     "Record",
@@ -64,8 +65,10 @@ EXTRA_AXES = {
 }
 STUDENTS = ("deep_linear", "random_features")
 ACTIVATIONS = ("linear", "relu", "tanh")
-TEACHERS = ("linear", "relu")
-INPUTS = ("gaussian", "whitened")  # whitened: Σ_μ x_μ x_μᵀ = (P/N)·I exactly
+TEACHERS = ("linear", "relu", "hierarchy")
+# whitened: Σ_μ x_μ x_μᵀ = (P/N)·I exactly; onehot: item μ is e_μ (the hierarchy teacher's, P = N)
+INPUTS = ("gaussian", "whitened", "onehot")
+MAX_ITEMS = 4096  # the largest hierarchy (items = branching^levels): similarity is items × items per record
 NONLINEAR_N_TEST = 1000  # default test-set size where E_g is estimated (nonlinear runs)
 MIN_SNR = 1e-8  # smallest SNR a spec may give: below it the signal is under float32 rounding of the noise
 TOP_KEYS = ("name", "description", "seed", "grid", "problem", "model", "train")
@@ -80,6 +83,7 @@ SECTION_KEYS = {
         "teacher",
         "teacher_width",
         "n_test",
+        "hierarchy",
     ),
     "model": ("width", "init", "init_scale", "student", "activation"),
     "train": (
@@ -124,6 +128,8 @@ class Record:
     value: int
     modes: bool = False  # mode_strength, data_mode_strength (default on with a chosen spectrum)
     final_weights: bool = False  # W_eff at the last epoch, (..., seed, output, input)
+    weights: bool = False  # W_eff at every recorded epoch, (..., seed, output, input, epoch)
+    similarity: bool = False  # hierarchy: W_effᵀ W_eff / N_out, (..., seed, item_a, item_b, epoch)
 
     def epochs(self, total: int) -> tuple[int, ...]:
         """The recorded epochs for a run of ``total`` epochs (:func:`derived.record_epochs`)."""
@@ -139,6 +145,21 @@ class Axis:
 
 
 @dataclass(frozen=True)
+class Hierarchy:
+    """``problem.hierarchy``: items at the leaves of a balanced tree of ``branching`` children
+    per node and ``levels`` levels below the root (items = branching^levels); each feature is ±1
+    at the root and flips with probability ``flip[l]`` on each edge into level l + 1."""
+
+    branching: int
+    levels: int
+    flip: tuple[float, ...]
+
+    @property
+    def items(self) -> int:
+        return self.branching**self.levels
+
+
+@dataclass(frozen=True)
 class Problem:
     n_in: int
     n_out: int = 1
@@ -148,7 +169,18 @@ class Problem:
     n_test: int = 0  # test-set size where E_g is estimated (nonlinear cases); 0 = exact
     # a teacher of chosen singular values W̄ = U diag(s) Vᵀ (teacher_var is then derived from it)
     teacher_singular_values: tuple[float, ...] = ()
-    inputs: str = "gaussian"  # or "whitened"
+    inputs: str = "gaussian"  # or "whitened", or "onehot" (the hierarchy's)
+    hierarchy: Hierarchy | None = None  # problem.teacher = "hierarchy": the tree (n_in = its items)
+
+    @property
+    def white(self) -> bool:
+        """Σ_xx = (P/N)·I exactly: whitened inputs, or a hierarchy's one-hot items (P = N)."""
+        return self.inputs in ("whitened", "onehot")
+
+    @property
+    def linear_teacher(self) -> bool:
+        """The teacher is a matrix w̄ (drawn, of chosen spectrum, or a hierarchy's features)."""
+        return self.teacher != "relu"
 
     @property
     def n_modes(self) -> int:
@@ -280,7 +312,8 @@ class SweepSpec:
             if isinstance(v, Auto):
                 return {"auto": v.factor}
             if isinstance(v, Record):  # the flags added later: present only when on
-                return {v.kind: v.value, **{k: True for k in ("modes", "final_weights") if getattr(v, k)}}
+                flags = ("modes", "final_weights", "weights", "similarity")
+                return {v.kind: v.value, **{k: True for k in flags if getattr(v, k)}}
             return v
 
         out = {
@@ -289,7 +322,7 @@ class SweepSpec:
             "grid": {a.name: [conv(v) for v in a.values] for a in self.axes},
             "problem": dataclasses.asdict(self.problem),
         }
-        for key, default in (("teacher_singular_values", ()), ("inputs", "gaussian")):  # added later
+        for key, default in (("teacher_singular_values", ()), ("inputs", "gaussian"), ("hierarchy", None)):
             if out["problem"][key] == default:
                 del out["problem"][key]
         for section in ("model", "train"):

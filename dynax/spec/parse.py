@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import derived
+from . import derived, structured
 from .checks import cross_checks
 from .model import (
     ACTIVATIONS,
@@ -48,6 +48,8 @@ from .model import (
 )
 
 __all__ = ["load_spec", "parse_spec"]
+
+FLAGS = ("modes", "final_weights", "weights", "similarity")  # train.record's switches
 
 
 def _default(cls, name: str):
@@ -230,11 +232,13 @@ class _Validator:
         description = self.string("description", raw.get("description", ""))
         seed = self.integer("seed", raw.get("seed", 0), lo=0, hi=2**32 - 1)
         problem, student, activation = self.problem(tables["problem"], model_raw)
+        if problem.hierarchy is not None:  # its items, once each: P = N
+            grid.setdefault("n_over_p", 1.0)
         fixed = self.settings(grid, model_raw, train_raw, problem.n_in)
         axes = self.axes(grid, problem.n_in)
         train = self.train(train_raw, problem, student == "deep_linear" and activation == "linear")
         values = {k: axes.get(k, [fixed[k]]) for k in EXTRA_AXES}
-        cross_checks(self, problem, student, activation, train, axes, values)
+        cross_checks(self, problem, student, activation, train, axes, values, tables["problem"])
 
         ordered = [Axis(k, tuple(axes[k])) for k in ("depth", "n_over_p", "snr")]
         ordered += [Axis(k, tuple(axes[k])) for k in grid if k not in CORE_DIMS]
@@ -253,9 +257,10 @@ class _Validator:
 
     def problem(self, pr: dict, model_raw: dict) -> tuple[Problem, str, str]:
         """``[problem]``, and the student and activation (which decide whether E_g needs a test set)."""
-        if "n_in" not in pr:
+        tree = structured.hierarchy(self, pr) if pr.get("teacher") == "hierarchy" else None
+        if "n_in" not in pr and tree is None:
             self.fail("problem.n_in", "missing; the input dimension N is required (an integer ≥ 1)")
-        n_in = self.integer("problem.n_in", pr["n_in"], lo=1)
+        n_in = self.integer("problem.n_in", pr["n_in"], lo=1) if "n_in" in pr else tree.items
         n_out = self.integer("problem.n_out", pr.get("n_out", _default(Problem, "n_out")), lo=1)
         teacher_var = self.number(
             "problem.teacher_var", pr.get("teacher_var", _default(Problem, "teacher_var")), lo=0, lo_open=True
@@ -264,6 +269,8 @@ class _Validator:
         if spectrum:  # σ_w² = ‖W̄‖²_F/(N·N_out), so the SNR keeps its meaning
             teacher_var = sum(s * s for s in spectrum) / (n_in * n_out)
         inputs = self.choice("problem.inputs", pr.get("inputs", _default(Problem, "inputs")), INPUTS)
+        if tree is not None:  # ±1 features (σ_w² = 1 exactly) seen through one-hot items
+            teacher_var, inputs = 1.0, "onehot"
         teacher = self.choice("problem.teacher", pr.get("teacher", _default(Problem, "teacher")), TEACHERS)
         if teacher == "relu":
             if "teacher_width" not in pr:
@@ -279,7 +286,7 @@ class _Validator:
         activation = self.choice(
             "model.activation", model_raw.get("activation", _default(Model, "activation")), ACTIVATIONS
         )
-        nonlinear = teacher != "linear" or student != "deep_linear" or activation != "linear"
+        nonlinear = teacher == "relu" or student != "deep_linear" or activation != "linear"
         if nonlinear:
             n_test = self.integer("problem.n_test", pr.get("n_test", NONLINEAR_N_TEST), lo=1)
         elif "n_test" in pr:
@@ -290,7 +297,7 @@ class _Validator:
             )
         else:
             n_test = _default(Problem, "n_test")
-        problem = Problem(n_in, n_out, teacher_var, teacher, teacher_width, n_test, spectrum, inputs)
+        problem = Problem(n_in, n_out, teacher_var, teacher, teacher_width, n_test, spectrum, inputs, tree)
         return problem, student, activation
 
     def spectrum(self, pr: dict, n_in: int, n_out: int) -> tuple[float, ...]:
@@ -446,24 +453,26 @@ class _Validator:
         return self.number(key, v, lo=0, lo_open=True, hi=1, hi_open=True)
 
     def record(self, v, problem: Problem, linear_student: bool = True):
-        """``train.record``: the epochs, and the flags ``modes`` (default on for n_out > 1 or a
-        given spectrum) and ``final_weights`` (default off)."""
+        """``train.record``: the epochs, and the flags ``modes`` (default on with a given spectrum
+        or a hierarchy, and a linear student), ``final_weights``, ``weights`` and ``similarity``
+        (default off)."""
         expected = (
-            "expected {log = n} or {every = k}, optionally with modes = true/false, final_weights = true"
+            "expected {log = n} or {every = k}, optionally with modes, final_weights, weights, similarity "
+            "= true/false"
         )
         if not isinstance(v, dict):
             self.fail("train.record", f"got {_describe(v)}; {expected}")
-        self.check_keys(v, ("log", "every", "modes", "final_weights"), "train.record.")
+        self.check_keys(v, ("log", "every", *FLAGS), "train.record.")
         kinds = [k for k in ("log", "every") if k in v]
         if len(kinds) != 1:
             self.fail("train.record", f"got {v!r}; {expected}")
         kind = kinds[0]
         value = self.integer(f"train.record.{kind}", v[kind], lo=2 if kind == "log" else 1)
         flags = {}
-        # modes: on by default with a chosen spectrum (a new key: no older spec changes hash)
-        for flag, default in (("modes", bool(problem.teacher_singular_values) and linear_student),
-                              ("final_weights", False)):  # fmt: skip
-            flags[flag] = v.get(flag, default)
+        # modes: on by default with a chosen spectrum or a hierarchy (no older spec changes hash)
+        structure = bool(problem.teacher_singular_values) or problem.hierarchy is not None
+        for flag in FLAGS:
+            flags[flag] = v.get(flag, flag == "modes" and structure and linear_student)
             if not isinstance(flags[flag], bool):
                 self.fail(f"train.record.{flag}", f"got {flags[flag]!r}; expected true or false")
         return Record(kind, value, **flags)

@@ -8,7 +8,7 @@ import numpy as np
 import xarray as xr
 
 from ..spec import SweepSpec, derived
-from ..theory import optimal_online_time
+from ..theory import hierarchy_levels, hierarchy_singular_values, optimal_online_time
 
 __all__ = ["coordinates", "time_coordinate"]
 
@@ -87,7 +87,14 @@ def coordinates(spec: SweepSpec) -> dict:
                     "units": "1",
                 },
             )
-    if rec.final_weights:
+        if pr.hierarchy is not None:
+            coords.update(_levels(pr))
+    if rec.similarity:
+        for dim in ("item_a", "item_b"):
+            coords[dim] = xr.Variable(
+                dim, np.arange(pr.n_in), {"long_name": "item (leaf of the hierarchy)", "units": "1"}
+            )
+    if rec.final_weights or rec.weights:
         coords["output"] = xr.Variable(
             "output", np.arange(pr.n_out), {"long_name": "output unit", "units": "1"}
         )
@@ -97,6 +104,29 @@ def coordinates(spec: SweepSpec) -> dict:
             "record position: epochs of replay runs (online runs are recorded at `examples`)"
         )
     return coords
+
+
+def _levels(pr) -> dict:
+    """A hierarchy's modes (descending): the tree level of each and its closed-form singular value."""
+    h = pr.hierarchy
+    levels = hierarchy_levels(h.branching, h.levels)[: pr.n_modes]
+    s = hierarchy_singular_values(h.branching, h.levels, h.flip, pr.n_out)[levels]
+    return {
+        "level": xr.Variable(
+            "mode",
+            levels,
+            {"long_name": "tree level of the mode (0: the root; by descending value)", "units": "1"},
+        ),
+        "level_singular_value": xr.Variable(
+            "mode",
+            s,
+            {
+                "long_name": "closed-form singular value of the mode's level, sqrt(N_out lambda_l) "
+                "(the sampled teacher_singular_value scatters about it)",
+                "units": "1",
+            },
+        ),
+    }
 
 
 def _examples(spec: SweepSpec) -> xr.Variable:

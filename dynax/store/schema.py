@@ -91,16 +91,17 @@ class Variable:
 
 
 def extra_size(spec: SweepSpec, dim: str) -> int:
-    """The length of a dim beyond the spec's: mode, data_mode, output, input."""
+    """The length of a dim beyond the spec's: mode, data_mode, output, input, item_a, item_b."""
     pr = spec.problem
-    return {"mode": pr.n_modes, "data_mode": pr.n_data_modes, "output": pr.n_out, "input": pr.n_in}[dim]
+    sizes = {"mode": pr.n_modes, "data_mode": pr.n_data_modes, "output": pr.n_out, "input": pr.n_in}
+    return {**sizes, "item_a": pr.n_in, "item_b": pr.n_in}[dim]
 
 
 DATA_DIMS = ("n_over_p", "snr", "seed")  # what a training set depends on
 
 
 def _linear_teacher(spec: SweepSpec) -> bool:
-    return spec.problem.teacher == "linear"
+    return spec.problem.linear_teacher
 
 
 def _validates(spec: SweepSpec) -> bool:
@@ -247,6 +248,9 @@ VARIABLES: tuple[Variable, ...] = (
             "NaN: ridge at gamma* is the Bayes estimate only for a Gaussian teacher prior, and this "
             "teacher has a chosen spectrum (problem.teacher_singular_values)"
             if spec.problem.teacher_singular_values
+            else "NaN: ridge at gamma* is the Bayes estimate only for a Gaussian teacher prior, and this "
+            "teacher is a hierarchy's +-1 features (best_ridge_test_error is the oracle baseline)"
+            if spec.problem.hierarchy is not None
             else None
         ),
     ),
@@ -276,6 +280,26 @@ VARIABLES: tuple[Variable, ...] = (
         "end-to-end weights W_eff = W_D ... W_1 at the last epoch (NaN if the run diverged)",
         computed=lambda spec: spec.train.record.final_weights,
         extra=("output", "input"),
+    ),
+    Variable(
+        "weights",
+        True,
+        "float",
+        np.nan,
+        "end-to-end weights W_eff = W_D ... W_1 at each recorded epoch (for one-hot items, column i is "
+        "item i's predicted features)",
+        computed=lambda spec: spec.train.record.weights,
+        extra=("output", "input"),
+    ),
+    Variable(
+        "similarity",
+        True,
+        "float",
+        np.nan,
+        "representational similarity of the items' outputs, (W_eff^T W_eff)_ab / N_out: the mean over "
+        "features of item a's output times item b's",
+        computed=lambda spec: spec.train.record.similarity,
+        extra=("item_a", "item_b"),
     ),
 )
 

@@ -3,13 +3,22 @@
 * :mod:`dynax.theory.mp`: depth-1 dynamics from the Marchenko-Pastur law (§2);
 * :mod:`dynax.theory.deep`: the stable step of deep networks and the Saxe et al. modes (§3);
 * :mod:`dynax.theory.online`: one-pass online SGD and its oracle schedule (§4);
-* :mod:`dynax.theory.features`: random-feature students in closed form (§5 item 8).
+* :mod:`dynax.theory.features`: random-feature students in closed form (§5 item 8);
+* :mod:`dynax.theory.hierarchy`: a tree of items and features, its modes and singular values (§3.5).
 
 The theory on a spec's grid, as a Dataset beside a result, is :mod:`dynax.predict`.
 """
 
 from .deep import saxe_escape_time, saxe_mode, saxe_mode_discrete, saxe_plateau_time, stability_bound
 from .features import decompose_run, relu_moments
+from .hierarchy import (
+    hierarchy_covariance,
+    hierarchy_eigenvalues,
+    hierarchy_levels,
+    hierarchy_modes,
+    hierarchy_singular_values,
+    leaf_correlations,
+)
 from .mp import (
     asymptotic_test_error,
     bayes_error,
@@ -27,6 +36,12 @@ __all__ = [
     "asymptotic_test_error",
     "bayes_error",
     "decompose_run",
+    "hierarchy_covariance",
+    "hierarchy_eigenvalues",
+    "hierarchy_levels",
+    "hierarchy_modes",
+    "hierarchy_singular_values",
+    "leaf_correlations",
     "mp_bulk_nodes",
     "mp_density",
     "mp_edges",

@@ -1,0 +1,98 @@
+"""Structured teachers: ``problem.teacher = "hierarchy"`` (docs/design.md §4, docs/theory.md §3.5).
+
+Items are the leaves of a balanced tree; each is one input (one-hot, so N = items and P = N);
+its features are ±1 values diffused down the tree (:func:`dynax.sim.data.hierarchy_features`).
+:func:`hierarchy` reads ``problem.hierarchy``; :func:`hierarchy_checks` refuses what the
+one-hot items cannot do, each with the key that asked for it.
+"""
+
+from __future__ import annotations
+
+from . import derived
+from .model import MAX_ITEMS, Hierarchy
+
+__all__ = ["hierarchy", "hierarchy_checks"]
+
+KEYS = ("branching", "levels", "flip")
+
+
+def hierarchy(v, pr: dict) -> Hierarchy:
+    """``problem.hierarchy = {branching = B, levels = K, flip = f or [f_1, …, f_K]}`` for
+    ``problem.teacher = "hierarchy"`` (``v``: the spec validator)."""
+    key = "problem.hierarchy"
+    if key.split(".")[1] not in pr:
+        v.fail(key, "missing; the hierarchy teacher needs {branching = B, levels = K, flip = f}")
+    table = pr["hierarchy"]
+    if not isinstance(table, dict):
+        v.fail(key, f"got {table!r}; expected a table {{branching = B, levels = K, flip = f}}")
+    v.check_keys(table, KEYS, f"{key}.")
+    for k in KEYS:
+        if k not in table:
+            v.fail(f"{key}.{k}", "missing; the hierarchy needs branching, levels and flip")
+    branching = v.integer(f"{key}.branching", table["branching"], lo=2)
+    levels = v.integer(f"{key}.levels", table["levels"], lo=1)
+    if branching**levels > MAX_ITEMS:
+        v.fail(
+            f"{key}.levels",
+            f"got branching = {branching}, levels = {levels}: {branching}^{levels} = {branching**levels} "
+            f"items; allowed: at most {MAX_ITEMS} items (inputs, and a similarity of items² per record)",
+        )
+    flip = table["flip"]
+    if isinstance(flip, list):
+        if len(flip) != levels:
+            v.fail(
+                f"{key}.flip",
+                f"got {len(flip)} values; expected one flip probability per level (levels = {levels}), "
+                "the first for the edges below the root, or one number for every level",
+            )
+        flips = tuple(v.number(f"{key}.flip[{i}]", f, lo=0, hi=0.5) for i, f in enumerate(flip))
+    else:
+        flips = (v.number(f"{key}.flip", flip, lo=0, hi=0.5),) * levels
+    return Hierarchy(branching, levels, flips)
+
+
+def hierarchy_checks(v, problem, pr: dict, student, activation, train, axes, values, raw_path):
+    """What the one-hot items of a hierarchy cannot do (``pr``: the raw ``[problem]`` table)."""
+    h = problem.hierarchy
+    if problem.teacher != "hierarchy":
+        if "hierarchy" in pr:
+            v.fail("problem.hierarchy", 'applies only to problem.teacher = "hierarchy"')
+        if problem.inputs == "onehot":
+            v.fail("problem.inputs", "'onehot' inputs are the items of problem.teacher = 'hierarchy'")
+        if train["record"].similarity:
+            v.fail(
+                "train.record.similarity", "is the item-by-item similarity of problem.teacher = 'hierarchy'"
+            )
+        return
+    for k, why in (
+        ("teacher_var", "σ_w² = 1: the features are ±1"),
+        ("teacher_singular_values", "the singular values are the tree's"),
+        ("inputs", "the inputs are the one-hot items"),
+    ):
+        if k in pr:
+            v.fail(f"problem.{k}", f"does not apply to problem.teacher = 'hierarchy' ({why})")
+    if "n_in" in pr and pr["n_in"] != h.items:
+        v.fail(
+            "problem.n_in",
+            f"got {pr['n_in']!r}; the hierarchy has branching^levels = {h.branching}^{h.levels} = {h.items} "
+            "items, one input each: leave n_in out or give that",
+        )
+    bad = [r for r in axes["n_over_p"] if derived.n_train(h.items, r) != h.items]
+    if bad:
+        v.fail(
+            "grid.n_over_p",
+            f"got {bad}; a hierarchy's training set is its {h.items} items, once each (P = N): allowed: 1",
+        )
+    if student != "deep_linear" or activation != "linear":
+        v.fail("model.student", "the hierarchy is for linear students (the theory of its modes is linear)")
+    if raw_path:
+        v.fail(
+            "train.protocol" if "online" in values["protocol"] else "train.batch_size",
+            "a hierarchy is learnt by full-batch GD on its items (no online or minibatch runs)",
+        )
+    if train["validation"]:
+        v.fail(
+            "train.validation",
+            "is refused for a hierarchy: a held-out one-hot item has an input direction no training "
+            "example touches, so it is never learnt and its error says nothing about stopping",
+        )
