@@ -21,6 +21,7 @@ from ..store import spec_of, write_netcdf
 from .decomposition import decomposition
 from .depth import depth
 from .frozen_subspace import frozen_subspace
+from .hierarchy import hierarchy
 from .learning_curves import learning_curves
 from .modes import modes
 from .nonlinear import hidden_spectrum, nonlinear
@@ -48,6 +49,7 @@ SPECS = {
         "regularization_peak",
     ),
     "stopping": ("stopping",),
+    "hierarchy": ("hierarchy_stages", "hierarchy_noise"),
 }
 ITEMS = tuple(SPECS)
 _MAKERS = {
@@ -61,6 +63,7 @@ _MAKERS = {
     "modes": modes,
     "regularization": regularization,
     "stopping": stopping,
+    "hierarchy": hierarchy,
 }
 
 
@@ -116,6 +119,12 @@ REDUCTIONS = {
         "seed means with standard errors of each run's oracle best (best_test_error), its held-out stop "
         "(stopped_test_error), the depth-1 refit (refit_test_error) and ridge at gamma* on the same fit set "
         "(ridge_test_error); the relative costs are paired per seed"
+    ),
+    "hierarchy": (
+        "stages, similarity, illusory correlations: single runs (each seed, init scale and depth) against "
+        "the exact recursion of the same run, half times averaged over a level's modes and the seeds, "
+        "illusory-correlation times the median over (item, feature) pairs of all seeds; noise: "
+        f"{MIN_OF_MEAN}, learnt fractions the seed mean of each level's mean u/s there"
     ),
     "modes": (
         "mode curves and half-learning times: seed means at equal t (one rate per run group); "

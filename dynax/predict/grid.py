@@ -244,6 +244,13 @@ def _assemble(spec: SweepSpec, dims, arrays: dict, notes: set, rf, n: int) -> xr
         a = {"long_name": long_name, "units": units}
         if comment and name != "bayes_test_error" and np.isnan(arr).any():
             a["comment"] = f"NaN where no theory applies: {comment}"
+        pr = spec.problem
+        if name == "bayes_test_error" and (pr.teacher_singular_values or pr.hierarchy is not None):
+            a["comment"] = (
+                "the Bayes error of an isotropic Gaussian teacher of variance teacher_var (ridge at "
+                "gamma* = sigma_eps^2/sigma_w^2); this teacher is not one (a chosen spectrum or a "
+                "hierarchy), so its own Bayes error can be lower"
+            )
         data_vars[name] = xr.Variable((*dims, "epoch") if name in CURVES else tuple(dims), arr, a)
     coords["time"] = xr.Variable(
         (*dims, "epoch"),
