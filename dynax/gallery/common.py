@@ -21,6 +21,7 @@ __all__ = [
     "COLOURS",
     "NEGATIVE_EXCESS",
     "RIDGE_REDUCTION",
+    "crossing",
     "excess_numbers",
     "interp_log_t",
     "mark",
@@ -67,6 +68,19 @@ def save(fig: Figure, out: Path, name: str, written: list) -> None:
     path = out / f"{name}.png"
     fig.savefig(path, dpi=120)
     written.append(str(path))
+
+
+def crossing(t, y, level, rising: bool = True, after: float = -np.inf) -> float:
+    """The first time after ``after`` that ``y`` reaches ``level`` from below (or from above
+    when not ``rising``), linear between recorded points; NaN if never."""
+    t, y = np.asarray(t, float), np.asarray(y, float)
+    hit = ((y >= level) if rising else (y <= level)) & (t > after)
+    if not hit.any():
+        return np.nan
+    k = int(np.argmax(hit))
+    if k == 0:
+        return float(t[0])
+    return float(t[k - 1] + (level - y[k - 1]) * (t[k] - t[k - 1]) / (y[k] - y[k - 1]))
 
 
 def interp_log_t(time, values, t):

@@ -22,7 +22,7 @@ from matplotlib.figure import Figure
 from .. import plot, theory
 from ..sim import data
 from ..store import spec_of
-from .common import COLOURS, num, save
+from .common import COLOURS, crossing, num, save
 
 __all__ = ["hierarchy"]
 
@@ -45,19 +45,6 @@ def hierarchy(results, out: Path) -> tuple[dict, list]:
 
 
 # --------------------------------------------------------------------------- shared
-
-
-def _crossing(t, y, level: float, rising: bool = True, after: float = -np.inf) -> float:
-    """The first time after ``after`` that ``y`` crosses ``level`` upwards (or downwards),
-    linear between points; NaN if never."""
-    t, y = np.asarray(t, float), np.asarray(y, float)
-    hit = ((y > level) if rising else (y < level)) & (t > after)
-    if not hit.any():
-        return np.nan
-    k = int(np.argmax(hit))
-    if k == 0:
-        return float(t[0])
-    return float(t[k - 1] + (level - y[k - 1]) * (t[k] - t[k - 1]) / (y[k] - y[k - 1]))
 
 
 class _Runs:
@@ -144,10 +131,8 @@ def _stages(runs: _Runs, out, written) -> dict:
                 sim = runs.run(d, a, q).mode_strength.transpose("epoch", "mode").values
                 worst = max(worst, float(np.nanmax(np.abs(sim - runs.modes(d, a, int(q))) / s)))
                 fine = runs.modes(d, a, int(q), fine=True)
-                halves_sim.append([_crossing(runs.t, sim[:, m], s[m] / 2) for m in range(len(s))])
-                halves_th.append(
-                    [_crossing(runs.lr * runs.fine, fine[:, m], s[m] / 2) for m in range(len(s))]
-                )
+                halves_sim.append([crossing(runs.t, sim[:, m], s[m] / 2) for m in range(len(s))])
+                halves_th.append([crossing(runs.lr * runs.fine, fine[:, m], s[m] / 2) for m in range(len(s))])
                 if a == small and q == seeds[0]:
                     for m in range(len(s)):
                         c = COLOURS[int(levels[m]) % len(COLOURS)]
@@ -216,7 +201,7 @@ def _similarity(runs: _Runs, out, written) -> dict:
             sim = runs.run(d, small, q).similarity.transpose("epoch", ...).values
             times.append(
                 [
-                    _crossing(runs.t, _differentiation(sim, target, tree, tree_levels, lev), 0.5)
+                    crossing(runs.t, _differentiation(sim, target, tree, tree_levels, lev), 0.5)
                     for lev in range(h.levels + 1)
                 ]
             )
@@ -267,8 +252,8 @@ def _episodes(t, w, w_bar) -> list[tuple[int, int, float, float, float]]:
         y = w[:, f, i]
         if y[0] >= ILLUSORY or y.max() <= ILLUSORY:
             continue
-        up = _crossing(t, y, ILLUSORY)
-        found.append((int(f), int(i), up, _crossing(t, y, ILLUSORY, rising=False, after=up), float(y.max())))
+        up = crossing(t, y, ILLUSORY)
+        found.append((int(f), int(i), up, crossing(t, y, ILLUSORY, rising=False, after=up), float(y.max())))
     return found
 
 

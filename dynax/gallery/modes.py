@@ -20,7 +20,7 @@ from ..sim import data
 from ..sim.init import InitConfig, init_from
 from ..spec import INITS
 from ..store import spec_of
-from .common import COLOURS, nearest, num, realized_teacher_var, save
+from .common import COLOURS, crossing, nearest, num, realized_teacher_var, save
 
 __all__ = ["modes"]
 
@@ -42,18 +42,6 @@ def modes(results, out: Path) -> tuple[dict, list]:
 
 
 # --------------------------------------------------------------------------- shared
-
-
-def _crossing(t, y, level, rising=True) -> float:
-    """The first time ``y`` reaches ``level`` (linear between recorded points), NaN if never."""
-    t, y = np.asarray(t, float), np.asarray(y, float)
-    hit = (y >= level) if rising else (y <= level)
-    if not hit.any():
-        return np.nan
-    k = int(np.argmax(hit))
-    if k == 0:
-        return float(t[0])
-    return float(t[k - 1] + (level - y[k - 1]) * (t[k] - t[k - 1]) / (y[k] - y[k - 1]))
 
 
 def _half_flow(s, u0, depth, alpha) -> np.ndarray:
@@ -143,7 +131,7 @@ def _mode_curves(ds, out, written) -> dict:
                 note = "u0 = |a0 + b0|²/4 less the stronger modes' part"
                 res["depth2_random_start_check_max_abs"] = num(np.max(abs(start - u[:, :, 0])), 2)
             flow = theory.saxe_mode(s[None, :, None], u0[:, :, None], t[None, None, :], d, alpha)
-            sim_half = np.array([[_crossing(t, uj[m], s[m] / 2) for m in range(len(s))] for uj in u])
+            sim_half = np.array([[crossing(t, uj[m], s[m] / 2) for m in range(len(s))] for uj in u])
             th_half = _half_flow(s[None, :], u0, d, alpha)
             shift = sim_half - th_half
             after = [
@@ -170,7 +158,7 @@ def _mode_curves(ds, out, written) -> dict:
                 )
                 unproj = np.nanmean(sim_half / _half_flow(s[None, :], plain, d, alpha), 0) - 1
                 r["half_time_shift_vs_unprojected_u0_relative"] = _lists(unproj, 3)
-            end = [_crossing(t, uj[m], 0.95 * s[m]) for uj in u for m in range(len(s))]
+            end = [crossing(t, uj[m], 0.95 * s[m]) for uj in u for m in range(len(s))]
             xmax[d] = max(xmax.get(d, 0), 1.15 * np.nanmax(end) if np.isfinite(end).any() else t[-1])
             ax = axes[row, col]
             for c, m in zip(COLOURS, range(len(s)), strict=False):
@@ -220,7 +208,7 @@ def _plateau(ds, out, written) -> dict:
         half = {}
         for init in ("aligned", RANDOM):
             u = ds.mode_strength.sel(depth=d, init=init).transpose("init_scale", ...).values
-            h = [[[_crossing(t, uj[m], s[m] / 2) for m in range(len(s))] for uj in ua] for ua in u]
+            h = [[[crossing(t, uj[m], s[m] / 2) for m in range(len(s))] for uj in ua] for ua in u]
             half[init] = np.nanmean(np.array(h), axis=1)  # (scale, mode): seed mean (aligned: seeds equal)
         esc = _half_flow(s[None, :], u0[:, None], d, alpha)
         law = theory.saxe_plateau_time(s[None, :], u0[:, None], d, alpha)
@@ -304,13 +292,13 @@ def _depth(ds, out, written) -> dict:
     def decoupled(d, u0):  # E_g(t)/σ_w² of the aligned network from u0, each seed's own spectrum
         e = [np.sum((v[:, None] - theory.saxe_mode(v[:, None], u0, dense, d, alpha)) ** 2, 0) for v in svals]
         return np.mean(
-            [_crossing(dense, x / np.sum(v**2), CRITERION, False) for x, v in zip(e, svals, strict=True)]
+            [crossing(dense, x / np.sum(v**2), CRITERION, False) for x, v in zip(e, svals, strict=True)]
         )
 
     def learn_times(pt, rate):  # each seed's own crossing
         at = {**pt, "learning_rate": rate}
         curves = (ds.test_error.sel(at).where(ok.sel(at)) / tv[:, None]).values
-        return [_crossing(ds.time.sel(learning_rate=rate).values, e, CRITERION, rising=False) for e in curves]
+        return [crossing(ds.time.sel(learning_rate=rate).values, e, CRITERION, rising=False) for e in curves]
 
     res = {
         "eta0": num(eta0),
