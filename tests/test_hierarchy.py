@@ -206,6 +206,12 @@ def test_recorded_weights_and_similarity_equal_a_numpy_gd_loop(depth):
         "epoch",
     )
     pr = spec.problem
+    # each drawn mode's level: the tree level holding most of its right singular vector
+    w = np.asarray(data.hierarchy_features(0, 3, 30, pr.hierarchy))
+    share = (theory.hierarchy_modes(2, 2).T @ np.linalg.svd(w, full_matrices=False)[2].T) ** 2
+    tree_levels = theory.hierarchy_levels(2, 2)
+    want = np.argmax([share[tree_levels == lev].sum(0) for lev in range(3)], axis=0)
+    np.testing.assert_array_equal(ds.teacher_mode_level.sel(seed=3), want)
     for snr in (np.inf, 2.0):
         x, y, w_bar, noise_var = data.raw_data(
             0, 3, 4, 4, 30, 1.0, snr, inputs="onehot", hierarchy=pr.hierarchy

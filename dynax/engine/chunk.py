@@ -21,7 +21,15 @@ from ..sim.gd import init_weights, train_gd
 from ..sim.raw import train_raw
 from ..sim.tracker import Outputs
 from ..store import Chunk
-from .inputs import FusedBatch, StatsCache, chunk_inputs, fused_inputs, raw_inputs, ridge_baseline
+from .inputs import (
+    FusedBatch,
+    StatsCache,
+    chunk_inputs,
+    fused_inputs,
+    mode_levels,
+    raw_inputs,
+    ridge_baseline,
+)
 from .refit import refit_test_error
 
 __all__ = ["compiled_trainer", "run_chunk", "sharded_trainer"]
@@ -223,6 +231,8 @@ def run_chunk(plan, k: int, cache: StatsCache, compiles: list | None = None, on_
         values["refit_test_error"] = np.concatenate(refits)[:n] if refits else np.full(n, np.nan)
     if plan.spec.problem.linear_teacher:  # the paired baselines: data only, not the student
         values.update(ridge_baseline(plan, idx[:n], cache))
+    if plan.spec.problem.hierarchy is not None and plan.spec.train.record.modes:
+        values["teacher_mode_level"] = mode_levels(plan, idx[:n], cache)
     for name in ("mode_strength", "data_mode_strength", "weights", "similarity"):  # trainers: (run, epoch, …)
         if name in values:
             values[name] = np.moveaxis(values[name], 1, -1)

@@ -13,6 +13,7 @@ from ..sim import data, ridge
 from ..sim.gd import RunInputs
 from ..sim.raw import RawInputs
 from ..spec import INITS, SweepSpec, derived
+from ..theory import hierarchy_levels, hierarchy_modes
 from .rates import auto_rates, raw_rates
 from .runs import RunTable
 
@@ -21,6 +22,7 @@ __all__ = [
     "StatsCache",
     "chunk_inputs",
     "fused_inputs",
+    "mode_levels",
     "raw_inputs",
     "ridge_baseline",
     "stats_cache",
@@ -268,6 +270,21 @@ def raw_inputs(plan, group, idx: np.ndarray, cache: StatsCache) -> tuple[RawInpu
         ),
     )
     return inputs, lr
+
+
+def mode_levels(plan, idx: np.ndarray, cache: StatsCache) -> np.ndarray:
+    """A hierarchy's teacher modes by tree level, per run (n, r): the level whose tree modes
+    hold the largest share of the seed's right singular vector V_α (a draw's modes may cross
+    between adjacent levels, so the level of a mode is not always its rank's)."""
+    h = plan.spec.problem.hierarchy
+    tree = hierarchy_modes(h.branching, h.levels)
+    levels = hierarchy_levels(h.branching, h.levels)
+    per_seed = {}
+    for seed in dict.fromkeys(plan.table.seed[idx].tolist()):
+        share = (tree.T @ cache.get(int(seed)).modes_v) ** 2  # (tree mode, α)
+        per_level = np.stack([share[levels == lev].sum(0) for lev in range(h.levels + 1)])
+        per_seed[seed] = np.argmax(per_level, axis=0)
+    return np.stack([per_seed[s] for s in plan.table.seed[idx].tolist()]).astype(np.int64)
 
 
 def ridge_baseline(plan, idx: np.ndarray, cache: StatsCache) -> dict:

@@ -59,7 +59,8 @@ class _Runs:
         self.epochs = np.asarray(self.spec.record_epochs)
         self.t = self.lr * self.epochs
         self.fine = np.arange(self.spec.train.epochs + 1)  # the theory at every epoch
-        self.levels = self.ds.level.values
+        # each seed's modes by tree level (a draw's modes may cross between adjacent levels)
+        self.levels = self.ds.teacher_mode_level.transpose("seed", "mode").values
         self._svd = {}
 
     def features(self, seed: int):
@@ -69,6 +70,9 @@ class _Runs:
             u, s, vt = np.linalg.svd(w, full_matrices=False)
             self._svd[seed] = (w, u, s, vt.T)
         return self._svd[seed]
+
+    def level_of(self, seed) -> np.ndarray:
+        return self.ds.teacher_mode_level.sel(seed=seed).values
 
     def run(self, depth, scale, seed):
         return self.ds.sel(depth=depth, init_scale=scale, seed=seed)
@@ -89,6 +93,7 @@ class _Runs:
         s = theory.hierarchy_singular_values(h.branching, h.levels, h.flip, self.n_out)
         seeds = [int(q) for q in self.ds.seed.values]
         sampled = np.stack([self.features(q)[2] for q in seeds])  # (seed, mode), descending
+        levels = np.stack([self.level_of(q) for q in seeds])
         return {
             "branching": h.branching,
             "levels": h.levels,
@@ -98,15 +103,21 @@ class _Runs:
             "level_multiplicity": [int(m) for m in mult],
             "level_singular_value_closed_form": [num(x) for x in s],
             "level_singular_value_sampled": [
-                num(np.sqrt(np.mean(sampled[:, self.levels == lev] ** 2))) for lev in range(h.levels + 1)
+                num(np.sqrt(np.mean(sampled[levels == lev] ** 2))) for lev in range(h.levels + 1)
             ],
             "note": "closed form sqrt(N_out lambda_l) is the mean square over draws; sampled: the rms of the "
-            "seeds' sorted singular values in each level (O(N/N_out) bias, docs/theory.md §3.5)",
+            "seeds' singular values whose modes lie mostly in each level (teacher_mode_level; O(N/N_out) "
+            "bias, docs/theory.md §3.5)",
+            "modes_off_their_rank_level": int(np.sum(levels != self.ds.level.values[None, :])),
         }
 
 
 def _level_mean(x, levels, lev):
-    return np.nanmean(np.asarray(x)[..., levels == lev], axis=-1)
+    """The mean over the last axis of ``x`` where ``levels == lev`` (NaN where there is none)."""
+    mask = np.broadcast_to(levels == lev, np.shape(x))
+    count = mask.sum(-1)
+    total = np.where(mask, np.nan_to_num(np.asarray(x, float)), 0.0).sum(-1)
+    return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
 # --------------------------------------------------------------------------- (a) stages
@@ -134,9 +145,9 @@ def _stages(runs: _Runs, out, written) -> dict:
                 halves_sim.append([crossing(runs.t, sim[:, m], s[m] / 2) for m in range(len(s))])
                 halves_th.append([crossing(runs.lr * runs.fine, fine[:, m], s[m] / 2) for m in range(len(s))])
                 if a == small and q == seeds[0]:
-                    for m in range(len(s)):
-                        c = COLOURS[int(levels[m]) % len(COLOURS)]
-                        ax.plot(runs.t[1:], sim[1:, m] / s[m], color=c, lw=1.6, label=f"level {levels[m]}")
+                    for m, lev in enumerate(runs.level_of(q)):
+                        c = COLOURS[int(lev) % len(COLOURS)]
+                        ax.plot(runs.t[1:], sim[1:, m] / s[m], color=c, lw=1.6, label=f"level {lev}")
                         ax.plot(runs.lr * runs.fine[1:], fine[1:, m] / s[m], color="k", lw=0.7, ls="--")
             hs, ht = np.asarray(halves_sim), np.asarray(halves_th)
             lev_s = [_level_mean(hs, levels, lev).mean() for lev in range(runs.h.levels + 1)]
@@ -345,7 +356,7 @@ def _noise(ds, out, written) -> dict:
     spec = spec_of(ds)
     h = spec.problem.hierarchy
     lam, _ = theory.hierarchy_eigenvalues(h.branching, h.levels, h.flip)
-    levels = ds.level.values
+    levels = ds.teacher_mode_level.transpose("seed", "mode").values  # each seed's modes by level
     n_lev = h.levels + 1
     snrs, depths = ds.snr.values, list(ds.depth.values)
     noise = 1.0 / snrs  # σ_ε² (σ_w² = 1)

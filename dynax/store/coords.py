@@ -115,7 +115,11 @@ def _levels(pr) -> dict:
         "level": xr.Variable(
             "mode",
             levels,
-            {"long_name": "tree level of the mode (0: the root; by descending value)", "units": "1"},
+            {
+                "long_name": "tree level of the mode by its rank in the closed form (0: the root); a "
+                "draw's own modes may cross between adjacent levels: see teacher_mode_level",
+                "units": "1",
+            },
         ),
         "level_singular_value": xr.Variable(
             "mode",

@@ -190,6 +190,18 @@ VARIABLES: tuple[Variable, ...] = (
         over=("seed",),
     ),
     Variable(
+        "teacher_mode_level",
+        False,
+        "int64",
+        -1,
+        "tree level of each of the seed's teacher modes (0: the root): the level whose tree modes hold "
+        "the largest share of its right singular vector (the `level` coordinate is the closed form's "
+        "order; a draw's modes may cross between adjacent levels)",
+        computed=lambda spec: _modes(spec) and spec.problem.hierarchy is not None,
+        extra=("mode",),
+        over=("seed",),
+    ),
+    Variable(
         "data_singular_value",
         False,
         "float64",
