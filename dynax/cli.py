@@ -159,6 +159,9 @@ def _validate(args) -> int:
     rec = spec.train.record
     print(f"epochs      {spec.train.epochs}, {len(spec.record_epochs)} recorded ({rec.kind} {rec.value})")
     print(f"P values    {', '.join(str(p) for p in spec.n_train)}  (N = {spec.problem.n_in})")
+    if (h := spec.problem.hierarchy) is not None:
+        print(f"teacher     hierarchy: {h.items} items (branching {h.branching}, levels {h.levels}), "
+              f"{spec.problem.n_out} features, flip {', '.join(f'{f:g}' for f in h.flip)}")  # fmt: skip
     print(f"groups      {len(plan.groups)} compile group(s)")
     for gi, g in enumerate(plan.groups):
         per_call = plan.bytes_per_run[gi] * g.batch

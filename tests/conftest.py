@@ -70,10 +70,7 @@ def initial_weights(spec, depth, seed, init=None, init_scale=None, p=None, noise
     init reads the data of ``p`` examples, default the sweep's largest, at ``noise_std``)."""
     pr = spec.problem
     p = p or max(spec.n_train)
-    st = data.seed_stats(
-        spec.seed, seed, [p], pr.n_in, pr.n_out, pr.teacher_var, False, pr.teacher_singular_values, pr.inputs,
-        None, pr.hierarchy,
-    )  # fmt: skip
+    st = data.problem_stats(spec.seed, seed, [p], pr)
     cfg = gd.KernelConfig(
         depth=depth,
         width=spec.model.width if depth > 1 else pr.n_in,

@@ -1,4 +1,4 @@
-"""Structured teachers: a hierarchy of items and features (docs/theory.md §3.4) — its spec
+"""Structured teachers: a hierarchy of items and features (docs/theory.md §3.5) — its spec
 keys, its closed-form modes against the sampled features, the Saxe curves of each level, and
 the recorded weights and item similarity against NumPy GD loops."""
 
@@ -38,7 +38,7 @@ def _error(grid: str, problem: str, model: str = "", train: str = "") -> str:
             "hierarchy.flip",
             "missing",
         ),
-        ("", TREE.replace("branching = 2", "branching = 1"), "", "", "hierarchy.branching", "≥ 2"),
+        ("", TREE.replace("branching = 2", "branching = 1"), "", "", "hierarchy.branching", "[2, 4096]"),
         ("", TREE.replace("levels = 2", "levels = 0"), "", "", "hierarchy.levels", "≥ 1"),
         ("", TREE.replace("flip = 0.1", "flip = 0.6"), "", "", "hierarchy.flip", "≤ 0.5"),
         (
@@ -50,9 +50,15 @@ def _error(grid: str, problem: str, model: str = "", train: str = "") -> str:
             "one flip probability per level",
         ),
         ("", TREE.replace("flip = 0.1", "flip = [0.1, -0.1]"), "", "", "hierarchy.flip[1]", "≥ 0"),
-        ("", TREE.replace("levels = 2", "levels = 13"), "", "", "hierarchy.levels", "at most 4096 items"),
+        ("", TREE.replace("levels = 2", "levels = 13"), "", "", "hierarchy.levels", "more than 4096 items"),
         ("", TREE.replace("levels = 2", "levels = 2, depth = 1"), "", "", "hierarchy.depth", "unknown key"),
         ("", TREE + "\nn_in = 5", "", "", "problem.n_in", "4 items"),
+        ("", TREE.replace("n_out = 30", "n_out = 3"), "", "", "problem.n_out", "N_out ≥ 4"),
+        ("", TREE.replace("n_out = 30\n", ""), "", "", "problem.n_out", "default 1"),
+        ("", TREE, "activation = 'relu'", "", "model.activation", "linear students"),
+        ("", TREE.replace("levels = 2", "levels = 20000"), "", "", "hierarchy.levels", "more than 4096 items"),
+        ("", TREE.replace("branching = 2", "branching = 5000"), "", "", "hierarchy.branching", "[2, 4096]"),
+        ("n_over_p = 1.05", TREE, "", "", "grid.n_over_p", "allowed: 1"),
         ("", TREE + "\nteacher_var = 2.0", "", "", "problem.teacher_var", "±1"),
         ("", TREE + "\ninputs = 'gaussian'", "", "", "problem.inputs", "one-hot"),
         ("", TREE + "\nteacher_singular_values = [1.0]", "", "", "problem.teacher_singular_values", "tree"),
@@ -231,6 +237,23 @@ def test_recorded_weights_and_similarity_equal_a_numpy_gd_loop(depth):
         gd = run_sweep(parse_spec(text, overrides=["train.method=gd"]))
         for name in ("weights", "similarity", "mode_strength", "test_error"):
             np.testing.assert_allclose(ds[name], gd[name], rtol=0, atol=1e-11)
+
+
+def test_records_together_over_the_cap_are_refused_before_training():
+    from dynax.engine import plan_sweep
+
+    text = spec_text(
+        "depth = 2\nsnr = inf\nseed = { count = 300 }",
+        "teacher = 'hierarchy'\nn_out = 1000\nhierarchy = { branching = 4, levels = 3, flip = 0.1 }",
+        "",
+        "epochs = 250\nrecord = { every = 10, weights = true, similarity = true, final_weights = true }",
+    )
+    plan = None
+    with pytest.raises(SpecError, match=r"together they take 2\.\d\d GiB.*cap is 2 GiB") as e:
+        plan = plan_sweep(parse_spec(text))
+    assert plan is None and "`train.record.weights`" in str(e.value)
+    each = parse_spec(text, overrides=["train.record={every = 10, weights = true}"])
+    assert plan_sweep(each).variable_bytes("weights") < 2 << 30  # each alone is under the cap
 
 
 def test_weights_over_the_cap_are_refused_before_training():

@@ -60,18 +60,13 @@ class StatsCache:
             self.items.move_to_end(seed)
             return self.items[seed]
         pr = self.spec.problem
-        st = data.seed_stats(
+        st = data.problem_stats(
             self.spec.seed,
             seed,
             self.p_values,
-            pr.n_in,
-            pr.n_out,
-            pr.teacher_var,
+            pr,
             self.eigen,
-            pr.teacher_singular_values,
-            pr.inputs,
             self.spec.n_val if self.spec.train.validation else None,
-            pr.hierarchy,
         )
         self.items[seed] = st
         while len(self.items) > self.capacity:

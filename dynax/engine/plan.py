@@ -379,6 +379,15 @@ def plan_sweep(
                 "(dynax.engine.plan.RECORD_CAP): "
                 "record it for fewer runs (a smaller grid or fewer seeds) or fewer epochs"
             )
+    asked = [name for name in LARGE_RECORDS if plan.variable_bytes(name)]
+    total = sum(plan.variable_bytes(name) for name in asked)
+    if total > RECORD_CAP:  # each under the cap, together over it
+        keys = ", ".join(f"`train.record.{n}`" for n in asked)
+        cap = f"{RECORD_CAP / 2**30:.0f} GiB (dynax.engine.plan.RECORD_CAP)"
+        raise SpecError(
+            f"{spec.path}: keys {keys}: together they take {total / 2**30:.2f} GiB of host memory and as "
+            f"much disk; the cap is {cap} for all of them: record fewer of them, for fewer runs or epochs"
+        )
     if layout is not None and [g["label"] for g in layout["groups"]] != [g.label() for g in groups]:
         raise SpecError(f"{spec.path}: the recorded layout does not match this spec's compile groups")
     return plan

@@ -28,10 +28,7 @@ def refit_test_error(plan, idx: np.ndarray, w0, lr, stopped, cache) -> np.ndarra
         seed, pj = int(t.seed[i]), int(t.p_index[i])
         key = ("refit", seed, pj)
         if key not in cache.ridge:  # the full training set's eigenbasis, once per (seed, P)
-            st = data.seed_stats(
-                spec.seed, seed, [spec.n_train[pj]], pr.n_in, pr.n_out, pr.teacher_var, True,
-                pr.teacher_singular_values, pr.inputs,
-            )  # fmt: skip
+            st = data.problem_stats(spec.seed, seed, [spec.n_train[pj]], pr, eigen=True)
             cache.ridge[key] = (st.factor[0], st.teacher, st.eigvals[0], st.eigvecs[0])
         factor, w_bar, lam, u = cache.ridge[key]
         lx, lz = factor[: pr.n_in], factor[pr.n_in :]

@@ -111,19 +111,7 @@ def realized_teacher_var(ds) -> xr.DataArray:
     """‖w̄‖²/(N·N_out) of each seed's teacher: the variance the seed actually drew."""
     spec = spec_of(ds)
     pr = spec.problem
-    values = [
-        float(
-            np.mean(
-                np.asarray(
-                    data.seed_teacher(
-                        spec.seed, int(seed), pr.n_in, pr.n_out, pr.teacher_var, pr.teacher_singular_values
-                    )
-                )
-                ** 2
-            )
-        )
-        for seed in ds.seed.values
-    ]
+    values = [float(np.mean(data.problem_teacher(spec.seed, int(seed), pr) ** 2)) for seed in ds.seed.values]
     return xr.DataArray(values, dims="seed", coords={"seed": ds.seed})
 
 

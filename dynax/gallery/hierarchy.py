@@ -105,9 +105,11 @@ class _Runs:
             "level_singular_value_sampled": [
                 num(np.sqrt(np.mean(sampled[levels == lev] ** 2))) for lev in range(h.levels + 1)
             ],
-            "note": "closed form sqrt(N_out lambda_l) is the mean square over draws; sampled: the rms of the "
-            "seeds' singular values whose modes lie mostly in each level (teacher_mode_level; O(N/N_out) "
-            "bias, docs/theory.md §3.5)",
+            "note": "closed form sqrt(N_out lambda_l) is the mean square over draws; sampled: the rms of "
+            "these seeds' singular values whose modes lie mostly in each level (teacher_mode_level): a few "
+            "draws of N_out features scatter widely about it (and sit above it on average by the O(N/N_out) "
+            "level repulsion of docs/theory.md §3.5)",
+            "seeds": len(seeds),
             "modes_off_their_rank_level": int(np.sum(levels != self.ds.level.values[None, :])),
         }
 
@@ -416,12 +418,14 @@ def _noise(ds, out, written) -> dict:
     axes[0].legend(fontsize=7)
     res["oracle_ridge"] = [num(x) for x in ds.best_ridge_test_error.mean("seed").values.ravel()]
     res["claim"] = (
-        "noise moves the stopping time up the tree: at t* depth >= 2 has learnt the levels in order (the "
-        "learnt fraction falls down the tree) and fewer of them as the noise grows, while depth 1 learns "
-        "every level by about the same fraction; the optimal per-level filter lambda/(lambda+sigma^2) keeps "
+        "noise moves the stopping time up the tree: at t* depth >= 2 has learnt the broad levels more than "
+        "the fine ones (the root most, the finest level least, until at the lowest noise nearly every level "
+        "is learnt) and fewer of them as the noise grows, while depth 1 learns every level by about the same "
+        "fraction; the optimal per-level filter lambda/(lambda+sigma^2) keeps "
         "more than half of level l iff lambda_l > sigma^2 (levels_over_half_optimal_filter), and the deep "
-        "networks' count (levels_over_half) is compared with it: at high noise the noise's own singular "
-        "values (about sigma (sqrt(N_out) + sqrt(N))) reach the levels' and the deep networks learn none"
+        "networks' count (levels_over_half) is compared with it; a heuristic for their lag: the data's "
+        "singular values include the noise's (about sigma (sqrt(N_out) + sqrt(N)) at the top), so a level "
+        "is learnt only well above it"
     )
     fig.suptitle("(d) which levels are learnt by the optimal stopping time, against the noise")
     save(fig, out, "hierarchy_noise", written)

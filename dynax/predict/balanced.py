@@ -23,17 +23,7 @@ def balanced_seed_mean(spec: SweepSpec, depth, p, j, noise_var, lr, grad_scale, 
     pr = spec.problem
     tests, trains, times = [], [], []
     for seed in spec.axis("seed").values:
-        st = data.seed_stats(
-            spec.seed,
-            seed,
-            spec.n_train,
-            pr.n_in,
-            pr.n_out,
-            pr.teacher_var,
-            False,
-            pr.teacher_singular_values,
-            pr.inputs,
-        )
+        st = data.problem_stats(spec.seed, seed, spec.n_train, pr)
         cfg = KernelConfig(
             depth, spec.model.width, pr.n_in, 1, st.factor.shape[-1], 1, (0, 1), inits=("balanced",),
             dtype="float64", root_seed=spec.seed,

@@ -46,10 +46,7 @@ def _applies(spec: SweepSpec, v: dict) -> bool:
 def _data_modes(spec: SweepSpec, seed: int, j: int, noise_var: float):
     """σ_α(Σ_yx)·N/P of one seed's data at one P and noise (descending)."""
     pr = spec.problem
-    st = data.seed_stats(
-        spec.seed, seed, spec.n_train[j : j + 1], pr.n_in, pr.n_out, pr.teacher_var, False,
-        pr.teacher_singular_values, pr.inputs, None, pr.hierarchy,
-    )  # fmt: skip
+    st = data.problem_stats(spec.seed, seed, spec.n_train[j : j + 1], pr)
     lx, lz = st.factor[0][: pr.n_in], st.factor[0][pr.n_in :]
     syx = (st.teacher @ lx + np.sqrt(noise_var) * lz) @ lx.T
     s = np.linalg.svd(syx, compute_uv=False)

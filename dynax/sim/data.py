@@ -54,6 +54,8 @@ __all__ = [
     "examples",
     "factor_width",
     "hierarchy_features",
+    "problem_stats",
+    "problem_teacher",
     "raw_data",
     "run_key",
     "seed_raw_data",
@@ -230,10 +232,25 @@ def gram_factor(a: np.ndarray, k: int) -> np.ndarray:
     return q * np.sqrt(np.clip(lam, 0.0, None))[None, :]
 
 
+@float64
+def noise_draws(key, n_out: int, p_max: int):
+    """The label noise z (p_max, n_out) of the first p_max examples, without their inputs: the
+    same numbers :func:`examples` draws (z's key does not depend on the input's draw)."""
+
+    def one(mu):
+        return jax.random.normal(jax.random.split(jax.random.fold_in(key, mu))[1], (n_out,), jnp.float64)
+
+    return jax.vmap(one)(jnp.arange(p_max, dtype=jnp.uint32))
+
+
 @partial(jax.jit, static_argnames=("n_in", "n_out", "p_max", "spectrum", "hierarchy"))
 def _seed_stats(root_seed, seed, teacher_var, *, n_in, n_out, p_max, spectrum, hierarchy):
-    """The teacher and the first p_max examples of a seed (one compilation per sweep)."""
-    x, z = examples(data_key(root_seed, seed), n_in, n_out, p_max)
+    """The teacher and the first p_max examples of a seed (one compilation per sweep); one-hot
+    items (a hierarchy) are the identity, so only their noise is drawn."""
+    if hierarchy is not None:
+        x, z = jnp.eye(p_max, n_in, dtype=jnp.float64), noise_draws(data_key(root_seed, seed), n_out, p_max)
+    else:
+        x, z = examples(data_key(root_seed, seed), n_in, n_out, p_max)
     return seed_teacher(root_seed, seed, n_in, n_out, teacher_var, spectrum, hierarchy), x, z
 
 
@@ -337,6 +354,24 @@ def seed_stats(
     )
 
 
+def problem_stats(root_seed: int, seed: int, p_values, problem, eigen: bool = False, validation=None):
+    """:func:`seed_stats` for a spec's :class:`~dynax.spec.Problem` (every teacher and input key)."""
+    return seed_stats(
+        root_seed, seed, p_values, problem.n_in, problem.n_out, problem.teacher_var, eigen,
+        problem.teacher_singular_values, problem.inputs, validation, problem.hierarchy,
+    )  # fmt: skip
+
+
+def problem_teacher(root_seed: int, seed: int, problem) -> np.ndarray:
+    """The linear teacher w̄ of a seed for a spec's :class:`~dynax.spec.Problem`."""
+    return np.asarray(
+        seed_teacher(
+            root_seed, seed, problem.n_in, problem.n_out, problem.teacher_var,
+            tuple(problem.teacher_singular_values), problem.hierarchy,
+        )
+    )  # fmt: skip
+
+
 @float64
 def raw_data(
     root_seed: int,
@@ -356,7 +391,10 @@ def raw_data(
         x: (P, N) inputs; y: (P, N_out) labels ``w̄ x + σ_ε z``; w_bar: (N_out, N); noise_var.
     """
     w_bar = np.asarray(seed_teacher(root_seed, seed, n_in, n_out, teacher_var, tuple(spectrum), hierarchy))
-    x, z = (np.asarray(v) for v in examples(data_key(root_seed, seed), n_in, n_out, p))
+    if hierarchy is not None:  # one-hot items: the noise only
+        x, z = np.eye(p, n_in), np.asarray(noise_draws(data_key(root_seed, seed), n_out, p))
+    else:
+        x, z = (np.asarray(v) for v in examples(data_key(root_seed, seed), n_in, n_out, p))
     x = _inputs_of(x, p, inputs)
     noise_var = float(derived.noise_var(teacher_var, snr))
     y = x @ w_bar.T + np.sqrt(noise_var) * z

@@ -342,7 +342,7 @@ def train_raw(cfg: RawConfig, run: RawInputs) -> Outputs:
         nan = jnp.array(jnp.nan, dtype)
         train = net.train_error(state.weights)
         rec = [train, test]
-        if mb is not None or cfg.weights:
+        if mb is not None or cfg.weights or cfg.similarity:
             rec += weight_records(cfg, mb, product(state.weights))
         return state, tuple(jnp.where(state.track.diverged, nan, v) for v in rec)
 

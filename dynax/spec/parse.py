@@ -257,6 +257,8 @@ class _Validator:
 
     def problem(self, pr: dict, model_raw: dict) -> tuple[Problem, str, str]:
         """``[problem]``, and the student and activation (which decide whether E_g needs a test set)."""
+        if "hierarchy" in pr and pr.get("teacher") != "hierarchy":
+            self.fail("problem.hierarchy", 'applies only to problem.teacher = "hierarchy" (add that key)')
         tree = structured.hierarchy(self, pr) if pr.get("teacher") == "hierarchy" else None
         if "n_in" not in pr and tree is None:
             self.fail("problem.n_in", "missing; the input dimension N is required (an integer ≥ 1)")

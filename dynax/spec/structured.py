@@ -8,7 +8,6 @@ one-hot items cannot do, each with the key that asked for it.
 
 from __future__ import annotations
 
-from . import derived
 from .model import MAX_ITEMS, Hierarchy
 
 __all__ = ["hierarchy", "hierarchy_checks"]
@@ -29,14 +28,18 @@ def hierarchy(v, pr: dict) -> Hierarchy:
     for k in KEYS:
         if k not in table:
             v.fail(f"{key}.{k}", "missing; the hierarchy needs branching, levels and flip")
-    branching = v.integer(f"{key}.branching", table["branching"], lo=2)
+    branching = v.integer(f"{key}.branching", table["branching"], lo=2, hi=MAX_ITEMS)
     levels = v.integer(f"{key}.levels", table["levels"], lo=1)
-    if branching**levels > MAX_ITEMS:
-        v.fail(
-            f"{key}.levels",
-            f"got branching = {branching}, levels = {levels}: {branching}^{levels} = {branching**levels} "
-            f"items; allowed: at most {MAX_ITEMS} items (inputs, and a similarity of items² per record)",
-        )
+    items = 1
+    for _ in range(levels):  # stop as soon as the tree is too large (never a huge power)
+        items *= branching
+        if items > MAX_ITEMS:
+            v.fail(
+                f"{key}.levels",
+                f"got branching = {branching}, levels = {levels}: more than {MAX_ITEMS} items "
+                f"(branching^levels); allowed: at most {MAX_ITEMS} (inputs, and a similarity of items² "
+                "per record)",
+            )
     flip = table["flip"]
     if isinstance(flip, list):
         if len(flip) != levels:
@@ -77,14 +80,25 @@ def hierarchy_checks(v, problem, pr: dict, student, activation, train, axes, val
             f"got {pr['n_in']!r}; the hierarchy has branching^levels = {h.branching}^{h.levels} = {h.items} "
             "items, one input each: leave n_in out or give that",
         )
-    bad = [r for r in axes["n_over_p"] if derived.n_train(h.items, r) != h.items]
+    bad = [r for r in axes["n_over_p"] if r != 1]
     if bad:
         v.fail(
             "grid.n_over_p",
             f"got {bad}; a hierarchy's training set is its {h.items} items, once each (P = N): allowed: 1",
         )
     if student != "deep_linear" or activation != "linear":
-        v.fail("model.student", "the hierarchy is for linear students (the theory of its modes is linear)")
+        v.fail(
+            "model.student" if student != "deep_linear" else "model.activation",
+            "the hierarchy is for linear students (the theory of its modes is linear)",
+        )
+    if "n_out" not in pr or problem.n_out < h.items:
+        got = pr.get("n_out", "nothing (default 1)")
+        why = "fewer cannot carry the tree's N modes: the levels would not be the data's modes"
+        v.fail(
+            "problem.n_out",
+            f"got {got}; a hierarchy of {h.items} items needs N_out ≥ {h.items} features ({why}); "
+            f"give the number of features, e.g. {4 * h.items}",
+        )
     if raw_path:
         v.fail(
             "train.protocol" if "online" in values["protocol"] else "train.batch_size",

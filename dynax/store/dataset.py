@@ -141,6 +141,10 @@ def build_dataset(plan, res: FlatResult, history: str = "") -> xr.Dataset:
         attrs["weight_decay"] = float(spec.train.weight_decay)
     attrs["epochs"] = int(spec.train.epochs)
     attrs["dtype"] = spec.train.dtype
+    h = spec.problem.hierarchy
+    if h is not None:  # the teacher in words (only for a hierarchy: older results keep their attributes)
+        flips = " ".join(f"{f:g}" for f in h.flip)
+        attrs["teacher"] = f"hierarchy: branching {h.branching}, levels {h.levels}, flip {flips}"
     return xr.Dataset(data_vars, coords, attrs)
 
 
