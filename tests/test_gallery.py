@@ -142,6 +142,7 @@ NONLINEAR_TINY = [
 ]
 
 
+@pytest.mark.slow  # 13-23 s: the default suite stays under 10 minutes on 2 cores
 def test_nonlinear_tiny(tmp_path):
     """SNR 1 and the other SNRs (docs/theory.md §5 items 6-7): overtraining peaks where the
     trained parameters equal P at every SNR, and the engine's test-set estimate of the final
@@ -161,6 +162,7 @@ def test_nonlinear_tiny(tmp_path):
     assert np.all(np.abs(z) < 4)
 
 
+@pytest.mark.slow  # 13-23 s: the default suite stays under 10 minutes on 2 cores
 def test_decomposition_tiny(tmp_path):
     """NN2020 Fig. 9 at P = 50: no null-space error while N_h ≤ P and some beyond, the
     over-fitting error peaks at N_h = P, the approximation error falls with the width, and

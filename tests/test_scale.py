@@ -185,6 +185,7 @@ FORCED_DEVICES = textwrap.dedent(
 )
 
 
+@pytest.mark.slow  # 13-23 s: the default suite stays under 10 minutes on 2 cores
 def test_forced_host_devices_match_one_device_without_collectives(tmp_path):
     spec = small_spec(tmp_path)
     script = tmp_path / "devices.py"
@@ -222,6 +223,7 @@ DASK = textwrap.dedent(
 )
 
 
+@pytest.mark.slow  # 13-23 s: the default suite stays under 10 minutes on 2 cores
 def test_dask_local_cluster_equals_one_process(tmp_path):
     """A real LocalCluster of two worker processes (in a subprocess of its own, so that no
     Dask machinery outlives the test in the test runner)."""
