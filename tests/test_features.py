@@ -46,6 +46,7 @@ def _spec(init="init = 'gaussian'"):
     )
 
 
+@pytest.mark.slow  # 13-15 s: the default suite stays under 10 minutes on 2 cores
 def test_closed_form_readout_is_the_engines_gd_on_its_own_test_set():
     """P = 20, N_h = 8/20/40, noisy and noiseless labels, zero and nonzero init: the closed
     form's readout, evaluated on the engine's own test set, reproduces the engine's E_g at

@@ -47,6 +47,7 @@ def test_maps_name_their_reduction_and_mark_late_optima(result):
     assert len(marks) == 1 and len(marks[0].get_offsets()) == 1
 
 
+@pytest.mark.slow  # 13-15 s: the default suite stays under 10 minutes on 2 cores
 def test_facet_draws_an_extra_axis_inside_each_figure(tmp_path, capsys):
     from dynax.cli import main
 
