@@ -38,8 +38,8 @@ def ridge_error(spectrum, teacher_sq: float, noise_std: float, gamma, n_in: int,
     return (outside + inside) / (n_in * n_out) + s * s
 
 
-def best_ridge_many(spectra, teacher_sq, noise_std, n_in: int, n_out: int):
-    """The oracle ridge for M data sets at once (vectorised; spectra (M, 4, K)): ``(errors, gammas)``."""
+def _errors(spectra, teacher_sq, noise_std, n_in: int, n_out: int):
+    """E_g of ridge for M data sets (spectra (M, 4, K)) as a function of γ (M, G) -> (M, G)."""
     sp = np.asarray(spectra, np.float64)
     g, a, c, e = (sp[:, i, :] for i in range(4))
     pos = g > 0
@@ -47,7 +47,7 @@ def best_ridge_many(spectra, teacher_sq, noise_std, n_in: int, n_out: int):
     outside = np.maximum(np.asarray(teacher_sq, np.float64) - np.sum(np.where(pos, a / gs, 0.0), 1), 0.0)
     s = np.asarray(noise_std, np.float64)
 
-    def err(gam):  # gam (M, G) -> (M, G)
+    def err(gam):
         gm = gam[..., None]
         num = (
             gm * gm * (a / gs)[:, None]
@@ -58,11 +58,18 @@ def best_ridge_many(spectra, teacher_sq, noise_std, n_in: int, n_out: int):
         inside = np.sum(np.where(pos[:, None], num / den, 0.0), -1)
         return (outside[:, None] + inside) / (n_in * n_out) + (s * s)[:, None]
 
+    return err, g
+
+
+def best_ridge_many(spectra, teacher_sq, noise_std, n_in: int, n_out: int):
+    """The oracle ridge for M data sets at once (vectorised; spectra (M, 4, K)): ``(errors, gammas)``."""
+    err, g = _errors(spectra, teacher_sq, noise_std, n_in, n_out)
+    m = len(g)
     top = np.where(g.max(1) > 0, g.max(1), 1.0)
     grid = top[:, None] * np.geomspace(1e-8, 1e6, 141)[None, :]
     ev = err(grid)
     i = np.argmin(ev, 1)
-    rows = np.arange(len(s))
+    rows = np.arange(m)
     lo = np.log(grid[rows, np.maximum(i - 1, 0)])
     hi = np.log(grid[rows, np.minimum(i + 1, grid.shape[1] - 1)])
     r = (np.sqrt(5) - 1) / 2
@@ -73,16 +80,12 @@ def best_ridge_many(spectra, teacher_sq, noise_std, n_in: int, n_out: int):
         hi, lo = np.where(left, x2, hi), np.where(left, lo, x1)
     gam = np.exp((lo + hi) / 2)
     best = err(gam[:, None])[:, 0]
-    at0 = err(np.zeros((len(s), 1)))[:, 0]
+    at0 = err(np.zeros((m, 1)))[:, 0]
     use0 = at0 <= best
     return np.where(use0, at0, best), np.where(use0, 0.0, gam)
 
 
 def ridge_error_many(spectra, teacher_sq, noise_std, gamma, n_in: int, n_out: int):
     """:func:`ridge_error` for M data sets at one γ each (vectorised): (M,)."""
-    return np.asarray(
-        [
-            ridge_error(sp, float(q), float(s), float(gm), n_in, n_out)
-            for sp, q, s, gm in zip(spectra, teacher_sq, noise_std, gamma, strict=True)
-        ]
-    )
+    err, _ = _errors(spectra, teacher_sq, noise_std, n_in, n_out)
+    return err(np.asarray(gamma, np.float64)[:, None])[:, 0]
