@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from conftest import initial_weights, numpy_gd, spec_text
 
-from dynax import parse_spec, run_sweep, theory
+from dynax import parse_spec, predict, run_sweep, theory
 from dynax.sim import data
 from dynax.sim.scope import x64
 from dynax.spec import SpecError
@@ -56,7 +56,14 @@ def _error(grid: str, problem: str, model: str = "", train: str = "") -> str:
         ("", TREE.replace("n_out = 30", "n_out = 3"), "", "", "problem.n_out", "N_out ≥ 4"),
         ("", TREE.replace("n_out = 30\n", ""), "", "", "problem.n_out", "default 1"),
         ("", TREE, "activation = 'relu'", "", "model.activation", "linear students"),
-        ("", TREE.replace("levels = 2", "levels = 20000"), "", "", "hierarchy.levels", "more than 4096 items"),
+        (
+            "",
+            TREE.replace("levels = 2", "levels = 20000"),
+            "",
+            "",
+            "hierarchy.levels",
+            "more than 4096 items",
+        ),
         ("", TREE.replace("branching = 2", "branching = 5000"), "", "", "hierarchy.branching", "[2, 4096]"),
         ("n_over_p = 1.05", TREE, "", "", "grid.n_over_p", "allowed: 1"),
         ("", TREE + "\nteacher_var = 2.0", "", "", "problem.teacher_var", "±1"),
@@ -267,3 +274,19 @@ def test_weights_over_the_cap_are_refused_before_training():
     )
     with pytest.raises(SpecError, match=r"`train.record.weights`.*cap is 2 GiB"):
         plan_sweep(parse_spec(text))
+
+
+def test_depth1_learning_curves_follow_the_white_input_theory():
+    """One-hot items are white (Σ_xx = I), and E_g at depth 1 depends on the teacher only through
+    ‖w̄‖² = N·N_out (±1 features): the theory's single-eigenvalue curve holds in expectation over
+    the init and the noise; the seed mean is within 4 standard errors of it at every record."""
+    text = spec_text(
+        "depth = 1\nsnr = [1.0, 4.0]\nseed = { count = 30 }",
+        TREE.replace("levels = 2", "levels = 3"),
+        "init = 'gaussian'\ninit_scale = 0.3",
+        "epochs = 300\nlearning_rate = 0.01\nrecord = { log = 20, modes = false }\ndtype = 'float64'",
+    )
+    spec = parse_spec(text)
+    ds, th = run_sweep(spec), predict(spec)
+    mean, se = ds.test_error.mean("seed"), ds.test_error.std("seed") / np.sqrt(30)
+    assert np.all(np.abs(mean - th.test_error) <= 4 * se)
