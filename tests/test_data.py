@@ -77,3 +77,22 @@ def test_initialisations_have_their_defining_structure():
     x, y, _, _ = data.raw_data(0, 1, 18, 9, 1, 1.0, np.inf)
     syx = y.T @ x
     np.testing.assert_allclose(ws[2] @ ws[1] @ ws[0], s**3 * syx / np.linalg.norm(syx), atol=1e-12)
+
+
+def test_linear_algebra_in_a_batch_runs_one_matrix_at_a_time():
+    """jaxlib 0.10's batched CPU LAPACK calls can deadlock XLA's intra-op pool when several run
+    at once (docs: README "A known hang"); dynax's trainers factorise one matrix per call, with
+    the same numbers as the batched call."""
+    import jax
+    import jax.numpy as jnp
+
+    from dynax.sim.scope import unbatched, x64
+
+    with x64():
+        a = jax.random.normal(jax.random.PRNGKey(0), (6, 5, 4), jnp.float64)
+        batched = jax.vmap(jnp.linalg.qr)(a)
+        one_by_one = jax.vmap(unbatched(jnp.linalg.qr))(a)
+        for x, y in zip(batched, one_by_one, strict=True):
+            np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+        hlo = jax.jit(jax.vmap(unbatched(jnp.linalg.qr))).lower(a).as_text()
+        assert "while" in hlo  # a loop over the batch, each call one 5 x 4 matrix

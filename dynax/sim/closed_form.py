@@ -7,7 +7,7 @@ import jax
 import jax.numpy as jnp
 
 from .gd import KernelConfig, RunInputs, init_weights, mode_bases, mode_outputs, similarity, statistics
-from .scope import float64
+from .scope import float64, unbatched
 from .tracker import DIVERGENCE_FACTOR, Outputs
 
 __all__ = ["BLOCK", "closed_form", "decay"]
@@ -61,7 +61,7 @@ def closed_form(cfg: KernelConfig, run: RunInputs) -> Outputs:
     if run.eigvecs.shape[-1] == n:  # shared per (seed, P), computed once in float64
         lam, u, m = (a.astype(dtype) for a in (run.eigvals, run.eigvecs, run.rotated))
     else:
-        lam, u = jnp.linalg.eigh(lx @ lx.T)
+        lam, u = unbatched(jnp.linalg.eigh)(lx @ lx.T)
         m = u.T @ lx  # (N, K): W L_x = w̃ m
     w0 = init_weights(cfg, run)[0]
     wt0 = w0 @ u  # (N_out, N) in the eigenbasis

@@ -27,7 +27,7 @@ import optax
 from ..spec import INITS, derived
 from . import modes, tracker
 from .init import InitConfig, init_from
-from .scope import float64
+from .scope import float64, unbatched
 from .tracker import DIVERGENCE_FACTOR, Outputs, records
 
 __all__ = [
@@ -297,7 +297,7 @@ def train_gd(cfg: KernelConfig, run: RunInputs) -> Outputs:
 
     grad_fn = jax.value_and_grad(loss, has_aux=True)
     if cfg.null_space:  # the row space of X: the top min(P, N) left singular vectors of L_x
-        u, _, _ = jnp.linalg.svd(lx, full_matrices=False)
+        u, _, _ = unbatched(partial(jnp.linalg.svd, full_matrices=False))(lx)
         rank = jnp.minimum(run.n_train, n)
         u_row = jnp.where(jnp.arange(u.shape[1])[None, :] < rank, u, 0.0)
     opt = optimizer(cfg.optimizer, run, dtype)

@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 
 from ..spec import INITS, derived
-from .scope import float64
+from .scope import float64, unbatched
 
 __all__ = ["InitConfig", "init_from", "init_key"]
 
@@ -50,8 +50,12 @@ def _unit(key, n, dtype):
 
 
 def _orthonormal_columns(key, n, r, dtype):
-    q, rr = jnp.linalg.qr(jax.random.normal(key, (n, r), dtype))
+    q, rr = unbatched(jnp.linalg.qr)(jax.random.normal(key, (n, r), dtype))
     return q * jnp.sign(jnp.diagonal(rr))[None, :]
+
+
+def _orthogonal(init, shape, dtype, key):
+    return init(key, shape, dtype)
 
 
 def _init_unit(kind: str, cfg: InitConfig, key, syx, dtype):
@@ -64,7 +68,7 @@ def _init_unit(kind: str, cfg: InitConfig, key, syx, dtype):
         return [jax.random.normal(k, s, dtype) / math.sqrt(s[1]) for k, s in zip(keys, shapes, strict=True)]
     if kind == "orthogonal":
         init = jax.nn.initializers.orthogonal()
-        return [init(k, s, dtype) for k, s in zip(keys, shapes, strict=True)]
+        return [unbatched(partial(_orthogonal, init, s, dtype))(k) for k, s in zip(keys, shapes, strict=True)]
     if kind == "zero":
         return [jnp.zeros(s, dtype) for s in shapes]
     if kind == "balanced":  # W_l = u_{l+1} u_lᵀ; u_1 in input space, u_{D+1} = 1 (n_out = 1)
@@ -73,7 +77,9 @@ def _init_unit(kind: str, cfg: InitConfig, key, syx, dtype):
         us.append(jnp.ones((cfg.n_out,), dtype))
         return [jnp.outer(us[i + 1], us[i]) for i in range(len(shapes))]
     if kind == "aligned":  # Saxe's decoupled init in the SVD basis of Σ_yx
-        u, _, vt = jnp.linalg.svd(syx.astype(dtype), full_matrices=False)  # (N_out, r), (r, N)
+        u, _, vt = unbatched(partial(jnp.linalg.svd, full_matrices=False))(
+            syx.astype(dtype)
+        )  # (N_out, r), (r, N)
         r = min(cfg.n_out, cfg.n_in) if cfg.depth == 1 else min(cfg.n_out, cfg.n_in, cfg.width)
         u, vt = u[:, :r], vt[:r]
         if cfg.depth == 1:

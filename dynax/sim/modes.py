@@ -11,10 +11,13 @@ Every trainer that records modes calls these, so the three agree by construction
 
 from __future__ import annotations
 
+from functools import partial
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+
+from .scope import unbatched
 
 __all__ = ["ZERO_MODE", "ModeBases", "data_modes", "strengths"]
 
@@ -33,7 +36,7 @@ class ModeBases(NamedTuple):
 
 def data_modes(syx, n_train, r_data: int):
     """The top ``r_data`` singular modes of Σ_yx (N_out, N), float64: ``(du, s·N/P, dv)``."""
-    u, s, vt = jnp.linalg.svd(syx, full_matrices=False)
+    u, s, vt = unbatched(partial(jnp.linalg.svd, full_matrices=False))(syx)
     n = syx.shape[1]
     return u[:, :r_data], s[:r_data] * n / n_train, vt[:r_data].T
 

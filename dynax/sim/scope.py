@@ -29,7 +29,30 @@ from pathlib import Path
 
 import jax
 
-__all__ = ["compilation_cache_dir", "enable_compilation_cache", "float64", "guard_cpu_dispatch", "x64"]
+__all__ = [
+    "compilation_cache_dir",
+    "enable_compilation_cache",
+    "float64",
+    "guard_cpu_dispatch",
+    "unbatched",
+    "x64",
+]
+
+
+def unbatched(fn):
+    """``fn`` (a QR, SVD or eigendecomposition) that a ``vmap`` runs one matrix at a time.
+
+    jaxlib 0.10's CPU LAPACK kernels split a batched call into tasks on XLA's intra-op pool
+    and block their own pool thread until the tasks finish: when as many batched calls run
+    at once as the pool has threads (two independent layers' QRs on 2 cores), no thread is
+    left to run the tasks and the program hangs. One matrix per call has no tasks to wait
+    for. Each matrix is factorised by the same LAPACK routine either way, so the results are
+    the same; the calls are tiny (one per run and layer), so the loop costs nothing."""
+
+    def arrays_only(*args):  # its arguments are the arrays (fn's options stay bound inside it)
+        return fn(*args)
+
+    return jax.custom_batching.sequential_vmap(arrays_only)
 
 
 @contextlib.contextmanager
