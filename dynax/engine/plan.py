@@ -192,12 +192,12 @@ def default_memory_budget() -> int:
 # --------------------------------------------------------------------------- planning
 
 FINAL_WEIGHTS_CAP = 2 << 30  # bytes of final_weights a result may hold (host memory; disk alike)
-RECORD_CAP = FINAL_WEIGHTS_CAP  # likewise for weights and similarity (at every recorded epoch)
+RECORD_CAP = FINAL_WEIGHTS_CAP  # final_weights, weights and similarity together
 # train.record's large variables: what one run holds of each, in words
 LARGE_RECORDS = {
     "final_weights": "N_out x N",
-    "weights": "N_out x N per recorded epoch",
-    "similarity": "N x N per recorded epoch",
+    "weights": "N_out x N x recorded epochs",
+    "similarity": "N x N x recorded epochs",
 }
 AUTO_FUSED_MAX_W1 = 256 * 256  # entries of W_1 up to which `auto` takes the fused kernel
 
@@ -369,24 +369,18 @@ def plan_sweep(
             size = unit * -(-min(chunk_size, len(idx)) // unit) if chunk_size else unit
         groups.append(Group(method, cfg, idx, batch, size))
     plan = Plan(spec, groups, spec.n_fit, table, devices, per_run)  # GD trains on P − V examples
-    for name, each in LARGE_RECORDS.items():
-        if plan.variable_bytes(name) > RECORD_CAP:
-            raise SpecError(
-                f"{spec.path}: key `train.record.{name}`: {name} of {spec.n_runs} runs ({each} each, "
-                f"N_out = {spec.problem.n_out}, N = {spec.problem.n_in}, {len(spec.record_epochs)} recorded "
-                f"epochs, {spec.train.dtype}) take {plan.variable_bytes(name) / 2**30:.2f} GiB of host "
-                f"memory and as much disk; the cap is {RECORD_CAP / 2**30:.0f} GiB "
-                "(dynax.engine.plan.RECORD_CAP): "
-                "record it for fewer runs (a smaller grid or fewer seeds) or fewer epochs"
-            )
-    asked = [name for name in LARGE_RECORDS if plan.variable_bytes(name)]
-    total = sum(plan.variable_bytes(name) for name in asked)
-    if total > RECORD_CAP:  # each under the cap, together over it
-        keys = ", ".join(f"`train.record.{n}`" for n in asked)
+    sizes = {name: plan.variable_bytes(name) for name in LARGE_RECORDS if plan.variable_bytes(name)}
+    total = sum(sizes.values())
+    if total > RECORD_CAP:  # one of them, or all of them together
+        keys = ", ".join(
+            f"`train.record.{n}` ({b / 2**30:.2f} GiB, {LARGE_RECORDS[n]} per run)" for n, b in sizes.items()
+        )
         cap = f"{RECORD_CAP / 2**30:.0f} GiB (dynax.engine.plan.RECORD_CAP)"
         raise SpecError(
-            f"{spec.path}: keys {keys}: together they take {total / 2**30:.2f} GiB of host memory and as "
-            f"much disk; the cap is {cap} for all of them: record fewer of them, for fewer runs or epochs"
+            f"{spec.path}: {keys}: together they take {total / 2**30:.2f} GiB of host memory and as much "
+            f"disk ({spec.n_runs} runs, N_out = {spec.problem.n_out}, N = {spec.problem.n_in}, "
+            f"{len(spec.record_epochs)} recorded epochs, {spec.train.dtype}); the cap is {cap} for all of "
+            "them: record fewer of them, for fewer runs (a smaller grid or fewer seeds) or fewer epochs"
         )
     if layout is not None and [g["label"] for g in layout["groups"]] != [g.label() for g in groups]:
         raise SpecError(f"{spec.path}: the recorded layout does not match this spec's compile groups")
