@@ -1,6 +1,8 @@
-"""The fused CPU kernel (dynax.sim.fused) against the XLA kernel it stands in for: the same
-runs in float64 to rounding, float32 within the float32 error the XLA kernel has, the same
-numbers whatever the batching, divergence recorded, and the kernel named in the result."""
+"""The eigenbasis kernels — the fused CPU kernel (dynax.sim.fused) and the Pallas GPU kernel
+(dynax.sim.pallas, in interpret mode on this CPU) — against the XLA kernel they stand in
+for: the same runs in float64 to rounding, float32 within the float32 error the XLA kernel
+has, the same numbers whatever the batching, divergence recorded, and the kernel named in
+the result. The Pallas kernel also lowers to Triton for a CUDA GPU (checked here without one)."""
 
 import numpy as np
 import pytest
@@ -24,23 +26,28 @@ def _spec(kernel, dtype="float64", grid=GRID, train="", model="width = 9"):
     return parse_spec(text, "<t>", [f"train.kernel={kernel}", f"train.dtype={dtype}"])
 
 
+FAST = ["fused", "pallas"]
+
+
 @pytest.fixture(scope="module")
 def reference():
     return run_sweep(_spec("xla"))
 
 
-def test_fused_equals_the_xla_kernel_in_float64(reference):
-    spec = _spec("fused")
-    assert {g.method for g in engine.plan_sweep(spec).groups} == {"fused"}
+@pytest.mark.parametrize("kernel", FAST)
+def test_fast_kernel_equals_the_xla_kernel_in_float64(reference, kernel):
+    spec = _spec(kernel)
+    assert {g.method for g in engine.plan_sweep(spec).groups} == {kernel}
     ds = run_sweep(spec)
-    assert ds.attrs["kernel"] == "fused: fused" and reference.attrs["kernel"] == "xla: gd"
+    assert ds.attrs["kernel"] == f"{kernel}: {kernel}" and reference.attrs["kernel"] == "xla: gd"
     scale = float(reference.test_error.max())  # E_t -> 0 when P < N: rounding of a vanishing sum
     for name in ("test_error", "train_error", "best_test_error", "null_space_error"):
         np.testing.assert_allclose(ds[name], reference[name], rtol=1e-10, atol=1e-12 * scale, err_msg=name)
     assert (ds.best_epoch == reference.best_epoch).all() and (ds.diverged == reference.diverged).all()
 
 
-def test_fused_float32_error_is_the_xla_kernels(reference):
+@pytest.mark.parametrize("kernel", FAST)
+def test_fast_kernel_float32_error_is_the_xla_kernels(reference, kernel):
     """Within max(1e-5, 2x the XLA kernel's own float32 error) of float64 at every recorded
     epoch of noisy runs (noiseless runs approach E_g = 0, where float32 has no relative
     precision left in either kernel)."""
@@ -48,57 +55,100 @@ def test_fused_float32_error_is_the_xla_kernels(reference):
     ref = reference.test_error.sel(noisy)
     errors = {
         k: float(np.abs(run_sweep(_spec(k, "float32")).test_error.sel(noisy) / ref - 1).max())
-        for k in ("xla", "fused")
+        for k in ("xla", kernel)
     }
-    assert errors["fused"] <= max(1e-5, 2 * errors["xla"]), errors
+    assert errors[kernel] <= max(1e-5, 2 * errors["xla"]), errors
 
 
-def test_fused_results_do_not_depend_on_the_batching():
-    spec = _spec("fused", "float32")
+@pytest.mark.parametrize("kernel", FAST)
+def test_fast_kernel_results_do_not_depend_on_the_batching(kernel):
+    spec = _spec(kernel, "float32")
     one = run_sweep(spec, memory_budget=1 << 40)
     small = run_sweep(spec, memory_budget=int(2.5 * max(engine.plan_sweep(spec).bytes_per_run.values())))
     for name in ("test_error", "train_error", "best_test_error", "best_epoch", "null_space_error"):
         np.testing.assert_array_equal(one[name], small[name], err_msg=name)
 
 
-def test_fused_records_divergence_as_data():
+@pytest.mark.parametrize("kernel", FAST)
+def test_fast_kernel_records_divergence_as_data(kernel):
     grid = "depth = [2]\nn_over_p = [0.5]\nsnr = [1.0]\nseed = { count = 2 }\nlearning_rate = [0.01, 5.0]"
-    ds = {k: run_sweep(_spec(k, grid=grid)) for k in ("xla", "fused")}
+    ds = {k: run_sweep(_spec(k, grid=grid)) for k in ("xla", kernel)}
     assert (
-        ds["fused"].diverged.sel(learning_rate=5.0).all()
-        and not ds["fused"].diverged.sel(learning_rate=0.01).any()
+        ds[kernel].diverged.sel(learning_rate=5.0).all()
+        and not ds[kernel].diverged.sel(learning_rate=0.01).any()
     )
     for name in ("best_epoch", "diverged"):
-        np.testing.assert_array_equal(ds["fused"][name], ds["xla"][name])
-    np.testing.assert_array_equal(ds["fused"].test_error.isnull(), ds["xla"].test_error.isnull())
+        np.testing.assert_array_equal(ds[kernel][name], ds["xla"][name])
+    np.testing.assert_array_equal(ds[kernel].test_error.isnull(), ds["xla"].test_error.isnull())
 
 
-def test_what_the_fused_kernel_does_not_support_falls_back_to_xla():
+@pytest.mark.parametrize("kernel", FAST)
+def test_what_a_fast_kernel_does_not_support_falls_back_to_xla(kernel):
     grid = "depth = [1, 2]\nn_over_p = [0.5]\nsnr = [1.0]\noptimizer = ['gd', 'adam']\nseed = { count = 1 }"
-    labels = sorted(g.label() for g in engine.plan_sweep(_spec("fused", grid=grid)).groups)
-    assert labels == [
-        "closed_form depth=1 optimizer=gd",
-        "fused depth=2 width=9 optimizer=gd",
-        "gd depth=1 optimizer=adam",
-        "gd depth=2 width=9 optimizer=adam",
-    ]
+    labels = sorted(g.label() for g in engine.plan_sweep(_spec(kernel, grid=grid)).groups)
+    assert labels == sorted(
+        [
+            "closed_form depth=1 optimizer=gd",
+            "gd depth=1 optimizer=adam",
+            "gd depth=2 width=9 optimizer=adam",
+            f"{kernel} depth=2 width=9 optimizer=gd",
+        ]
+    )
+    # and a recorded layout keeps the kernel it names (--resume, Dask workers, shards)
+    layout = engine.plan_sweep(_spec(kernel, grid=grid)).layout()
+    assert engine.plan.fast_kernel(_spec("auto", grid=grid), layout) == kernel
 
 
-def test_fused_shares_initial_draws_without_changing_them():
-    """The fused path draws each (seed, init) once and rotates it once per (seed, P); the
+def test_the_pallas_kernel_holds_networks_up_to_256_wide():
+    """One program per network: N and N_h up to 256 (padded to powers of two); wider
+    networks take the XLA kernel."""
+    grid = "depth = [2]\nn_over_p = [0.5]\nsnr = [1.0]\nseed = { count = 1 }"
+
+    def methods(n, width):
+        text = spec_text(grid, f"n_in = {n}", f"width = {width}", "epochs = 10")
+        return {g.method for g in engine.plan_sweep(parse_spec(text, "<t>", ["train.kernel=pallas"])).groups}
+
+    assert methods(256, 200) == {"pallas"} and methods(257, 8) == {"gd"} and methods(8, 300) == {"gd"}
+
+
+@pytest.mark.parametrize("depth", [2, 3])
+def test_the_pallas_kernel_lowers_to_triton_for_a_cuda_gpu(depth):
+    """Every operation of the kernel has a Triton lowering and its block shapes are valid
+    (what can be checked without a GPU; compiling and timing it needs one)."""
+    from dynax.sim.pallas import PallasShape, pallas_trainer
+    from dynax.sim.scope import x64
+
+    n_runs, side = 4, 128
+    for momentum, decay, dtype in ((False, False, "float32"), (True, True, "float64")):
+        shape = PallasShape(100, side, side, depth - 2, 64, 2000, momentum, decay, dtype)
+        arrays = [np.zeros(64, np.int32), np.zeros((n_runs, side, side), dtype)]
+        arrays += [np.zeros((n_runs, depth - 2, side, side), dtype)] if depth > 2 else []
+        arrays += [
+            np.zeros((n_runs, side), dtype),
+            np.zeros((n_runs, 8, side), dtype),
+            np.zeros((n_runs, 8), dtype),
+        ]
+        with x64():
+            lowered = pallas_trainer(shape, n_runs, False).trace(*arrays).lower(lowering_platforms=("cuda",))
+        assert "__gpu$xla.gpu.triton" in lowered.as_text()
+
+
+@pytest.mark.parametrize("kernel", FAST)
+def test_fast_kernel_shares_initial_draws_without_changing_them(kernel):
+    """The fast paths draw each (seed, init) once and rotate it once per (seed, P); the
     runs' scales and the per-run aligned init must give the XLA kernel's numbers."""
     grid = (
         "depth = [2]\nn_over_p = [2.0, 0.5]\nsnr = [1.0, 8.0]\nseed = { count = 2 }\n"
         "init = ['gaussian', 'orthogonal', 'aligned']\ninit_scale = [0.3, 1.0]"
     )
     model = "width = 9  # init and init_scale on the grid"
-    ds = {k: run_sweep(_spec(k, grid=grid, model=model)) for k in ("xla", "fused")}
+    ds = {k: run_sweep(_spec(k, grid=grid, model=model)) for k in ("xla", kernel)}
     scale = float(ds["xla"].test_error.max())
     for name in ("test_error", "train_error", "best_test_error"):
         np.testing.assert_allclose(
-            ds["fused"][name], ds["xla"][name], rtol=1e-10, atol=1e-12 * scale, err_msg=name
+            ds[kernel][name], ds["xla"][name], rtol=1e-10, atol=1e-12 * scale, err_msg=name
         )
-    assert (ds["fused"].best_epoch == ds["xla"].best_epoch).all()
+    assert (ds[kernel].best_epoch == ds["xla"].best_epoch).all()
 
 
 def test_auto_takes_the_fused_kernel_only_where_it_is_faster():

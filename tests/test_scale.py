@@ -141,7 +141,7 @@ def test_a_recorded_layout_decides_the_kernel(tmp_path):
     over what ``auto`` would pick on the machine that rebuilds it."""
     spec = parse_spec(Path(small_spec(tmp_path)).read_text())
     fused = engine.plan_sweep(spec)
-    xla = engine.plan_sweep(spec, fused=False)
+    xla = engine.plan_sweep(spec, kernel="xla")
     assert {g.method for g in fused.groups} == {"closed_form", "fused"}
     assert {g.method for g in xla.groups} == {"closed_form", "gd"}
     assert [g.label() for g in engine.plan_sweep(spec, layout=xla.layout()).groups] == [

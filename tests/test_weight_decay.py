@@ -9,7 +9,7 @@ from dynax import parse_spec, run_sweep, theory
 from dynax.sim import data
 
 
-@pytest.mark.slow  # six sweeps, ten compiles (~27 s)
+@pytest.mark.slow  # eight sweeps, a dozen compiles (~35 s)
 def test_every_trainer_applies_weight_decay_alike():
     grid = "depth = [1, 2, 3]\nn_over_p = [0.5, 2.0]\nsnr = 2.0\nseed = 3\nweight_decay = [0.0, 0.4]"
     text = spec_text(
@@ -24,14 +24,17 @@ def test_every_trainer_applies_weight_decay_alike():
     mom = ["grid.depth=2", "train.optimizer=momentum"]
     fused_m = run_sweep(parse_spec(text, overrides=[*mom, "train.kernel=fused"]))
     xla_m = run_sweep(parse_spec(text, overrides=[*mom, "train.kernel=xla"]))
+    pallas = run_sweep(parse_spec(text, overrides=["grid.depth=[2, 3]", "train.kernel=pallas"]))
+    pallas_m = run_sweep(parse_spec(text, overrides=[*mom, "train.kernel=pallas"]))
     # one minibatch of all P examples on the raw-data path (one compile: depth 2, one P)
     raw = run_sweep(parse_spec(text, overrides=["train.batch_size=20", "grid.depth=2", "grid.n_over_p=0.5"]))
     scale = float(base.test_error.isel(epoch=0).max())
-    for other, ref in ((closed, base), (fused, base), (fused_m, xla_m), (raw, base)):
+    pairs = (closed, base), (fused, base), (fused_m, xla_m), (pallas, base), (pallas_m, xla_m), (raw, base)
+    for other, ref in pairs:
         ref = ref.sel(depth=other.depth, n_over_p=other.n_over_p)
         for name in ("test_error", "train_error", "best_test_error"):
             assert float(abs(other[name] - ref[name]).max()) < 1e-10 * scale, name
-    assert "fused" in fused.kernel and "closed_form" in closed.kernel
+    assert "fused" in fused.kernel and "closed_form" in closed.kernel and "pallas" in pallas_m.kernel
     # and the decay changes the numbers: E_g(end) differs with γ
     end = base.test_error.isel(epoch=-1)
     assert float(abs(end.sel(weight_decay=0.4) - end.sel(weight_decay=0.0)).min()) > 1e-3

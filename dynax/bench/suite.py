@@ -12,6 +12,7 @@ import numpy as np
 
 from .. import engine
 from .._version import __version__
+from ..sim.eigen import MAX_SIDE
 from ..sim.scope import float64
 from ..spec import parse_spec
 from .contenders import (
@@ -44,6 +45,14 @@ learning_rate = {{ auto = 0.5 }}
 epochs = {epochs}
 record = {{ log = 100 }}
 """
+
+
+FAST_LABELS = {"fused": "fused CPU kernel", "pallas": "Pallas GPU kernel"}
+
+
+def fast_kernel() -> str:
+    """The eigenbasis kernel this backend runs: the fused kernel on CPU, Pallas on a GPU."""
+    return "fused" if jax.default_backend() == "cpu" else "pallas"
 
 
 # --------------------------------------------------------------------------- machine
@@ -106,25 +115,24 @@ def standard(quick: bool, peaks: dict, log) -> dict:
         }
         contender = "dynax_gd"
         if depth >= 2:
+            fast = fast_kernel()
+            name = f"dynax_{fast}"
             plan_f = engine.plan_sweep(
-                parse_spec(spec.text, "<bench>", ["train.kernel=fused", f"grid.depth=[{depth}]"])
+                parse_spec(spec.text, "<bench>", [f"train.kernel={fast}", f"grid.depth=[{depth}]"])
             )
             warm(plan_f)
             rss_reset()
             res_f, c_f, r_f = dynax_group(plan_f, 0)
             f_f, b_f = fused_costs(depth, 100, 100, 4)
-            entry["dynax_fused"] = _entry(
-                n_net * epochs / r_f, c_f, peak_rss_bytes(), f_f, b_f, peaks, n_net, epochs
-            )
-            agree["dynax_fused_vs_dynax_gd_max_rel"] = float(
+            entry[name] = _entry(n_net * epochs / r_f, c_f, peak_rss_bytes(), f_f, b_f, peaks, n_net, epochs)
+            agree[f"{name}_vs_dynax_gd_max_rel"] = float(
                 np.nanmax(np.abs(res_f["test_error"] / res["test_error"] - 1))
             )
-            agree["dynax_fused_vs_numpy_loop_max_rel"] = float(
+            agree[f"{name}_vs_numpy_loop_max_rel"] = float(
                 np.max(np.abs(np_curves[:, rec[ok]] / res_f["test_error"][pick][:, ok] - 1))
             )
-            contender = "dynax_fused"
-            rate_f = entry["dynax_fused"]["network_epochs_per_s"]
-            log(f"depth {depth}: dynax_fused {rate_f:.3g} network-epochs/s")
+            contender = name
+            log(f"depth {depth}: {name} {entry[name]['network_epochs_per_s']:.3g} network-epochs/s")
         if depth == 1:
             plan_cf = engine.plan_sweep(parse_spec(spec.text, "<bench>", ["grid.depth=[1]"]))
             rss_reset()
@@ -179,24 +187,27 @@ def _throughput(text: str, overrides) -> float:
 
 
 def scaling(quick: bool, log) -> dict:
-    """Throughput of each GD kernel (XLA and fused) against networks per sweep, input
-    dimension N = N_h, and depth; the depth-1 closed form beside them."""
+    """Throughput of each GD kernel (XLA and the backend's eigenbasis kernel: fused on CPU,
+    Pallas on a GPU) against networks per sweep, input dimension N = N_h, and depth; the
+    depth-1 closed form beside them."""
     text = STANDARD.format(depths=2, seeds=16, n=100, epochs=100)
     grid = lambda nets: [f"grid.snr={{geomspace=[0.1, 100.0, {max(1, nets // 16)}]}}",  # noqa: E731
                          f"grid.seed={{count={min(nets, 16)}}}", "grid.n_over_p=[1.0]"]  # fmt: skip
     nets = [1, 4, 16, 64, 256, 1024, 4096] + ([] if quick else [16384, 65536])
     out = {}
-    for kernel in ("xla", "fused"):
+    for kernel in ("xla", fast_kernel()):
         k = [f"train.kernel={kernel}", "train.method=gd"]
         sc = out[kernel] = {"networks": {}, "n_in": {}, "depth": {}}
         for m in nets:
             sc["networks"][str(m)] = _throughput(text, [*grid(m), *k])
             log(f"scaling ({kernel}): {m} networks {sc['networks'][str(m)]:.3g} network-epochs/s")
         for n in [25, 50, 100, 200] + ([] if quick else [400]):
+            if kernel == "pallas" and n > MAX_SIDE:  # one program no longer holds a network
+                continue
             t = STANDARD.format(depths=2, seeds=16, n=n, epochs=100)
             sc["n_in"][str(n)] = _throughput(t, [*grid(256), *k])
             log(f"scaling ({kernel}): N = {n} {sc['n_in'][str(n)]:.3g} network-epochs/s")
-        for d in range(2 if kernel == "fused" else 1, 7):
+        for d in range(1 if kernel == "xla" else 2, 7):
             sc["depth"][str(d)] = _throughput(text, [*grid(256), f"grid.depth=[{d}]", *k])
             log(f"scaling ({kernel}): depth {d} {sc['depth'][str(d)]:.3g} network-epochs/s")
     out["depth_closed_form_1"] = _throughput(text, [*grid(256), "grid.depth=[1]"])
@@ -217,7 +228,8 @@ def plot_scaling(report: dict, path: Path) -> None:
         (axes[1], "n_in", "input dimension N = N_h (depth 2, 256 networks)"),
         (axes[2], "depth", "depth (N = 100, 256 networks)"),
     ):
-        for kernel, style, label in (("xla", "o-", "XLA GD kernel"), ("fused", "s-", "fused CPU kernel")):
+        kernels = [("xla", "o-", "XLA GD kernel")] + [(k, "s-", v) for k, v in FAST_LABELS.items()]
+        for kernel, style, label in kernels:
             if kernel not in sc:
                 continue
             xs = np.asarray([float(k) for k in sc[kernel][key]])
@@ -226,7 +238,10 @@ def plot_scaling(report: dict, path: Path) -> None:
             ax.plot([1], [sc["depth_closed_form_1"]], "D", color="C3", label="closed form (depth 1)")
         else:
             ax.set_xscale("log")
-        if key == "n_in":  # where one network's W_1 (N_h x N float32) stops fitting in a cache
+        if key == "n_in" and "pallas" in sc:  # the largest network one program holds
+            ax.axvline(MAX_SIDE, color="0.5", ls=":", lw=1)
+            ax.text(MAX_SIDE, 0.02, " > one program", transform=ax.get_xaxis_transform(), fontsize=7)
+        elif key == "n_in":  # where one network's W_1 (N_h x N float32) stops fitting in a cache
             for level, size in sorted(sc.get("caches", {}).items())[:2]:  # L1, L2: a core's own
                 n_fit = (size / 4) ** 0.5
                 ax.axvline(n_fit, color="0.5", ls=":", lw=1)
@@ -279,7 +294,7 @@ def table(report: dict) -> str:
     """The report as a text table (what ``dynax bench`` prints)."""
     rows = ["depth  contender       network-epochs/s  compile s  FLOP/s %peak  B/s %peak  speedup"]
     for d, entry in report["depths"].items():
-        for name in ("numpy_loop", "jax_vmap_raw", "dynax_gd", "dynax_fused", "closed_form"):
+        for name in ("numpy_loop", "jax_vmap_raw", "dynax_gd", "dynax_fused", "dynax_pallas", "closed_form"):
             if name not in entry:
                 continue
             e = entry[name]

@@ -16,7 +16,7 @@ import jax
 import numpy as np
 
 from ..sim.closed_form import closed_form
-from ..sim.fused import EigenRuns, eigen_runs, rotate, train_fused
+from ..sim.eigen import EigenRuns, eigen_runs
 from ..sim.gd import init_weights, train_gd
 from ..sim.raw import train_raw
 from ..sim.tracker import Outputs
@@ -30,11 +30,12 @@ from .inputs import (
     raw_inputs,
     ridge_baseline,
 )
+from .plan import FAST
 from .refit import refit_test_error
 
 __all__ = ["compiled_trainer", "run_chunk", "sharded_trainer"]
 
-TRAINERS = {"closed_form": closed_form, "gd": train_gd, "raw": train_raw}  # XLA; "fused" runs on the host
+TRAINERS = {"closed_form": closed_form, "gd": train_gd, "raw": train_raw}  # vmapped XLA trainers
 _MAX_EXECUTABLES = 64
 _UNIT_DRAWS = 8  # distinct initial weights the fused path draws per call
 # what a trainer returns only when the spec asks for it
@@ -111,9 +112,27 @@ def _initial_weights(cfg, inputs) -> tuple[list, float]:
     return exe(inputs), seconds
 
 
-def _fused_weights(cfg, batch: FusedBatch) -> tuple[list, float]:
-    """Initial weights of a fused batch, the first rotated into each run's eigenbasis
-    (``W_1 U`` in float64, then rounded), and the seconds spent compiling the init."""
+def _rotate_blas(w1, eigvecs, dtype_like):
+    """``W_1 U`` per run in float64, rounded to the dtype of ``dtype_like`` (NumPy's BLAS:
+    the Pallas path, whose host does not train; :func:`dynax.sim.fused.rotate` for the CPU)."""
+    return np.matmul(np.asarray(w1, np.float64), eigvecs).astype(dtype_like.dtype)
+
+
+def _fast_trainer(method: str):
+    """The trainer and rotation of an eigenbasis kernel, imported when first used (numba
+    or Pallas: neither loads for sweeps that do not run them)."""
+    if method == "fused":
+        from ..sim.fused import rotate, train_fused
+
+        return train_fused, rotate
+    from ..sim.pallas import train_pallas
+
+    return train_pallas, _rotate_blas
+
+
+def _fused_weights(cfg, batch: FusedBatch, rotate) -> tuple[list, float]:
+    """Initial weights of a fused batch, the first rotated into each run's eigenbasis by
+    ``rotate`` (``W_1 U`` in float64, then rounded), and the seconds spent compiling the init."""
     inputs = batch.inputs
     if "aligned" in cfg.inits:  # the aligned init reads each run's Σ_yx: drawn run by run
         ws, seconds = _initial_weights(cfg, inputs)
@@ -148,17 +167,18 @@ def _fused_weights(cfg, batch: FusedBatch) -> tuple[list, float]:
     return [w.astype(cfg.dtype) for w in ws], seconds
 
 
-def _train_fused(cfg, batch: FusedBatch) -> tuple[Outputs, float]:
-    """One batch through the fused CPU kernel: weights drawn by the kernels' own init and
-    rotated into the eigenbasis of Σ_xx, the O(N) data of each (seed, P) built once, then
-    trained on the host."""
-    ws, seconds = _fused_weights(cfg, batch)
+def _train_fast(cfg, method: str, batch: FusedBatch) -> tuple[Outputs, float]:
+    """One batch through the fused CPU kernel or the Pallas kernel (``method``): weights
+    drawn by the kernels' own init and rotated into the eigenbasis of Σ_xx, the O(N) data
+    of each (seed, P) built once, then trained (on the host, or one program per network)."""
+    train, rotate = _fast_trainer(method)
+    ws, seconds = _fused_weights(cfg, batch, rotate)
     per_pair = eigen_runs(
         batch.factor, batch.teacher, batch.eigvals, batch.eigvecs, batch.rotated, batch.n_train
     )
     runs = EigenRuns(*(np.asarray(x)[batch.pair] for x in per_pair))
     inputs = batch.inputs
-    out = train_fused(
+    out = train(
         cfg,
         ws,
         runs,
@@ -181,14 +201,14 @@ def run_chunk(plan, k: int, cache: StatsCache, compiles: list | None = None, on_
     idx = group.chunk(ci, plan.devices)
     unit = group.batch * plan.devices
     outs, rates = [], []
-    build = {"raw": raw_inputs, "fused": fused_inputs}.get(group.method, chunk_inputs)
+    build = {"raw": raw_inputs, "fused": fused_inputs, "pallas": fused_inputs}.get(group.method, chunk_inputs)
     refits = []
     for b in range(0, len(idx), unit):
         inputs, lr = build(plan, group, idx[b : b + unit], cache)
         rates.append(lr)
         refit = group.config.validation and group.config.depth == 1
-        if group.method == "fused":
-            out, seconds = _train_fused(group.config, inputs)
+        if group.method in FAST:
+            out, seconds = _train_fast(group.config, group.method, inputs)
         else:
             exe, seconds = compiled_trainer(group.config, group.method, plan.devices, inputs)
             out = exe(inputs)

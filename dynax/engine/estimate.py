@@ -18,7 +18,7 @@ from ..sim.scope import float64
 from ..spec import SweepSpec, parse_spec
 from .chunk import run_chunk
 from .inputs import stats_cache
-from .plan import Group, Plan, plan_sweep
+from .plan import FAST, Group, Plan, plan_sweep
 
 __all__ = ["GroupEstimate", "estimate_run_time"]
 
@@ -48,8 +48,8 @@ def _time_batch(spec: SweepSpec, plan: Plan, gi: int, epochs: int) -> tuple[floa
     """Group ``gi``'s first batch trained for ``epochs`` twice: (seconds of the second
     call, compile seconds and the first call's other extra seconds: data and set-up)."""
     g = plan.groups[gi]
-    fused = any(h.method == "fused" for h in plan.groups)
-    probe = plan_sweep(_probe_spec(spec, epochs), devices=plan.devices, fused=fused)
+    kernel = next((h.method for h in plan.groups if h.method in FAST), "xla")
+    probe = plan_sweep(_probe_spec(spec, epochs), devices=plan.devices, kernel=kernel)
     cfg = {p.label(): p.config for p in probe.groups}[g.label()]
     unit = g.batch * plan.devices
     one = Group(g.method, cfg, g.runs[:unit], g.batch, unit)

@@ -14,6 +14,7 @@ from ..sim.gd import RunInputs
 from ..sim.raw import RawInputs
 from ..spec import INITS, SweepSpec, derived
 from ..theory import hierarchy_levels, hierarchy_modes
+from .plan import FAST
 from .rates import auto_rates, raw_rates
 from .runs import RunTable
 
@@ -76,7 +77,7 @@ class StatsCache:
 
 def stats_cache(plan) -> StatsCache:
     """The cache for a plan: with eigendecompositions where a group uses the closed form."""
-    eigen = any(g.method in ("closed_form", "fused") for g in plan.groups)
+    eigen = any(g.method in ("closed_form", *FAST) for g in plan.groups)
     return StatsCache(plan.spec, plan.p_values, eigen=eigen)
 
 
@@ -120,7 +121,7 @@ def chunk_inputs(
     lr = auto_rates(
         t, idx, cfg.depth, cfg.shapes(), lam_max, teachers, spectrum, grad_scale, plan.spec.train.epochs
     )
-    if eigen and group.method in ("closed_form", "fused") and stats[0].eigvecs.size:
+    if eigen and group.method in ("closed_form", *FAST) and stats[0].eigvecs.size:
         eig = [np.stack(_per_run(stats, where, p_index, name)) for name in ("eigvals", "eigvecs", "rotated")]
     else:
         eig = [np.zeros((len(idx), 0)), np.zeros((len(idx), 0, 0)), np.zeros((len(idx), 0, 0))]

@@ -7,7 +7,7 @@ import xarray as xr
 
 from ..spec import SpecError
 from ..store import FlatResult, build_dataset, spec_of
-from .plan import plan_sweep
+from .plan import FAST, plan_sweep
 
 __all__ = ["merge_shards"]
 
@@ -55,7 +55,8 @@ def merge_shards(paths, history: str = "") -> xr.Dataset:
     res = FlatResult.empty(spec)
     for ds, mask in zip(dss, present, strict=True):
         res.fill(ds, mask)
-    plan = plan_sweep(spec, fused="fused" in kernels.pop().partition(":")[2])
+    ran = kernels.pop().partition(":")[2].replace(",", " ").split()
+    plan = plan_sweep(spec, kernel=next((k for k in FAST if k in ran), "xla"))
     if "learning_rate_used" not in dss[0]:  # a fixed rate: the same in every part
         res["learning_rate_used"][:] = plan.table.lr
     return build_dataset(plan, res, history=history)

@@ -3,9 +3,9 @@ the memory model that sizes the batches.
 
 A run is one cell of the grid (every axis value but ``epoch``). Runs whose kernels
 have the same shapes and code form a compile group, keyed by method (closed form, the
-XLA GD kernel, the fused CPU kernel, or the raw-data trainer), depth, width (not at depth
-1) and optimizer: one compiled program serves the group, every N/P, SNR, learning rate,
-init scale and seed in it.
+XLA GD kernel, the fused CPU kernel, the Pallas GPU kernel, or the raw-data trainer),
+depth, width (not at depth 1) and optimizer: one compiled program serves the group, every
+N/P, SNR, learning rate, init scale and seed in it.
 
 Layout (why results never depend on it):
 
@@ -31,16 +31,16 @@ from dataclasses import dataclass, field
 import jax
 import numpy as np
 
+from ..sim import eigen
 from ..sim.closed_form import BLOCK
 from ..sim.data import factor_width
-from ..sim.fused import supports
 from ..sim.gd import KernelConfig
 from ..sim.raw import RawConfig
 from ..spec import INITS, OPTIMIZERS, PROTOCOLS, SpecError, SweepSpec, derived
 from ..store.schema import computed
 from .runs import RunTable, run_table
 
-__all__ = ["CPU_BUDGET", "Group", "Plan", "default_memory_budget", "fused_kernel", "plan_sweep", "run_bytes"]
+__all__ = ["CPU_BUDGET", "Group", "Plan", "default_memory_budget", "fast_kernel", "plan_sweep", "run_bytes"]
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,8 @@ class Group:
     of (global) batches; see the module docstring.
     """
 
-    method: str  # "closed_form", "gd" (XLA), "fused" (CPU; both on sufficient statistics) or "raw"
+    # "closed_form", "gd" (XLA), "fused" (CPU), "pallas" (GPU; all on sufficient statistics) or "raw"
+    method: str
     config: KernelConfig | RawConfig
     runs: np.ndarray  # flat run indices into the grid, in execution order
     batch: int
@@ -154,7 +155,7 @@ def run_bytes(cfg: KernelConfig | RawConfig, method: str) -> int:
     n = cfg.n_in
     if method == "closed_form":  # float64 inputs (factor, U, Uᵀ L_x), one block of epochs
         floats = 2 * (n * n + n * cfg.k) + 4 * BLOCK * n * cfg.n_out + 2 * n_rec * cfg.n_out * n
-    elif method == "fused":  # host memory: float64 U and Uᵀ L_x, the weights and momentum
+    elif method in FAST:  # host memory: float64 U and Uᵀ L_x, the weights and momentum
         floats = 2 * (n * n + n * cfg.k) + weights * (3 + slots) + 8 * n + 3 * n_rec
     else:
         floats = weights * (4 + slots) + 3 * factor + 4 * cfg.n_in * cfg.n_out + 2 * n_rec
@@ -202,31 +203,40 @@ LARGE_RECORDS = {
 AUTO_FUSED_MAX_W1 = 256 * 256  # entries of W_1 up to which `auto` takes the fused kernel
 
 
-def fused_kernel(spec: SweepSpec, layout: dict | None = None) -> bool:
-    """Whether the spec's GD runs take the fused CPU kernel where it supports them:
-    ``train.kernel = "fused"``, or ``"auto"`` on a CPU backend for runs of at least N epochs
-    (its set-up, the rotation W_1 U, costs about N/6 epochs of training per run; shorter
-    runs are faster on the XLA kernel) whose first layer has at most ``AUTO_FUSED_MAX_W1``
-    entries (N = N_h = 200 runs 2x faster fused, 400 slower: one network's W_1 no longer
-    stays in the core's cache). A recorded layout decides instead (``--resume`` and Dask
-    workers on another kind of machine keep the kernel the plan was made with)."""
+FAST = ("fused", "pallas")  # the kernels in the eigenbasis of Σ_xx (GD and momentum)
+PALLAS_HOST_BUDGET = 1 << 30  # host bytes of one Pallas batch (its inputs are prepared on the host)
+
+
+def fast_kernel(spec: SweepSpec, layout: dict | None = None) -> str:
+    """Which kernel trains the spec's GD runs where it supports them: ``"fused"`` (CPU),
+    ``"pallas"`` (GPU) or ``"xla"``. ``train.kernel`` names it; ``"auto"`` takes the fused
+    kernel on a CPU backend for runs of at least N epochs (its set-up, the rotation W_1 U,
+    costs about N/6 epochs of training per run; shorter runs are faster on the XLA kernel)
+    whose first layer has at most ``AUTO_FUSED_MAX_W1`` entries (N = N_h = 200 runs 2x
+    faster fused, 400 slower: one network's W_1 no longer stays in the core's cache), and
+    the XLA kernel otherwise: the Pallas kernel is not chosen by ``auto`` until it has been
+    measured on a GPU. A recorded layout decides instead (``--resume`` and Dask workers on
+    another kind of machine keep the kernel the plan was made with)."""
     if layout is not None:
-        return any(g["label"].startswith("fused") for g in layout["groups"])
+        labels = [g["label"].split()[0] for g in layout["groups"]]
+        return next((k for k in FAST if k in labels), "xla")
     kernel = spec.train.kernel
     if kernel == "auto":
         widths = spec.axis("width").values if "width" in spec.dims else [spec.model.width]
-        return (
+        fast = (
             jax.default_backend() == "cpu"
             and spec.train.epochs >= spec.problem.n_in
             and max(widths) * spec.problem.n_in <= AUTO_FUSED_MAX_W1
         )
-    return kernel == "fused"
+        return "fused" if fast else "xla"
+    return kernel
 
 
-def _group_keys(spec: SweepSpec, table: RunTable, fused_ok: bool) -> np.ndarray:
+def _group_keys(spec: SweepSpec, table: RunTable, kernel: str) -> np.ndarray:
     """What separates compile groups, per run: (method code, raw path, depth, width,
     optimizer, raw protocol, raw P bucket); 0 where a field does not apply. Method codes:
-    0 the XLA GD kernel, 1 the closed form, 2 the fused kernel, 0 for raw runs."""
+    0 the XLA GD kernel, 1 the closed form, 2 the fused kernel, 3 the Pallas kernel, 0 for
+    raw runs; ``kernel`` is :func:`fast_kernel`'s choice."""
     online = table.protocol == PROTOCOLS.index("online")
     is_raw = online | spec.nonlinear | (spec.train.batch_size > 0)
     closed = (
@@ -235,18 +245,20 @@ def _group_keys(spec: SweepSpec, table: RunTable, fused_ok: bool) -> np.ndarray:
         & (table.optimizer == OPTIMIZERS.index("gd"))
         & (spec.train.method == "auto")
     )
-    # the fused kernel records errors only: modes, final weights and validation take the XLA kernel
-    fused = ~is_raw & ~closed & fused_ok
+    # the fast kernels record errors only: modes, final weights and validation take the XLA kernel
+    fast = ~is_raw & ~closed & (kernel in FAST)
     rec = spec.train.record
-    fused &= not (rec.modes or rec.final_weights or rec.weights or rec.similarity or spec.train.validation)
-    fused &= np.asarray(
+    fast &= not (rec.modes or rec.final_weights or rec.weights or rec.similarity or spec.train.validation)
+    pr = spec.problem
+    fast &= np.asarray(
         [
-            supports(int(d), spec.problem.n_out, OPTIMIZERS[o])
-            for d, o in zip(table.depth, table.optimizer, strict=True)
+            eigen.supports(int(d), pr.n_out, OPTIMIZERS[o])
+            and (kernel == "fused" or eigen.fits_one_program(pr.n_in, int(w)))
+            for d, o, w in zip(table.depth, table.optimizer, table.width, strict=True)
         ],
         bool,
     )
-    method = np.where(closed, 1, np.where(fused, 2, 0))
+    method = np.where(closed, 1, np.where(fast, 2 + (kernel == "pallas"), 0))
     width = np.where((table.depth == 1) & (spec.model.student == "deep_linear"), 0, table.width)
     p_bucket = np.asarray([derived.p_bucket(p) for p in spec.n_train], dtype=np.int64)[table.p_index]
     return np.stack(
@@ -291,7 +303,7 @@ def _group_config(spec: SweepSpec, key, inits: tuple[str, ...]) -> tuple[str, Ke
             schedule=spec.train.schedule if protocol == "online" else "none",
             **_recorded(spec),
         )
-    return ("gd", "closed_form", "fused")[code], KernelConfig(
+    return ("gd", "closed_form", "fused", "pallas")[code], KernelConfig(
         depth=depth,
         width=w if depth > 1 else pr.n_in,
         n_in=pr.n_in,
@@ -332,7 +344,7 @@ def plan_sweep(
     memory_budget: int | None = None,
     devices: int = 1,
     layout: dict | None = None,
-    fused: bool | None = None,
+    kernel: str | None = None,
 ) -> Plan:
     """Group the runs of a spec into compile groups, batches and chunks.
 
@@ -343,13 +355,12 @@ def plan_sweep(
             the batch; default :func:`default_memory_budget`.
         devices: local devices the run axis is sharded over.
         layout: a recorded :meth:`Plan.layout` to reuse (``--resume``, shards, workers).
-        fused: whether supported groups take the fused kernel; default :func:`fused_kernel`
-            (merging shards passes what the shards ran).
+        kernel: the kernel supported groups take ("xla", "fused" or "pallas"); default
+            :func:`fast_kernel` (merging shards passes what the shards ran).
     """
     table = run_table(spec)
     budget = memory_budget or default_memory_budget()
-    fused_ok = fused_kernel(spec, layout) if fused is None else fused
-    keys = _group_keys(spec, table, fused_ok)
+    keys = _group_keys(spec, table, fast_kernel(spec, layout) if kernel is None else kernel)
     uniq, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
     order = np.argsort(first)  # groups in order of first appearance
     groups, per_run = [], {}
@@ -362,8 +373,10 @@ def plan_sweep(
         if layout is not None:
             batch, size = layout["groups"][gi]["batch"], layout["groups"][gi]["chunk_size"]
         else:
-            # the fused kernel's batch lives in host memory: a CPU budget even beside a GPU
-            host = (memory_budget or CPU_BUDGET) if method == "fused" else budget
+            # the fused kernel's batch lives in host memory: a CPU budget even beside a GPU;
+            # the Pallas kernel's is prepared on the host, so its budget is capped there too
+            host = {"fused": memory_budget or CPU_BUDGET, "pallas": min(budget, PALLAS_HOST_BUDGET)}
+            host = host.get(method, budget)
             batch = int(min(max(1, host // b), -(-len(idx) // devices)))
             unit = batch * devices
             size = unit * -(-min(chunk_size, len(idx)) // unit) if chunk_size else unit

@@ -24,47 +24,14 @@ uses the XLA kernel (:mod:`dynax.sim.gd`) for everything else.
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
 
 import numba
 import numpy as np
 
+from .eigen import EigenRuns
 from .tracker import DIVERGENCE_FACTOR, Outputs
 
-__all__ = ["EigenRuns", "eigen_runs", "rotate", "supports", "train_fused"]
-
-OPTIMIZERS = ("gd", "momentum")
-
-
-def supports(depth: int, n_out: int, optimizer: str) -> bool:
-    """Whether the fused kernel trains this compile group."""
-    return depth >= 2 and n_out == 1 and optimizer in OPTIMIZERS
-
-
-class EigenRuns(NamedTuple):
-    """A batch of runs in the eigenbasis of their Σ_xx (host arrays, float64)."""
-
-    lam: np.ndarray  # (B, N) eigenvalues of Σ_xx, ascending
-    wbar: np.ndarray  # (B, N) w̄ U
-    c: np.ndarray  # (B, N) L_z Mᵀ: the label noise's correlation with each mode
-    zeta: np.ndarray  # (B, N) c/√λ on the row space, 0 on the null space
-    z_perp: np.ndarray  # (B,) ‖L_z‖² − Σ ζ²: the noise outside the data's row space
-    null_modes: np.ndarray  # (B,) N − min(P, N): the first modes span the null space
-
-
-def eigen_runs(factor, teacher, eigvals, eigvecs, rotated, n_train) -> EigenRuns:
-    """The O(N) data of each run from its factor, teacher, ``Σ_xx = U Λ Uᵀ`` and
-    ``M = Uᵀ L_x`` (float64, a leading run axis)."""
-    n = eigvals.shape[1]
-    lz = factor[:, n:, :]  # (B, 1, K)
-    lam = np.clip(eigvals, 0.0, None)
-    c = np.einsum("bok,bnk->bn", lz, rotated)
-    pos = lam > 1e-10 * lam.max(axis=1, keepdims=True)
-    zeta = np.where(pos, c / np.sqrt(np.where(pos, lam, 1.0)), 0.0)
-    z_perp = np.clip(np.sum(lz * lz, axis=(1, 2)) - np.sum(zeta * zeta, axis=1), 0.0, None)
-    null = n - np.minimum(np.asarray(n_train, np.int64), n)
-    wbar = np.einsum("bn,bnm->bm", teacher[:, 0, :], eigvecs)
-    return EigenRuns(lam, wbar, c, zeta, z_perp, null)
+__all__ = ["rotate", "train_fused"]
 
 
 @numba.njit(cache=True, parallel=True)

@@ -46,7 +46,7 @@ PROTOCOLS = ("replay", "online")
 LOSSES = ("sum", "mean")
 DTYPES = ("float32", "float64")
 METHODS = ("auto", "gd")
-KERNELS = ("auto", "xla", "fused")
+KERNELS = ("auto", "xla", "fused", "pallas")
 SCHEDULES = ("none", "optimal_online")
 
 CORE_DIMS = ("depth", "n_over_p", "snr", "seed")
@@ -216,7 +216,9 @@ class Train:
     schedule: str = "none"
     dtype: str = "float32"
     method: str = "auto"
-    kernel: str = "auto"  # GD kernel: auto (the fastest that supports the run), xla, fused (CPU)
+    kernel: str = (
+        "auto"  # GD kernel: auto (the fastest that supports the run), xla, fused (CPU), pallas (GPU)
+    )
     batch_size: int = 0  # 0: full batch (replay); online then steps one example at a time
     null_space_error: bool = False  # also record the error in the inputs' null space
     weight_decay: float = 0.0  # γ: grad_scale·(γ/2)·Σ_l ‖W_l‖²_F added to the loss
