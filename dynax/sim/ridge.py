@@ -47,18 +47,20 @@ def _errors(spectra, teacher_sq, noise_std, n_in: int, n_out: int):
     outside = np.maximum(np.asarray(teacher_sq, np.float64) - np.sum(np.where(pos, a / gs, 0.0), 1), 0.0)
     s = np.asarray(noise_std, np.float64)
 
-    def err(gam):
+    # the per-mode coefficients of γ², γ and 1 in the numerator, computed once
+    quad, lin, const = a / gs, s[:, None] * c, (s * s)[:, None] * (g * e)
+
+    def err(gam, rows=slice(None)):  # the data sets ``rows`` only: ``gam`` (rows, G)
         gm = gam[..., None]
-        num = (
-            gm * gm * (a / gs)[:, None]
-            - 2 * gm * (s[:, None, None] * c[:, None])
-            + (s * s)[:, None, None] * (g * e)[:, None]
-        )
-        den = np.where(pos[:, None], g[:, None] + gm, 1.0) ** 2
-        inside = np.sum(np.where(pos[:, None], num / den, 0.0), -1)
-        return (outside[:, None] + inside) / (n_in * n_out) + (s * s)[:, None]
+        num = gm * gm * quad[rows][:, None] - 2 * gm * lin[rows][:, None] + const[rows][:, None]
+        den = np.where(pos[rows][:, None], g[rows][:, None] + gm, 1.0) ** 2
+        inside = np.sum(np.where(pos[rows][:, None], num / den, 0.0), -1)
+        return (outside[rows][:, None] + inside) / (n_in * n_out) + (s[rows] * s[rows])[:, None]
 
     return err, g
+
+
+_BLOCK = 32  # data sets per evaluation of the γ grid (its temporaries stay in cache)
 
 
 def best_ridge_many(spectra, teacher_sq, noise_std, n_in: int, n_out: int):
@@ -67,7 +69,7 @@ def best_ridge_many(spectra, teacher_sq, noise_std, n_in: int, n_out: int):
     m = len(g)
     top = np.where(g.max(1) > 0, g.max(1), 1.0)
     grid = top[:, None] * np.geomspace(1e-8, 1e6, 141)[None, :]
-    ev = err(grid)
+    ev = np.concatenate([err(grid[b : b + _BLOCK], slice(b, b + _BLOCK)) for b in range(0, m, _BLOCK)])
     i = np.argmin(ev, 1)
     rows = np.arange(m)
     lo = np.log(grid[rows, np.maximum(i - 1, 0)])
