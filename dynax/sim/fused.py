@@ -222,35 +222,95 @@ def _epoch(w1, mids, a, m1, mm, ma, v, u, qs, left, row, row2, mo, g):
             a[i] -= ma[i]
         _update_rows(w1, m1, a_old, a, v, u, mo, g, 0, h)
         return
-    # q_2 = W_1 v, q_{l+1} = W_l q_l (the gradient's input-side factors)
-    _dots(w1, v, qs[0], 0, h)
-    for k in range(n_mid):
-        _dots(mids[k], qs[k], qs[k + 1], 0, h)
+    # q_2 = W_1 v, q_{l+1} = W_l q_l (the gradient's input-side factors), and
     # A_{D-1} = a, A_l = A_{l+1} W_{l+1} (the output-side factors), before any update
+    _dots(w1, v, qs[0], 0, h)
     left[n_mid, :] = a
-    for k in range(n_mid - 1, -1, -1):
-        _row_times(left[k + 1], mids[k], left[k])
+    if n_mid == 1:  # depth 3: both products of the middle layer in one pass over it
+        _both_products(mids[0], qs[0], qs[1], left[1], left[0])
+    else:  # the chains run in opposite directions: a pass each
+        for k in range(n_mid):
+            _dots(mids[k], qs[k], qs[k + 1], 0, h)
+        for k in range(n_mid - 1, -1, -1):
+            _row_times(left[k + 1], mids[k], left[k])
     # W_D = a by q_D, the middle layers by A_l q_lᵀ
     for i in range(h):
         ma[i] = mo * ma[i] + qs[n_mid, i]
         if g != 0:
             ma[i] += g * a[i]
         a[i] -= ma[i]
-    for k in range(n_mid):
-        for i in range(h):
-            li = left[k + 1, i]
-            wi, mi, qk = mids[k, i], mm[k, i], qs[k]
-            for j in range(h):
-                mi[j] = mo * mi[j] + li * qk[j]
-                if g != 0:
-                    mi[j] += g * wi[j]
-                wi[j] -= mi[j]
-    # u = a W_{D-1} ⋯ W_2 (updated) times W_1, fused with W_1's own update by A_1 vᵀ
+    # each middle layer's update fused with the product a W_{D-1} ⋯ W_l (updated), output
+    # side first; then u = that times W_1, fused with W_1's own update by A_1 vᵀ
     row[:] = a
     for k in range(n_mid - 1, -1, -1):
-        _row_times(row, mids[k], row2)
+        _update_middle(mids[k], mm[k], left[k + 1], qs[k], mo, g, row, row2)
         row[:] = row2
     _update_rows(w1, m1, left[0], row, v, u, mo, g, 0, h)
+
+
+@numba.njit(cache=True, fastmath=_FAST)
+def _both_products(w, q_in, q_out, l_in, l_out):
+    """``q_out = W q_in`` and ``l_out = l_in W`` in one pass over W, four rows at a time."""
+    h = w.shape[0]
+    zero = q_in[0] * 0
+    l_out[:] = 0
+    i = 0
+    while i + 4 <= h:
+        w0, w1, w2, w3 = w[i], w[i + 1], w[i + 2], w[i + 3]
+        l0, l1, l2, l3 = l_in[i], l_in[i + 1], l_in[i + 2], l_in[i + 3]
+        q0 = q1 = q2 = q3 = zero
+        for j in range(w.shape[1]):
+            x0, x1, x2, x3 = w0[j], w1[j], w2[j], w3[j]
+            qj = q_in[j]
+            q0 += x0 * qj
+            q1 += x1 * qj
+            q2 += x2 * qj
+            q3 += x3 * qj
+            l_out[j] += (l0 * x0 + l1 * x1) + (l2 * x2 + l3 * x3)
+        q_out[i] = q0
+        q_out[i + 1] = q1
+        q_out[i + 2] = q2
+        q_out[i + 3] = q3
+        i += 4
+    while i < h:
+        wi, li = w[i], l_in[i]
+        acc = zero
+        for j in range(w.shape[1]):
+            acc += wi[j] * q_in[j]
+            l_out[j] += li * wi[j]
+        q_out[i] = acc
+        i += 1
+
+
+@numba.njit(cache=True, fastmath=_FAST)
+def _update_middle(w, m, left, q, mo, g, row_in, row_out):
+    """A middle layer's step, ``m_i = mo m_i + left_i q (+ g w_i)``, ``w_i −= m_i`` (plain GD
+    without decay: ``w_i −= left_i q``, m untouched), and ``row_out = row_in W`` (updated) in
+    the same pass."""
+    h = w.shape[0]
+    row_out[:] = 0
+    for i in range(h):
+        li, ri = left[i], row_in[i]
+        wi, mi = w[i], m[i]
+        if mo == 0 and g == 0:  # plain GD: no velocity to read or write
+            for j in range(h):
+                x = wi[j] - li * q[j]
+                wi[j] = x
+                row_out[j] += ri * x
+        elif g != 0:
+            for j in range(h):
+                y = mo * mi[j] + li * q[j] + g * wi[j]
+                mi[j] = y
+                x = wi[j] - y
+                wi[j] = x
+                row_out[j] += ri * x
+        else:
+            for j in range(h):
+                y = mo * mi[j] + li * q[j]
+                mi[j] = y
+                x = wi[j] - y
+                wi[j] = x
+                row_out[j] += ri * x
 
 
 @numba.njit(cache=True, parallel=True, fastmath=_FAST)
