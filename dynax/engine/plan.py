@@ -205,6 +205,10 @@ AUTO_FUSED_MAX_W1 = 256 * 256  # entries of W_1 up to which `auto` takes the fus
 
 FAST = ("fused", "pallas")  # the kernels in the eigenbasis of Σ_xx (GD and momentum)
 PALLAS_HOST_BUDGET = 1 << 30  # host bytes of one Pallas batch (its inputs are prepared on the host)
+# host bytes of one fused batch: each thread keeps one network in cache whatever the batch,
+# so batches need not be cache-sized; larger ones mean fewer calls, parts and init draws
+# (measured: 2048 networks ran 10% faster in batches of 729 than of 68)
+FUSED_BUDGET = 256 << 20
 
 
 def fast_kernel(spec: SweepSpec, layout: dict | None = None) -> str:
@@ -373,9 +377,9 @@ def plan_sweep(
         if layout is not None:
             batch, size = layout["groups"][gi]["batch"], layout["groups"][gi]["chunk_size"]
         else:
-            # the fused kernel's batch lives in host memory: a CPU budget even beside a GPU;
+            # the fused kernel's batch lives in host memory: a host budget even beside a GPU;
             # the Pallas kernel's is prepared on the host, so its budget is capped there too
-            host = {"fused": memory_budget or CPU_BUDGET, "pallas": min(budget, PALLAS_HOST_BUDGET)}
+            host = {"fused": memory_budget or FUSED_BUDGET, "pallas": min(budget, PALLAS_HOST_BUDGET)}
             host = host.get(method, budget)
             batch = int(min(max(1, host // b), -(-len(idx) // devices)))
             unit = batch * devices
