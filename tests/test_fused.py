@@ -120,7 +120,7 @@ def test_the_pallas_kernel_lowers_to_triton_for_a_cuda_gpu(depth):
 
     n_runs, side = 4, 128
     for momentum, decay, dtype in ((False, False, "float32"), (True, True, "float64")):
-        shape = PallasShape(100, side, side, depth - 2, 64, 2000, momentum, decay, dtype)
+        shape = PallasShape(100, side, side, depth - 2, 50, 64, 2000, momentum, decay, dtype)
         arrays = [np.zeros(64, np.int32), np.zeros((n_runs, side, side), dtype)]
         arrays += [np.zeros((n_runs, depth - 2, side, side), dtype)] if depth > 2 else []
         arrays += [

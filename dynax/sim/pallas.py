@@ -11,8 +11,9 @@ network's weights from HBM each epoch. Deeper networks add their N_h × N_h midd
 Each program holds one network padded to powers of two (Triton's block shapes): N and N_h
 up to :data:`dynax.sim.eigen.MAX_SIDE` (256); padded rows and columns are zero and stay zero (their
 gradient is zero), so padding changes no number. E_g, E_t and the null-space error are
-O(N) sums in the run's dtype, as in the XLA kernel; records are kept in registers and
-written once at the end. Divergence is data, as everywhere (:mod:`dynax.sim.tracker`).
+O(N) sums in the run's dtype, as in the XLA kernel; the epochs run in segments between
+records, so E_t and the null-space error are summed only at the recorded epochs (E_g, for
+the exact minimum, every epoch). Divergence is data, as everywhere (:mod:`dynax.sim.tracker`).
 
 On a CPU backend the kernel runs in Pallas's interpret mode (for the tests: the same
 program, interpreted by XLA, slow). Supported: depth ≥ 2, ``n_out = 1``, ``gd`` and
@@ -45,6 +46,7 @@ class PallasShape(NamedTuple):
     n_pad: int
     h_pad: int
     n_mid: int  # middle layers: depth − 2
+    n_rec: int  # recorded epochs: 0 first, the last epoch last
     n_rec_pad: int
     epochs: int
     momentum: bool
@@ -63,7 +65,7 @@ def _kernel(shape: PallasShape, *refs):
     """One network: ``refs`` are the inputs (record epochs; W_1, middle layers, a; the O(N)
     vectors; per-run scalars) then the outputs (curves, best error, best epoch and
     divergence)."""
-    rec_ref, w1_ref, *refs = refs
+    rec_ref, w1_ref, *refs = refs  # rec_ref: the recorded epochs (int32, padded)
     if shape.n_mid:
         mids_ref, *refs = refs
     a_ref, vec_ref, sc_ref, curves_ref, best_ref, ints_ref = refs
@@ -72,7 +74,6 @@ def _kernel(shape: PallasShape, *refs):
     lam, wbar, c, zeta, root, null = (vec_ref[i, :] for i in range(6))
     sig, step, mo, g, p, z_perp = (sc_ref[i] for i in range(6))
     noise = sig * sig
-    rec = rec_ref[...]
     inv_n = jnp.asarray(1.0 / shape.n, dt)
 
     def times(row, mat):  # row vector times matrix
@@ -88,8 +89,8 @@ def _kernel(shape: PallasShape, *refs):
         return times(row, w1)
 
     def evaluate(e, u, track):
-        """Best, divergence and records at epoch e (the weights before its step)."""
-        best, best_e, bad, limit, o_train, o_test, o_null = track
+        """Best and divergence at epoch e (the weights before its step), and d = u − w̄."""
+        best, best_e, bad, limit = track
         d = u - wbar
         test = jnp.sum(d * d) * inv_n + noise
         finite = jnp.isfinite(test)
@@ -99,15 +100,14 @@ def _kernel(shape: PallasShape, *refs):
         better = ~bad & (first | (test < best))
         best = jnp.where(better, test, best)
         best_e = jnp.where(better, e, best_e)
+        return (best, best_e, bad, limit), d, test
+
+    def record(j, d, test, bad):
+        """Store record j: E_t, E_g and the null-space error (NaN once diverged)."""
         r = sig * zeta - d * root
-        train = (noise * z_perp + jnp.sum(r * r)) / p
-        null_err = jnp.sum(null * d * d) * inv_n
-        hit = rec == e
-        nan = jnp.asarray(jnp.nan, dt)
-        o_train = jnp.where(hit, jnp.where(bad, nan, train), o_train)
-        o_test = jnp.where(hit, jnp.where(bad, nan, test), o_test)
-        o_null = jnp.where(hit, jnp.where(bad, nan, null_err), o_null)
-        return best, best_e, bad, limit, o_train, o_test, o_null, d
+        values = ((noise * z_perp + jnp.sum(r * r)) / p, test, jnp.sum(null * d * d) * inv_n)
+        for row, value in enumerate(values):
+            curves_ref[row, j] = jnp.where(bad, jnp.asarray(jnp.nan, dt), value)
 
     def update(w, m, grad):
         """One step of a weight matrix (or vector) given its loss gradient (decay added)."""
@@ -143,22 +143,24 @@ def _kernel(shape: PallasShape, *refs):
     zeros = lambda x: jnp.zeros_like(x) if mom_on else jnp.zeros((), dt)  # noqa: E731
     weights = (w1, mids, a, zeros(w1), tuple(zeros(m) for m in mids), zeros(a))
     u = end_to_end(a, mids, w1)
-    blank = jnp.zeros(rec.shape, dt)
     inf = jnp.asarray(jnp.inf, dt)
-    track = (inf, jnp.int32(-1), jnp.asarray(False), inf, blank, blank, blank)
+    track, d, test = evaluate(jnp.int32(0), u, (inf, jnp.int32(-1), jnp.asarray(False), inf))
+    record(0, d, test, track[2])  # the first record is epoch 0
 
-    def body(e, state):
-        u, weights, track = state
-        *track, d = evaluate(e, u, track)
+    def advance(e, state):  # one step, then epoch e's best and divergence
+        u, weights, track, d, test = state
         u, weights = train_step(d, weights)
-        return u, weights, tuple(track)
+        track, d, test = evaluate(e, u, track)
+        return u, weights, track, d, test
 
-    u, weights, track = jax.lax.fori_loop(jnp.int32(0), jnp.int32(shape.epochs), body, (u, weights, track))
-    best, best_e, bad, _, o_train, o_test, o_null, _ = evaluate(jnp.int32(shape.epochs), u, track)
-    curves_ref[0, :] = o_train
-    curves_ref[1, :] = o_test
-    curves_ref[2, :] = o_null
-    curves_ref[3, :] = blank
+    def segment(j, state):  # the epochs after record j − 1 up to record j, then record j
+        state = jax.lax.fori_loop(rec_ref[j - 1] + 1, rec_ref[j] + 1, advance, state)
+        record(j, state[3], state[4], state[2][2])
+        return state
+
+    state = jax.lax.fori_loop(jnp.int32(1), jnp.int32(shape.n_rec), segment, (u, weights, track, d, test))
+    best, best_e, bad, _ = state[2]
+    curves_ref[3, :] = jnp.zeros((shape.n_rec_pad,), dt)
     idx = jax.lax.broadcasted_iota(jnp.int32, (2,), 0)
     best_ref[...] = jnp.where(idx == 0, best, jnp.zeros((2,), dt))
     ints_ref[...] = jnp.where(idx == 0, best_e, bad.astype(jnp.int32))
@@ -213,8 +215,10 @@ def pallas_inputs(
     hp, npad = _pow2(h), _pow2(n)
     record = np.asarray(config.record, np.int64)
     rp = _pow2(len(record))
+    if record[0] != 0 or record[-1] != config.epochs or np.any(np.diff(record) <= 0):
+        raise ValueError(f"records must rise from epoch 0 to the last epoch; got {record.tolist()}")
     shape = PallasShape(
-        n, npad, hp, len(weights) - 2, rp, int(config.epochs), config.optimizer == "momentum",
+        n, npad, hp, len(weights) - 2, len(record), rp, int(config.epochs), config.optimizer == "momentum",
         bool(config.weight_decay), dtype.name,
     )  # fmt: skip
     rec = np.full(rp, -1, np.int32)
