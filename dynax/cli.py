@@ -29,14 +29,12 @@ def _bytes(text: str) -> int:
     m = re.fullmatch(r"\s*([0-9.]+)\s*([kKmMgGtT]i?[bB]?|[bB])?\s*", text)
     if not m:
         raise argparse.ArgumentTypeError(f"{text!r} is not a size; use bytes or e.g. 512MiB, 4GiB")
-    value = float(m.group(1))
-    unit = (m.group(2) or "b").lower()
-    scale = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}.get(unit[0], 1)
-    if int(value * scale) < 1:
+    scale = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}.get((m.group(2) or "b")[0].lower(), 1)
+    if int(float(m.group(1)) * scale) < 1:
         raise argparse.ArgumentTypeError(
             f"{text!r}: a memory budget must be at least 1 byte (0 is not 'the default')"
         )
-    return int(value * scale)
+    return int(float(m.group(1)) * scale)
 
 
 def _positive_int(text: str) -> int:
@@ -443,8 +441,7 @@ def _terminate_as_interrupt():
 
 
 def main(argv: list[str] | None = None) -> int:
-    program = argv is None  # the `dynax` command: the process ends when this returns
-    argv = sys.argv[1:] if argv is None else list(argv)
+    program, argv = argv is None, sys.argv[1:] if argv is None else list(argv)  # program: `dynax`
     args = _parser().parse_args(argv)
     args.argv = argv
     from .sim.scope import guard_cpu_dispatch
@@ -458,10 +455,8 @@ def main(argv: list[str] | None = None) -> int:
             import signal
 
             signal.signal(signal.SIGTERM, previous)
-        if program:  # spare the exiting interpreter its collector's pass over every object
-            import gc  # JAX and xarray made (~0.5 s); files are closed, locks released by now
-
-            gc.freeze()
+        if program:  # the exiting interpreter's GC pass over JAX's objects took ~0.5 s
+            __import__("gc").freeze()
 
 
 def _dispatch(args) -> int:
