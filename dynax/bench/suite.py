@@ -274,8 +274,10 @@ def run_bench(quick: bool = False, output: str | Path | None = None, log=print) 
         "quick": bool(quick),
         "peaks": peaks,
         "notes": (
-            "network_epochs_per_s excludes compilation (compile_s); the slow contenders train a "
-            "measured subset (networks_measured x epochs_measured) and are scaled per network-epoch; "
+            "network_epochs_per_s excludes compilation (compile_s); dynax's contenders are the best "
+            "of two runs of the whole workload (a machine's speed drifts between runs); the slow "
+            "contenders train a measured subset (networks_measured x epochs_measured) and are "
+            "scaled per network-epoch; "
             "FLOP and byte counts are analytic estimates per network-epoch"
         ),
     }
