@@ -33,6 +33,7 @@ __all__ = [
     "reached_optimum",
     "seed_statistics",
     "summarize",
+    "train_error_rose",
     "valid",
 ]
 
@@ -219,6 +220,32 @@ def reached_optimum(ds: xr.Dataset) -> xr.DataArray:
     return reached.where(valid(ds) & (ds.noise_var > 0)).drop_vars("epoch", errors="ignore")
 
 
+RISE = 1e-3  # a recorded E_t above the record before by this fraction (plus 1e-6 E_t(0))
+
+
+def train_error_rose(ds: xr.Dataset) -> xr.DataArray:
+    """Per run: 1 where full-batch GD's recorded training error rose from one record to the
+    next by more than 0.1% (plus 1e-6·E_t(0), for rounding near zero), 0 where it never
+    did. A step below the stability limit never raises the training loss, so a rise means
+    the step crossed it, late in training as the weights grew. NaN where a rise says
+    nothing (online or minibatch presentation, momentum or Adam, weight decay > 0, whose
+    penalty falls instead) and for diverged runs."""
+    from .store import spec_of
+
+    tr = ds.train_error
+    rose = (tr > tr.shift(epoch=1) * (1 + RISE) + 1e-6 * tr.isel(epoch=0)).any("epoch").astype(np.float64)
+    ok = valid(ds)
+    try:
+        spec = spec_of(ds)
+    except (KeyError, ValueError):  # no recorded spec: say nothing
+        return rose.where(False)
+    if spec.train.batch_size > 0:
+        ok = ok & False
+    for name, plain in (("protocol", "replay"), ("optimizer", "gd"), ("weight_decay", 0.0)):
+        ok = ok & ((ds[name] == plain) if name in ds.coords else (spec.setting(name) == plain))
+    return rose.where(ok).drop_vars("epoch", errors="ignore")
+
+
 def error_at_time(ds: xr.Dataset) -> tuple[xr.DataArray, float]:
     """Seed-mean test_error at one continuous time t for the whole grid: the largest t
     every grid point's seed mean reaches (so it compares runs at equal training time, where
@@ -393,6 +420,14 @@ def summarize(ds: xr.Dataset, theory: xr.Dataset | None = None) -> xr.Dataset:
     out["n_late_optimum"] = _label(
         (reached == 0).sum("seed").astype(np.int64),
         f"noisy runs whose best epoch fell in the last {LATE_FRACTION:.0%} of the epochs",
+        "1",
+        "seed: count",
+    )
+    rose = train_error_rose(ds)
+    out["n_train_error_rose"] = _label(
+        (rose == 1).sum("seed").astype(np.int64),
+        f"full-batch GD runs whose training error rose between two records (by more than "
+        f"{RISE:.1%}): their step crossed the stability limit late in training",
         "1",
         "seed: count",
     )

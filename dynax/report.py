@@ -57,7 +57,7 @@ def run_summary(ds, res, wall: float, out: Path) -> None:
             f"  {t['label']:45s} {t['runs']:6d} runs  compile {t['compile_s']:.2f} s ({t['compiles']}x)  "
             f"total {t['wall_s']:.2f} s"
         )
-    from .analysis import LATE_FRACTION, reached_optimum, valid
+    from .analysis import LATE_FRACTION, reached_optimum, train_error_rose, valid
 
     if bool(ds.diverged.all()):
         print("  every run diverged: no optimum to report (lower the learning rate; see dynax validate)")
@@ -78,4 +78,12 @@ def run_summary(ds, res, wall: float, out: Path) -> None:
             f"  warning: {late} of {noisy} noisy runs had their best epoch in the last {LATE_FRACTION:.0%} "
             f"of training: their optimum may lie beyond the run (more epochs, or a larger rate); "
             f"dynax analyze maps them (reached_optimum)"
+        )
+    rose = train_error_rose(ds)
+    if bool((rose == 1).any()):
+        print(
+            f"  warning: in {int((rose == 1).sum())} of {int(rose.notnull().sum())} full-batch GD runs the "
+            "training error rose between records: the step crossed the stability limit late in training "
+            "(README, Performance); their late curves are not the gradient flow's, their optimum is "
+            "unaffected if it came first; dynax analyze counts them (n_train_error_rose)"
         )

@@ -228,3 +228,23 @@ def test_seed_means_are_taken_at_equal_time_when_rates_differ():
     # one shared rate: unchanged, bit for bit
     same = ds.assign_coords(time=("epoch", 1.0 * epochs))
     np.testing.assert_array_equal(analysis.on_common_time(same, "test_error").values, same.test_error.values)
+
+
+def test_a_rising_training_error_is_flagged_for_full_batch_gd_only():
+    """A stable GD step never raises the training loss: a rise between records is flagged
+    (and counted per cell by summarize); momentum runs, whose loss may rise, are NaN."""
+    grid = "depth = [2]\nn_over_p = [0.5]\nsnr = [2.0]\noptimizer = ['gd', 'momentum']\nseed = { count = 3 }"
+    ds = run_sweep(
+        parse_spec(spec_text(grid, "n_in = 8", "width = 8", "epochs = 60\nrecord = { every = 6 }"), "<t>")
+    )
+    clean = analysis.train_error_rose(ds)
+    assert (clean.sel(optimizer="gd") == 0).all() and clean.sel(optimizer="momentum").isnull().all()
+    spiked = ds.copy(deep=True)
+    cell = dict(depth=2, n_over_p=0.5, snr=2.0, seed=1)
+    for opt in ("gd", "momentum"):  # a 1% rise from one record to the next
+        before = spiked.train_error.loc[dict(cell, optimizer=opt, epoch=24)]
+        spiked.train_error.loc[dict(cell, optimizer=opt, epoch=30)] = 1.01 * before
+    rose = analysis.train_error_rose(spiked)
+    assert rose.sel(dict(cell, optimizer="gd")).item() == 1 and float(rose.sel(optimizer="gd").sum()) == 1
+    assert rose.sel(optimizer="momentum").isnull().all()
+    assert analysis.summarize(spiked).n_train_error_rose.sel(optimizer="gd").sum().item() == 1
