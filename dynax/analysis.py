@@ -227,7 +227,8 @@ def train_error_rose(ds: xr.Dataset) -> xr.DataArray:
     """Per run: 1 where full-batch GD's recorded training error rose from one record to the
     next by more than 0.1% (plus 1e-6·E_t(0), for rounding near zero), 0 where it never
     did. A step below the stability limit never raises the training loss, so a rise means
-    the step crossed it, late in training as the weights grew. NaN where a rise says
+    the step crossed it (with the auto rate: late, as the weights grew fitting the noise;
+    with a fixed rate, possibly from the start). NaN where a rise says
     nothing (online or minibatch presentation, momentum or Adam, weight decay > 0, whose
     penalty falls instead) and for diverged runs."""
     from .store import spec_of
@@ -242,7 +243,12 @@ def train_error_rose(ds: xr.Dataset) -> xr.DataArray:
     if spec.train.batch_size > 0:
         ok = ok & False
     for name, plain in (("protocol", "replay"), ("optimizer", "gd"), ("weight_decay", 0.0)):
-        ok = ok & ((ds[name] == plain) if name in ds.coords else (spec.setting(name) == plain))
+        if name in ds.coords:
+            ok = ok & (ds[name] == plain)
+        elif name in spec.dims:  # a grid axis selected away: which value is unknown here
+            ok = ok & False
+        else:
+            ok = ok & (spec.setting(name) == plain)
     return rose.where(ok).drop_vars("epoch", errors="ignore")
 
 
@@ -425,9 +431,9 @@ def summarize(ds: xr.Dataset, theory: xr.Dataset | None = None) -> xr.Dataset:
     )
     rose = train_error_rose(ds)
     out["n_train_error_rose"] = _label(
-        (rose == 1).sum("seed").astype(np.int64),
+        (rose == 1).sum("seed").where(rose.notnull().any("seed")),
         f"full-batch GD runs whose training error rose between two records (by more than "
-        f"{RISE:.1%}): their step crossed the stability limit late in training",
+        f"{RISE:.1%}): their step crossed the stability limit (NaN: no run the flag applies to)",
         "1",
         "seed: count",
     )

@@ -83,7 +83,7 @@ def run_summary(ds, res, wall: float, out: Path) -> None:
     if bool((rose == 1).any()):
         print(
             f"  warning: in {int((rose == 1).sum())} of {int(rose.notnull().sum())} full-batch GD runs the "
-            "training error rose between records: the step crossed the stability limit late in training "
-            "(README, Performance); their late curves are not the gradient flow's, their optimum is "
-            "unaffected if it came first; dynax analyze counts them (n_train_error_rose)"
+            "training error rose between records: the step crossed the stability limit (README, "
+            "Performance); from then on the curve is not the gradient flow's (the optimum stands if it came "
+            "first: best_epoch); dynax analyze counts them (n_train_error_rose)"
         )

@@ -100,15 +100,22 @@ def test_what_a_fast_kernel_does_not_support_falls_back_to_xla(kernel):
 
 
 def test_the_pallas_kernel_holds_networks_up_to_256_wide():
-    """One program per network: N and N_h up to 256 (padded to powers of two); wider
-    networks take the XLA kernel."""
+    """One program per network: N and N_h up to 256 (padded to powers of two) and its
+    weight matrices (and velocities) within an SM's 64K-word register file; larger networks
+    take the XLA kernel."""
     grid = "depth = [2]\nn_over_p = [0.5]\nsnr = [1.0]\nseed = { count = 1 }"
 
-    def methods(n, width):
+    def methods(n, width, *more):
         text = spec_text(grid, f"n_in = {n}", f"width = {width}", "epochs = 10")
-        return {g.method for g in engine.plan_sweep(parse_spec(text, "<t>", ["train.kernel=pallas"])).groups}
+        spec = parse_spec(text, "<t>", ["train.kernel=pallas", *more])
+        return {g.method for g in engine.plan_sweep(spec).groups}
 
     assert methods(256, 200) == {"pallas"} and methods(257, 8) == {"gd"} and methods(8, 300) == {"gd"}
+    assert methods(256, 256, "train.optimizer=momentum") == {"gd"}  # W_1 and its velocity: 128K words
+    assert methods(256, 256, "train.dtype=float64") == {"gd"} and methods(128, 128, "grid.depth=[3]") == {
+        "pallas"
+    }
+    assert methods(256, 256, "grid.depth=[3]") == {"gd"}
 
 
 @pytest.mark.parametrize("depth", [2, 3])
@@ -120,7 +127,7 @@ def test_the_pallas_kernel_lowers_to_triton_for_a_cuda_gpu(depth):
 
     n_runs, side = 4, 128
     for momentum, decay, dtype in ((False, False, "float32"), (True, True, "float64")):
-        shape = PallasShape(100, side, side, depth - 2, 50, 64, 2000, momentum, decay, dtype)
+        shape = PallasShape(100, side, side, depth - 2, 50, 64, momentum, decay, dtype)
         arrays = [np.zeros(64, np.int32), np.zeros((n_runs, side, side), dtype)]
         arrays += [np.zeros((n_runs, depth - 2, side, side), dtype)] if depth > 2 else []
         arrays += [

@@ -10,8 +10,12 @@ rates, those dynax chose with ``learning_rate = {auto = 0.5}``):
 3. ``dynax_gd``: dynax's XLA GD kernel on sufficient statistics (``train.kernel = "xla"``);
 4. ``dynax_fused``: dynax's fused CPU kernel, one network per thread in the eigenbasis of
    Σ_xx (``train.kernel = "fused"``, depth ≥ 2; its FLOP count is the useful work,
-   6·N·N_h per network-epoch at depth 2);
+   6·N·N_h per network-epoch at depth 2); on a GPU ``dynax_pallas`` in its place, the
+   Pallas kernel (``train.kernel = "pallas"``: the same scheme, one program per network);
 5. ``closed_form``: dynax's depth-1 closed form.
+
+dynax's contenders are timed as the best of two runs of the whole workload (a shared
+machine's speed drifts between runs); the headline is dynax's fastest path.
 
 The slow contenders train a measured subset of the networks and epochs; their rates are
 per network-epoch, and they are checked to produce the same curves as dynax on that

@@ -50,9 +50,10 @@ record = {{ log = 100 }}
 FAST_LABELS = {"fused": "fused CPU kernel", "pallas": "Pallas GPU kernel"}
 
 
-def fast_kernel() -> str:
-    """The eigenbasis kernel this backend runs: the fused kernel on CPU, Pallas on a GPU."""
-    return "fused" if jax.default_backend() == "cpu" else "pallas"
+def fast_kernel() -> str | None:
+    """The eigenbasis kernel this backend runs: the fused kernel on CPU, Pallas on a GPU
+    (None elsewhere)."""
+    return {"cpu": "fused", "gpu": "pallas"}.get(jax.default_backend())
 
 
 # --------------------------------------------------------------------------- machine
@@ -114,25 +115,33 @@ def standard(quick: bool, peaks: dict, log) -> dict:
             "epochs_compared": int(sub_e),
         }
         contender = "dynax_gd"
-        if depth >= 2:
-            fast = fast_kernel()
+        fast = fast_kernel()
+        if depth >= 2 and fast:
             name = f"dynax_{fast}"
-            plan_f = engine.plan_sweep(
-                parse_spec(spec.text, "<bench>", [f"train.kernel={fast}", f"grid.depth=[{depth}]"])
-            )
-            warm(plan_f)
-            rss_reset()
-            res_f, c_f, r_f = dynax_group(plan_f, 0)
-            f_f, b_f = fused_costs(depth, 100, 100, 4)
-            entry[name] = _entry(n_net * epochs / r_f, c_f, peak_rss_bytes(), f_f, b_f, peaks, n_net, epochs)
-            agree[f"{name}_vs_dynax_gd_max_rel"] = float(
-                np.nanmax(np.abs(res_f["test_error"] / res["test_error"] - 1))
-            )
-            agree[f"{name}_vs_numpy_loop_max_rel"] = float(
-                np.max(np.abs(np_curves[:, rec[ok]] / res_f["test_error"][pick][:, ok] - 1))
-            )
-            contender = name
-            log(f"depth {depth}: {name} {entry[name]['network_epochs_per_s']:.3g} network-epochs/s")
+            try:  # a kernel that fails on this machine is a finding, not the end of the record
+                plan_f = engine.plan_sweep(
+                    parse_spec(spec.text, "<bench>", [f"train.kernel={fast}", f"grid.depth=[{depth}]"])
+                )
+                warm(plan_f)
+                rss_reset()
+                res_f, c_f, r_f = dynax_group(plan_f, 0)
+            except Exception as e:
+                entry[name] = {"error": f"{type(e).__name__}: {e}"[:4000]}
+                log(f"depth {depth}: {name} failed: {entry[name]['error'][:300]}")
+            else:
+                f_f, b_f = fused_costs(depth, 100, 100, 4)
+                entry[name] = _entry(
+                    n_net * epochs / r_f, c_f, peak_rss_bytes(), f_f, b_f, peaks, n_net, epochs
+                )
+                agree[f"{name}_vs_dynax_gd_max_rel"] = float(
+                    np.nanmax(np.abs(res_f["test_error"] / res["test_error"] - 1))
+                )
+                agree[f"{name}_vs_numpy_loop_max_rel"] = float(
+                    np.max(np.abs(np_curves[:, rec[ok]] / res_f["test_error"][pick][:, ok] - 1))
+                )
+                log(f"depth {depth}: {name} {entry[name]['network_epochs_per_s']:.3g} network-epochs/s")
+                if entry[name]["network_epochs_per_s"] > rate:  # the headline: dynax's fastest path
+                    contender = name
         if depth == 1:
             plan_cf = engine.plan_sweep(parse_spec(spec.text, "<bench>", ["grid.depth=[1]"]))
             rss_reset()
@@ -195,7 +204,7 @@ def scaling(quick: bool, log) -> dict:
                          f"grid.seed={{count={min(nets, 16)}}}", "grid.n_over_p=[1.0]"]  # fmt: skip
     nets = [1, 4, 16, 64, 256, 1024, 4096] + ([] if quick else [16384, 65536])
     out = {}
-    for kernel in ("xla", fast_kernel()):
+    for kernel in ("xla", *([fast_kernel()] if fast_kernel() else [])):
         k = [f"train.kernel={kernel}", "train.method=gd"]
         sc = out[kernel] = {"networks": {}, "n_in": {}, "depth": {}}
         for m in nets:
@@ -301,6 +310,9 @@ def table(report: dict) -> str:
             if name not in entry:
                 continue
             e = entry[name]
+            if "error" in e:
+                rows.append(f"{d:>5}  {name:14s}  failed: {e['error'][:80]}")
+                continue
             speed = ""
             if name == entry["contender"]:
                 speed = f"{entry['speedup_vs_numpy_loop']:.0f}x numpy"

@@ -34,6 +34,7 @@ import numpy as np
 from ..sim import eigen
 from ..sim.closed_form import BLOCK
 from ..sim.data import factor_width
+from ..sim.eigen import pallas_launch
 from ..sim.gd import KernelConfig
 from ..sim.raw import RawConfig
 from ..spec import INITS, OPTIMIZERS, PROTOCOLS, SpecError, SweepSpec, derived
@@ -254,10 +255,14 @@ def _group_keys(spec: SweepSpec, table: RunTable, kernel: str) -> np.ndarray:
     rec = spec.train.record
     fast &= not (rec.modes or rec.final_weights or rec.weights or rec.similarity or spec.train.validation)
     pr = spec.problem
+    itemsize = 8 if spec.train.dtype == "float64" else 4
     fast &= np.asarray(
         [
             eigen.supports(int(d), pr.n_out, OPTIMIZERS[o])
-            and (kernel == "fused" or eigen.fits_one_program(pr.n_in, int(w)))
+            and (
+                kernel == "fused"
+                or eigen.fits_one_program(pr.n_in, int(w), int(d), itemsize, OPTIMIZERS[o] == "momentum")
+            )
             for d, o, w in zip(table.depth, table.optimizer, table.width, strict=True)
         ],
         bool,
@@ -382,6 +387,8 @@ def plan_sweep(
             host = {"fused": memory_budget or FUSED_BUDGET, "pallas": min(budget, PALLAS_HOST_BUDGET)}
             host = host.get(method, budget)
             batch = int(min(max(1, host // b), -(-len(idx) // devices)))
+            if method == "pallas":  # the programs it launches (a power of two, or 1024s): no idle ones
+                batch = pallas_launch(batch, down=True)
             unit = batch * devices
             size = unit * -(-min(chunk_size, len(idx)) // unit) if chunk_size else unit
         groups.append(Group(method, cfg, idx, batch, size))

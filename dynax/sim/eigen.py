@@ -10,7 +10,18 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["MAX_SIDE", "OPTIMIZERS", "EigenRuns", "eigen_runs", "fits_one_program", "pow2", "supports"]
+__all__ = [
+    "MAX_SIDE",
+    "MAX_STATE_WORDS",
+    "OPTIMIZERS",
+    "EigenRuns",
+    "eigen_runs",
+    "fits_one_program",
+    "pallas_launch",
+    "pow2",
+    "state_words",
+    "supports",
+]
 
 OPTIMIZERS = ("gd", "momentum")
 MAX_SIDE = 256  # the largest padded N or N_h one Pallas program holds
@@ -21,9 +32,34 @@ def pow2(n: int) -> int:
     return 1 << max(0, int(n) - 1).bit_length()
 
 
-def fits_one_program(n_in: int, width: int) -> bool:
-    """Whether one Pallas program holds a network of this N and N_h (padded to powers of two)."""
-    return max(pow2(n_in), pow2(width)) <= MAX_SIDE
+def state_words(n_in: int, width: int, depth: int, itemsize: int, momentum: bool) -> int:
+    """32-bit words of one Pallas program's loop-carried weight matrices (and their
+    velocities), padded to powers of two (the vectors beside them are negligible)."""
+    h, n = pow2(width), pow2(n_in)
+    return itemsize // 4 * (h * n + (depth - 2) * h * h) * (1 + bool(momentum))
+
+
+def pallas_launch(n_runs: int, down: bool = False) -> int:
+    """Programs a Pallas call launches for ``n_runs`` networks: a power of two below 1024, a
+    multiple of 1024 above (few shapes to compile); ``down``: the largest such count ≤ n_runs
+    (the engine sizes its batches so, and no program trains padding)."""
+    if n_runs >= 1024:
+        return n_runs // 1024 * 1024 if down else -(-n_runs // 1024) * 1024
+    return 1 << (int(n_runs).bit_length() - 1) if down else pow2(n_runs)
+
+
+MAX_STATE_WORDS = 1 << 16  # an SM's register file (64K words): beyond it the weights spill off-chip
+
+
+def fits_one_program(
+    n_in: int, width: int, depth: int = 2, itemsize: int = 4, momentum: bool = False
+) -> bool:
+    """Whether one Pallas program holds a network: N and N_h ≤ :data:`MAX_SIDE` padded to
+    powers of two, and its weights and velocities within :data:`MAX_STATE_WORDS`."""
+    return (
+        max(pow2(n_in), pow2(width)) <= MAX_SIDE
+        and state_words(n_in, width, depth, itemsize, momentum) <= MAX_STATE_WORDS
+    )
 
 
 def supports(depth: int, n_out: int, optimizer: str) -> bool:

@@ -32,7 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.experimental import pallas as pl
 
-from .eigen import EigenRuns
+from .eigen import EigenRuns, pallas_launch, state_words
 from .eigen import pow2 as _pow2
 from .tracker import DIVERGENCE_FACTOR, Outputs
 
@@ -48,17 +48,18 @@ class PallasShape(NamedTuple):
     n_mid: int  # middle layers: depth − 2
     n_rec: int  # recorded epochs: 0 first, the last epoch last
     n_rec_pad: int
-    epochs: int
     momentum: bool
     decay: bool  # the spec has weight decay somewhere: the penalty is compiled in
     dtype: str
 
 
 def _num_warps(shape: PallasShape) -> int:
-    """Warps per program: about 64 registers of weights per thread (one network's W_1 of
-    128 × 128 float32 over 8 warps), at least 4 and at most 16."""
-    floats = shape.h_pad * shape.n_pad * (1 + shape.momentum) + shape.n_mid * shape.h_pad**2
-    return int(min(16, max(4, floats // (64 * 32))))
+    """Warps per program: about 64 registers of weights and velocities per thread (one
+    network's W_1 of 128 × 128 float32 over 8 warps), at least 4 and at most 32."""
+    words = state_words(
+        shape.n_pad, shape.h_pad, shape.n_mid + 2, np.dtype(shape.dtype).itemsize, shape.momentum
+    )
+    return int(min(32, max(4, words // (64 * 32))))
 
 
 def _kernel(shape: PallasShape, *refs):
@@ -218,7 +219,7 @@ def pallas_inputs(
     if record[0] != 0 or record[-1] != config.epochs or np.any(np.diff(record) <= 0):
         raise ValueError(f"records must rise from epoch 0 to the last epoch; got {record.tolist()}")
     shape = PallasShape(
-        n, npad, hp, len(weights) - 2, len(record), rp, int(config.epochs), config.optimizer == "momentum",
+        n, npad, hp, len(weights) - 2, len(record), rp, config.optimizer == "momentum",
         bool(config.weight_decay), dtype.name,
     )  # fmt: skip
     rec = np.full(rp, -1, np.int32)
@@ -251,9 +252,9 @@ def train_pallas(
         config, weights, runs, noise_std, learning_rate, grad_scale, momentum, n_train, weight_decay
     )
     n_runs, n_rec = arrays[1].shape[0], len(config.record)
-    # programs launched: a power of two below 1024, a multiple of 1024 above (fewer shapes
-    # to compile; the extra programs train zeros and are dropped)
-    launched = _pow2(n_runs) if n_runs < 1024 else -(-n_runs // 1024) * 1024
+    # programs launched (eigen.pallas_launch; the engine's batches are already such counts,
+    # other callers' extra programs train zeros and are dropped)
+    launched = pallas_launch(n_runs)
     arrays = arrays[:1] + tuple(_pad(x, (launched, *x.shape[1:]), x.dtype) for x in arrays[1:])
     interpret = jax.default_backend() == "cpu"
     curves, best, ints = jax.device_get(pallas_trainer(shape, launched, interpret)(*arrays))
