@@ -53,23 +53,29 @@ def _pallas(spec_path, ref, xla32) -> dict:
     sel = {"depth": deep}
     ref, xla32 = ref.sel(sel), xla32.sel(sel)
     out = {"depths": deep}
+    ill = None  # runs whose two float64 kernels differ > 1e-8 (a step past the stability limit)
     for dtype in ("float64", "float32"):
         ds, seconds = _run(spec_path, [f"train.dtype={dtype}", "train.kernel=pallas", f"grid.depth={deep}"])
+        if ill is None:
+            ill = np.abs(ds.test_error / ref.test_error - 1).max("epoch") > 1e-8
+            out["ill_conditioned_runs"] = int(ill.sum())
         moved = (ds.best_epoch != ref.best_epoch).values
         gap = np.abs(ds.best_test_error.values / ref.best_test_error.values - 1)[moved]
         out[dtype] = {
             "kernel": ds.attrs["kernel"],
             "seconds": seconds,
             "max_rel_test_error": _rel(ds.test_error, ref.test_error),
+            "max_rel_test_error_well_conditioned": _rel(ds.test_error.where(~ill), ref.test_error),
             "max_rel_best_test_error": _rel(ds.best_test_error, ref.best_test_error),
             "best_epoch_differs": int(moved.sum()),
             "best_epoch_max_shift": int(np.abs(ds.best_epoch - ref.best_epoch).max()),
             "moved_minima_max_rel_gap": float(gap.max()) if gap.size else 0.0,
             "diverged": int(ds.diverged.sum()),
         }
-    xla_err = _rel(xla32.test_error, ref.test_error)
-    out["xla_float32_max_rel_test_error"] = xla_err
-    out["float32_within_bar"] = bool(out["float32"]["max_rel_test_error"] <= max(1e-5, 2 * xla_err))
+    xla_err = _rel(xla32.test_error.where(~ill), ref.test_error)
+    out["xla_float32_max_rel_test_error_well_conditioned"] = xla_err
+    bar = max(1e-5, 2 * xla_err)
+    out["float32_within_bar"] = bool(out["float32"]["max_rel_test_error_well_conditioned"] <= bar)
     return out
 
 
