@@ -174,6 +174,7 @@ def test_dynax_analyze_writes_summary_and_figures(tmp_path, capsys):
     assert main(["analyze", str(tmp_path / "nope.nc")]) == 2
 
 
+@pytest.mark.slow  # a random-feature sweep and analyze (~7 s): default suite under 10 min
 def test_analyze_a_noiseless_random_feature_sweep(tmp_path):
     """SNR = inf only (no σ_ε² to scale the maps by) and a width axis: the summary and one
     learning-curve figure per width, with the exact random-feature theory beside them."""

@@ -140,6 +140,7 @@ def test_the_pallas_kernel_lowers_to_triton_for_a_cuda_gpu(depth):
         assert "__gpu$xla.gpu.triton" in lowered.as_text()
 
 
+@pytest.mark.slow  # 12 runs x 3 inits x 2 kernels against XLA (~10 s)
 @pytest.mark.parametrize("kernel", FAST)
 def test_fast_kernel_shares_initial_draws_without_changing_them(kernel):
     """The fast paths draw each (seed, init) once and rotate it once per (seed, P); the

@@ -99,6 +99,7 @@ def test_frozen_subspace_tiny(tmp_path):
     assert teacher == pytest.approx(expected, rel=0.35)
 
 
+@pytest.mark.slow  # the depth item end to end (~6 s)
 def test_depth_tiny(tmp_path):
     common = ["grid.n_over_p=[1.0]", "grid.seed={count=3}", "problem.n_in=30", "model.width=30"]
     fan_in = _results(

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from dynax import gallery, load_spec, run_sweep
 
@@ -16,6 +17,7 @@ def _run(name, overrides):
     return run_sweep(load_spec(SWEEPS / f"{name}.toml", overrides)), None
 
 
+@pytest.mark.slow  # the hierarchy item end to end (~7 s)
 def test_hierarchy_tiny(tmp_path):
     small = ["grid.depth=[1, 2]", "grid.seed={count=1}"]
     stages = _run("hierarchy_stages", [*small, "grid.init_scale=[0.1, 0.3]", "train.epochs=500"])

@@ -177,6 +177,7 @@ def _baseline(names):
     assert report == {name: "equal" for name in names}
 
 
+@pytest.mark.slow  # 16 s; test_every_path_with_x64_off_equals_the_baseline (slow) covers more
 def test_sweep_with_x64_off_equals_the_baseline():
     _baseline(["linear"])  # closed form, GD kernel, momentum, adam, null-space error, auto rates
 
