@@ -201,7 +201,7 @@ def run_chunk(plan, k: int, cache: StatsCache, compiles: list | None = None, on_
     idx = group.chunk(ci, plan.devices)
     unit = group.batch * plan.devices
     outs, rates = [], []
-    build = {"raw": raw_inputs, "fused": fused_inputs, "pallas": fused_inputs}.get(group.method, chunk_inputs)
+    build = raw_inputs if group.method == "raw" else fused_inputs if group.method in FAST else chunk_inputs
     refits = []
     for b in range(0, len(idx), unit):
         inputs, lr = build(plan, group, idx[b : b + unit], cache)
