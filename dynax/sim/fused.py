@@ -60,9 +60,11 @@ _FAST = {"nsz", "arcp", "contract", "afn", "reassoc"}
 
 
 @numba.njit(cache=True, fastmath=_FAST)
-def _dot(x, y, zero):
-    acc = zero
-    for j in range(x.shape[0]):
+def _dot(x, y):
+    """x·y in the arrays' dtype (the sum starts from the first product, not from a literal
+    0, which numba would type as float64 and so widen a float32 sum)."""
+    acc = x[0] * y[0]
+    for j in range(1, x.shape[0]):
         acc += x[j] * y[j]
     return acc
 
@@ -81,12 +83,12 @@ def _row_times(row, mat, out):
 @numba.njit(cache=True, fastmath=_FAST)
 def _dots(w, v, q, i0, i1):
     """q[i] = w[i]·v for the rows i0 ≤ i < i1, four rows per pass over v."""
-    zero = v[0] * 0
     i = i0
     while i + 4 <= i1:
         w0, w1, w2, w3 = w[i], w[i + 1], w[i + 2], w[i + 3]
-        q0 = q1 = q2 = q3 = zero
-        for j in range(v.shape[0]):
+        v0 = v[0]
+        q0, q1, q2, q3 = w0[0] * v0, w1[0] * v0, w2[0] * v0, w3[0] * v0
+        for j in range(1, v.shape[0]):
             vj = v[j]
             q0 += w0[j] * vj
             q1 += w1[j] * vj
@@ -98,7 +100,7 @@ def _dots(w, v, q, i0, i1):
         q[i + 3] = q3
         i += 4
     while i < i1:
-        q[i] = _dot(w[i], v, zero)
+        q[i] = _dot(w[i], v)
         i += 1
 
 
@@ -250,16 +252,19 @@ def _epoch(w1, mids, a, m1, mm, ma, v, u, qs, left, row, row2, mo, g):
 
 @numba.njit(cache=True, fastmath=_FAST)
 def _both_products(w, q_in, q_out, l_in, l_out):
-    """``q_out = W q_in`` and ``l_out = l_in W`` in one pass over W, four rows at a time."""
+    """``q_out = W q_in`` and ``l_out = l_in W`` in one pass over W, four rows at a time (each
+    sum starts from its first product: numba types a literal 0 as float64)."""
     h = w.shape[0]
-    zero = q_in[0] * 0
     l_out[:] = 0
     i = 0
     while i + 4 <= h:
         w0, w1, w2, w3 = w[i], w[i + 1], w[i + 2], w[i + 3]
         l0, l1, l2, l3 = l_in[i], l_in[i + 1], l_in[i + 2], l_in[i + 3]
-        q0 = q1 = q2 = q3 = zero
-        for j in range(w.shape[1]):
+        x0, x1, x2, x3 = w0[0], w1[0], w2[0], w3[0]
+        q_first = q_in[0]
+        q0, q1, q2, q3 = x0 * q_first, x1 * q_first, x2 * q_first, x3 * q_first
+        l_out[0] += (l0 * x0 + l1 * x1) + (l2 * x2 + l3 * x3)
+        for j in range(1, w.shape[1]):
             x0, x1, x2, x3 = w0[j], w1[j], w2[j], w3[j]
             qj = q_in[j]
             q0 += x0 * qj
@@ -274,11 +279,9 @@ def _both_products(w, q_in, q_out, l_in, l_out):
         i += 4
     while i < h:
         wi, li = w[i], l_in[i]
-        acc = zero
+        q_out[i] = _dot(wi, q_in)
         for j in range(w.shape[1]):
-            acc += wi[j] * q_in[j]
             l_out[j] += li * wi[j]
-        q_out[i] = acc
         i += 1
 
 
