@@ -39,13 +39,23 @@ def print_estimate(spec, plan) -> None:
 
     from .engine.estimate import estimate_run_time
 
-    est = estimate_run_time(spec, plan)
-    total = sum(e.seconds for e in est)
+    est, data = estimate_run_time(spec, plan)
+    total = data.seconds + sum(e.seconds for e in est)
     print(f"time        ~{_seconds(total)} on this machine ({jax.default_backend()}, one process):")
+    ridge = (
+        f" + {data.ridge_keys} (seed, P, noise) ridge baselines x {data.ridge_s:.3g} s"
+        if data.ridge_keys
+        else ""
+    )
+    print(
+        f"  {'data and first write, once':45s} ~{_seconds(data.seconds):>9s}  ({data.seeds} seed(s) x "
+        f"{data.seed_s:.3g} s{ridge} + {data.first_write_s:.2g} s loading netCDF)"
+    )
     for e in est:
         print(
-            f"  {e.label:45s} ~{_seconds(e.seconds):>9s}  (compile and data {e.compile_s:.1f} s + "
-            f"{e.batches} batch(es) x {e.batch_s:.3g} s; {e.network_epochs_per_s:.3g} network-epochs/s)"
+            f"  {e.label:45s} ~{_seconds(e.seconds):>9s}  (compile and set-up {e.compile_s:.1f} s + "
+            f"{e.batches} batch(es) x {e.batch_s:.3g} s + {e.chunks} part file(s) x {e.part_s:.2g} s; "
+            f"{e.network_epochs_per_s:.3g} network-epochs/s)"
         )
 
 

@@ -178,8 +178,10 @@ def test_validate_prints_plan_and_warns_on_unstable_rate(tmp_path, capsys):
 
 
 def test_validate_time_predicts_each_group_from_measured_probes(tmp_path, capsys):
-    """`validate --time`: one line per compile group with the plan's batches, each group's
-    time its own model (compile and data + batches x seconds per batch), the total their sum."""
+    """`validate --time`: one line per compile group with the plan's batches and chunks, each
+    group's time its own model (compile and set-up + batches x seconds per batch + part files
+    x seconds per file), a line for what the sweep pays once (every seed's statistics, every
+    (seed, P, noise)'s ridge baselines, loading netCDF), the total their sum."""
     import re
 
     from dynax.engine import plan_sweep
@@ -192,12 +194,23 @@ def test_validate_time_predicts_each_group_from_measured_probes(tmp_path, capsys
     plan = plan_sweep(load_spec(path, []))
     num = r"([0-9.e+-]+)"
     rows = re.findall(
-        rf"~ *{num} s  \(compile and data {num} s \+ (\d+) batch\(es\) x {num} s; {num} net", out
+        rf"~ *{num} s  \(compile and set-up {num} s \+ (\d+) batch\(es\) x {num} s \+ (\d+) part file\(s\) "
+        rf"x {num} s; {num} net",
+        out,
     )
     assert len(rows) == len(plan.groups)
-    for (t, c, b, per, rate), g in zip(rows, plan.groups, strict=True):
+    for (t, c, b, per, k, w, rate), g in zip(rows, plan.groups, strict=True):
         assert int(b) == -(-len(g.runs) // g.batch) and 0 < float(per) < 60
-        assert float(t) == pytest.approx(float(c) + int(b) * float(per), abs=0.1)
+        assert int(k) == g.n_chunks and 0 < float(w) < 10
+        assert float(t) == pytest.approx(float(c) + int(b) * float(per) + int(k) * float(w), abs=0.1)
         assert float(rate) == pytest.approx(g.batch * 300 / float(per), rel=0.01)
+    once = re.search(rf"once +~ *{num} s  \((\d+) seed\(s\) x {num} s \+ (\d+) \(seed, P, noise\)", out)
+    t = plan.table
+    assert int(once.group(2)) == len(set(t.seed.tolist()))
+    assert int(once.group(4)) == len(
+        set(zip(t.seed.tolist(), t.p_index.tolist(), t.noise_std.tolist(), strict=True))
+    )
     total = float(re.search(rf"time        ~{num} s", out).group(1))
-    assert total == pytest.approx(sum(float(r[0]) for r in rows), abs=0.1 * len(rows))
+    assert total == pytest.approx(
+        float(once.group(1)) + sum(float(r[0]) for r in rows), abs=0.1 * (1 + len(rows))
+    )

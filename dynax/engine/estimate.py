@@ -1,28 +1,39 @@
 """Predict a sweep's run time on this machine from the kernels' measured rates.
 
 Each compile group trains its first batch (the same runs, batch size and kernel) for a
-few epochs and for a few more, each twice: the first call compiles and draws the data,
-the second is timed. The two timings separate a batch's fixed cost ``a`` (inputs,
-initial weights, host set-up) from its per-epoch cost ``b``; the group then takes about
-``compile + data + n_batches · (a + b · epochs)`` seconds. What the
-prediction leaves out: the spec's first compilation of a group when the persistent
-cache already holds it (then it is faster), part files and the final write.
+few epochs and for more, each three times: the first call compiles and draws the data,
+the faster of the other two is timed (the longer probe grows, up to the spec's epochs,
+until the two differ by at least a quarter second: a fast kernel's slope is otherwise
+lost in a busy machine's noise). The two timings separate a batch's fixed cost ``a`` (inputs,
+initial weights, host set-up) from its per-epoch cost ``b``; the probe's chunk is then
+written as a part file (twice, the second timed: ``w``), and the group takes about
+``compile + n_batches · (a + b · epochs) + n_chunks · w`` seconds. Paid once per sweep:
+the first write's extra cost (loading netCDF), and the data, shared by the groups: each
+seed's statistics (its draws and, for the closed form and the eigenbasis kernels, one
+eigendecomposition per P) and each (seed, P, σ_ε)'s ridge baselines, timed for the first
+batch's seeds and keys and scaled to the sweep's counts.
+What the prediction leaves out: the spec's first compilation of a group when the
+persistent cache already holds it (then it is faster), and the final write.
 """
 
 from __future__ import annotations
 
+import tempfile
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from ..sim.scope import float64
 from ..spec import SweepSpec, parse_spec
+from ..store.parts import write_part
 from .chunk import run_chunk
-from .inputs import stats_cache
+from .inputs import ridge_baseline, stats_cache
 from .plan import FAST, Group, Plan, plan_sweep
 
-__all__ = ["GroupEstimate", "estimate_run_time"]
+__all__ = ["DataEstimate", "GroupEstimate", "estimate_run_time"]
 
 PROBE_EPOCHS = (50, 250)  # the two probes' epoch counts (fewer when the sweep has fewer)
+MIN_SLOPE_S = 0.25  # the longer probe grows (x4) until it takes this much longer than the first
 
 
 @dataclass
@@ -30,13 +41,40 @@ class GroupEstimate:
     label: str
     runs: int
     batches: int
-    compile_s: float  # the first probe's compiles and its one-off set-up (data)
+    compile_s: float  # the first probe's compiles and its other one-off set-up (not the data)
     batch_s: float  # predicted seconds per batch at the spec's epochs
     network_epochs_per_s: float
+    chunks: int  # part files written (one per chunk)
+    part_s: float  # seconds per part file
 
     @property
     def seconds(self) -> float:
-        return self.compile_s + self.batches * self.batch_s
+        return self.compile_s + self.batches * self.batch_s + self.chunks * self.part_s
+
+
+@dataclass
+class DataEstimate:
+    """What a sweep pays once whatever its groups: the data (seeds' statistics and ridge
+    baselines, each count times its cost measured on the first batch) and the first part
+    file's extra cost (loading the netCDF machinery)."""
+
+    seeds: int
+    seed_s: float  # seconds per seed's statistics
+    ridge_keys: int  # distinct (seed, P, σ_ε): each its ridge baselines (0: no linear teacher)
+    ridge_s: float  # seconds per key
+    first_write_s: float  # the first part file's seconds beyond the others'
+
+    @property
+    def seconds(self) -> float:
+        return self.seeds * self.seed_s + self.ridge_keys * self.ridge_s + self.first_write_s
+
+
+def _ridge_keys(plan: Plan, idx=slice(None)) -> set:
+    """The (seed, P, σ_ε) of the runs ``idx`` that get ridge baselines (a linear teacher)."""
+    if not plan.spec.problem.linear_teacher:
+        return set()
+    t = plan.table
+    return set(zip(t.seed[idx].tolist(), t.p_index[idx].tolist(), t.noise_std[idx].tolist(), strict=True))
 
 
 def _probe_spec(spec: SweepSpec, epochs: int) -> SweepSpec:
@@ -44,9 +82,39 @@ def _probe_spec(spec: SweepSpec, epochs: int) -> SweepSpec:
     return parse_spec(spec.text, spec.path, [*spec.overrides, f"train.epochs={epochs}"])
 
 
-def _time_batch(spec: SweepSpec, plan: Plan, gi: int, epochs: int) -> tuple[float, float, float]:
-    """Group ``gi``'s first batch trained for ``epochs`` twice: (seconds of the second
-    call, compile seconds and the first call's other extra seconds: data and set-up)."""
+def _time_data(plan: Plan, idx) -> tuple[float, float]:
+    """Seconds per seed's statistics and per (seed, P, σ_ε)'s ridge baselines, measured on
+    the runs ``idx`` with an empty cache (their compilations already done)."""
+    cache = stats_cache(plan)
+    seeds = sorted(set(plan.table.seed[idx].tolist()))
+    t0 = time.perf_counter()
+    for s in seeds:
+        cache.get(int(s))
+    seed_s = (time.perf_counter() - t0) / len(seeds)
+    keys = _ridge_keys(plan, idx)
+    if not keys:
+        return seed_s, 0.0
+    t0 = time.perf_counter()
+    ridge_baseline(plan, idx, cache)
+    return seed_s, (time.perf_counter() - t0) / len(keys)
+
+
+def _time_part(plan: Plan, chunk) -> tuple[float, float]:
+    """Seconds to write ``chunk`` as a part file: the first write (it loads the netCDF and
+    xarray machinery, once per process) and the second."""
+    times = []
+    with tempfile.TemporaryDirectory() as folder:
+        for k in range(2):
+            t0 = time.perf_counter()
+            write_part(Path(folder), plan, k, chunk)
+            times.append(time.perf_counter() - t0)
+    return times[0], times[1]
+
+
+def _time_batch(spec: SweepSpec, plan: Plan, gi: int, epochs: int) -> tuple[float, float, float, tuple]:
+    """Group ``gi``'s first batch trained for ``epochs`` three times: (seconds of the faster
+    of the last two calls, compile seconds, the first call's other one-off seconds without the data, and
+    the data's and a part file's costs: :func:`_time_data`, :func:`_time_part`)."""
     g = plan.groups[gi]
     kernel = next((h.method for h in plan.groups if h.method in FAST), "xla")
     probe = plan_sweep(_probe_spec(spec, epochs), devices=plan.devices, kernel=kernel)
@@ -58,26 +126,44 @@ def _time_batch(spec: SweepSpec, plan: Plan, gi: int, epochs: int) -> tuple[floa
     t0 = time.perf_counter()
     run_chunk(probe, 0, cache, compiles)
     first = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    run_chunk(probe, 0, cache)
-    second = time.perf_counter() - t0
-    return second, sum(compiles), max(first - second - sum(compiles), 0.0)
+    second = float("inf")
+    for _ in range(2):
+        t0 = time.perf_counter()
+        chunk = run_chunk(probe, 0, cache)
+        second = min(second, time.perf_counter() - t0)
+    idx = one.runs
+    seed_s, ridge_s = _time_data(plan, idx)
+    data_s = len(set(plan.table.seed[idx].tolist())) * seed_s + len(_ridge_keys(plan, idx)) * ridge_s
+    costs = (seed_s, ridge_s, *_time_part(probe, chunk))
+    return second, sum(compiles), max(first - second - sum(compiles) - data_s, 0.0), costs
 
 
 @float64
-def estimate_run_time(spec: SweepSpec, plan: Plan) -> list[GroupEstimate]:
-    """Per compile group of ``plan``: its predicted run time, from two timed probes."""
+def estimate_run_time(spec: SweepSpec, plan: Plan) -> tuple[list[GroupEstimate], DataEstimate]:
+    """Per compile group of ``plan``: its predicted run time, from two timed probes; and
+    the sweep's data (computed once, shared by the groups)."""
     epochs = spec.train.epochs
-    out = []
+    out, data = [], None
     for gi, g in enumerate(plan.groups):
         e1, e2 = (min(e, epochs) for e in PROBE_EPOCHS)
-        t1, compile_s, once = _time_batch(spec, plan, gi, e1)
+        t1, compile_s, once, costs = _time_batch(spec, plan, gi, e1)
+        if data is None:
+            seeds = len(set(plan.table.seed.tolist()))
+            data = DataEstimate(
+                seeds, costs[0], len(_ridge_keys(plan)), costs[1], max(costs[2] - costs[3], 0.0)
+            )
         t2 = _time_batch(spec, plan, gi, e2)[0] if e2 > e1 else t1
+        while e2 < epochs and t2 - t1 < MIN_SLOPE_S:
+            e2 = min(epochs, 4 * e2)
+            t2 = _time_batch(spec, plan, gi, e2)[0]
         per_epoch = max(t2 - t1, 0.0) / (e2 - e1) if e2 > e1 else t1 / max(e1, 1)
         batch_s = max(t1 - per_epoch * e1, 0.0) + per_epoch * epochs
         unit = g.batch * plan.devices
         rate = unit * epochs / batch_s if batch_s > 0 else float("inf")
+        batches = -(-len(g.runs) // unit)
         out.append(
-            GroupEstimate(g.label(), len(g.runs), -(-len(g.runs) // unit), compile_s + once, batch_s, rate)
+            GroupEstimate(
+                g.label(), len(g.runs), batches, compile_s + once, batch_s, rate, g.n_chunks, costs[3]
+            )
         )
-    return out
+    return out, data
