@@ -6,7 +6,7 @@ import pytest
 from dynax import bench, engine, parse_spec
 
 
-@pytest.mark.parametrize("depth", [1, 2, 3])
+@pytest.mark.parametrize("depth", [pytest.param(1, marks=pytest.mark.slow), 2, 3])  # depth 1: ~11 s
 def test_contenders_agree_on_the_same_data(depth):
     text = bench.STANDARD.format(depths=depth, seeds=1, n=12, epochs=60)
     spec = parse_spec(text, "<bench>", ["train.method=gd", "grid.n_over_p={geomspace=[0.2, 5.0, 4]}"])

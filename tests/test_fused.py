@@ -171,3 +171,22 @@ def test_auto_takes_the_fused_kernel_only_where_it_is_faster():
     assert methods(100, 100, 99) == {"gd"}
     assert methods(256, 256, 300) == {"fused"}
     assert methods(300, 300, 300) == {"gd"}
+
+
+def test_first_call_compiles_are_reported_as_compile_not_training():
+    """The eigenbasis kernels compile (numba, or Triton on a GPU) before they train, and say
+    how long that took: a signature this process has not seen takes > 0 s, then 0.0."""
+    import numba
+
+    from dynax.sim.fused import compile_seconds
+
+    @numba.njit
+    def add(x, y):
+        return x + y
+
+    x = np.ones(3, np.float32)
+    assert compile_seconds(add, x, x) > 0
+    assert compile_seconds(add, x, x) == 0.0
+    assert compile_seconds(add, x.astype(np.float64), x) > 0  # a new signature compiles
+    np.testing.assert_array_equal(add(x, x), 2 * x)
+    assert len(add.overloads) == 2  # the call used what was compiled: nothing new

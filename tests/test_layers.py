@@ -228,6 +228,7 @@ print("ok")
 """
 
 
+@pytest.mark.slow  # a fresh interpreter running a sweep (~15 s)
 def test_no_float64_draw_falls_back_to_float32_outside_the_scope():
     """Every dynax function that draws data or weights runs in the float64 scope: with x64
     off in the caller's process, no JAX warning of a float64 request, and the teachers the

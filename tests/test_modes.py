@@ -122,7 +122,7 @@ def _numpy_modes(spec, depth, seed, p, snr):
     )
 
 
-@pytest.mark.parametrize("inputs", ["gaussian", "whitened"])
+@pytest.mark.parametrize("inputs", [pytest.param("gaussian", marks=pytest.mark.slow), "whitened"])  # ~10 s
 def test_multi_output_modes_equal_a_loop_of_numpy_gd_runs(inputs):
     text = spec_text(
         "depth = [1, 2, 3]\nn_over_p = [1.0, 0.5]\nsnr = [inf, 2.0]\nseed = 4",

@@ -36,6 +36,7 @@ def test_bad_validation_values_are_spec_errors_naming_the_p(value, grid, words):
             )
 
 
+@pytest.mark.slow  # a NumPy loop of every run (~14 s)
 def test_held_out_stopping_equals_a_numpy_loop_and_the_refit():
     lr, epochs = 0.02, 150
     text = spec_text(

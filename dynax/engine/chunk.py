@@ -112,10 +112,11 @@ def _initial_weights(cfg, inputs) -> tuple[list, float]:
     return exe(inputs), seconds
 
 
-def _rotate_blas(w1, eigvecs, dtype_like):
+def _rotate_blas(w1, eigvecs, dtype_like) -> tuple[np.ndarray, float]:
     """``W_1 U`` per run in float64, rounded to the dtype of ``dtype_like`` (NumPy's BLAS:
-    the Pallas path, whose host does not train; :func:`dynax.sim.fused.rotate` for the CPU)."""
-    return np.matmul(np.asarray(w1, np.float64), eigvecs).astype(dtype_like.dtype)
+    the Pallas path, whose host does not train; :func:`dynax.sim.fused.rotate` for the CPU),
+    and no compile seconds."""
+    return np.matmul(np.asarray(w1, np.float64), eigvecs).astype(dtype_like.dtype), 0.0
 
 
 def _fast_trainer(method: str):
@@ -132,13 +133,14 @@ def _fast_trainer(method: str):
 
 def _fused_weights(cfg, batch: FusedBatch, rotate) -> tuple[list, float]:
     """Initial weights of a fused batch, the first rotated into each run's eigenbasis by
-    ``rotate`` (``W_1 U`` in float64, then rounded), and the seconds spent compiling the init."""
+    ``rotate`` (``W_1 U`` in float64, then rounded), and the seconds spent compiling the init
+    and the rotation."""
     inputs = batch.inputs
     if "aligned" in cfg.inits:  # the aligned init reads each run's Σ_yx: drawn run by run
         ws, seconds = _initial_weights(cfg, inputs)
         ws = [np.asarray(w) for w in ws]
-        ws[0] = rotate(ws[0], batch.eigvecs[batch.pair], ws[0])
-        return ws, seconds
+        ws[0], sec = rotate(ws[0], batch.eigvecs[batch.pair], ws[0])
+        return ws, seconds + sec
     # every other init is a unit draw per (seed, init) times the run's scale: draw and
     # rotate each distinct one once (drawn 8 at a time: one compiled shape)
     keys = np.stack([inputs.seed.astype(np.int64), inputs.init_code.astype(np.int64)], axis=1)
@@ -161,7 +163,8 @@ def _fused_weights(cfg, batch: FusedBatch, rotate) -> tuple[list, float]:
     unit = [np.concatenate(parts) for parts in zip(*draws, strict=True)]
     trips = np.stack([which, batch.pair], axis=1)
     _, first_t, which_t = np.unique(trips, axis=0, return_index=True, return_inverse=True)
-    rot = rotate(unit[0][which[first_t]], batch.eigvecs[batch.pair[first_t]], unit[0])
+    rot, sec = rotate(unit[0][which[first_t]], batch.eigvecs[batch.pair[first_t]], unit[0])
+    seconds += sec
     scale = np.asarray(inputs.init_scale, np.float64)[:, None, None]
     ws = [scale * rot[which_t.ravel()]] + [scale * w[which] for w in unit[1:]]
     return [w.astype(cfg.dtype) for w in ws], seconds
@@ -170,7 +173,8 @@ def _fused_weights(cfg, batch: FusedBatch, rotate) -> tuple[list, float]:
 def _train_fast(cfg, method: str, batch: FusedBatch) -> tuple[Outputs, float]:
     """One batch through the fused CPU kernel or the Pallas kernel (``method``): weights
     drawn by the kernels' own init and rotated into the eigenbasis of Σ_xx, the O(N) data
-    of each (seed, P) built once, then trained (on the host, or one program per network)."""
+    of each (seed, P) built once, then trained (on the host, or one program per network);
+    with the seconds spent compiling (init, rotation and the kernel: numba's or Triton's)."""
     train, rotate = _fast_trainer(method)
     ws, seconds = _fused_weights(cfg, batch, rotate)
     per_pair = eigen_runs(
@@ -178,7 +182,7 @@ def _train_fast(cfg, method: str, batch: FusedBatch) -> tuple[Outputs, float]:
     )
     runs = EigenRuns(*(np.asarray(x)[batch.pair] for x in per_pair))
     inputs = batch.inputs
-    out = train(
+    out, sec = train(
         cfg,
         ws,
         runs,
@@ -189,7 +193,7 @@ def _train_fast(cfg, method: str, batch: FusedBatch) -> tuple[Outputs, float]:
         inputs.n_train,
         inputs.weight_decay,
     )
-    return out, seconds
+    return out, seconds + sec
 
 
 def run_chunk(plan, k: int, cache: StatsCache, compiles: list | None = None, on_batch=None) -> Chunk:

@@ -24,6 +24,7 @@ uses the XLA kernel (:mod:`dynax.sim.gd`) for everything else.
 from __future__ import annotations
 
 import math
+import time
 
 import numba
 import numpy as np
@@ -31,11 +32,29 @@ import numpy as np
 from .eigen import EigenRuns
 from .tracker import DIVERGENCE_FACTOR, Outputs
 
-__all__ = ["rotate", "train_fused"]
+__all__ = ["compile_seconds", "rotate", "train_fused"]
+
+
+def compile_seconds(dispatcher, *args) -> float:
+    """Compile ``dispatcher`` for the types of ``args`` now (or load it from numba's cache),
+    and the seconds that took (0.0 when this process has it already): the first call's
+    compile is then reported as compile, not counted as training."""
+    sig = tuple(numba.typeof(a) for a in args)
+    if sig in dispatcher.overloads:
+        return 0.0
+    t0 = time.perf_counter()
+    dispatcher.compile(sig)
+    return time.perf_counter() - t0
+
+
+def rotate(w1, eigvecs, dtype_like) -> tuple[np.ndarray, float]:
+    """``W_1 U`` per run (:func:`_rotate`) and the seconds spent compiling it now."""
+    seconds = compile_seconds(_rotate, w1, eigvecs, dtype_like)
+    return _rotate(w1, eigvecs, dtype_like), seconds
 
 
 @numba.njit(cache=True, parallel=True)
-def rotate(w1, eigvecs, dtype_like):
+def _rotate(w1, eigvecs, dtype_like):
     """``W_1 U`` per run in float64, rounded to the dtype of ``dtype_like`` (numba, not BLAS:
     BLAS threads left spinning after a call halve the kernel's speed on a 2-core machine)."""
     n_runs, h, n = w1.shape
@@ -409,7 +428,8 @@ def train_fused(
             ``weight_decay`` is γ (every layer's gradient gains γ W_l, in units of the loss).
 
     Returns:
-        :class:`~dynax.sim.tracker.Outputs` of NumPy arrays, as the XLA kernel returns them.
+        :class:`~dynax.sim.tracker.Outputs` of NumPy arrays, as the XLA kernel returns them,
+        and the seconds spent compiling the kernel now (0.0 when this process had it).
     """
     dtype = np.dtype(config.dtype)
     cast = lambda x: np.array(x, dtype, order="C")  # a writable copy: one numba specialisation  # noqa: E731
@@ -425,12 +445,14 @@ def train_fused(
     best = np.full(n_runs, np.inf, dtype)
     best_epoch = np.full(n_runs, -1, np.int64)
     diverged = np.zeros(n_runs, np.bool_)
-    _train(
+    args = (
         w1, mids, a, cast(runs.lam), cast(runs.wbar), cast(runs.c), cast(runs.zeta), cast(runs.z_perp),
         cast(noise_std), cast(np.asarray(learning_rate) * grad_scale), cast(mom),
         cast(np.asarray(learning_rate) * grad_scale * np.asarray(weight_decay)), cast(n_train),
         np.asarray(runs.null_modes, np.int64), record, int(config.epochs), *out, best, best_epoch, diverged,
     )  # fmt: skip
+    seconds = compile_seconds(_train, *args)
+    _train(*args)
     best_error = np.where(best_epoch < 0, np.nan, best).astype(dtype)
     null = out[2] if config.null_space else None
-    return Outputs(out[0], out[1], best_error, best_epoch, diverged, null)
+    return Outputs(out[0], out[1], best_error, best_epoch, diverged, null), seconds

@@ -25,6 +25,7 @@ measured on a GPU (``benchmarks/gpu_check.py``).
 from __future__ import annotations
 
 import functools
+import time
 from typing import NamedTuple
 
 import jax
@@ -200,6 +201,24 @@ def pallas_trainer(shape: PallasShape, n_runs: int, interpret: bool):
     return jax.jit(call)
 
 
+_executables: dict = {}
+
+
+def _executable(shape: PallasShape, n_runs: int, interpret: bool, arrays) -> tuple:
+    """The compiled call for ``n_runs`` programs of ``shape`` (Triton's compile on a GPU),
+    and the seconds spent compiling it now (0.0 when this process has it)."""
+    key = (shape, n_runs, interpret, tuple((a.shape, a.dtype.str) for a in arrays))
+    if key in _executables:
+        return _executables[key], 0.0
+    t0 = time.perf_counter()
+    exe = pallas_trainer(shape, n_runs, interpret).lower(*arrays).compile()
+    seconds = time.perf_counter() - t0
+    while len(_executables) >= 16:  # the oldest goes
+        _executables.pop(next(iter(_executables)))
+    _executables[key] = exe
+    return exe, seconds
+
+
 def _pad(x: np.ndarray, shape: tuple[int, ...], dtype) -> np.ndarray:
     out = np.zeros(shape, dtype)
     out[tuple(slice(0, s) for s in x.shape)] = x
@@ -246,7 +265,8 @@ def train_pallas(
     """Train a batch of networks with the Pallas kernel (interpret mode on a CPU backend).
 
     Arguments as for :func:`dynax.sim.fused.train_fused` (the first layer already rotated
-    into each run's eigenbasis). Returns :class:`~dynax.sim.tracker.Outputs` of NumPy arrays.
+    into each run's eigenbasis). Returns :class:`~dynax.sim.tracker.Outputs` of NumPy arrays
+    and the seconds spent compiling the kernel now (0.0 when this process had it).
     """
     shape, arrays = pallas_inputs(
         config, weights, runs, noise_std, learning_rate, grad_scale, momentum, n_train, weight_decay
@@ -257,9 +277,11 @@ def train_pallas(
     launched = pallas_launch(n_runs)
     arrays = arrays[:1] + tuple(_pad(x, (launched, *x.shape[1:]), x.dtype) for x in arrays[1:])
     interpret = jax.default_backend() == "cpu"
-    curves, best, ints = jax.device_get(pallas_trainer(shape, launched, interpret)(*arrays))
+    exe, seconds = _executable(shape, launched, interpret, arrays)
+    curves, best, ints = jax.device_get(exe(*arrays))
     curves, best, ints = curves[:n_runs], best[:n_runs], ints[:n_runs]
     best_epoch = ints[:, 0].astype(np.int64)
     best_error = np.where(best_epoch < 0, np.nan, best[:, 0])
     null = curves[:, 2, :n_rec] if config.null_space else None
-    return Outputs(curves[:, 0, :n_rec], curves[:, 1, :n_rec], best_error, best_epoch, ints[:, 1] != 0, null)
+    out = Outputs(curves[:, 0, :n_rec], curves[:, 1, :n_rec], best_error, best_epoch, ints[:, 1] != 0, null)
+    return out, seconds
