@@ -111,10 +111,12 @@ def _time_part(plan: Plan, chunk) -> tuple[float, float]:
     return times[0], times[1]
 
 
-def _time_batch(spec: SweepSpec, plan: Plan, gi: int, epochs: int) -> tuple[float, float, float, tuple]:
+def _time_batch(
+    spec: SweepSpec, plan: Plan, gi: int, epochs: int
+) -> tuple[float, float, float, Plan, object]:
     """Group ``gi``'s first batch trained for ``epochs`` three times: (seconds of the faster
-    of the last two calls, compile seconds, the first call's other one-off seconds without the data, and
-    the data's and a part file's costs: :func:`_time_data`, :func:`_time_part`)."""
+    of the last two calls, compile seconds, the first call's other one-off seconds, data
+    included, and the probe's plan and chunk)."""
     g = plan.groups[gi]
     kernel = next((h.method for h in plan.groups if h.method in FAST), "xla")
     probe = plan_sweep(_probe_spec(spec, epochs), devices=plan.devices, kernel=kernel)
@@ -131,27 +133,31 @@ def _time_batch(spec: SweepSpec, plan: Plan, gi: int, epochs: int) -> tuple[floa
         t0 = time.perf_counter()
         chunk = run_chunk(probe, 0, cache)
         second = min(second, time.perf_counter() - t0)
-    idx = one.runs
-    seed_s, ridge_s = _time_data(plan, idx)
-    data_s = len(set(plan.table.seed[idx].tolist())) * seed_s + len(_ridge_keys(plan, idx)) * ridge_s
-    costs = (seed_s, ridge_s, *_time_part(probe, chunk))
-    return second, sum(compiles), max(first - second - sum(compiles) - data_s, 0.0), costs
+    return second, sum(compiles), max(first - second - sum(compiles), 0.0), probe, chunk
 
 
 @float64
 def estimate_run_time(spec: SweepSpec, plan: Plan) -> tuple[list[GroupEstimate], DataEstimate]:
     """Per compile group of ``plan``: its predicted run time, from two timed probes; and
-    the sweep's data (computed once, shared by the groups)."""
+    what the sweep pays once (its data and netCDF's first load), timed on the first group."""
     epochs = spec.train.epochs
     out, data = [], None
     for gi, g in enumerate(plan.groups):
         e1, e2 = (min(e, epochs) for e in PROBE_EPOCHS)
-        t1, compile_s, once, costs = _time_batch(spec, plan, gi, e1)
+        t1, compile_s, extra, probe, chunk = _time_batch(spec, plan, gi, e1)
+        first_write_s, part_s = _time_part(probe, chunk)
+        idx = probe.groups[0].runs
         if data is None:
+            seed_s, ridge_s = _time_data(plan, idx)
             seeds = len(set(plan.table.seed.tolist()))
             data = DataEstimate(
-                seeds, costs[0], len(_ridge_keys(plan)), costs[1], max(costs[2] - costs[3], 0.0)
+                seeds, seed_s, len(_ridge_keys(plan)), ridge_s, max(first_write_s - part_s, 0.0)
             )
+        # the probe computed its batch's data itself: the sweep's data line counts them
+        probe_data = (
+            len(set(plan.table.seed[idx].tolist())) * data.seed_s + len(_ridge_keys(plan, idx)) * data.ridge_s
+        )
+        once = max(extra - probe_data, 0.0)
         t2 = _time_batch(spec, plan, gi, e2)[0] if e2 > e1 else t1
         while e2 < epochs and t2 - t1 < MIN_SLOPE_S:
             e2 = min(epochs, 4 * e2)
@@ -163,7 +169,7 @@ def estimate_run_time(spec: SweepSpec, plan: Plan) -> tuple[list[GroupEstimate],
         batches = -(-len(g.runs) // unit)
         out.append(
             GroupEstimate(
-                g.label(), len(g.runs), batches, compile_s + once, batch_s, rate, g.n_chunks, costs[3]
+                g.label(), len(g.runs), batches, compile_s + once, batch_s, rate, g.n_chunks, part_s
             )
         )
     return out, data
