@@ -63,9 +63,10 @@ def run_summary(ds, res, wall: float, out: Path) -> None:
     n = int(ds.diverged.size)
     print(f"wrote {out}: {n} runs in {wall:.1f} s ({n / wall:.0f} runs/s), {int(ds.diverged.sum())} diverged")
     for t in res.timings:
+        again = t.get("retrained") and f"  retrained {t['retrained']} at a halved rate {t['retrain_s']:.2f} s"
         print(
-            f"  {t['label']:45s} {t['runs']:6d} runs  compile {t['compile_s']:.2f} s ({t['compiles']}x)  "
-            f"total {t['wall_s']:.2f} s"
+            f"  {t['label']:45s} {t['runs']:6d} runs  compile {t['compile_s']:.2f} s ({t['compiles']}x)"
+            f"{again or ''}  total {t['wall_s']:.2f} s"
         )
     from .analysis import LATE_FRACTION, reached_optimum, train_error_rose, valid
 

@@ -94,7 +94,10 @@ def test_batched_equals_loop_of_single_runs():
         for j, i in enumerate(group.runs):
             out = single(jax.tree.map(lambda a, j=j: a[j], inputs))
             np.testing.assert_allclose(out.test_error, res.test_error[i], rtol=1e-12)
-            np.testing.assert_allclose(out.train_error, res.train_error[i], rtol=1e-12)
+            # E_t falls to 3e-4 of its start: the single and the batched program sum in their
+            # own orders (XLA's codegen, which differs by CPU), and that cancellation lifts the
+            # float64 rounding to ~1e-12 (seen on a Zen 5 VM); 1e-10 is still far below any bug
+            np.testing.assert_allclose(out.train_error, res.train_error[i], rtol=1e-10)
             assert int(out.best_epoch) == res.best_epoch[i]
 
 

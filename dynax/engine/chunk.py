@@ -21,6 +21,7 @@ from ..sim.gd import init_weights, train_gd
 from ..sim.raw import train_raw
 from ..sim.tracker import Outputs
 from ..store import Chunk
+from . import stable
 from .inputs import (
     FusedBatch,
     StatsCache,
@@ -170,11 +171,12 @@ def _fused_weights(cfg, batch: FusedBatch, rotate) -> tuple[list, float]:
     return [w.astype(cfg.dtype) for w in ws], seconds
 
 
-def _train_fast(cfg, method: str, batch: FusedBatch) -> tuple[Outputs, float]:
+def _train_fast(cfg, method: str, batch: FusedBatch, stop_on_rise=None) -> tuple[Outputs, float]:
     """One batch through the fused CPU kernel or the Pallas kernel (``method``): weights
     drawn by the kernels' own init and rotated into the eigenbasis of Σ_xx, the O(N) data
     of each (seed, P) built once, then trained (on the host, or one program per network);
-    with the seconds spent compiling (init, rotation and the kernel: numba's or Triton's)."""
+    with the seconds spent compiling (init, rotation and the kernel: numba's or Triton's).
+    ``stop_on_rise``: runs the kernel may stop at the first rise of their objective."""
     train, rotate = _fast_trainer(method)
     ws, seconds = _fused_weights(cfg, batch, rotate)
     per_pair = eigen_runs(
@@ -192,46 +194,100 @@ def _train_fast(cfg, method: str, batch: FusedBatch) -> tuple[Outputs, float]:
         inputs.momentum,
         inputs.n_train,
         inputs.weight_decay,
+        stop_on_rise=stop_on_rise,
     )
     return out, seconds + sec
 
 
-def run_chunk(plan, k: int, cache: StatsCache, compiles: list | None = None, on_batch=None) -> Chunk:
+def _with_rate(inputs, lr):
+    """A batch's inputs (any trainer's) with the learning rates ``lr``."""
+    if isinstance(inputs, FusedBatch):
+        return inputs._replace(inputs=inputs.inputs._replace(learning_rate=lr))
+    return inputs._replace(learning_rate=lr)
+
+
+def _train_batch(plan, group, idx: np.ndarray, cache: StatsCache, compiles, halvings=None):
+    """Train one batch of runs (flat indices ``idx``): its inputs, its outputs (NumPy) and
+    its rates; ``halvings`` (per run) divide the automatic rates by 2^h (a retrain)."""
+    build = raw_inputs if group.method == "raw" else fused_inputs if group.method in FAST else chunk_inputs
+    inputs, lr = build(plan, group, idx, cache)
+    if halvings is not None and halvings.any():
+        lr = lr * 0.5**halvings
+        inputs = _with_rate(inputs, lr)
+    if group.method in FAST:
+        stop = stable.stop_on_rise(plan, group, idx, halvings)
+        out, seconds = _train_fast(group.config, group.method, inputs, stop)
+    else:
+        exe, seconds = compiled_trainer(group.config, group.method, plan.devices, inputs)
+        out = exe(inputs)
+    if seconds and compiles is not None:
+        compiles.append(seconds)
+    return inputs, jax.device_get(out), lr
+
+
+def _retrain(plan, group, idx, cache, out: Outputs, lr, n_real: int, compiles) -> tuple:
+    """Train again, from the same initial weights at half the rate, each automatic-rate run
+    whose objective rose (or that diverged), until none does or it has been halved
+    :data:`dynax.engine.stable.MAX_HALVINGS` times (docs/theory.md §3.2); the retrains are
+    batched like the group (padded by repeating a run, as chunks are), so a run's numbers
+    do not depend on which others were retrained beside it. Returns the outputs, rates and
+    halvings of every run, and (runs retrained, seconds)."""
+    halvings = np.zeros(len(idx), np.int64)
+    unit = group.batch * plan.devices
+    t0, retrained = time.perf_counter(), 0
+    while True:
+        redo = np.flatnonzero(stable.unstable(plan, group, idx, out, halvings)[:n_real])
+        if not len(redo):
+            break
+        halvings[redo] += 1
+        retrained += len(redo)
+        for b in range(0, len(redo), unit):
+            pos = redo[b : b + unit]
+            pad = 0 if group.method == "fused" else -len(pos) % unit  # the fused kernel takes any count
+            take = np.concatenate([pos, np.full(pad, pos[-1])])
+            _, again, rates = _train_batch(plan, group, idx[take], cache, compiles, halvings[take])
+            for name, values in again._asdict().items():
+                if values is not None:
+                    getattr(out, name)[pos] = np.asarray(values)[: len(pos)]
+            lr[pos] = rates[: len(pos)]
+    return out, lr, halvings, (retrained, time.perf_counter() - t0 if retrained else 0.0)
+
+
+def run_chunk(
+    plan,
+    k: int,
+    cache: StatsCache,
+    compiles: list | None = None,
+    on_batch=None,
+    retrained: list | None = None,
+) -> Chunk:
     """Train global chunk ``k`` of a plan; the seconds of each compilation it needed are
     appended to ``compiles``; ``on_batch(n)`` is called after each batch with the real
-    (not padding) runs it finished."""
+    (not padding) runs it finished; ``retrained`` gets (runs, seconds) of the retrains
+    at halved rates (:func:`_retrain`)."""
     gi, ci = plan.chunks[k]
     group = plan.groups[gi]
     idx = group.chunk(ci, plan.devices)
     unit = group.batch * plan.devices
-    outs, rates = [], []
-    build = raw_inputs if group.method == "raw" else fused_inputs if group.method in FAST else chunk_inputs
-    refits = []
-    for b in range(0, len(idx), unit):
-        inputs, lr = build(plan, group, idx[b : b + unit], cache)
-        rates.append(lr)
-        refit = group.config.validation and group.config.depth == 1
-        if group.method in FAST:
-            out, seconds = _train_fast(group.config, group.method, inputs)
-        else:
-            exe, seconds = compiled_trainer(group.config, group.method, plan.devices, inputs)
-            out = exe(inputs)
-        if seconds and compiles is not None:
-            compiles.append(seconds)
-        outs.append(out)
-        if refit:  # depth 1: the practitioner's refit on all P for the stopped epochs
-            w0 = np.asarray(_initial_weights(group.config, inputs)[0][0])
-            stopped = np.asarray(out.stopped_epoch)
-            refits.append(refit_test_error(plan, idx[b : b + unit], w0, lr, stopped, cache))
-        if on_batch is not None:
-            on_batch(max(0, min(group.n_real(ci), b + unit) - b))
-    out = Outputs(
-        *(
-            None if parts[0] is None else np.concatenate(parts)
-            for parts in zip(*jax.device_get(outs), strict=True)
-        )
-    )
     n = group.n_real(ci)
+    refit = group.config.validation and group.config.depth == 1  # the practitioner's refit on all P
+    outs, rates, kept = [], [], []
+    for b in range(0, len(idx), unit):
+        inputs, out, lr = _train_batch(plan, group, idx[b : b + unit], cache, compiles)
+        outs.append(out)
+        rates.append(lr)
+        kept.append(inputs if refit else None)
+        if on_batch is not None:
+            on_batch(max(0, min(n, b + unit) - b))
+    out = Outputs(*(None if parts[0] is None else np.concatenate(parts) for parts in zip(*outs, strict=True)))
+    out, lr, halvings, cost = _retrain(plan, group, idx, cache, out, np.concatenate(rates), n, compiles)
+    if retrained is not None and cost[0]:
+        retrained.append(cost)
+    refits = []
+    for j, inputs in enumerate(kept if refit else []):  # at the final rates, from the same weights
+        part = slice(j * unit, (j + 1) * unit)
+        w0 = np.asarray(_initial_weights(group.config, inputs)[0][0])
+        refits.append(refit_test_error(plan, idx[part], w0, lr[part], out.stopped_epoch[part], cache))
     p = np.asarray(plan.p_values, dtype=np.int64)[plan.table.p_index[idx[:n]]]
     best = out.best_epoch[:n].astype(np.int64)
     if group.method == "raw" and group.config.protocol == "online":  # steps -> examples, passes
@@ -246,7 +302,8 @@ def run_chunk(plan, k: int, cache: StatsCache, compiles: list | None = None, on_
         "best_epoch": best,
         "best_examples": examples,
         "diverged": out.diverged[:n].astype(np.int8),
-        "learning_rate_used": np.concatenate(rates)[:n],
+        "learning_rate_used": lr[:n],
+        "rate_halvings": halvings[:n].astype(np.int8),
     }
     for name in OPTIONAL:
         if getattr(out, name) is not None:

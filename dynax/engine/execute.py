@@ -40,6 +40,7 @@ def _run_local(plan: Plan, res: FlatResult, todo, parts, progress, done: int, to
     for gi, ks in by_group.items():
         t_group = time.perf_counter()
         compiles: list[float] = []
+        retrained: list[tuple[int, float]] = []
         for k in ks:
             ran = [0]
 
@@ -48,7 +49,7 @@ def _run_local(plan: Plan, res: FlatResult, todo, parts, progress, done: int, to
                 if progress is not None and n and before + ran[0] < total:
                     progress(before + ran[0], total)
 
-            c = run_chunk(plan, k, cache, compiles, batch_done)
+            c = run_chunk(plan, k, cache, compiles, batch_done, retrained)
             if parts is not None:
                 write_part(parts, plan, k, c)
             res.put(c)
@@ -64,6 +65,8 @@ def _run_local(plan: Plan, res: FlatResult, todo, parts, progress, done: int, to
                 chunk_size=g.chunk_size,
                 compiles=len(compiles),
                 compile_s=float(sum(compiles)),
+                retrained=sum(n for n, _ in retrained),  # trainings again at a halved rate
+                retrain_s=float(sum(s for _, s in retrained)),
                 wall_s=time.perf_counter() - t_group,
             )
         )

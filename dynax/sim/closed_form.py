@@ -6,6 +6,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from ..spec import derived
 from .gd import KernelConfig, RunInputs, init_weights, mode_bases, mode_outputs, similarity, statistics
 from .scope import float64, unbatched
 from .tracker import DIVERGENCE_FACTOR, Outputs
@@ -136,6 +137,7 @@ def closed_form(cfg: KernelConfig, run: RunInputs) -> Outputs:
     r = lz_noise[None] - jnp.einsum("bon,nk->bok", wt, m) + (wbt @ m)[None]
     train = jnp.sum(r * r, axis=(1, 2)) / (p * n_out)
     gone = rec >= bad_epoch
+    rise = _first_rise(cfg, train * (p * n_out), wt, run.weight_decay.astype(dtype), rec)
     nan = jnp.array(jnp.nan, dtype)
     out = Outputs(
         train_error=jnp.where(gone, nan, train),
@@ -144,6 +146,7 @@ def closed_form(cfg: KernelConfig, run: RunInputs) -> Outputs:
         best_epoch=jnp.where(finite0, best_epoch, -1),
         diverged=bad_epoch <= cfg.epochs,
         null_space_error=jnp.where(gone, nan, null_error(wt)) if cfg.null_space else None,
+        rise_epoch=rise,
     )
     if cfg.validation:
         out = out._replace(
@@ -161,3 +164,15 @@ def closed_form(cfg: KernelConfig, run: RunInputs) -> Outputs:
         curves += [w_rec] if cfg.weights else []
         curves += [similarity(w_rec, n_out)] if cfg.similarity else []
     return mode_outputs(out, cfg, run, mb, curves, wt[-1] @ u.T, out.diverged, dtype)
+
+
+def _first_rise(cfg, residual, wt, gamma, rec):
+    """The first recorded epoch at which the objective ``‖r‖² + γ‖w‖²`` rose
+    (:func:`dynax.spec.derived.rose`), -1 if never. Depth-1 GD is linear: the objective's
+    excess is ``Σ_i (λ_i + γ)(w̃_i(k) − w̃_i*)²`` with ``w̃_i(k) − w̃_i* ∝ q_i^k``, so with every
+    ``|q_i| ≤ 1`` it never rises, and a mode beyond that grows geometrically, which the
+    records see; checked there, the exact per-epoch scan is left as it is."""
+    j = residual + gamma * jnp.sum(wt * wt, axis=(1, 2)) if cfg.weight_decay else residual
+    lowest = jax.lax.cummin(j)
+    up = derived.rose(j[1:], lowest[:-1], j[0])
+    return jnp.where(jnp.any(up), rec[1:][jnp.argmax(up)], jnp.int64(-1))

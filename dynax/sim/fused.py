@@ -29,6 +29,7 @@ import time
 import numba
 import numpy as np
 
+from ..spec import derived
 from .eigen import EigenRuns
 from .tracker import DIVERGENCE_FACTOR, Outputs
 
@@ -335,16 +336,30 @@ def _update_middle(w, m, left, q, mo, g, row_in, row_out):
                 row_out[j] += ri * x
 
 
+@numba.njit(cache=True, fastmath=_FAST)
+def _squared_norm(w1, mids, a):
+    """Σ_l ‖W_l‖² of one network, in float64 (the weight-decay penalty's sum)."""
+    acc = 0.0
+    for flat in (w1.ravel(), mids.ravel(), a):
+        for x in flat:
+            acc += np.float64(x) * x
+    return acc
+
+
 @numba.njit(cache=True, parallel=True, fastmath=_FAST)
 def _train(
-    w1, mids, a, lam, wbar, c, zeta, z_perp, sigma, step, mom, decay, p, null_modes, record, epochs,
-    out_train, out_test, out_null, best, best_epoch, diverged,
+    w1, mids, a, lam, wbar, c, zeta, z_perp, sigma, step, mom, decay, gamma, p, null_modes, record, epochs,
+    stop_on_rise, rise_tol, out_train, out_test, out_null, best, best_epoch, diverged, rise_epoch,
 ):  # fmt: skip
     """Train every network of the batch (one thread each); results go into the ``out_*``
-    and tracker arrays. E_g, E_t and the null-space error are sums in float64."""
+    and tracker arrays. E_g, E_t and the null-space error are sums in float64. The training
+    objective ``P·E_t + γ Σ_l ‖W_l‖²`` is followed at every epoch: its first rise
+    (``rise_tol`` = relative, absolute: :func:`dynax.spec.derived.rose`) goes to
+    ``rise_epoch``, and a run with ``stop_on_rise`` stops there (it will be trained again)."""
     n_runs, h, n = w1.shape
     n_mid = mids.shape[1]
     n_rec = record.shape[0]
+    rel, absolute = rise_tol[0], rise_tol[1]
     for b in numba.prange(n_runs):
         dt = w1.dtype
         m1 = np.zeros((h, n), dt)
@@ -365,9 +380,14 @@ def _train(
             _row_times(row, mids[b, k], row2)
             row[:] = row2
         _row_times(row, w1[b], u)
+        root = np.empty(n)  # √λ in float64
+        for i in range(n):
+            root[i] = math.sqrt(lam[b, i])
         rounded = np.empty(1, dt)  # E_g summed in float64, compared in the run's dtype (as XLA does)
         limit = rounded[0]
         bad = False
+        start = 0.0
+        lowest = 0.0
         j_rec = 0
         for epoch in range(epochs + 1):
             acc = 0.0
@@ -376,9 +396,18 @@ def _train(
                 acc += np.float64(d[i]) * d[i]
             rounded[0] = acc / n + noise
             test = rounded[0]
+            tr = noise * z_perp[b]  # P·E_t, a sum of squares
+            for i in range(n):
+                r = np.float64(s) * zeta[b, i] - np.float64(d[i]) * root[i]
+                tr += r * r
+            objective = tr
+            if gamma[b] != 0:
+                objective += gamma[b] * _squared_norm(w1[b], mids[b], a[b])
             if epoch == 0:
                 rounded[0] = DIVERGENCE_FACTOR * test
                 limit = rounded[0]
+                start = objective
+                lowest = objective
                 if np.isfinite(test):
                     best[b] = test
                     best_epoch[b] = 0
@@ -390,16 +419,18 @@ def _train(
                 elif test < best[b]:
                     best[b] = test
                     best_epoch[b] = epoch
+                if rise_epoch[b] < 0 and objective > lowest * (1 + rel) + absolute * start:
+                    rise_epoch[b] = epoch
+                    if stop_on_rise[b]:
+                        break  # its records stay NaN: the engine trains it again
+                if objective < lowest:
+                    lowest = objective
             while j_rec < n_rec and record[j_rec] == epoch:
                 if bad:
                     out_train[b, j_rec] = np.nan
                     out_test[b, j_rec] = np.nan
                     out_null[b, j_rec] = np.nan
                 else:
-                    tr = noise * z_perp[b]
-                    for i in range(n):
-                        r = np.float64(s) * zeta[b, i] - np.float64(d[i]) * math.sqrt(lam[b, i])
-                        tr += r * r
                     out_train[b, j_rec] = tr / p[b]
                     out_test[b, j_rec] = test
                     nl = 0.0
@@ -416,8 +447,9 @@ def _train(
 
 
 def train_fused(
-    config, weights, runs: EigenRuns, noise_std, learning_rate, grad_scale, momentum, n_train, weight_decay
-):
+    config, weights, runs: EigenRuns, noise_std, learning_rate, grad_scale, momentum, n_train, weight_decay,
+    stop_on_rise=None,
+):  # fmt: skip
     """Train a batch of networks with the fused kernel.
 
     Args:
@@ -426,6 +458,8 @@ def train_fused(
             first already rotated into the eigenbasis (``W_1 U``, :func:`rotate`).
         runs: :func:`eigen_runs` of the batch; the rest are per-run arrays (B,);
             ``weight_decay`` is γ (every layer's gradient gains γ W_l, in units of the loss).
+        stop_on_rise: (B,) bool, runs to stop at the first rise of their training objective
+            (their curves are NaN from there; the engine trains them again): default none.
 
     Returns:
         :class:`~dynax.sim.tracker.Outputs` of NumPy arrays, as the XLA kernel returns them,
@@ -445,14 +479,19 @@ def train_fused(
     best = np.full(n_runs, np.inf, dtype)
     best_epoch = np.full(n_runs, -1, np.int64)
     diverged = np.zeros(n_runs, np.bool_)
+    rise_epoch = np.full(n_runs, -1, np.int64)
+    stop = np.zeros(n_runs, np.bool_) if stop_on_rise is None else np.asarray(stop_on_rise, np.bool_)
+    gamma = np.broadcast_to(np.asarray(weight_decay, np.float64), (n_runs,))
     args = (
         w1, mids, a, cast(runs.lam), cast(runs.wbar), cast(runs.c), cast(runs.zeta), cast(runs.z_perp),
         cast(noise_std), cast(np.asarray(learning_rate) * grad_scale), cast(mom),
-        cast(np.asarray(learning_rate) * grad_scale * np.asarray(weight_decay)), cast(n_train),
-        np.asarray(runs.null_modes, np.int64), record, int(config.epochs), *out, best, best_epoch, diverged,
+        cast(np.asarray(learning_rate) * grad_scale * np.asarray(weight_decay)), np.array(gamma),
+        cast(n_train), np.asarray(runs.null_modes, np.int64), record, int(config.epochs),
+        stop, np.array([derived.RISE_RELATIVE, derived.RISE_ABSOLUTE]),
+        *out, best, best_epoch, diverged, rise_epoch,
     )  # fmt: skip
     seconds = compile_seconds(_train, *args)
     _train(*args)
     best_error = np.where(best_epoch < 0, np.nan, best).astype(dtype)
     null = out[2] if config.null_space else None
-    return Outputs(out[0], out[1], best_error, best_epoch, diverged, null), seconds
+    return Outputs(out[0], out[1], best_error, best_epoch, diverged, null, rise_epoch=rise_epoch), seconds

@@ -264,6 +264,7 @@ class _State(NamedTuple):
     weights: list
     opt_state: optax.OptState
     track: tracker.Tracker  # running minimum of E_g, divergence (bad_epoch = epochs + 1 if none)
+    descent: tracker.Descent  # the training objective's lowest value and first rise
     stop: tracker.Stopper | None = None  # the validation minimum (train.validation)
 
 
@@ -281,13 +282,17 @@ def train_gd(cfg: KernelConfig, run: RunInputs) -> Outputs:
     grad_scale = run.grad_scale.astype(dtype)
     gamma = run.weight_decay.astype(dtype)
 
+    def objective(ws, r, residual=None):  # the training loss, with the weight-decay penalty where γ > 0
+        rr = jnp.sum(r * r) if residual is None else residual  # ‖r‖², or given (a record's E_t·P·N_out)
+        if not cfg.weight_decay:  # without it the program is the one before weight decay existed
+            return 0.5 * grad_scale * rr
+        penalty = gamma * sum(jnp.sum(w * w) for w in ws)  # L2 on every layer (for adam too: not AdamW)
+        return 0.5 * grad_scale * (rr + penalty)
+
     def loss(ws):
         w_eff = product(ws)
         r = lz_noise - (w_eff - w_bar) @ lx  # residual in factor space
-        if not cfg.weight_decay:  # without it the program is the one before weight decay existed
-            return 0.5 * grad_scale * jnp.sum(r * r), (w_eff, r)
-        penalty = gamma * sum(jnp.sum(w * w) for w in ws)  # L2 on every layer (for adam too: not AdamW)
-        return 0.5 * grad_scale * (jnp.sum(r * r) + penalty), (w_eff, r)
+        return objective(ws, r), (w_eff, r)
 
     def errors(w_eff, r):
         d = w_eff - w_bar
@@ -303,7 +308,8 @@ def train_gd(cfg: KernelConfig, run: RunInputs) -> Outputs:
     opt = optimizer(cfg.optimizer, run, dtype)
     ws0 = init_weights(cfg, run)
     w_eff0 = product(ws0)
-    _, test0 = errors(w_eff0, lz_noise - (w_eff0 - w_bar) @ lx)
+    r0 = lz_noise - (w_eff0 - w_bar) @ lx
+    _, test0 = errors(w_eff0, r0)
     limit = DIVERGENCE_FACTOR * test0
 
     val_error = validation_error_fn(cfg, run, w_bar, dtype)
@@ -316,9 +322,11 @@ def train_gd(cfg: KernelConfig, run: RunInputs) -> Outputs:
         return state._replace(stop=stop)
 
     def step(epoch, state: _State) -> _State:
-        (_, (w_eff, r)), grads = grad_fn(state.weights)
+        (value, (w_eff, r)), grads = grad_fn(state.weights)
         _, test = errors(w_eff, r)
-        state = check(state, test, epoch, w_eff)
+        state = check(state, test, epoch, w_eff)._replace(
+            descent=tracker.descend(state.descent, value, epoch)
+        )
         updates, opt_state = opt.update(grads, state.opt_state, state.weights)
         return state._replace(weights=optax.apply_updates(state.weights, updates), opt_state=opt_state)
 
@@ -326,8 +334,11 @@ def train_gd(cfg: KernelConfig, run: RunInputs) -> Outputs:
 
     def record(state: _State, epoch):
         w_eff = product(state.weights)
-        train, test = errors(w_eff, lz_noise - (w_eff - w_bar) @ lx)
+        r = lz_noise - (w_eff - w_bar) @ lx
+        train, test = errors(w_eff, r)
         state = check(state, test, epoch, w_eff)
+        value = objective(state.weights, r, train * (p * n_out))  # no second reduction over r
+        state = state._replace(descent=tracker.descend(state.descent, value, epoch))
         nan = jnp.array(jnp.nan, dtype)
         null = _null_space_error(w_eff, w_bar, u_row, n_out) if cfg.null_space else nan
         rec = [train, test, null, val_error(w_eff) if val_error is not None else nan]
@@ -344,6 +355,7 @@ def train_gd(cfg: KernelConfig, run: RunInputs) -> Outputs:
         weights=ws0,
         opt_state=opt.init(ws0),
         track=tracker.start(test0, dtype, cfg.epochs + 1),
+        descent=tracker.descent(objective(ws0, r0)),
         stop=tracker.stopper(dtype) if val_error is not None else None,
     )
     rec_epochs = np.asarray(cfg.record, dtype=np.int64)
@@ -352,6 +364,7 @@ def train_gd(cfg: KernelConfig, run: RunInputs) -> Outputs:
     state, lasts = record(state, rec_epochs[-1])
     null = (recs[2], lasts[2]) if cfg.null_space else None
     out = tracker.outputs(state.track, dtype, (recs[0], lasts[0]), (recs[1], lasts[1]), null)
+    out = out._replace(rise_epoch=state.descent.rise_epoch)
     if val_error is not None:
         out = out._replace(
             validation_error=records(recs[3], lasts[3]),

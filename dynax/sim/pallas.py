@@ -33,6 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.experimental import pallas as pl
 
+from ..spec import derived
 from .eigen import EigenRuns, pallas_launch, state_words
 from .eigen import pow2 as _pow2
 from .tracker import DIVERGENCE_FACTOR, Outputs
@@ -74,7 +75,7 @@ def _kernel(shape: PallasShape, *refs):
     dt = jnp.dtype(shape.dtype)
     n_mid, mom_on, decay_on = shape.n_mid, shape.momentum, shape.decay
     lam, wbar, c, zeta, root, null = (vec_ref[i, :] for i in range(6))
-    sig, step, mo, g, p, z_perp = (sc_ref[i] for i in range(6))
+    sig, step, mo, g, p, z_perp, gamma, rise_rel, rise_abs = (sc_ref[i] for i in range(9))
     noise = sig * sig
     inv_n = jnp.asarray(1.0 / shape.n, dt)
 
@@ -90,9 +91,19 @@ def _kernel(shape: PallasShape, *refs):
             row = times(row, mids[k])
         return times(row, w1)
 
-    def evaluate(e, u, track):
-        """Best and divergence at epoch e (the weights before its step), and d = u − w̄."""
-        best, best_e, bad, limit = track
+    def objective(d, weights):
+        """P·E_t (+ γ Σ_l ‖W_l‖² with weight decay): the training objective, a sum of squares."""
+        r = sig * zeta - d * root
+        j = noise * z_perp + jnp.sum(r * r)
+        if decay_on:
+            w1, mids, a = weights[0], weights[1], weights[2]
+            j = j + gamma * (jnp.sum(w1 * w1) + sum(jnp.sum(m * m) for m in mids) + jnp.sum(a * a))
+        return j
+
+    def evaluate(e, u, weights, track):
+        """Best, divergence and the objective's first rise at epoch e (the weights before its
+        step), and d = u − w̄."""
+        best, best_e, bad, limit, start, lowest, rise = track
         d = u - wbar
         test = jnp.sum(d * d) * inv_n + noise
         finite = jnp.isfinite(test)
@@ -102,7 +113,12 @@ def _kernel(shape: PallasShape, *refs):
         better = ~bad & (first | (test < best))
         best = jnp.where(better, test, best)
         best_e = jnp.where(better, e, best_e)
-        return (best, best_e, bad, limit), d, test
+        obj = objective(d, weights)
+        start = jnp.where(first, obj, start)
+        up = ~first & ~bad & (rise < 0) & (obj > lowest * (1 + rise_rel) + rise_abs * start)
+        rise = jnp.where(up, e, rise)
+        lowest = jnp.where(first, obj, jnp.where(bad, lowest, jnp.minimum(lowest, obj)))
+        return (best, best_e, bad, limit, start, lowest, rise), d, test
 
     def record(j, d, test, bad):
         """Store record j: E_t, E_g and the null-space error (NaN once diverged)."""
@@ -146,13 +162,14 @@ def _kernel(shape: PallasShape, *refs):
     weights = (w1, mids, a, zeros(w1), tuple(zeros(m) for m in mids), zeros(a))
     u = end_to_end(a, mids, w1)
     inf = jnp.asarray(jnp.inf, dt)
-    track, d, test = evaluate(jnp.int32(0), u, (inf, jnp.int32(-1), jnp.asarray(False), inf))
+    track0 = (inf, jnp.int32(-1), jnp.asarray(False), inf, inf, inf, jnp.int32(-1))
+    track, d, test = evaluate(jnp.int32(0), u, weights, track0)
     record(0, d, test, track[2])  # the first record is epoch 0
 
-    def advance(e, state):  # one step, then epoch e's best and divergence
+    def advance(e, state):  # one step, then epoch e's best, divergence and rise
         u, weights, track, d, test = state
         u, weights = train_step(d, weights)
-        track, d, test = evaluate(e, u, track)
+        track, d, test = evaluate(e, u, weights, track)
         return u, weights, track, d, test
 
     def segment(j, state):  # the epochs after record j − 1 up to record j, then record j
@@ -161,11 +178,12 @@ def _kernel(shape: PallasShape, *refs):
         return state
 
     state = jax.lax.fori_loop(jnp.int32(1), jnp.int32(shape.n_rec), segment, (u, weights, track, d, test))
-    best, best_e, bad, _ = state[2]
+    best, best_e, bad, _, _, _, rise = state[2]
     curves_ref[3, :] = jnp.zeros((shape.n_rec_pad,), dt)
     idx = jax.lax.broadcasted_iota(jnp.int32, (2,), 0)
     best_ref[...] = jnp.where(idx == 0, best, jnp.zeros((2,), dt))
-    ints_ref[...] = jnp.where(idx == 0, best_e, bad.astype(jnp.int32))
+    idx = jax.lax.broadcasted_iota(jnp.int32, (4,), 0)
+    ints_ref[...] = jnp.where(idx == 0, best_e, jnp.where(idx == 1, bad.astype(jnp.int32), rise))
 
 
 @functools.cache
@@ -177,11 +195,11 @@ def pallas_trainer(shape: PallasShape, n_runs: int, interpret: bool):
     in_specs = [pl.BlockSpec((rp,), lambda b: (0,)), run(hp, npad)]
     if shape.n_mid:
         in_specs.append(run(shape.n_mid, hp, hp))
-    in_specs += [run(hp), run(8, npad), run(8)]
+    in_specs += [run(hp), run(8, npad), run(16)]
     out_shape = [
         jax.ShapeDtypeStruct((n_runs, 4, rp), dt),
         jax.ShapeDtypeStruct((n_runs, 2), dt),
-        jax.ShapeDtypeStruct((n_runs, 2), jnp.int32),
+        jax.ShapeDtypeStruct((n_runs, 4), jnp.int32),
     ]
     params = None
     if not interpret:
@@ -193,7 +211,7 @@ def pallas_trainer(shape: PallasShape, n_runs: int, interpret: bool):
         out_shape=out_shape,
         grid=(n_runs,),
         in_specs=in_specs,
-        out_specs=[run(4, rp), run(2), run(2)],
+        out_specs=[run(4, rp), run(2), run(4)],
         interpret=interpret,
         compiler_params=params,
         name=f"dynax_gd_depth{shape.n_mid + 2}",
@@ -253,20 +271,27 @@ def pallas_inputs(
     vec = _pad(vec, (n_runs, 8, npad), dtype)
     rate = np.asarray(learning_rate, np.float64) * np.asarray(grad_scale, np.float64)
     mom = np.asarray(momentum, np.float64) if shape.momentum else np.zeros(n_runs)
-    sc = np.zeros((n_runs, 8), dtype)
-    for i, x in enumerate((noise_std, rate, mom, rate * np.asarray(weight_decay), n_train, runs.z_perp)):
+    sc = np.zeros((n_runs, 16), dtype)
+    per_run = (
+        noise_std, rate, mom, rate * np.asarray(weight_decay), n_train, runs.z_perp, weight_decay,
+        derived.RISE_RELATIVE, derived.RISE_ABSOLUTE,
+    )  # fmt: skip
+    for i, x in enumerate(per_run):
         sc[:, i] = np.broadcast_to(np.asarray(x, np.float64), n_runs)
     return shape, (rec, w1, *mids, a, vec, sc)
 
 
 def train_pallas(
-    config, weights, runs: EigenRuns, noise_std, learning_rate, grad_scale, momentum, n_train, weight_decay
-):
+    config, weights, runs: EigenRuns, noise_std, learning_rate, grad_scale, momentum, n_train, weight_decay,
+    stop_on_rise=None,
+):  # fmt: skip
     """Train a batch of networks with the Pallas kernel (interpret mode on a CPU backend).
 
     Arguments as for :func:`dynax.sim.fused.train_fused` (the first layer already rotated
-    into each run's eigenbasis). Returns :class:`~dynax.sim.tracker.Outputs` of NumPy arrays
-    and the seconds spent compiling the kernel now (0.0 when this process had it).
+    into each run's eigenbasis; ``stop_on_rise`` is accepted and ignored: every program
+    runs all its epochs, a rise is reported in ``rise_epoch``). Returns
+    :class:`~dynax.sim.tracker.Outputs` of NumPy arrays and the seconds spent compiling the
+    kernel now (0.0 when this process had it).
     """
     shape, arrays = pallas_inputs(
         config, weights, runs, noise_std, learning_rate, grad_scale, momentum, n_train, weight_decay
@@ -284,4 +309,4 @@ def train_pallas(
     best_error = np.where(best_epoch < 0, np.nan, best[:, 0])
     null = curves[:, 2, :n_rec] if config.null_space else None
     out = Outputs(curves[:, 0, :n_rec], curves[:, 1, :n_rec], best_error, best_epoch, ints[:, 1] != 0, null)
-    return out, seconds
+    return out._replace(rise_epoch=ints[:, 2].astype(np.int64)), seconds

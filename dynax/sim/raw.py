@@ -164,6 +164,7 @@ class _State(NamedTuple):
     opt_state: optax.OptState
     track: tracker.Tracker  # minimum over epochs (replay) or steps (online); bad_epoch large if none
     e: jax.Array  # the schedule's excess-error estimate
+    descent: tracker.Descent  # full batch: the training objective's lowest value and first rise
 
 
 class _Net(NamedTuple):
@@ -174,6 +175,8 @@ class _Net(NamedTuple):
     test_error: object  # weights -> E_g (exact, or on the test set) including σ_ε²
     train_error: object  # weights -> mean squared residual on the P examples
     grad: object  # (weights, inputs, labels, per-example weight) -> gradient of the loss
+    loss_and_grad: object  # the same -> (the loss, its gradient)
+    loss: object  # the same -> the loss (with the weight-decay penalty): the training objective
     s_tr: jax.Array  # (p_bucket, ·) the training inputs as the trained layers see them
     y_tr: jax.Array  # (p_bucket, N_out) labels
     mask: jax.Array  # (p_bucket,) 1 for the P real examples
@@ -243,7 +246,10 @@ def _network(cfg: RawConfig, run: RawInputs, dtype) -> _Net:
         share = jnp.sum(weight) / p.astype(dtype)
         return 0.5 * gs * (jnp.sum(r * r) + gamma * share * sum(jnp.sum(w * w) for w in ws))
 
-    return _Net(inputs, forward, test_error, train_error, jax.grad(loss), s_tr, y_tr, mask, sigma, t1, t2)
+    return _Net(
+        inputs, forward, test_error, train_error, jax.grad(loss), jax.value_and_grad(loss), loss,
+        s_tr, y_tr, mask, sigma, t1, t2,
+    )  # fmt: skip
 
 
 def _online_steps(cfg: RawConfig, run: RawInputs, net: _Net, check, update, dtype):
@@ -278,7 +284,7 @@ def _replay_epochs(cfg: RawConfig, run: RawInputs, net: _Net, check, update, dty
     def epoch_step(epoch, state):
         state = check(state, net.test_error(state.weights), epoch.astype(jnp.int64))
         if not cfg.batch:
-            return update(state, net.s_tr, net.y_tr, net.mask, ~state.track.diverged)
+            return update(state, net.s_tr, net.y_tr, net.mask, ~state.track.diverged, epoch)
         ekey = jax.random.fold_in(stream, epoch)
         u = jax.vmap(lambda mu: jax.random.uniform(jax.random.fold_in(ekey, mu)))(index)
         order = jnp.argsort(jnp.where(index < p, u, 2.0))  # real examples first, shuffled
@@ -314,8 +320,15 @@ def train_raw(cfg: RawConfig, run: RawInputs) -> Outputs:
     def check(state: _State, test, pos):
         return state._replace(track=tracker.update(state.track, test, pos, limit))
 
-    def update(state: _State, x, y, weight, active):
-        g = net.grad(state.weights, x, y, weight)
+    full_batch = cfg.protocol == "replay" and not cfg.batch  # a rise of the objective means something
+
+    def update(state: _State, x, y, weight, active, epoch=None):
+        """One step; full batch (``epoch`` given): the objective before it joins the descent state."""
+        if epoch is None:
+            g = net.grad(state.weights, x, y, weight)
+        else:
+            value, g = net.loss_and_grad(state.weights, x, y, weight)
+            state = state._replace(descent=tracker.descend(state.descent, value, epoch))
         e = state.e
         if scheduled:  # η*(e) = e/(e + σ²); de/dα = −e²/(e + σ²), dα = B/N per step
             rate = optimal_online_rate(e, noise_var)
@@ -339,6 +352,9 @@ def train_raw(cfg: RawConfig, run: RawInputs) -> Outputs:
     def record(state: _State, pos):
         test = net.test_error(state.weights)
         state = check(state, test, pos)
+        if full_batch:
+            value = net.loss(state.weights, net.s_tr, net.y_tr, net.mask)
+            state = state._replace(descent=tracker.descend(state.descent, value, pos))
         nan = jnp.array(jnp.nan, dtype)
         train = net.train_error(state.weights)
         rec = [train, test]
@@ -360,10 +376,12 @@ def train_raw(cfg: RawConfig, run: RawInputs) -> Outputs:
         opt_state=opt.init(ws0),
         track=tracker.start(test0, dtype, never),
         e=(run.teacher_var + run.init_var).astype(dtype),
+        descent=tracker.descent(net.loss(ws0, net.s_tr, net.y_tr, net.mask)),
     )
     state, recs = jax.lax.scan(interval, state, jnp.arange(n_rec - 1))
     state, lasts = record(state, steps[n_rec - 1])
     out = tracker.outputs(state.track, dtype, (recs[0], lasts[0]), (recs[1], lasts[1]))
+    out = out._replace(rise_epoch=state.descent.rise_epoch if full_batch else jnp.int64(-1))
     curves = [records(r, last) for r, last in zip(recs[2:], lasts[2:], strict=True)]
     w_last = product(state.weights) if cfg.final_weights else None
     return mode_outputs(out, cfg, _TeacherView(run.t1, run.mode_u, run.mode_v), mb, curves, w_last,

@@ -4,6 +4,11 @@ the first divergence, and the outputs of one run.
 A run diverges at its first non-finite E_g or E_g > ``DIVERGENCE_FACTOR`` × E_g(0); from
 then on its curves are NaN and its minimum stays where it was. Nothing raises inside
 compiled code: divergence is data (docs/design.md §3).
+
+A full-batch trainer also follows its training objective J (the loss it descends, with the
+weight-decay penalty where γ > 0) at every epoch, and reports the first epoch at which J
+rose (:func:`dynax.spec.derived.rose`): a GD step within the stability limit never raises
+it, so the engine retrains a run whose automatic rate let it rise (docs/theory.md §3.2).
 """
 
 from __future__ import annotations
@@ -12,13 +17,20 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+
+from ..spec import derived
 
 __all__ = [
     "DIVERGENCE_FACTOR",
+    "Descent",
     "Outputs",
     "Stopper",
     "Tracker",
     "best_error",
+    "descend",
+    "descent",
+    "first_rise",
     "outputs",
     "records",
     "start",
@@ -54,6 +66,9 @@ class Outputs(NamedTuple):
     validation_error: jax.Array | None = None
     stopped_test_error: jax.Array | None = None
     stopped_epoch: jax.Array | None = None
+    # the first epoch at which the training objective rose (derived.rose), -1 if never; None
+    # where a rise means nothing (online and minibatch presentation)
+    rise_epoch: jax.Array | None = None
 
 
 class Stopper(NamedTuple):
@@ -108,6 +123,40 @@ def update(tr: Tracker, test, epoch, limit) -> Tracker:
         diverged=diverged,
         bad_epoch=jnp.where(bad & ~tr.diverged, epoch, tr.bad_epoch),
     )
+
+
+class Descent(NamedTuple):
+    """The lowest training objective so far and the first epoch at which it rose."""
+
+    start: jax.Array  # J(0)
+    lowest: jax.Array  # min of J over the epochs so far
+    rise_epoch: jax.Array  # first epoch of a rise; -1 if none
+
+
+def descent(objective0) -> Descent:
+    """The descent state after epoch 0's objective ``objective0``."""
+    return Descent(objective0, objective0, jnp.int64(-1))
+
+
+def descend(ds: Descent, objective, epoch) -> Descent:
+    """Take the objective at ``epoch`` ≥ 1: a rise over every earlier value is recorded once."""
+    up = derived.rose(objective, ds.lowest, ds.start) & (ds.rise_epoch < 0)
+    return Descent(
+        ds.start,
+        jnp.minimum(ds.lowest, objective),
+        jnp.where(up, jnp.asarray(epoch, jnp.int64), ds.rise_epoch),
+    )
+
+
+def first_rise(objective) -> int:
+    """The NumPy reference of :func:`descend`: the first epoch at which the sequence
+    ``objective`` (epochs 0, 1, ...) rose above its lowest earlier value, -1 if never."""
+    j = np.asarray(objective, np.float64)
+    if j.size < 2:
+        return -1
+    lowest = np.minimum.accumulate(j)[:-1]
+    up = derived.rose(j[1:], lowest, j[0])
+    return int(np.argmax(up)) + 1 if up.any() else -1
 
 
 def outputs(tr: Tracker, dtype, train, test, null=None) -> Outputs:

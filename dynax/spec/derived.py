@@ -13,6 +13,8 @@ import math
 import numpy as np
 
 __all__ = [
+    "RISE_ABSOLUTE",
+    "RISE_RELATIVE",
     "depth1_init_var",
     "grad_scale",
     "layer_shapes",
@@ -25,8 +27,24 @@ __all__ = [
     "p_bucket",
     "record_epochs",
     "replay_examples",
+    "rose",
     "sigma0_sq",
 ]
+
+
+# What counts as a rise of a full-batch run's training objective (the training loss, plus the
+# weight-decay penalty where γ > 0) from one epoch to a later one: more than RISE_RELATIVE of the
+# lowest value before it, plus RISE_ABSOLUTE of its value at epoch 0 (rounding near zero). A GD
+# step within the stability limit never raises it (docs/theory.md §3.2); the trainers track it
+# at every epoch, and dynax.analysis.train_error_rose applies it to the recorded curves.
+RISE_RELATIVE = 1e-3
+RISE_ABSOLUTE = 1e-6
+
+
+def rose(value, lowest, start):
+    """Whether ``value`` is a rise over ``lowest`` (the least value before it) for a run that
+    started at ``start``; works on NumPy and JAX arrays alike (False for NaN)."""
+    return value > lowest * (1 + RISE_RELATIVE) + RISE_ABSOLUTE * start
 
 
 def n_train(n_in: int, n_over_p: float) -> int:

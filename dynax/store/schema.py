@@ -39,6 +39,11 @@ def _auto_rate(spec: SweepSpec) -> bool:
     return isinstance(spec.train.learning_rate, Auto) and "learning_rate" not in spec.dims
 
 
+def _any_auto_rate(spec: SweepSpec) -> bool:
+    rates = spec.axis("learning_rate").values if "learning_rate" in spec.dims else [spec.train.learning_rate]
+    return any(isinstance(r, Auto) for r in rates)
+
+
 def _rate_long_name(spec: SweepSpec) -> str:
     factor = spec.train.learning_rate.factor if isinstance(spec.train.learning_rate, Auto) else float("nan")
     return f"learning rate used: {factor:g} x the run's stability bound"
@@ -158,6 +163,15 @@ VARIABLES: tuple[Variable, ...] = (
         computed=lambda spec: spec.train.null_space_error,
     ),
     Variable("learning_rate_used", False, "float64", np.nan, _rate_long_name, in_dataset=_auto_rate),
+    Variable(
+        "rate_halvings",
+        False,
+        "int8",
+        -1,
+        "times the automatic learning rate was halved, the run trained again from its initial weights, "
+        "because its training objective rose (or it diverged) at the larger rate (0: the first rate held)",
+        in_dataset=_any_auto_rate,
+    ),
     Variable(
         "mode_strength",
         True,
