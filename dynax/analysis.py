@@ -363,11 +363,13 @@ def excess_over_ridge(ds: xr.Dataset, opt: xr.Dataset) -> dict:
     ``ridge_test_error`` (γ* = σ_ε²/σ_w², the Bayes estimate given each data set), and each
     run's own optimum against its ``best_ridge_test_error`` (the oracle γ). Both relative,
     paired per seed, with standard errors; negative where stopping beats ridge (possible on a
-    draw: an oracle stopping time against a fixed γ*, or a deep network's own bias)."""
+    draw: an oracle stopping time against a fixed γ*, or a deep network's own bias). The
+    seed-mean curve is ``opt_error_of_mean``'s: every seed at the same time t
+    (:func:`on_common_time`), each seed's E_g taken at that curve's minimum."""
     ok = valid(ds)
-    curves = ds.test_error.where(ok)
-    i = curves.mean("seed").fillna(np.inf).argmin("epoch").compute()  # grid-sized: cheap when lazy
-    at_opt = curves.isel(epoch=i)
+    curves = on_common_time(ds, "test_error").where(ok)
+    epoch = opt.opt_epoch_of_mean.compute()  # -1 where every run diverged
+    at_opt = curves.sel(epoch=epoch.where(epoch >= 0, ds.epoch[0])).where(epoch >= 0).drop_vars("epoch")
     base = ds.ridge_test_error.broadcast_like(at_opt)
     mean_ex, mean_sem = _paired_excess(at_opt, base)
     own_ex, own_sem = _paired_excess(
