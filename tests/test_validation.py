@@ -71,5 +71,46 @@ def test_held_out_stopping_equals_a_numpy_loop_and_the_refit():
                     _, full = numpy_gd(x, y, w0, lr, max(k, 1), [])
                     refit = np.sum((full[k] - w_bar) ** 2) / 24 + nv
                     np.testing.assert_allclose(run.refit_test_error, refit, rtol=1e-10)
+                    k_t = int(np.floor(k * p_fit / p + 0.5))  # the same λt: Σ_xx grows with P
+                    refit = np.sum((full[k_t] - w_bar) ** 2) / 24 + nv
+                    np.testing.assert_allclose(run.refit_equal_time_test_error, refit, rtol=1e-10)
                 else:
-                    assert np.isnan(run.refit_test_error)
+                    assert np.isnan(run.refit_test_error) and np.isnan(run.refit_equal_time_test_error)
+
+
+def test_held_out_ridge_equals_a_direct_fit_on_the_raw_data():
+    """γ chosen on the held-out examples (ridge fitted to the others), then refitted on all P:
+    against NumPy's solve on the raw examples."""
+    from dynax.engine.refit import HELDOUT_GAMMAS
+
+    text = spec_text(
+        "depth = 1\nn_over_p = [0.5, 1.5]\nsnr = [0.5, 4.0]\nseed = [0, 3]",
+        "n_in = 12\nn_out = 2",
+        "init_scale = 0.3",
+        "epochs = 20\nrecord = { every = 10 }\nvalidation = 0.25",
+    )
+    spec = parse_spec(text)
+    ds = run_sweep(spec)
+    chosen = set()
+    for r, p, p_fit in zip((0.5, 1.5), spec.n_train, spec.n_fit, strict=True):
+        for snr in (0.5, 4.0):
+            for seed in (0, 3):
+                x, y, w_bar, nv = data.raw_data(0, seed, p, 12, 2, 1.0, snr)
+
+                def ridge(x, y, g):
+                    return np.linalg.solve(x.T @ x + g * np.eye(12), x.T @ y).T
+
+                val = [
+                    np.sum((y[p_fit:] - x[p_fit:] @ ridge(x[:p_fit], y[:p_fit], g).T) ** 2)
+                    for g in HELDOUT_GAMMAS
+                ]
+                g = HELDOUT_GAMMAS[int(np.argmin(val))]
+                run = ds.sel(n_over_p=r, snr=snr, seed=seed).squeeze()
+                assert float(run.heldout_ridge_gamma) == g
+                for name, w in (
+                    ("heldout_ridge_test_error", ridge(x[:p_fit], y[:p_fit], g)),
+                    ("heldout_ridge_refit_test_error", ridge(x, y, g)),
+                ):
+                    np.testing.assert_allclose(run[name], np.sum((w - w_bar) ** 2) / 24 + nv, rtol=1e-9)
+                chosen.add(g)
+    assert len(chosen) > 2  # the choice depends on the data (not a grid edge everywhere)

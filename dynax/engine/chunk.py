@@ -32,7 +32,7 @@ from .inputs import (
     ridge_baseline,
 )
 from .plan import FAST
-from .refit import refit_test_error
+from .refit import heldout_ridge, refit_test_error
 
 __all__ = ["compiled_trainer", "run_chunk", "sharded_trainer"]
 
@@ -283,11 +283,14 @@ def run_chunk(
     out, lr, halvings, cost = _retrain(plan, group, idx, cache, out, np.concatenate(rates), n, compiles)
     if retrained is not None and cost[0]:
         retrained.append(cost)
-    refits = []
+    refits = {"refit_test_error": [], "refit_equal_time_test_error": []}
     for j, inputs in enumerate(kept if refit else []):  # at the final rates, from the same weights
         part = slice(j * unit, (j + 1) * unit)
         w0 = np.asarray(_initial_weights(group.config, inputs)[0][0])
-        refits.append(refit_test_error(plan, idx[part], w0, lr[part], out.stopped_epoch[part], cache))
+        for name, equal_time in (("refit_test_error", False), ("refit_equal_time_test_error", True)):
+            refits[name].append(
+                refit_test_error(plan, idx[part], w0, lr[part], out.stopped_epoch[part], cache, equal_time)
+            )
     p = np.asarray(plan.p_values, dtype=np.int64)[plan.table.p_index[idx[:n]]]
     best = out.best_epoch[:n].astype(np.int64)
     if group.method == "raw" and group.config.protocol == "online":  # steps -> examples, passes
@@ -309,9 +312,12 @@ def run_chunk(
         if getattr(out, name) is not None:
             values[name] = getattr(out, name)[:n]
     if group.config.validation:  # NaN but at depth 1
-        values["refit_test_error"] = np.concatenate(refits)[:n] if refits else np.full(n, np.nan)
+        for name, parts in refits.items():
+            values[name] = np.concatenate(parts)[:n] if parts else np.full(n, np.nan)
     if plan.spec.problem.linear_teacher:  # the paired baselines: data only, not the student
         values.update(ridge_baseline(plan, idx[:n], cache))
+        if group.config.validation:
+            values.update(heldout_ridge(plan, idx[:n], cache))
     if plan.spec.problem.hierarchy is not None and plan.spec.train.record.modes:
         values["teacher_mode_level"] = mode_levels(plan, idx[:n], cache)
     for name in ("mode_strength", "data_mode_strength", "weights", "similarity"):  # trainers: (run, epoch, …)

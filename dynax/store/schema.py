@@ -113,6 +113,10 @@ def _validates(spec: SweepSpec) -> bool:
     return bool(spec.train.validation)
 
 
+def _heldout_ridge(spec: SweepSpec) -> bool:
+    return bool(spec.train.validation) and spec.problem.linear_teacher
+
+
 def _modes(spec: SweepSpec) -> bool:
     return spec.train.record.modes
 
@@ -259,6 +263,46 @@ VARIABLES: tuple[Variable, ...] = (
         "depth 1: test error after refitting on all P examples for stopped_epoch epochs at the run's "
         "learning rate, from the same initial weights (NaN at depth >= 2)",
         computed=_validates,
+    ),
+    Variable(
+        "refit_equal_time_test_error",
+        False,
+        "float64",
+        np.nan,
+        "depth 1: test error after refitting on all P examples from the same initial weights at the run's "
+        "learning rate for round(stopped_epoch (P - V)/P) epochs: the stopped epoch's time lambda t "
+        "(Sigma_xx grows with the examples under the sum loss; stopped_epoch under the mean loss); NaN at "
+        "depth >= 2",
+        computed=_validates,
+    ),
+    Variable(
+        "heldout_ridge_gamma",
+        False,
+        "float64",
+        np.nan,
+        "ridge parameter gamma (sum-loss units) with the least mean squared residual on the V held-out "
+        "examples, ridge fitted to the P - V others; the first least of 61 values geomspace(1e-3, 1e3)",
+        computed=_heldout_ridge,
+        over=DATA_DIMS,
+    ),
+    Variable(
+        "heldout_ridge_test_error",
+        False,
+        "float64",
+        np.nan,
+        "population error of ridge at heldout_ridge_gamma fitted to the P - V fit examples",
+        computed=_heldout_ridge,
+        over=DATA_DIMS,
+    ),
+    Variable(
+        "heldout_ridge_refit_test_error",
+        False,
+        "float64",
+        np.nan,
+        "population error of ridge at heldout_ridge_gamma refitted to all P examples: the practical "
+        "competitor of early stopping on held-out data",
+        computed=_heldout_ridge,
+        over=DATA_DIMS,
     ),
     Variable(
         "ridge_test_error",
