@@ -284,3 +284,41 @@ def test_whitened_depth1_theory_is_the_single_eigenvalue_law():
             got, var * th.test_error.sel(snr=np.inf), rtol=1e-9, atol=1e-14
         )  # float64 rounding floor
     assert np.isfinite(th.bayes_test_error).all()
+
+
+def test_mode_oracle_on_each_seeds_data_equals_its_definition_and_its_noise_average():
+    """The mode oracle (docs/theory.md §3.1): on the raw examples, the least-squares strength
+    along each teacher mode, shrunk by s²/(s² + σ²/κ); its expectation over the label noise
+    against a Monte Carlo average over 4000 noise draws on the same inputs (within 4 s.e.)."""
+    from dynax.predict import theory_dataset
+
+    text = spec_text(
+        "depth = 1\nn_over_p = [0.5, 2.0]\nsnr = [0.5, 4.0]\nseed = [0, 5]",
+        "n_in = 10\nn_out = 6\nteacher_singular_values = [4.0, 2.0, 0.5]",
+        "init_scale = 0.1",
+        "epochs = 10",
+    )
+    spec = parse_spec(text)
+    th = theory_dataset(spec)
+    rng = np.random.default_rng(0)
+    for r, p in zip((0.5, 2.0), spec.n_train, strict=True):
+        for snr in (0.5, 4.0):
+            for seed in (0, 5):
+                x, y, w_bar, nv = data.raw_data(
+                    0, seed, p, 10, 6, 0.3375, snr, (4.0, 2.0, 0.5)
+                )  # σ_w² = Σs²/(N N_out)
+                u, s, vt = np.linalg.svd(w_bar)
+                u, s, v = u[:, :3], s[:3], vt[:3].T
+                kappa = np.sum((x @ v) ** 2, axis=0)
+
+                def oracle(y, u=u, s=s, v=v, kappa=kappa, x=x, nv=nv):
+                    est = np.einsum("pa,pa->a", y @ u, x @ v) / kappa * s**2 / (s**2 + nv / kappa)
+                    return np.sum((est - s) ** 2) / 60 + nv
+
+                got = th.sel(n_over_p=r, snr=snr, seed=seed)
+                np.testing.assert_allclose(got.oracle_test_error, oracle(y), rtol=1e-9)
+                draws = [
+                    oracle(x @ w_bar.T + np.sqrt(nv) * rng.standard_normal(y.shape)) for _ in range(4000)
+                ]
+                sem = np.std(draws) / np.sqrt(len(draws))
+                assert abs(np.mean(draws) - float(got.oracle_expected_test_error)) < 4 * sem

@@ -30,7 +30,7 @@ from ..theory import (
 )
 from .balanced import balanced_seed_mean
 from .features import decomposition_dataset
-from .modes import mode_theory
+from .modes import mode_oracle_dataset, mode_theory
 
 __all__ = ["theory_dataset"]
 
@@ -263,7 +263,8 @@ def _assemble(spec: SweepSpec, dims, arrays: dict, notes: set, rf, n: int) -> xr
                 a = dict(rf[name].attrs, long_name=f"{rf[name].attrs['long_name']} (seed mean)")
                 data_vars[name] = xr.Variable(rf[name].dims, rf[name].values, a)
     data_vars.update(mode_theory(spec))  # over seed: each seed's own data modes
-    if "mode_strength" in data_vars:
+    data_vars.update(mode_oracle_dataset(spec))
+    if "mode_strength" in data_vars or "oracle_test_error" in data_vars:
         coords["seed"] = coordinates(spec)["seed"]
     return xr.Dataset(
         data_vars,

@@ -20,9 +20,9 @@ import xarray as xr
 from ..sim import data
 from ..sim.modes import ZERO_MODE
 from ..spec import Auto, SweepSpec, derived
-from ..theory import saxe_mode_discrete
+from ..theory import mode_oracle, saxe_mode_discrete
 
-__all__ = ["mode_theory"]
+__all__ = ["mode_oracle_dataset", "mode_theory"]
 
 NOTE = (
     "mode strengths: exact per-mode GD recursion (docs/theory.md §3.1) where it holds: aligned "
@@ -99,3 +99,44 @@ def mode_theory(spec: SweepSpec) -> dict[str, xr.Variable]:
             (*dims, "data_mode", "epoch"), dms, {"long_name": "data mode strength: theory", **attrs}
         ),
     }
+
+
+def mode_oracle_dataset(spec: SweepSpec) -> dict[str, xr.Variable]:
+    """``oracle_test_error`` and ``oracle_expected_test_error`` over (n_over_p, snr, seed) for
+    a teacher of chosen spectrum (:func:`dynax.theory.mode_oracle` on each seed's own data):
+    the error of an estimator that knows the teacher's singular vectors and values, a
+    reference below what any network can do without them; empty for other teachers."""
+    pr = spec.problem
+    if not pr.teacher_singular_values or not pr.linear_teacher:
+        return {}
+    r_values, snrs, seeds = (spec.axis(d).values for d in ("n_over_p", "snr", "seed"))
+    out = np.full((2, len(r_values), len(snrs), len(seeds)), np.nan)
+    for c, seed in enumerate(seeds):
+        st = data.problem_stats(spec.seed, seed, spec.n_fit, pr)  # the examples a run fits
+        u, s, v = st.modes_u, st.modes_s, st.modes_v  # (N_out, r), (r,), (N, r)
+        for a in range(len(spec.n_fit)):
+            lx, lz = st.factor[a][: pr.n_in], st.factor[a][pr.n_in :]
+            xv = lx.T @ v  # (K, r): Σ_xx's quadratic form along each v_α is ‖L_xᵀ v_α‖²
+            kappa = np.sum(xv * xv, axis=0)
+            teach = np.sum((u.T @ st.teacher @ lx) * xv.T, axis=1)  # u_αᵀ w̄ Σ_xx v_α
+            noise = np.sum((u.T @ lz) * xv.T, axis=1)  # u_αᵀ L_z L_xᵀ v_α
+            for b, snr in enumerate(snrs):
+                nv = float(derived.noise_var(pr.teacher_var, snr))
+                out[:, a, b, c] = mode_oracle(teach + np.sqrt(nv) * noise, kappa, s, nv, pr.n_in, pr.n_out)
+    dims = ("n_over_p", "snr", "seed")
+    note = "docs/theory.md §3.1: an oracle reference, not a network; sigma_eps^2 included"
+    return {
+        "oracle_test_error": xr.Variable(
+            dims,
+            out[0],
+            {"long_name": "E_g of the mode oracle (knows the teacher's singular vectors and values; "
+             "best linear shrinkage of each mode's least-squares estimate) on each seed's own data",
+             "units": "1", "comment": note},
+        ),
+        "oracle_expected_test_error": xr.Variable(
+            dims,
+            out[1],
+            {"long_name": "expectation of oracle_test_error over the label noise, given each seed's inputs",
+             "units": "1", "comment": note},
+        ),
+    }  # fmt: skip

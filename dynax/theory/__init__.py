@@ -9,7 +9,14 @@
 The theory on a spec's grid, as a Dataset beside a result, is :mod:`dynax.predict`.
 """
 
-from .deep import saxe_escape_time, saxe_mode, saxe_mode_discrete, saxe_plateau_time, stability_bound
+from .deep import (
+    mode_oracle,
+    saxe_escape_time,
+    saxe_mode,
+    saxe_mode_discrete,
+    saxe_plateau_time,
+    stability_bound,
+)
 from .features import decompose_run, relu_moments
 from .hierarchy import (
     hierarchy_covariance,
@@ -42,6 +49,7 @@ __all__ = [
     "hierarchy_modes",
     "hierarchy_singular_values",
     "leaf_correlations",
+    "mode_oracle",
     "mp_bulk_nodes",
     "mp_density",
     "mp_edges",

@@ -9,6 +9,7 @@ import numpy as np
 from .mp import gauss_legendre
 
 __all__ = [
+    "mode_oracle",
     "saxe_escape_time",
     "saxe_mode",
     "saxe_mode_discrete",
@@ -228,3 +229,23 @@ def saxe_escape_time(s, u0, depth: int, frac: float = 0.5, target=None, alpha: f
 def _check_alpha(alpha) -> None:
     if not alpha > 0:
         raise ValueError(f"alpha (Σ_xx = α I) must be positive, got {alpha}")
+
+
+def mode_oracle(projection, kappa, s, noise_var, n_in: int, n_out: int):
+    """E_g of the oracle that knows the teacher's singular vectors and values (docs/theory.md
+    §3.1 "An oracle for a low-rank teacher"): along each teacher mode α it takes the data's
+    least-squares estimate ŝ_α = u_αᵀ Σ_yx v_α / κ_α, κ_α = v_αᵀ Σ_xx v_α (``projection`` =
+    u_αᵀ Σ_yx v_α), and shrinks it by the best linear factor for that mode,
+    g_α = s_α²/(s_α² + σ_ε²/κ_α) (ŝ_α ~ N(s_α, σ_ε²/κ_α) given the inputs), and predicts 0
+    off the teacher's modes. Returns (realised E_g on these data, its expectation over the
+    label noise given the inputs), both including σ_ε²; arrays over the last axis (modes)."""
+    m, k, s = (np.asarray(v, np.float64) for v in (projection, kappa, s))
+    nv, seen = float(noise_var), k > 0
+    var = np.where(seen, nv / np.where(seen, k, 1.0), 0.0)  # Var(ŝ_α) given the inputs (unseen: none)
+    den = np.where(s * s + var > 0, s * s + var, 1.0)
+    g = np.where(seen, s * s / den, 0.0)  # a mode the inputs never excite is predicted 0
+    est = g * np.where(seen, m / np.where(seen, k, 1.0), 0.0)
+    scale = n_in * n_out
+    realised = np.sum((est - s) ** 2, axis=-1) / scale + nv
+    expected = np.sum(np.where(seen, s * s * var / den, s * s), axis=-1)  # E(gŝ − s)² = s²v/(s² + v)
+    return realised, expected / scale + nv
