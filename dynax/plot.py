@@ -84,6 +84,9 @@ def heatmaps(
     late: xr.DataArray | None = None,
     within: xr.DataArray | None = None,
     ncols: int | None = None,
+    limits: tuple[float, float] | None = None,
+    within_text: str = "within 2 s.e. of the reference",
+    marks: tuple = (),
 ) -> Figure:
     """One heatmap per depth over log N/P (x) × log SNR (y), one shared colour scale.
 
@@ -96,8 +99,11 @@ def heatmaps(
             the last 10% of training, so their optimum may lie beyond the run
             (``reached_optimum < 1`` of :func:`dynax.analysis.summarize`).
         within: where true a cell is dotted (·): the value is within two standard errors
-            of the reference it is compared with.
+            of the reference it is compared with (``within_text`` says which).
         ncols: panels per row (default: all depths in one row).
+        limits: the colour scale's (low, high); values beyond take the end colours and the
+            colour bar shows an arrow on that side (default: the data's range).
+        marks: more cell markers, each ``(mask, marker, legend text)``.
     """
     if "depth" not in da.dims:
         da = da.expand_dims(depth=[0])
@@ -110,8 +116,13 @@ def heatmaps(
     if log:
         finite = finite[finite > 0]
     lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (1.0, 10.0)
+    below, above = (lo < limits[0], hi > limits[1]) if limits is not None else (False, False)
+    extend = ["neither", "max", "min", "both"][2 * below + above]  # the colour bar's arrows
+    lo, hi = limits if limits is not None else (lo, hi)
     if log:
         norm = colors.LogNorm(vmin=lo, vmax=hi if hi > lo else lo * 1.01)
+    elif center is not None and limits is not None:  # diverging about center, each side its own slope
+        norm = colors.TwoSlopeNorm(vcenter=center, vmin=min(lo, center - 1e-12), vmax=max(hi, center + 1e-12))
     elif center is not None:
         span = max(abs(lo - center), abs(hi - center), 1e-12)
         norm = colors.TwoSlopeNorm(vcenter=center, vmin=center - span, vmax=center + span)
@@ -129,14 +140,14 @@ def heatmaps(
     axes = grid[: len(depths)]
     x, y = da.n_over_p.values, da.snr.values
     xe, ye = _edges(x), _edges(y)
-    masks = {
-        key: (m.expand_dims(depth=[0]) if "depth" not in m.dims else m)
-        .sel(snr=y)
-        .transpose("depth", "snr", "n_over_p")
-        .values.astype(bool)
-        for key, m in (("late", late), ("within", within))
+    markers = [(late, "x", 40, "optimum not reached by every run"), (within, ".", 30, within_text)]
+    markers += [(m, marker, 40, text) for m, marker, text in marks]
+    grid_of = lambda m: (m if "depth" in m.dims else m.expand_dims(depth=[0])).sel(snr=y)  # noqa: E731
+    masks = [
+        (grid_of(m).transpose("depth", "snr", "n_over_p").values.astype(bool), marker, size, text)
+        for m, marker, size, text in markers
         if m is not None
-    }
+    ]
     mesh = None
     for i, (ax, d, z) in enumerate(zip(axes, depths, values, strict=True)):
         mesh = ax.pcolormesh(xe, ye, z, norm=norm, cmap=cmap, shading="flat")
@@ -145,13 +156,9 @@ def heatmaps(
             ax.clabel(cs, fmt=lambda v: f"{v:g}", fontsize=9)
         ax.axvline(1.0, color="red", lw=1.2, ls="--", label="N = P")
         gx, gy = np.meshgrid(x, y)
-        for key, marker, size, text in (
-            ("late", "x", 40, "optimum not reached by every run"),
-            ("within", ".", 30, "within 2 s.e. of the reference"),
-        ):
-            if key in masks and masks[key][i].any():
-                m = masks[key][i]
-                ax.scatter(gx[m], gy[m], marker=marker, s=size, color="k", lw=1.2, label=text)
+        for mask, marker, size, text in masks:
+            if mask[i].any():
+                ax.scatter(gx[mask[i]], gy[mask[i]], marker=marker, s=size, color="k", lw=1.2, label=text)
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel(NP_LABEL, fontsize=11)
@@ -165,7 +172,7 @@ def heatmaps(
         for h, n in zip(*ax.get_legend_handles_labels(), strict=True):
             handles.setdefault(n, h)
     axes[0].legend(list(handles.values()), list(handles), loc="upper left", fontsize=8, framealpha=0.8)
-    cbar = fig.colorbar(mesh, ax=list(axes), shrink=0.95)
+    cbar = fig.colorbar(mesh, ax=list(axes), shrink=0.95, extend=extend)
     cbar.set_label(label or da.attrs.get("long_name", da.name or ""), fontsize=11)
     cbar.ax.tick_params(labelsize=10)
     if log:
@@ -264,9 +271,7 @@ def learning_curves(
         a.set_ylabel(what)
         values = np.concatenate([v[np.isfinite(v) & (v > 0)] for v in drawn[id(a)]] or [np.ones(1)])
         top = float(values.max()) if values.size else 1.0
-        bottom = max(
-            float(values.min()) if values.size else top / 10, 1e-6 * top
-        )  # E_t → 0 when interpolating
+        bottom = max(float(values.min()) if values.size else top / 10, 1e-6 * top)  # E_t → 0: interpolation
         a.set_ylim(bottom / 1.3, top * 1.3)
         a.tick_params(labelleft=True)
         log_ticks(a, "y")
@@ -439,21 +444,16 @@ def _analysis_figures(
     same training sets where the summary has it.
     """
     n_snr = int(np.isfinite(summary.snr.values).sum())
-    # a map needs two SNRs and two loads: over one it is a row of stripes (error_vs_n_over_p
-    # shows the same numbers as lines)
-    maps = n_snr > 1 and summary.sizes["n_over_p"] > 1
+    maps = n_snr > 1 and summary.sizes["n_over_p"] > 1  # else a map is stripes: error_vs_n_over_p has them
     late = _late(summary)
     noise = summary.noise_var.where(summary.noise_var > 0)
     make = {}
     if maps:
         make["phase_diagram"] = lambda f: phase_diagram(summary, fig=f)
         make["optimal_time"] = lambda f: heatmaps(
-            summary.opt_time_of_mean,
-            label="t* (time of the minimum of the seed-mean curve)",
-            title="optimal stopping time",
-            late=late,
-            fig=f,
-        )
+            summary.opt_time_of_mean, label=r"$t^*$ (time of the minimum of the seed-mean curve)",
+            title="optimal stopping time", late=late, fig=f,
+        )  # fmt: skip
         make["overtraining"] = lambda f: heatmaps(
             (summary.overtraining / noise).clip(min=1e-4),
             label=r"$(E_g^{final} - E_g^*)/\sigma_\varepsilon^2$ (seed-mean curve)",
@@ -479,17 +479,20 @@ def _analysis_figures(
             None if sem is None else abs(summary.opt_error_of_mean - summary.bayes_test_error) < 2 * sem,
             r"$E_g^*/E_{Bayes} - 1$ (%), $E_{Bayes}$: population theory",
             "excess of the seed-mean optimum over the population Bayes error\n"
-            "(the average teacher, not these seeds' teachers; ·: within 2 s.e.)",
+            "(the average teacher, not these seeds' teachers; ·: within 2 s.e. of it)",
+            "within 2 s.e. of the Bayes error",
         )
     if "excess_over_ridge" in summary and bool(summary.excess_over_ridge.notnull().any()):
         refs["excess_over_ridge"] = (
             abs(summary.excess_over_ridge) < 2 * summary.excess_over_ridge_sem,
             r"mean$(E_g - E_{ridge})$/mean $E_{ridge}$ (%), paired per seed",
-            "excess over ridge at γ* = 1/SNR fitted to the same training sets (like with like)\n"
-            "E_g: each seed at the minimum of the seed-mean curve; ·: within 2 s.e. of 0",
+            r"excess over ridge at $\gamma^*$ = 1/SNR fitted to the same training sets (like with like)"
+            "\n$E_g$: each seed at the minimum of the seed-mean curve (seeds at equal $t$); ·: within 2 s.e.",
+            "within 2 s.e. of 0 (as good as ridge)",
         )
-    for name, (w, lab, ttl) in refs.items() if maps else ():
-        kw = {"log": False, "center": 0.0, "cmap": "RdBu_r", "late": late, "within": w, "label": lab}
+    for name, (w, lab, ttl, within_text) in refs.items() if maps else ():
+        kw = {"log": False, "center": 0.0, "cmap": "RdBu_r", "late": late, "within": w, "label": lab,
+              "within_text": within_text}  # fmt: skip
         make[name] = lambda f, v=name, kw=kw, ttl=ttl: heatmaps(100 * summary[v], title=ttl, fig=f, **kw)
     if only is not None:
         return {only: make[only](fig)}

@@ -229,7 +229,7 @@ def test_modes_tiny(tmp_path):
     results = [
         _results("modes_plateau", plateau, theory=False),
         _results("modes_depth", [*deep, "train.epochs=1500"], theory=False),
-        _results("modes_generalization", [*gen, "train.epochs=2000"], theory=False),
+        _results("modes_generalization", [*gen, "train.epochs=2000"], theory=False),  # the oracle: computed
     ]
     nums = _make("modes", results, tmp_path)
     assert len(nums["figures"]) == 4
@@ -248,3 +248,5 @@ def test_modes_tiny(tmp_path):
     assert ortho["not_learnt_runs"] == 0 and 0.5 < ortho["sim_over_linearised"][0] < 1.5
     u = nums["generalization"]["depth=2,alpha=4,snr=1"]["u_over_s_at_t_star"]
     assert u[0] > 0.8 and u[-1] < 0.5  # the strong mode is learnt by t*, the weak one is not
+    at = nums["generalization"]["error_at_optimum"]["alpha=4,snr=10"]  # the oracle knows the modes
+    assert at["mode_oracle"][0] < min(at["depth=2"][0], at["best_ridge"][0])

@@ -15,7 +15,8 @@ def test_stopping_tiny(tmp_path):
     spec = load_spec(SPEC, over)
     ds = run_sweep(spec)
     nums = gallery.make("stopping", [(ds, theory_dataset(spec, n=100))], tmp_path)
-    assert (tmp_path / "stopping.png").exists() and json.loads((tmp_path / "numbers.json").read_text())
+    assert (tmp_path / "stopping.png").exists() and (tmp_path / "stopping_cost.png").exists()
+    assert json.loads((tmp_path / "numbers.json").read_text())
     d1 = nums["depth=1"]["snr=1"]
     # the held-out stop can only lose against the oracle on the same fit set (paired, per run)
     assert all(v >= -1e-12 for v in d1["stopped_over_oracle"])

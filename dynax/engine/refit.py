@@ -21,8 +21,7 @@ from ..spec import derived
 
 __all__ = ["HELDOUT_GAMMAS", "equal_time_epochs", "heldout_ridge", "refit_test_error"]
 
-# the ridge parameters (sum-loss units, as best_ridge_gamma) the held-out ridge chooses from
-HELDOUT_GAMMAS = np.geomspace(1e-3, 1e3, 61)
+HELDOUT_GAMMAS = derived.HELDOUT_GAMMAS
 
 
 def _full_eigenbasis(plan, seed: int, pj: int, cache):

@@ -49,7 +49,7 @@ SPECS = {
         "regularization_peak",
     ),
     "stopping": ("stopping",),
-    "hierarchy": ("hierarchy_stages", "hierarchy_noise"),
+    "hierarchy": ("hierarchy_stages", "hierarchy_illusory", "hierarchy_noise"),
 }
 ITEMS = tuple(SPECS)
 _MAKERS = {
@@ -117,8 +117,10 @@ REDUCTIONS = {
     ),
     "stopping": (
         "seed means with standard errors of each run's oracle best (best_test_error), its held-out stop "
-        "(stopped_test_error), the depth-1 refit (refit_test_error) and ridge at gamma* on the same fit set "
-        "(ridge_test_error); the relative costs are paired per seed"
+        "(stopped_test_error), the depth-1 refit at equal epochs (refit_test_error) and at equal time "
+        "lambda t (refit_equal_time_test_error), ridge at gamma* on the same fit set (ridge_test_error) and "
+        "ridge with gamma chosen on the held-out set refitted on all P (heldout_ridge_refit_test_error); "
+        "every relative cost a/b - 1 is paired per seed (seed mean of the per-seed ratios, its s.e.)"
     ),
     "hierarchy": (
         "stages, similarity, illusory correlations: single runs (each seed, init scale and depth) against "

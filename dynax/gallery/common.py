@@ -4,6 +4,7 @@ over ridge on the same training sets (the paired baseline) summarised with its s
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -25,10 +26,12 @@ __all__ = [
     "excess_numbers",
     "interp_log_t",
     "mark",
+    "mean_sem",
     "mean_time",
     "nearest",
     "num",
     "realized_teacher_var",
+    "rounded",
     "save",
     "sel",
 ]
@@ -62,6 +65,22 @@ def num(x, digits: int = 4):
     """A JSON-able rounded float (None for NaN)."""
     x = float(x)
     return None if not np.isfinite(x) else float(f"{x:.{digits}g}")
+
+
+def rounded(x, digits: int = 4) -> list:
+    """:func:`num` of every value of ``x``, flattened."""
+    return [num(v, digits) for v in np.ravel(x)]
+
+
+def mean_sem(x, axis=0):
+    """Mean and standard error over ``axis``, NaN-aware (s.e. NaN with fewer than 2 values)."""
+    x = np.asarray(x, float)
+    n = np.sum(np.isfinite(x), axis=axis)
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # one seed, or an all-NaN slice: NaN
+        mean = np.nanmean(x, axis=axis) if x.size else np.nan
+        sem = np.nanstd(x, axis=axis, ddof=1) / np.sqrt(n)
+    return mean, np.where(n > 1, sem, np.nan)
 
 
 def save(fig: Figure, out: Path, name: str, written: list) -> None:

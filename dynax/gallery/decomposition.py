@@ -79,7 +79,7 @@ def _decomposition_figure(e, widths, p, last_epoch, out, written) -> None:
     ax1.plot(widths, null, "o-", ms=3, color="C3", label="null space")
     ax1.plot(widths, over, "o-", ms=3, color="C1", label="over-fitting")
     ax1.plot(widths, three, "-", lw=2, color="c", label="sum of the three")
-    ax1.errorbar(widths, sim, sim_sem, fmt="k_", ms=9, capsize=2, label="E_g, 5000 new examples (sim)")
+    ax1.errorbar(widths, sim, sim_sem, fmt="k_", ms=9, capsize=2, label="$E_g$, 5000 new examples (sim)")
     ax1.set_title(f"final epoch ({last_epoch}): decomposition")
     ax1.set_ylabel("error (seed mean)")
     ax2.plot(widths, approx, "o-", ms=3, color="C0", label="approximation")
@@ -100,16 +100,16 @@ def _decomposition_figure(e, widths, p, last_epoch, out, written) -> None:
     if float(conv.max()) > top:
         w_peak = float(widths[int(np.nanargmax(conv.values))])
         ax3.annotate(
-            f"t → ∞: {float(conv.max()):.3g} at N_h = {w_peak:g}",
+            f"$t \\to \\infty$: {float(conv.max()):.3g} at $N_h$ = {w_peak:g}",
             (w_peak, top), xytext=(0.04, 0.93), textcoords="axes fraction", fontsize=7, color="grey",
         )  # fmt: skip
     ax3.set_yscale("log")
     ax3.set_title("early stopping against training to the end")
     ax3.set_ylabel("test error (seed mean ± s.e.)")
     for ax in (ax1, ax2, ax3):
-        ax.axvline(p, color="red", ls="--", lw=1, label=f"N_h = P = {p}")
+        ax.axvline(p, color="red", ls="--", lw=1, label=f"$N_h = P$ = {p}")
         ax.set_xscale("log")
-        ax.set_xlabel("hidden units N_h (trained parameters)")
+        ax.set_xlabel("hidden units $N_h$ (trained parameters)")
         ax.legend(fontsize=7)
         plot.log_ticks(ax, "x")
     plot.log_ticks(ax3, "y")

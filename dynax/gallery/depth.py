@@ -180,7 +180,7 @@ def _fan_in_figure(ds, paired, opt, nv, out, written) -> None:
                         label=f"depth {d}: docs/theory.md §3.4 table")  # fmt: skip
         ax.axhline(0, color="k", lw=0.8)
         ax.set_xscale("log")
-        ax.set_title(f"alpha = {a:g}, SNR {snr:g}: paired E_g* difference")
+        ax.set_title(rf"$\alpha$ = {a:g}, SNR {snr:g}: paired $E_g^*$ difference")
         ax.set_xlabel("init_scale (gaussian_fan_in)")
         ax.set_ylabel(r"$(E_g^{*,deep} - E_g^{*,shallow})/\sigma_\varepsilon^2$")
         # speed-accuracy: t* against E_g* per depth, one point per init scale
@@ -197,7 +197,7 @@ def _fan_in_figure(ds, paired, opt, nv, out, written) -> None:
                 for s, x, y in zip(scales, tt, ee, strict=True):
                     ax.annotate(f"{s:g}", (x, y), fontsize=6, xytext=(3, 3), textcoords="offset points")
         for v, ls, what in (
-            ("ridge_test_error", "--", "γ* = 1/SNR"),
+            ("ridge_test_error", "--", r"$\gamma^*$ = 1/SNR"),
             ("best_ridge_test_error", ":", "the oracle γ"),
         ):
             y = ds[v].sel(n_over_p=r, snr=snr) / nv
@@ -213,8 +213,9 @@ def _fan_in_figure(ds, paired, opt, nv, out, written) -> None:
         ax.set_xlabel(r"optimal stopping time $t^*$: speed")
         ax.set_ylabel(r"$E_g^*/\sigma_\varepsilon^2$: accuracy")
         ax.set_title(
-            "speed-accuracy (labels: init scale)\nsolid: min of the seed mean (compare: ridge at γ*);\n"
-            "dotted: mean of own bests (compare: ridge at the oracle γ)",
+            "speed-accuracy (labels: init scale)\nsolid: min of the seed mean "
+            "(compare: ridge at $\\gamma^*$);\n"
+            "dotted: mean of own bests (compare: ridge at the oracle $\\gamma$)",
             fontsize=9,
         )
     axes[0, 0].legend(fontsize=6)
@@ -242,7 +243,7 @@ def _balanced_vs_flow(bal, bal_th, out, written) -> dict:
                 pt = {"depth": d, "n_over_p": r, "snr": bal.snr.values[0], "init_scale": s}
                 t = sel(tbal, pt).values
                 ax.plot(
-                    t[t > 0], sim.sel(pt).values[t > 0], color=c, lw=2, alpha=0.6, label=f"sim, s = {s:g}"
+                    t[t > 0], sim.sel(pt).values[t > 0], color=c, lw=2, alpha=0.6, label=f"sim, $s$ = {s:g}"
                 )
                 f = sel(bal_th.test_error_flow, pt).values
                 ax.plot(t[t > 0], f[t > 0], color="k", ls="--", lw=0.9)
@@ -256,7 +257,8 @@ def _balanced_vs_flow(bal, bal_th, out, written) -> dict:
                 }
             ax.set_xscale("log")
             ax.set_title(
-                f"balanced, depth {d}, alpha = {float(bal.alpha.sel(n_over_p=r)):g}\n(dashed: the §3.2 flow)",
+                f"balanced, depth {d}, $\\alpha$ = {float(bal.alpha.sel(n_over_p=r)):g}"
+                "\n(dashed: the §3.2 flow)",
                 fontsize=10,
             )
             ax.set_xlabel(r"time $t$")

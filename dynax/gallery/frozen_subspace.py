@@ -81,7 +81,7 @@ def _frozen_figure(ds, opt, start, end, alphas, out, written) -> None:
         ax.set_xscale("log")
         ax.set_yscale("symlog", linthresh=1e-5)
         ax.axhline(0.0, color="gray", lw=0.6)
-        ax.set_title(f"N/P = {r:.3g} (alpha = {a:.2f}), SNR {snr:g}")
+        ax.set_title(rf"N/P = {r:.3g} ($\alpha$ = {a:.2f}), SNR {snr:g}")
         ax.set_ylabel("null-space error $-$ teacher's part\n(seed mean; symlog axis, linear below 1e-5)")
         ax2 = axes[1, j]
         for c, d in zip(COLOURS, ds.depth.values, strict=False):
@@ -101,7 +101,7 @@ def _frozen_figure(ds, opt, start, end, alphas, out, written) -> None:
         ax2.plot(scales, shallow, "k-", lw=2, alpha=0.3, label="depth-1 theory (optimal)")
         ax2.set_xscale("log")
         ax2.set_yscale("log")
-        ax2.set_xlabel("init_scale s (gaussian_fan_in: N(0, s²/fan_in))")
+        ax2.set_xlabel(r"init_scale $s$ (gaussian_fan_in: $N(0, s^2/\mathrm{fan_{in}})$)")
         ax2.set_ylabel(r"$E_g/\sigma_\varepsilon^2$")
     axes[0, 0].legend(fontsize=6)
     axes[1, 0].legend(fontsize=6)

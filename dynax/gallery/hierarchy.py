@@ -23,6 +23,9 @@ from .. import plot, theory
 from ..sim import data
 from ..store import spec_of
 from .common import COLOURS, crossing, num, save
+from .common import mean_sem as _mean_sem
+from .hierarchy_noise import level_mean as _level_mean
+from .hierarchy_noise import noise_levels
 
 __all__ = ["hierarchy"]
 
@@ -30,16 +33,16 @@ ILLUSORY = 0.1  # a feature is predicted for an item when its output is above +0
 
 
 def hierarchy(results, out: Path) -> tuple[dict, list]:
-    """Results: ``hierarchy_stages`` (a-c) and ``hierarchy_noise`` (d)."""
-    (stages, _), (noise, _) = results
+    """Results: ``hierarchy_stages`` (a, b), ``hierarchy_illusory`` (c) and ``hierarchy_noise`` (d)."""
+    (stages, _), (illusory, _), (noise, _) = results
     written = []
     runs = _Runs(stages)
     nums = {
         "tree": runs.tree_numbers(),
         "stages": _stages(runs, out, written),
         "similarity": _similarity(runs, out, written),
-        "illusory": _illusory(runs, out, written),
-        "noise": _noise(noise, out, written),
+        "illusory": _illusory(_Runs(illusory), out, written),
+        "noise": noise_levels(noise, out, written),
     }
     return nums, written
 
@@ -114,14 +117,6 @@ class _Runs:
         }
 
 
-def _level_mean(x, levels, lev):
-    """The mean over the last axis of ``x`` where ``levels == lev`` (NaN where there is none)."""
-    mask = np.broadcast_to(levels == lev, np.shape(x))
-    count = mask.sum(-1)
-    total = np.where(mask, np.nan_to_num(np.asarray(x, float)), 0.0).sum(-1)
-    return np.where(count > 0, total / np.maximum(count, 1), np.nan)
-
-
 # --------------------------------------------------------------------------- (a) stages
 
 
@@ -152,8 +147,10 @@ def _stages(runs: _Runs, out, written) -> dict:
                         ax.plot(runs.t[1:], sim[1:, m] / s[m], color=c, lw=1.6, label=f"level {lev}")
                         ax.plot(runs.lr * runs.fine[1:], fine[1:, m] / s[m], color="k", lw=0.7, ls="--")
             hs, ht = np.asarray(halves_sim), np.asarray(halves_th)
-            lev_s = [_level_mean(hs, levels, lev).mean() for lev in range(runs.h.levels + 1)]
+            per_seed = np.stack([_level_mean(hs, levels, lev) for lev in range(runs.h.levels + 1)], 1)
+            lev_s, lev_se = _mean_sem(per_seed)
             lev_t = [_level_mean(ht, levels, lev).mean() for lev in range(runs.h.levels + 1)]
+            out_of_order = int(np.sum(np.any(np.diff(per_seed, axis=1) < 0, axis=1)))
             closed = theory.hierarchy_singular_values(
                 runs.h.branching, runs.h.levels, runs.h.flip, runs.n_out
             )
@@ -162,6 +159,8 @@ def _stages(runs: _Runs, out, written) -> dict:
             ]
             per_depth[f"init_scale={a:g}"] = {
                 "half_time_sim": [num(x) for x in lev_s],
+                "half_time_sim_sem": [num(x, 2) for x in lev_se],
+                "seeds_with_a_finer_level_before_a_broader": out_of_order,
                 "half_time_theory": [num(x) for x in lev_t],
                 "half_time_flow_closed_form_s": [num(x) for x in flow],
                 "last_over_first_level": num(lev_s[-1] / lev_s[0]),  # ≈ 1 at depth 1 (u0/s shifts it)
@@ -169,8 +168,8 @@ def _stages(runs: _Runs, out, written) -> dict:
         res[f"depth={d}"] = per_depth
         ax.set_xscale("log")
         ax.set_ylim(-0.05, 1.1)
-        ax.set_xlabel("time t = eta * epoch")
-        ax.set_ylabel("mode strength u_alpha / s_alpha")
+        ax.set_xlabel(r"time $t = \eta\cdot$epoch")
+        ax.set_ylabel(r"mode strength $u_\alpha/s_\alpha$")
         ax.set_title(f"depth {d}, aligned init {small:g}: " + ("together" if d == 1 else "in stages"))
         handles, labels = ax.get_legend_handles_labels()
         keep = dict(zip(labels, handles, strict=True))
@@ -183,9 +182,14 @@ def _stages(runs: _Runs, out, written) -> dict:
         "last_over_first_level times later than the root); depth 1 learns every level together "
         "(last_over_first_level near 1, below it by the u0/s of the weaker modes); each mode on its exact "
         "recursion to max_abs_sim_minus_theory_over_s; half_time_flow_closed_form_s: the gradient flow at "
-        "the closed-form level singular value (not the seed's own: they differ by the sampling scatter)"
+        "the closed-form level singular value (not the seed's own: they differ by the sampling scatter); "
+        "half_time_sim is the seed mean of each seed's level mean, with its s.e. over seeds; "
+        "seeds_with_a_finer_level_before_a_broader counts seeds whose level half times are not in tree order"
     )
-    fig.suptitle("(a) a hierarchy's modes, stage by stage (simulation on the exact GD recursion)")
+    fig.suptitle(
+        "(a) a hierarchy's modes, stage by stage (simulation on the exact GD recursion; "
+        f"seed {int(seeds[0])} of {len(seeds)} shown)"
+    )
     save(fig, out, "hierarchy_stages", written)
     return res
 
@@ -199,8 +203,19 @@ def _differentiation(sim_matrix, target, modes, levels, lev):
     return np.einsum("ia,...ij,ja->...", v, sim_matrix, v) / np.einsum("ia,ij,ja->", v, target, v)
 
 
+def hidden_similarity(similarity, n_out: int, layer: int, depth: int) -> np.ndarray:
+    """The items' similarity at hidden layer ``layer`` of a depth-``depth`` aligned, balanced
+    network, ``(W_effᵀ W_eff)^{layer/depth}``, from the recorded output similarity
+    ``W_effᵀ W_eff / N_out`` (..., N, N): every layer carries the same strength a = u^{1/D} of each
+    mode, so the first l layers map item i to R diag(u^{l/D}) Vᵀ e_i (R orthonormal)."""
+    lam, vec = np.linalg.eigh(n_out * np.asarray(similarity, float))
+    power = np.clip(lam, 0.0, None) ** (layer / depth)
+    return np.einsum("...ia,...a,...ja->...ij", vec, power, vec)
+
+
 def _similarity(runs: _Runs, out, written) -> dict:
-    """Depth 2, the smallest init, seed 0: similarity matrices at the levels' half times."""
+    """When each level is half differentiated in the output and the hidden layers' similarity
+    (seed means ± s.e.), and snapshots at depths 2 and 3 at those times."""
     ds, h = runs.ds, runs.h
     tree = theory.hierarchy_modes(h.branching, h.levels)
     tree_levels = theory.hierarchy_levels(h.branching, h.levels)
@@ -218,38 +233,71 @@ def _similarity(runs: _Runs, out, written) -> dict:
                     for lev in range(h.levels + 1)
                 ]
             )
-        res[f"depth={d}"] = {"half_differentiation_time": [num(x) for x in np.mean(times, axis=0)]}
-    d = 2 if 2 in ds.depth.values else int(ds.depth.values[-1])
-    sim = runs.run(d, small, q0).similarity.transpose("epoch", ...).values
-    w = runs.features(q0)[0]
-    target = w.T @ w / runs.n_out
-    th = np.einsum("eoi,eoj->eij", runs.weights(d, small, q0), runs.weights(d, small, q0)) / runs.n_out
-    res["max_abs_sim_minus_theory"] = num(np.max(np.abs(sim - th)), 3)
-    marks = res[f"depth={d}"]["half_differentiation_time"]
-    picks = [int(np.argmin(abs(runs.t - (t or runs.t[-1])))) for t in marks] + [len(runs.t) - 1]
-    fig = Figure(figsize=(3.0 * (len(picks) + 1), 3.4), layout="constrained")
-    axes = fig.subplots(1, len(picks) + 1)
-    vmax = float(np.abs(target).max())
-    for ax, k in zip(axes[:-1], picks, strict=True):
-        img = ax.imshow(sim[k], vmin=-vmax, vmax=vmax, cmap="RdBu_r")
-        ax.set_title(f"t = {runs.t[k]:.3g}", fontsize=9)
-    for ax, lev in zip(axes, range(h.levels + 1), strict=False):
-        ax.set_title(f"{ax.get_title()}: level {lev} half", fontsize=9)
-    c = theory.hierarchy_covariance(h.branching, h.levels, h.flip)
-    axes[-1].imshow(c, vmin=-vmax, vmax=vmax, cmap="RdBu_r")
-    axes[-1].set_title("closed form C (mean over draws)", fontsize=9)
-    for ax in axes:
-        ax.set_xlabel("item")
-        ax.set_ylabel("item")
-    fig.colorbar(img, ax=axes, shrink=0.8, label="W_eff^T W_eff / N_out")
+        mean, sem = _mean_sem(times)
+        res[f"depth={d}"] = {
+            "half_differentiation_time": [num(x) for x in mean],
+            "half_differentiation_time_sem": [num(x, 2) for x in sem],
+        }
+    sim0 = runs.run(2 if 2 in ds.depth.values else int(ds.depth.values[-1]), small, q0).similarity
+    th = np.einsum("eoi,eoj->eij", *(2 * [runs.weights(int(sim0.depth), small, q0)])) / runs.n_out
+    res["max_abs_sim_minus_theory"] = num(np.max(np.abs(sim0.transpose("epoch", ...).values - th)), 3)
+    rows = [(d, layer) for d in (2, 3) if d in ds.depth.values for layer in (d, 1)]  # output, then layer 1
+    picks = {}
+    for d in {r[0] for r in rows}:
+        marks = res[f"depth={d}"]["half_differentiation_time"]
+        picks[d] = [int(np.argmin(abs(runs.t - (t or runs.t[-1])))) for t in marks] + [len(runs.t) - 1]
+    ncol = h.levels + 2
+    fig = Figure(figsize=(2.6 * ncol, 2.5 * len(rows) + 0.8), layout="constrained")
+    axes = fig.subplots(len(rows), ncol, squeeze=False)
+    for r, (d, layer) in enumerate(rows):
+        sim = runs.run(d, small, q0).similarity.transpose("epoch", ...).values
+        mats = sim if layer == d else hidden_similarity(sim, runs.n_out, layer, d)
+        vmax = float(np.abs(mats[-1]).max())
+        for c, k in enumerate(picks[d]):
+            ax = axes[r, c]
+            img = ax.imshow(mats[k], vmin=-vmax, vmax=vmax, cmap="RdBu_r")
+            what = f"level {c} half" if c <= h.levels else "end"
+            ax.set_title(f"$t$ = {runs.t[k]:.3g} ({what})", fontsize=8)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        name = (
+            r"output: $W_{eff}^T W_{eff}/N_{out}$"
+            if layer == d
+            else rf"hidden layer {layer}: $(W_{{eff}}^T W_{{eff}})^{{{layer}/{d}}}$"
+        )
+        axes[r, 0].set_ylabel(f"depth {d}\n{name}", fontsize=8)
+        fig.colorbar(img, ax=axes[r, :], shrink=0.9)
     fig.suptitle(
-        f"(b) item similarity, depth {d}, aligned init {small:g}, seed {q0}: broad distinctions first "
-        "(snapshots at the time each level is half differentiated)"
+        f"(b) item similarity (8 items, tree order), aligned init {small:g}, seed {q0}: broad distinctions "
+        "first, in the output and in the first hidden layer\n(snapshots at the seed-mean times each level "
+        "is half differentiated in that depth's output; hidden layers from the recorded output similarity, "
+        "exact for the aligned, balanced init)",
+        fontsize=9,
     )
     save(fig, out, "hierarchy_similarity", written)
+    hidden = {}
+    for d in (2, 3):
+        if d not in ds.depth.values:
+            continue
+        times = []
+        for q in ds.seed.values:
+            w = runs.features(int(q))[0]
+            target = hidden_similarity((w.T @ w / runs.n_out)[None], runs.n_out, 1, d)[0]
+            sim = hidden_similarity(
+                runs.run(d, small, q).similarity.transpose("epoch", ...).values, runs.n_out, 1, d
+            )
+            times.append([crossing(runs.t, _differentiation(sim, target, tree, tree_levels, lev), 0.5)
+                          for lev in range(h.levels + 1)])  # fmt: skip
+        mean, sem = _mean_sem(times)
+        hidden[f"depth={d},layer=1"] = {
+            "half_differentiation_time": [num(x) for x in mean],
+            "half_differentiation_time_sem": [num(x, 2) for x in sem],
+        }
+    res["hidden_layer_1"] = hidden
     res["claim"] = (
         "half_differentiation_time: when the similarity has grown half-way along each level's tree modes "
-        "(root first); increasing down the tree at depth >= 2, equal at depth 1"
+        "(root first), seed means with s.e.; increasing down the tree at depth >= 2, equal at depth 1; "
+        "hidden_layer_1: the same for the first hidden layer's similarity (W_eff^T W_eff)^(1/D)"
     )
     return res
 
@@ -276,13 +324,20 @@ def _illusory(runs: _Runs, out, written) -> dict:
     res, table = {}, {}
     for d in depths:
         for a in scales:
-            sim_ep, th_ep = [], []
+            sim_ep, th_ep, per_seed = [], [], []
             for q in ds.seed.values:
                 w_bar = runs.features(int(q))[0]
-                sim = runs.run(d, a, q).weights.transpose("epoch", ...).values
-                sim_ep += _episodes(runs.t, sim, w_bar)
-                th_ep += _episodes(runs.lr * runs.fine, runs.weights(d, a, int(q), fine=True), w_bar)
-            row = {"pairs_sim": len(sim_ep), "pairs_theory": len(th_ep)}
+                sim = _episodes(runs.t, runs.run(d, a, q).weights.transpose("epoch", ...).values, w_bar)
+                th = _episodes(runs.lr * runs.fine, runs.weights(d, a, int(q), fine=True), w_bar)
+                sim_ep, th_ep = sim_ep + sim, th_ep + th
+                per_seed.append((len(sim), len(th)))
+            mean, sem = _mean_sem(np.asarray(per_seed, float))
+            row = {
+                "pairs_sim": len(sim_ep),
+                "pairs_theory": len(th_ep),
+                "pairs_per_seed_sim": [num(mean[0], 4), num(sem[0], 2)],
+                "pairs_per_seed_theory": [num(mean[1], 4), num(sem[1], 2)],
+            }
             for name, ep in (("sim", sim_ep), ("theory", th_ep)):
                 if ep:
                     e = np.asarray([x[2:] for x in ep])
@@ -291,8 +346,8 @@ def _illusory(runs: _Runs, out, written) -> dict:
                     row[f"peak_median_{name}"] = num(np.median(e[:, 2]), 3)
             table[(d, a)] = row
             res.setdefault(f"depth={d}", {})[f"init_scale={a:g}"] = row
-    fig = Figure(figsize=(11, 4), layout="constrained")
-    ax_ex, ax_t = fig.subplots(1, 2)
+    fig = Figure(figsize=(16, 4.2), layout="constrained")
+    ax_ex, ax_n, ax_t = fig.subplots(1, 3)
     # the example: the strongest episode of the first deep run that has one (depth 2 first,
     # the smallest init first), every depth drawn at that init and seed
     example = None
@@ -320,113 +375,51 @@ def _illusory(runs: _Runs, out, written) -> dict:
         ax_ex.legend(fontsize=8, title="solid: sim; dashed: theory", title_fontsize=8)
         res["example"] = {"item": i, "feature": f, "depth": int(d_ex), "init_scale": num(small), "seed": q0}
     ax_ex.set_xscale("log")
-    ax_ex.set_xlabel("time t")
-    ax_ex.set_ylabel("predicted feature (W_eff)_{f,i}")
+    ax_ex.set_xlabel("time $t$")
+    ax_ex.set_ylabel(r"predicted feature $(W_{eff})_{f,i}$")
+    n_seeds = ds.sizes["seed"]
     for k, d in enumerate(depths):
+        m = [table[(d, a)]["pairs_per_seed_sim"] for a in scales]
+        ax_n.errorbar(scales, [v[0] for v in m], [v[1] or 0 for v in m], marker="o", color=COLOURS[k],
+                      capsize=3, label=f"depth {d}: simulation")  # fmt: skip
+        ax_n.plot(scales, [table[(d, a)]["pairs_per_seed_theory"][0] for a in scales], color=COLOURS[k],
+                  ls="--", lw=0.8)  # fmt: skip
         for key, marker in (("appears", "o"), ("disappears", "s")):
             ys = [table[(d, a)].get(f"{key}_median_sim", np.nan) for a in scales]
             yt = [table[(d, a)].get(f"{key}_median_theory", np.nan) for a in scales]
             if np.isfinite(np.asarray(ys, float)).any():
                 ax_t.plot(scales, ys, marker=marker, color=COLOURS[k], ls="none", label=f"depth {d} {key}")
                 ax_t.plot(scales, yt, color=COLOURS[k], lw=0.8, ls="--")
+                for a, y in zip(scales, ys, strict=True):  # a median of few pairs says little: say how few
+                    n_pairs = table[(d, a)]["pairs_sim"]
+                    if np.isfinite(y) and n_pairs < 5 and key == "appears":
+                        ax_t.annotate(f"{n_pairs} pair{'s' * (n_pairs > 1)}", (a, y), fontsize=7,
+                                      xytext=(4, -10), textcoords="offset points")  # fmt: skip
+    ax_n.set_xscale("log")
+    plot.log_ticks(ax_n, "x")
+    ax_n.set_xlabel(r"initial scale (aligned init, $u_0$ = scale$^D$)")
+    ax_n.set_ylabel(f"illusory (item, feature) pairs per run\n(mean ± s.e. over {n_seeds} seeds)")
+    ax_n.set_title("how many (points: simulation; dashed: theory)", fontsize=9)
+    ax_n.legend(fontsize=7)
     ax_t.set_xscale("log")
     ax_t.set_yscale("log")
     plot.log_ticks(ax_t)
-    ax_t.set_xlabel("initial scale (aligned init, u0 = scale^D)")
+    ax_t.set_xlabel(r"initial scale (aligned init, $u_0$ = scale$^D$)")
     ax_t.set_ylabel("median time over (item, feature) pairs")
     ax_t.set_title("when they appear and disappear (markers: sim; lines: theory)", fontsize=9)
     if ax_t.get_legend_handles_labels()[0]:
         ax_t.legend(fontsize=7)
-    fig.suptitle(f"(c) illusory correlations: output above +{ILLUSORY:g} for a feature the item lacks")
+    fig.suptitle(
+        f"(c) illusory correlations: output above +{ILLUSORY:g} for a feature the item lacks (target −1), "
+        f"then unlearnt; {runs.n_out} features, {n_seeds} seeds"
+    )
     save(fig, out, "hierarchy_illusory", written)
     res["claim"] = (
         "pairs: (feature, item) with target -1 whose output starts below +0.1, rises above it and falls "
-        "back, summed over seeds; none at depth 1 (every entry moves monotonically to its target); at "
+        "back, summed over seeds (pairs_per_seed: mean and s.e. over seeds); medians over pairs_sim pairs "
+        "(few pairs: a rough median); none at depth 1 (every entry moves monotonically to its target); at "
         "depth >= 2 they appear when the broad levels are learnt and disappear when the finer ones are, "
         "both later for a smaller init; theory: the same criterion on the exact W(t) at every epoch (the "
         "simulation is read at its recorded epochs, interpolated)"
     )
-    return res
-
-
-# --------------------------------------------------------------------------- (d) noise
-
-
-def _noise(ds, out, written) -> dict:
-    """The fraction of each level learnt at t* (the minimum of the seed-mean E_g curve)."""
-    ds = ds.isel(n_over_p=0)
-    spec = spec_of(ds)
-    h = spec.problem.hierarchy
-    lam, _ = theory.hierarchy_eigenvalues(h.branching, h.levels, h.flip)
-    levels = ds.teacher_mode_level.transpose("seed", "mode").values  # each seed's modes by level
-    n_lev = h.levels + 1
-    snrs, depths = ds.snr.values, list(ds.depth.values)
-    noise = 1.0 / snrs  # σ_ε² (σ_w² = 1)
-    wiener = lam[None, :] / (lam[None, :] + noise[:, None])  # (snr, level)
-    frac = ds.mode_strength / ds.teacher_singular_value
-    fig = Figure(figsize=(4.2 * (len(depths) + 1), 3.8), layout="constrained")
-    axes = fig.subplots(1, len(depths) + 1)
-    res = {"level_eigenvalue": [num(x) for x in lam]}
-    for k, d in enumerate(depths):
-        mean = ds.test_error.sel(depth=d).mean("seed")
-        star = mean.argmin("epoch").values  # (snr,)
-        learnt = np.stack(
-            [
-                [
-                    _level_mean(frac.sel(depth=d, snr=s).isel(epoch=int(e)).values, levels, lev).mean()
-                    for lev in range(n_lev)
-                ]
-                for s, e in zip(snrs, star, strict=True)
-            ]
-        )  # (snr, level): the seed mean of each level's mean u/s at t*
-        for lev in range(n_lev):
-            axes[k].plot(
-                snrs, learnt[:, lev], "o-", color=COLOURS[lev], label=f"level {lev} (lambda {lam[lev]:.2f})"
-            )
-            axes[k].plot(snrs, wiener[:, lev], color=COLOURS[lev], ls="--", lw=0.8)
-        axes[k].axhline(0.5, color="0.6", lw=0.6)
-        axes[k].set_xscale("log")
-        plot.log_ticks(axes[k], "x")
-        axes[k].set_ylim(-0.05, 1.05)
-        axes[k].set_xlabel("SNR = 1/sigma_eps^2")
-        axes[k].set_ylabel("fraction of the level learnt at t*, u/s")
-        axes[k].set_title(f"depth {d} (dashed: optimal filter lambda/(lambda+sigma^2))", fontsize=9)
-        t_star = ds.time.values[star] if ds.time.ndim == 1 else np.nan
-        e_star = [float(mean.sel(snr=s).isel(epoch=int(e))) for s, e in zip(snrs, star, strict=True)]
-        res[f"depth={d}"] = {
-            f"snr={s:g}": {
-                "t_star": num(np.atleast_1d(t_star)[j]),
-                "error_at_t_star": num(e_star[j]),
-                "learnt_fraction": [num(x, 3) for x in learnt[j]],
-                "levels_over_half": int(np.sum(learnt[j] > 0.5)),
-                "levels_over_half_optimal_filter": int(np.sum(wiener[j] > 0.5)),
-            }
-            for j, s in enumerate(snrs)
-        }
-        ridge = ds.best_ridge_test_error.mean("seed").values.ravel()
-        excess = 100 * (np.asarray(e_star) / ridge - 1)
-        for j, s in enumerate(snrs):
-            res[f"depth={d}"][f"snr={s:g}"]["excess_over_oracle_ridge_percent"] = num(excess[j], 3)
-        axes[-1].plot(snrs, excess, "o-", color=COLOURS[k], label=f"depth {d}")
-    axes[-1].axhline(0, color="0.6", lw=0.6)
-    axes[-1].set_xscale("log")
-    plot.log_ticks(axes[-1], "x")
-    axes[-1].set_xlabel("SNR = 1/sigma_eps^2")
-    axes[-1].set_ylabel("100 x (E_g(t*) / oracle ridge - 1), seed means")
-    axes[-1].set_title("E_g(t*) against the oracle ridge, same data", fontsize=9)
-    axes[-1].legend(fontsize=8)
-    axes[0].legend(fontsize=7)
-    res["oracle_ridge"] = [num(x) for x in ds.best_ridge_test_error.mean("seed").values.ravel()]
-    res["claim"] = (
-        "noise moves the stopping time up the tree: at t* depth >= 2 has learnt the broad levels more than "
-        "the fine ones (the root most, the finest level least, until at the lowest noise nearly every level "
-        "is learnt) and fewer of them as the noise grows, while depth 1 learns every level by about the same "
-        "fraction; the optimal per-level filter lambda/(lambda+sigma^2) keeps "
-        "more than half of level l iff lambda_l > sigma^2 (levels_over_half_optimal_filter), and the deep "
-        "networks' count (levels_over_half) is compared with it; a heuristic for their lag: the data's "
-        "singular values include the noise's (about sigma (sqrt(N_out) + sqrt(N)) at the top), so a level "
-        "is learnt only well above it"
-    )
-    fig.suptitle("(d) which levels are learnt by the optimal stopping time, against the noise")
-    save(fig, out, "hierarchy_noise", written)
     return res

@@ -164,7 +164,7 @@ def _double_descent_figure(ds, th, stats, opt, ex, noise, snrs, zero, t_end, out
             ms=3,
             color="C0",
             capsize=2,
-            label="simulation: over ridge at γ* on the same training sets (paired, ±2 s.e.)",
+            label=r"simulation: over ridge at $\gamma^*$ on the same training sets (paired, ±2 s.e.)",
         )
         low.plot(alpha[order], 100 * (th_opt / bay - 1), color="C0", lw=1, label="theory: over Bayes")
         low.plot(alpha[order], 100 * (o / bay - 1), ".", ms=4, color="gray",

@@ -20,7 +20,8 @@ from ..sim import data
 from ..sim.init import InitConfig, init_from
 from ..spec import INITS
 from ..store import spec_of
-from .common import COLOURS, crossing, nearest, num, realized_teacher_var, save
+from .common import COLOURS, crossing, nearest, num, realized_teacher_var, rounded, save
+from .modes_generalization import generalization
 
 __all__ = ["modes"]
 
@@ -30,13 +31,13 @@ CRITERION = 0.1  # (c): learnt when E_g ≤ 0.1 σ_w² (σ_w²: the zero network
 
 def modes(results, out: Path) -> tuple[dict, list]:
     """Results: ``modes_plateau`` (a, b), ``modes_depth`` (c), ``modes_generalization`` (d)."""
-    (plateau, _), (deep, _), (gen, _) = results
+    (plateau, _), (deep, _), (gen, gen_th) = results
     written = []
     nums = {
         "mode_curves": _mode_curves(plateau, out, written),
         "plateau": _plateau(plateau, out, written),
         "depth": _depth(deep, out, written),
-        "generalization": _generalization(gen, out, written),
+        "generalization": generalization(gen, gen_th, out, written),
     }
     return nums, written
 
@@ -69,8 +70,7 @@ def _range(x) -> list:
     return [num(np.nanmin(x), 3), num(np.nanmax(x), 3)]
 
 
-def _lists(x, digits=4):
-    return [num(v, digits) for v in np.ravel(x)]
+_lists = rounded
 
 
 def _slopes(x, y) -> list:
@@ -123,12 +123,12 @@ def _mode_curves(ds, out, written) -> dict:
     for row, init in enumerate(("aligned", RANDOM)):
         for col, d in enumerate(depths):
             u = ds.mode_strength.sel(depth=d, init=init, init_scale=a0).values
-            u0, note = np.full(u.shape[:2], a0**d), f"u0 = a0^D = {a0**d:.2g}"
+            u0, note = np.full(u.shape[:2], a0**d), f"$u_0 = a_0^D$ = {a0**d:.2g}"
             if init != "aligned" and d == 1:  # linear: each mode relaxes from its own projection
-                u0, note = u[:, :, 0], "u0 = each mode's initial projection"
+                u0, note = u[:, :, 0], "$u_0$ = each mode's initial projection"
             elif init != "aligned" and d == 2:
                 plain, u0, start = _u0_linear_phase(ds, a0)
-                note = "u0 = |a0 + b0|²/4 less the stronger modes' part"
+                note = "$u_0 = |a_0 + b_0|^2/4$ less the stronger modes' part"
                 res["depth2_random_start_check_max_abs"] = num(np.max(abs(start - u[:, :, 0])), 2)
             flow = theory.saxe_mode(s[None, :, None], u0[:, :, None], t[None, None, :], d, alpha)
             sim_half = np.array([[crossing(t, uj[m], s[m] / 2) for m in range(len(s))] for uj in u])
@@ -161,16 +161,37 @@ def _mode_curves(ds, out, written) -> dict:
             end = [crossing(t, uj[m], 0.95 * s[m]) for uj in u for m in range(len(s))]
             xmax[d] = max(xmax.get(d, 0), 1.15 * np.nanmax(end) if np.isfinite(end).any() else t[-1])
             ax = axes[row, col]
+            separate = init != "aligned" and d >= 3  # staggered starts: a seed mean would be no sigmoid
             for c, m in zip(COLOURS, range(len(s)), strict=False):
-                if init != "aligned":
-                    ax.fill_between(t, u[:, m].min(0) / s[m], u[:, m].max(0) / s[m], color=c, alpha=0.2, lw=0)
-                ax.plot(t, u[:, m].mean(0) / s[m], color=c, lw=2.2, alpha=0.75, label=f"s = {s[m]:g}")
+                if separate:
+                    for j in range(u.shape[0]):
+                        ax.plot(
+                            t,
+                            u[j, m] / s[m],
+                            color=c,
+                            lw=1.1,
+                            alpha=0.8,
+                            label=f"$s$ = {s[m]:g}" if j == 0 else None,
+                        )
+                else:
+                    if init != "aligned":
+                        ax.fill_between(
+                            t, u[:, m].min(0) / s[m], u[:, m].max(0) / s[m], color=c, alpha=0.2, lw=0
+                        )
+                    ax.plot(t, u[:, m].mean(0) / s[m], color=c, lw=2.2, alpha=0.75, label=f"$s$ = {s[m]:g}")
                 ax.plot(t, flow[:, m].mean(0) / s[m], color="k", ls="--", lw=0.9)
-                if init != "aligned" and d >= 2:
+                if init != "aligned" and d == 2:
                     nominal_curve = theory.saxe_mode(s[m], a0**d, t, d, alpha) / s[m]
                     ax.plot(t, nominal_curve, color="grey", ls=":", lw=0.9)
             kind = "aligned (decoupled) init" if init == "aligned" else "fan-in Gaussian init"
-            ax.set_title(f"{kind}, depth {d}\ndashed: flow from {note}", fontsize=9)
+            title = f"{kind}, depth {d}\ndashed: flow from {note}"
+            if separate:
+                delay = np.nanmean(sim_half, 0) / _half_flow(s, a0**d, d, alpha) - 1
+                lo, hi = 100 * np.nanmin(delay), 100 * np.nanmax(delay)
+                title += f"\nthin: each seed; half-times {lo:.0f}-{hi:.0f}% later (seed means)"
+                per_seed = sim_half / _half_flow(s, a0**d, d, alpha)[None, :] - 1
+                r["half_time_delay_per_seed_range_relative"] = _range(per_seed)
+            ax.set_title(title, fontsize=9)
             ax.set_xlabel(r"time $t = \eta\cdot$epoch")
             ax.set_ylabel(r"$u_\alpha(t)/s_\alpha$")
             ax.axhline(0.5, color="grey", lw=0.5)
@@ -178,12 +199,13 @@ def _mode_curves(ds, out, written) -> dict:
         for row in range(2):
             axes[row, col].set_xlim(0, min(xmax[d], t[-1]))
     axes[0, 0].legend(fontsize=7, title="teacher mode", title_fontsize=7, loc="lower right")
-    axes[1, 0].plot([], [], color="k", ls="--", lw=0.9, label="flow from the u0 in the title")
-    axes[1, 0].plot([], [], color="grey", ls=":", lw=0.9, label="flow from u0 = a0^D (nominal)")
+    axes[1, 0].plot([], [], color="k", ls="--", lw=0.9, label="flow from the $u_0$ in the title")
+    axes[1, 0].plot([], [], color="grey", ls=":", lw=0.9, label="depth 2: flow from $u_0 = a_0^D$ (nominal)")
     axes[1, 0].legend(fontsize=7, loc="lower right")
     fig.suptitle(
-        f"(a) mode strengths at a0 = {a0:.3g} per layer, α = P/N = {alpha:g}, white noiseless data: "
-        f"simulation (colour: seed mean of {ds.sizes['seed']}; band: min-max over seeds)\nagainst the flow "
+        rf"(a) mode strengths at $a_0$ = {a0:.3g} per layer, $\alpha = P/N$ = {alpha:g}, white noiseless "
+        f"data: simulation (colour: seed mean of {ds.sizes['seed']}; band: min-max over seeds; depth 3 from "
+        "the random init: each seed)\nagainst the flow "
         r"$du/dt = \alpha D u^{2-2/D}(s-u)$ (dashed black)",
         fontsize=10,
     )
@@ -235,21 +257,24 @@ def _plateau(ds, out, written) -> dict:
             ok = dense < s[m]
             ax.plot(dense[ok], _half_flow(np.full(ok.sum(), s[m]), dense[ok], d, alpha), color=c, lw=0.9)
             ax.plot(dense[ok], theory.saxe_plateau_time(s[m], dense[ok], d, alpha), color=c, ls="--", lw=0.9)
-            ax.plot(u0, half["aligned"][:, m], "o", color=c, ms=5, label=f"s = {s[m]:g}")
+            ax.plot(u0, half["aligned"][:, m], "o", color=c, ms=5, label=f"$s$ = {s[m]:g}")
             ax.plot(u0, half[RANDOM][:, m], "s", color=c, mfc="none", ms=6)
         ax.set_xlabel(r"$u_0 = a_0^D$ (initial strength of the mode)")
         ax.set_title(
-            f"depth {d}, against u0 (colour: s)\nsolid: exact flow; dashed: plateau law {law_txt}", fontsize=9
+            f"depth {d}, against $u_0$ (colour: $s$)\nsolid: exact flow; dashed: plateau law {law_txt}",
+            fontsize=9,
         )
         ax = axes[i, 1]  # against s: one colour per u0
         sd = np.geomspace(s.min() / 1.3, s.max() * 1.3, 60)
         for c, a in zip(COLOURS, range(len(scales)), strict=False):
             ax.plot(sd, _half_flow(sd, np.full(sd.shape, u0[a]), d, alpha), color=c, lw=0.9)
             ax.plot(sd, theory.saxe_plateau_time(sd, u0[a], d, alpha), color=c, ls="--", lw=0.9)
-            ax.plot(s, half["aligned"][a], "o", color=c, ms=5, label=f"u0 = {u0[a]:.2g}")
+            ax.plot(s, half["aligned"][a], "o", color=c, ms=5, label=f"$u_0$ = {u0[a]:.2g}")
             ax.plot(s, half[RANDOM][a], "s", color=c, mfc="none", ms=6)
         ax.set_xlabel(r"teacher singular value $s$")
-        ax.set_title(f"depth {d}, against s (colour: u0)\nsolid: exact flow; dashed: plateau law", fontsize=9)
+        ax.set_title(
+            f"depth {d}, against $s$ (colour: $u_0$)\nsolid: exact flow; dashed: plateau law", fontsize=9
+        )
         for ax, where in zip(axes[i], ("upper right", "lower left"), strict=True):
             ax.set_xscale("log")
             ax.set_yscale("log")
@@ -257,7 +282,7 @@ def _plateau(ds, out, written) -> dict:
             plot.log_ticks(ax)
             ax.plot([], [], "ko", ms=5, label="aligned init")
             ax.plot(
-                [], [], "ks", mfc="none", ms=6, label="fan-in Gaussian (seed mean),\nat nominal u0 = a0^D"
+                [], [], "ks", mfc="none", ms=6, label="fan-in Gaussian (seed mean),\nat nominal $u_0 = a_0^D$"
             )
             ax.legend(fontsize=6, ncol=2, loc=where)
     fig.suptitle(
@@ -313,9 +338,17 @@ def _depth(ds, out, written) -> dict:
     for ci, scale in enumerate(ds.init_scale.values):
         c = COLOURS[ci]
         th = np.array([decoupled(d, scale**d) for d in depths])
-        ax_t.plot(depths, th, color=c, ls=":", lw=1.2)
-        ax_e.plot(depths, th / per_d, color=c, ls=":", lw=1.2)
-        res[f"theory_decoupled,scale={scale:g}"] = {"time": _lists(th, 3), "epochs": _lists(th / per_d, 3)}
+        if scale < 1:  # at scale 1 the aligned network starts near the teacher: it describes no init here
+            ax_t.plot(depths, th, color=c, ls=":", lw=1.2)
+            ax_e.plot(depths, th / per_d, color=c, ls=":", lw=1.2)
+        res[f"theory_decoupled,scale={scale:g}"] = {
+            "time": _lists(th, 3),
+            "epochs": _lists(th / per_d, 3),
+            "drawn": bool(scale < 1),
+            "what": "the aligned (decoupled) init's learning time from u0 = scale^D per mode: another start, "
+            "not the orthogonal or Gaussian layers simulated; at scale 1 it is 3-4x faster than orthogonal "
+            "init (its modes start aligned at u0/s >= 0.14), so it is not drawn",
+        }
         for init in ds.init.values:
             pt = {"init": init, "init_scale": scale}
             tl = np.array([learn_times({**pt, "depth": d}, nearest(lrs, eta0 / d)) for d in depths])
@@ -348,7 +381,9 @@ def _depth(ds, out, written) -> dict:
                 ax_e.plot(depths, lin / per_d, color="k", ls="-.", lw=1)
                 r["linearised_time"] = _lists(lin, 3)
                 r["sim_over_linearised"] = _lists(mean / lin, 3)
-    ax_t.plot([], [], color="grey", ls=":", label="decoupled flow from u0 = scale^D (aligned)")
+    ax_t.plot(
+        [], [], color="grey", ls=":", label=r"aligned init from $u_0$ = scale$^D$ (decoupled flow), scale 0.5"
+    )
     ax_t.plot([], [], color="k", ls="-.", label="linearised at orthogonal layers, scale 1")
     for ax in (ax_t, ax_e):
         ax.set_yscale("log")
@@ -357,127 +392,15 @@ def _depth(ds, out, written) -> dict:
         plot.log_ticks(ax, "y")
     ax_t.set_ylabel(rf"time $t$ = lr·epoch to $E_g \leq {CRITERION}\,\sigma_w^2$")
     ax_e.set_ylabel(rf"epochs to $E_g \leq {CRITERION}\,\sigma_w^2$ at lr = {eta0:g}/D")
-    ax_t.set_title("in time t (a deep net at u0 = 1 is D times faster)", fontsize=9)
+    ax_t.set_title(r"in time $t$ (a deep net at $u_0 = 1$ is $D$ times faster)", fontsize=9)
     ax_e.set_title(f"in epochs at the rate {eta0:g}/D (flat: depth-independent)", fontsize=9)
     ax_t.legend(fontsize=7)
     fig.suptitle(
-        f"(c) learning time against depth: N = N_out = N_h = {pr.n_in}, Gaussian teacher (σ_w = 1, top s ≈ "
-        f"{top:.1f}, so u0/s ≥ {1 / top:.2f} at scale 1),\nwhite noiseless data, rate {eta0:g}/D; seed "
-        f"mean ± s.d. of {ds.sizes['seed']} seeds, each seed's own time to the criterion",
+        f"(c) learning time against depth: N = N_out = N_h = {pr.n_in}, Gaussian teacher "
+        f"($\\sigma_w = 1$, top $s$ ≈ {top:.1f}, so $u_0/s$ ≥ {1 / top:.2f} at scale 1),\nwhite noiseless "
+        f"data, rate {eta0:g}/D; seed mean ± s.d. of {ds.sizes['seed']} seeds, each seed's own time to the "
+        "criterion",
         fontsize=10,
     )
     save(fig, out, "modes_depth", written)
-    return res
-
-
-# --------------------------------------------------------------------------- (d) generalisation
-
-
-def _logistic_fit(x, y) -> tuple[float, float, float]:
-    """Least-squares 1/(1 + (x½/x)^k) over a grid: (x½, k, rms residual)."""
-    lx, y = np.log(np.asarray(x, float)), np.asarray(y, float)
-    keep = np.isfinite(lx) & np.isfinite(y)
-    lx, y = lx[keep], y[keep]
-    centres, slopes = np.linspace(lx.min(), lx.max(), 200), np.geomspace(0.2, 20, 80)
-    pred = 1 / (1 + np.exp(-slopes[:, None, None] * (lx[None, None, :] - centres[None, :, None])))
-    err = np.mean((pred - y) ** 2, axis=-1)
-    i, j = np.unravel_index(np.argmin(err), err.shape)
-    return float(np.exp(centres[j])), float(slopes[i]), float(np.sqrt(err[i, j]))
-
-
-def _generalization(ds, out, written) -> dict:
-    """u_α(t*)/s_α at the minimum of the seed-mean E_g curve, against s_α and the mode SNR
-    α s_α²/σ_ε², beside the noiseless white-input flow at the same t*."""
-    spec = spec_of(ds)
-    pr, s, c0 = spec.problem, ds.singular_value.values, float(spec.setting("init_scale"))
-    threshold, ok, depths = np.sqrt(pr.n_in * pr.n_out), analysis.valid(ds), list(ds.depth.values)
-    fig = Figure(figsize=(4.3 * (len(depths) + 1), 8.4), layout="constrained")
-    axes = fig.subplots(2, len(depths) + 1, squeeze=False)
-    markers, sd, opt = ["o", "s", "^", "D"], np.geomspace(s.min() / 1.2, s.max() * 1.2, 40), {}
-    res = {"snr_alpha": "alpha s^2 / sigma_eps^2", "detection_threshold_sqrt_N_Nout": num(threshold)}
-    for col, d in enumerate(depths):
-        pooled = []
-        for ri, r in enumerate(ds.n_over_p.values):
-            alpha = float(ds.alpha.sel(n_over_p=r))
-            for qi, q in enumerate(ds.snr.values):
-                x, good = ds.sel(depth=d, n_over_p=r, snr=q), ok.sel(depth=d, n_over_p=r, snr=q)
-                eg = x.test_error.where(good).mean("seed")
-                k, t, nv = int(eg.argmin("epoch")), np.ravel(x.time.values), float(x.noise_var)
-                u = x.mode_strength.where(good).isel(epoch=k)
-                frac, sem = (u.mean("seed") / s).values, (u.std("seed") / np.sqrt(good.sum()) / s).values
-                u0 = 0.0 if d == 1 else c0**d  # depth 1: the mean projection of a random init
-                th, snr_a = theory.saxe_mode(s, u0, t[k], d, alpha) / s, alpha * s**2 / nv
-                pooled.append(np.stack([s, snr_a, frac]))
-                lab, c, mk = f"α = {alpha:g}, SNR {q:g}", COLOURS[qi], markers[ri % len(markers)]
-                flow = theory.saxe_mode(sd, u0, t[k], d, alpha) / sd
-                for row, xv, dense_x in ((0, s, sd), (1, snr_a, alpha * sd**2 / nv)):
-                    axes[row, col].errorbar(
-                        xv, frac, sem, color=c, marker=mk, ls="none", ms=4, capsize=2, label=lab
-                    )
-                    axes[row, col].plot(dense_x, flow, color=c, ls=":" if ri == 0 else "--", lw=0.9)
-                res[f"depth={d},alpha={alpha:g},snr={q:g}"] = {
-                    "t_star": num(t[k], 3),
-                    "opt_error_of_mean_over_noise": num(eg[k] / nv, 4),
-                    "u_over_s_at_t_star": _lists(frac, 3),
-                    "u_over_s_sem": _lists(sem, 2),
-                    "flow_u_over_s_at_t_star": _lists(th, 3),
-                    "max_abs_sim_minus_flow": num(np.nanmax(abs(frac - th)), 3),
-                    "snr_alpha": _lists(snr_a, 3),
-                }
-                opt.setdefault((d, ri), []).append((q, float(eg[k] / nv)))
-                if ri == len(ds.n_over_p) - 1 and qi == min(1, ds.sizes["snr"] - 1):
-                    axes[0, -1].plot(
-                        t[1:], (eg / nv).values[1:], color=COLOURS[col + 4], label=f"depth {d}: {lab}"
-                    )
-                    axes[0, -1].plot(t[k], float(eg[k] / nv), "*", color=COLOURS[col + 4], ms=11)
-        pooled = np.concatenate(pooled, axis=1)
-        fs, fq = _logistic_fit(pooled[0], pooled[2]), _logistic_fit(pooled[1], pooled[2])
-        res[f"depth={d},pooled_logistic_fit"] = {
-            f"against_{n}": {"half_learnt_at": num(f[0], 3), "steepness": num(f[1], 3), "rms": num(f[2], 3)}
-            for n, f in (("snr_alpha", fq), ("s", fs))
-        } if d > 1 else "none: depth 1 shrinks every mode alike (no selection by s)"  # fmt: skip
-        for row in range(2):
-            ax = axes[row, col]
-            ax.set_xscale("log")
-            plot.log_ticks(ax, "x")
-            for level in (0, 1):
-                ax.axhline(level, color="grey", lw=0.5)
-            ax.set_ylabel(r"$u_\alpha(t^*)/s_\alpha$ (seed mean ± s.e.)")
-            fit, var = (fq, "SNR_α") if row else (fs, "s")
-            fit = f"logistic fit: half at {var} = {fit[0]:.3g}, rms {fit[2]:.2f}" if d > 1 else "no selection"
-            ax.set_title(f"depth {d}, modes at t* ({fit})", fontsize=9)
-        axes[0, col].set_xlabel(r"teacher singular value $s_\alpha$")
-        axes[1, col].set_xlabel(r"mode SNR $\alpha s_\alpha^2/\sigma_\varepsilon^2$")
-        axes[1, col].axvline(
-            threshold, color="k", lw=0.8, ls="-.", label=r"$\sqrt{N N_{out}}$ (white-input detection)"
-        )
-    th_ax = axes[1, min(1, len(depths) - 1)]
-    th_ax.legend(handles=th_ax.get_lines()[-1:], fontsize=7, loc="upper left")
-    fig.legend(handles=axes[1, 0].containers, loc="outside lower center", ncol=8, fontsize=8)
-    ax = axes[0, -1]
-    ax.set_xscale("log")
-    ax.set_xlabel(r"time $t$")
-    ax.set_ylabel(r"$E_g/\sigma_\varepsilon^2$ (seed mean); $\star$: $t^*$")
-    ax.legend(fontsize=7)
-    ax.set_title("learning curves at one setting", fontsize=9)
-    ax = axes[1, -1]
-    for (d, ri), pts in opt.items():
-        q, e = np.array(pts).T
-        alpha = float(ds.alpha.values[ri])
-        lab, c = f"depth {d}, α = {alpha:g}", COLOURS[depths.index(d) + 4]
-        ax.plot(q, e, marker=markers[ri % 4], color=c, ls="--" if ri else ":", label=lab)
-    ax.set_xscale("log")
-    plot.log_ticks(ax, "x")
-    ax.set_xlabel(r"SNR $\sigma_w^2/\sigma_\varepsilon^2$ ($\sigma_w^2 = \sum s^2/(N N_{out})$)")
-    ax.set_ylabel(r"$E_g^*/\sigma_\varepsilon^2$ (min of the seed mean)")
-    ax.legend(fontsize=7)
-    ax.set_title("optimal early-stopping error", fontsize=9)
-    fig.suptitle(
-        f"(d) noisy {len(s)}-mode teacher, Gaussian inputs, N = N_out = N_h = {pr.n_in}, fan-in init {c0:g}, "
-        f"{ds.sizes['seed']} seeds. Points: simulation at t* (the minimum of the seed-mean E_g);\nlines: the "
-        f"noiseless white-input flow at the same t* (u0 = 0 at depth 1, {c0:g}^D deeper; "
-        "dotted: first α, dashed: second)",
-        fontsize=10,
-    )
-    save(fig, out, "modes_generalization", written)
     return res

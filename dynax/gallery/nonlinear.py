@@ -66,11 +66,11 @@ def _width_panels(ax1, ax2, w, p, title):
     ax2.set_ylabel(
         r"overtraining: final − optimal $E_g/\sigma_\varepsilon^2$" "\n(seed mean of each run's own)"
     )
-    ax2.set_title("overtraining peaks where N_h = P")
+    ax2.set_title("overtraining peaks where $N_h = P$")
     for ax in (ax1, ax2):
-        ax.axvline(p, color="red", ls="--", lw=1, label=f"N_h = P = {p}")
+        ax.axvline(p, color="red", ls="--", lw=1, label=f"$N_h = P$ = {p}")
         ax.set_xscale("log")
-        ax.set_xlabel("hidden units N_h (trained parameters)")
+        ax.set_xlabel("hidden units $N_h$ (trained parameters)")
         plot.log_ticks(ax)  # both axes: plain labels, also on a y range under one decade
     ax1.legend(fontsize=7)
 
@@ -147,7 +147,7 @@ def hidden_spectrum(ds, widths=None, n_seeds: int = 10):
                     transform=ax.transAxes, fontsize=7)  # fmt: skip
         ax.set_xscale("log")
         ax.set_xlabel(r"eigenvalue of $(N_h/P)\,\Sigma_\mu \phi\phi^T$")
-        ax.set_title(f"N_h = {nh}, P = {p}")
+        ax.set_title(f"$N_h$ = {nh}, P = {p}")
         ax.legend(fontsize=6, loc="upper right")
         xs = np.sort(b)
         cdf = np.cumsum(_mp_continuous(grid, q, s2) * np.gradient(grid))
@@ -189,10 +189,13 @@ def nonlinear(results, out: Path) -> tuple[dict, list]:
         tw = t.sel(width=wd).values if "width" in t.dims else t.values
         keep = tw > 0
         ax3.plot(
-            tw[keep], (curve.sel(width=wd).mean("seed") / nv).values[keep], color=c, label=f"E_g, N_h = {wd}"
+            tw[keep],
+            (curve.sel(width=wd).mean("seed") / nv).values[keep],
+            color=c,
+            label=f"$E_g$, $N_h$ = {wd}",
         )
         tr = sub.train_error.where(okk).sel(width=wd).mean("seed") / nv
-        ax3.plot(tw[keep], tr.values[keep], color=c, ls="--", label=f"E_t, N_h = {wd}")
+        ax3.plot(tw[keep], tr.values[keep], color=c, ls="--", label=f"$E_t$, $N_h$ = {wd}")
     ax3.set_xscale("log")
     ax3.set_yscale("log")
     ax3.set_xlabel(r"time $t = \eta\,$epoch")

@@ -116,6 +116,9 @@ def _path(ds: xr.Dataset, out: Path, written: list) -> dict:
     ridge = both.isel(gamma=slice(len(g_runs), None))
     opt = analysis.optimal_early_stopping(gd)
     exc = analysis.excess_over_ridge(gd, opt)
+    # each seed at the seed-mean optimum (common time) against its own ridge at γ*: how many are below
+    at_opt = analysis.on_common_time(gd, "test_error").sel(epoch=opt.opt_epoch_of_mean)
+    below = (at_opt < gd.ridge_test_error).sum("seed")
     fig = Figure(figsize=(4.1 * d.sizes["n_over_p"], 3.3 * d.sizes["snr"] + 0.6), layout="constrained")
     axes = fig.subplots(2 * d.sizes["snr"], d.sizes["n_over_p"], squeeze=False, sharex=True,
                         height_ratios=[3, 1.2] * d.sizes["snr"])  # fmt: skip
@@ -164,7 +167,7 @@ def _path(ds: xr.Dataset, out: Path, written: list) -> dict:
             dx.set_ylim(min(lo, 0) - 0.1 * (hi - lo), max(hi, 0) + 0.1 * (hi - lo))
             if j == 0:
                 ax.set_ylabel(r"$E_g/\sigma_\varepsilon^2$")
-                dx.set_ylabel("stop − ridge\n(÷σ², paired)", fontsize=8)
+                dx.set_ylabel("stop − ridge\n" + r"($\div\sigma_\varepsilon^2$, paired)", fontsize=8)
             th_t, th_stop = theory.optimal_stopping(a, 1.0, nv, step=eps, n=NODES)
             tab = TABLE_2_5.get((float(q), a))
             row = {
@@ -178,6 +181,7 @@ def _path(ds: xr.Dataset, out: Path, written: list) -> dict:
                 "ridge_min_of_mean_gamma": num(g_best, 3),
                 "ridge_oracle_mean": num(g.best_ridge_test_error.mean() / nv),
                 **{f"{k}_percent": num(100 * v.sel(pt), 4 if "sem" not in k else 2) for k, v in exc.items()},
+                "seeds_below_ridge_at_gamma_star": int(below.sel(pt)),
                 "theory_stop": num(th_stop / nv),
                 "theory_stop_at_realised_teacher_var": num(
                     theory.optimal_stopping(a, tv, nv, step=eps, n=NODES)[1] / nv
@@ -301,7 +305,7 @@ def _null(ds: xr.Dataset, out: Path, written: list) -> dict:
             tp, color="0.3", ls=":", lw=1, label=r"teacher's part $\|P_{null}\bar w\|^2/N$ (seed mean)"
         )
         ax.plot([], [], "k--", lw=1, label=r"$(1-\alpha)[\sigma_w^2+\sigma_0^2(1-\varepsilon\gamma)^{2k}]$")
-        ax.set(xscale="log", xlabel="time t = ε·epoch")
+        ax.set(xscale="log", xlabel=r"time $t = \varepsilon\cdot$epoch")
         ax.set_title(
             f"$\\alpha$ = {a:g}: N − P = {int((1 - a) * ds.attrs['n_in'])} frozen directions", fontsize=9
         )
@@ -361,13 +365,13 @@ def _modes(ds: xr.Dataset, out: Path, written: list) -> dict:
         u = x.mode_strength.sel(init_scale=show).mean("seed")
         th = theory.saxe_mode_discrete(s, show**depth, k, eps, int(depth), a, gam)
         for c, m in zip(COLOURS, range(len(s)), strict=False):
-            ax.plot(d.time, u.isel(mode=m), color=c, lw=2, label=f"s = {s[m]:g}")
+            ax.plot(d.time, u.isel(mode=m), color=c, lw=2, label=f"$s$ = {s[m]:g}")
             ax.plot(d.time, th[:, m], "k--", lw=0.8)
             ax.axhline(_fixed_point(s[m], gam, a, depth), color=c, ls=":", lw=0.8)
-        ax.set(xscale="log", xlabel="time t = ε·epoch")
+        ax.set(xscale="log", xlabel=r"time $t = \varepsilon\cdot$epoch")
         ax.set_title(f"depth {depth}, $\\gamma$ = {gam:g}, init {show:g} (dotted: fixed points)", fontsize=9)
         sg = np.linspace(0, s.max() * 1.05, 200)
-        bx.plot(sg, sg, color="0.7", lw=1, label=r"$\gamma$ = 0: u = s")
+        bx.plot(sg, sg, color="0.7", lw=1, label=r"$\gamma$ = 0: $u = s$")
         bx.plot(sg, [_fixed_point(v, gam, a, depth) for v in sg], "k-", lw=1,
                 label="fixed point " + {1: r"$\alpha s/(\alpha+\gamma)$", 2: r"$(s-\gamma/\alpha)_+$"}.get(
                     int(depth), r"stable root of $\alpha u^{1/3}(s-u)=\gamma$ (or 0)"))  # fmt: skip
@@ -388,7 +392,7 @@ def _modes(ds: xr.Dataset, out: Path, written: list) -> dict:
         if depth >= 3:
             a_u = [_fixed_point(v, gam, a, int(depth), unstable=True) ** (1 / depth) for v in s]
             rows["unstable_point_per_layer_strength"] = [num(v, 3) for v in a_u]
-            text = "\n".join(f"s = {v:g}: " + (f"> {au:.2g}" if np.isfinite(au) else "never")
+            text = "\n".join(f"$s$ = {v:g}: " + (f"> {au:.2g}" if np.isfinite(au) else "never")
                               for v, au in zip(s, a_u, strict=True))  # fmt: skip
             head = "learnt if the init scale\nexceeds the unstable\nfixed point (per layer):\n"
             box = {"fc": "w", "ec": "0.7"}
@@ -396,16 +400,19 @@ def _modes(ds: xr.Dataset, out: Path, written: list) -> dict:
                 0.97, 0.1, head + text, transform=bx.transAxes, ha="right", va="bottom", fontsize=7, bbox=box
             )
         nums[f"depth={depth}"] = rows
-        bx.set_xlabel("teacher singular value s")
-        bx.set_title(f"depth {depth}: mode strength at t = {float(d.time[-1]):g} (x: recursion)", fontsize=9)
+        bx.set_xlabel(r"teacher singular value $s$ (points offset by init scale)")
+        bx.set_title(
+            f"depth {depth}: mode strength at $t$ = {float(d.time[-1]):g} (x: recursion)", fontsize=9
+        )
         bx.legend(fontsize=6, loc="upper left")
     for ax in axes[:, 0]:
-        ax.set_ylabel("mode strength u")
+        ax.set_ylabel("mode strength $u$")
     axes[0, 0].legend(fontsize=6, loc="upper left")
     fig.suptitle(
         f"weight decay in aligned networks on white inputs ($\\alpha$ = {a:g}, noiseless; seed mean, the "
         "same for every seed; black dashed and x: the exact GD recursion)\nshrinkage at depth 1, "
-        "threshold at depth 2, and at depth 3 the init scale decides which modes survive",
+        "threshold at depth 2, and at depth 3 the init scale decides which modes survive\nbottom: each init "
+        "scale's points are drawn at $s$ + (−0.04, 0, +0.04)·max $s$ so that they do not hide each other",
         fontsize=9,
     )
     save(fig, out, "regularization_modes", written)

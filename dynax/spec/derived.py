@@ -13,6 +13,7 @@ import math
 import numpy as np
 
 __all__ = [
+    "HELDOUT_GAMMAS",
     "RISE_ABSOLUTE",
     "RISE_RELATIVE",
     "depth1_init_var",
@@ -39,6 +40,9 @@ __all__ = [
 # at every epoch, and dynax.analysis.train_error_rose applies it to the recorded curves.
 RISE_RELATIVE = 1e-3
 RISE_ABSOLUTE = 1e-6
+
+# the ridge parameters (sum-loss units, as best_ridge_gamma) the held-out ridge chooses from
+HELDOUT_GAMMAS = np.geomspace(1e-3, 1e3, 61)
 
 
 def rose(value, lowest, start):
