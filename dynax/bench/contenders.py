@@ -31,10 +31,13 @@ def gd_costs(depth: int, n: int, width: int, k: int, itemsize: int) -> tuple[flo
 # --------------------------------------------------------------------------- contenders
 
 
-def subset(plan: engine.Plan, group: engine.Group, count: int):
-    """``count`` runs of a group spread over its grid, with their inputs and raw data."""
+def subset(plan: engine.Plan, group: engine.Group, count: int, rates=None):
+    """``count`` runs of a group spread over its grid, with their inputs and raw data;
+    ``rates`` (per flat run index, e.g. dynax's ``learning_rate_used``, which halves an
+    automatic rate that let a run rise) replace the planned rates when given."""
     pick = group.runs[np.linspace(0, len(group.runs) - 1, count).astype(int)]
     inputs, lr = chunk_inputs(plan, group, pick, stats_cache(plan))
+    lr = lr if rates is None else np.asarray(rates)[pick]
     cfg = group.config
     ws0 = jax.vmap(lambda r: init_weights(cfg, r))(jax.tree.map(jnp.asarray, inputs))
     spec, t = plan.spec, plan.table

@@ -87,13 +87,14 @@ def standard(quick: bool, peaks: dict, log) -> dict:
             "dynax_gd": _entry(rate, c_s, mem, flops, nbytes, peaks, n_net, epochs),
         }
         log(f"depth {depth}: dynax_gd {rate:.3g} network-epochs/s (compile {c_s:.1f} s)")
-        pick, raws = subset(plan, group, sub_n)
+        used = res["learning_rate_used"]  # the rate each run trained at (auto: halved where it rose)
+        pick, raws = subset(plan, group, sub_n, used)
         np_curves, np_s = numpy_loop(raws, sub_e)
         p_mean = float(np.mean([r[0].shape[0] for r in raws]))
         f_np, b_np = raw_costs(depth, 100, 100, p_mean, 8)
         entry["numpy_loop"] = _entry(len(raws) * sub_e / np_s, 0.0, None, f_np, b_np, peaks, len(raws), sub_e)
         log(f"depth {depth}: numpy_loop {entry['numpy_loop']['network_epochs_per_s']:.3g} network-epochs/s")
-        pick_j, raws_j = subset(plan, group, sub_j)
+        pick_j, raws_j = subset(plan, group, sub_j, used)
         rss_reset()
         jx_curves, jx_c, jx_s, p_max = jax_vmap_raw(raws_j, sub_e)
         f_jx, b_jx = raw_costs(depth, 100, 100, p_max, 4)
