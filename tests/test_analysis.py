@@ -96,6 +96,7 @@ def test_peak_n_over_p_locates_the_largest_overtraining():
     np.testing.assert_allclose(s.peak_n_over_p, s.n_over_p.values[2])
 
 
+@pytest.mark.slow  # ~7 s
 def test_lazy_dask_reduction_equals_eager(tmp_path):
     pytest.importorskip("dask")
     ds = run_sweep(

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import spec_text
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,6 +34,7 @@ def _run(spec, out, cache):
     return json.loads(p.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow  # ~12 s (two fresh processes); test_engine.py::test_one_compilation_per_compile_group stays
 def test_second_run_of_the_same_shapes_does_not_compile(tmp_path):
     spec = tmp_path / "tiny.toml"
     spec.write_text(

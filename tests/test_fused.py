@@ -46,6 +46,7 @@ def test_fast_kernel_equals_the_xla_kernel_in_float64(reference, kernel):
     assert (ds.best_epoch == reference.best_epoch).all() and (ds.diverged == reference.diverged).all()
 
 
+@pytest.mark.slow  # ~13 s; benchmarks/agreement.py measures the same on the standard workload
 @pytest.mark.parametrize("kernel", FAST)
 def test_fast_kernel_float32_error_is_the_xla_kernels(reference, kernel):
     """Within max(1e-5, 2x the XLA kernel's own float32 error) of float64 at every recorded

@@ -27,6 +27,7 @@ def _make(item, results, tmp_path):
     return nums
 
 
+@pytest.mark.slow  # a gallery item end to end (5-8 s); `dynax gallery` on the committed results runs it
 def test_learning_curves_tiny(tmp_path):
     res = _results(
         "learning_curves",
@@ -53,6 +54,7 @@ def test_learning_curves_tiny(tmp_path):
     assert nums["optimal_error_monotone_in_alpha"]["theory_max_rise"] < 0
 
 
+@pytest.mark.slow  # a gallery item end to end (5-8 s); `dynax gallery` on the committed results runs it
 def test_phase_diagram_tiny(tmp_path):
     res = _results(
         "phase_diagram",
@@ -75,6 +77,7 @@ def test_phase_diagram_tiny(tmp_path):
     assert 0 < lo and hi < 3  # early stopping is within a few percent of Bayes (docs/theory.md §2.5)
 
 
+@pytest.mark.slow  # a gallery item end to end (5-8 s); `dynax gallery` on the committed results runs it
 def test_frozen_subspace_tiny(tmp_path):
     res = _results(
         "frozen_subspace",
@@ -116,6 +119,7 @@ def test_depth_tiny(tmp_path):
     assert np.isfinite(row["paired_diff_sim"])
 
 
+@pytest.mark.slow  # a gallery item end to end (5-8 s); `dynax gallery` on the committed results runs it
 def test_replay_vs_online_tiny(tmp_path):
     res = _results(
         "replay_vs_online",

@@ -3,12 +3,15 @@
 import json
 from pathlib import Path
 
+import pytest
+
 from dynax import gallery, load_spec, run_sweep
 from dynax.predict import theory_dataset
 
 SPEC = Path(__file__).resolve().parent.parent / "sweeps" / "stopping.toml"
 
 
+@pytest.mark.slow  # the stopping item end to end (~9 s)
 def test_stopping_tiny(tmp_path):
     over = ["grid.n_over_p=[2.0, 0.5]", "grid.snr=[1.0, 4.0]", "grid.seed={count=3}", "problem.n_in=12",
             "model.width=8", "train.epochs=150"]  # fmt: skip

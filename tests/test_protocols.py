@@ -19,6 +19,7 @@ def strip(ds):
     return ds.drop_attrs(deep=False).assign_attrs({k: v for k, v in ds.attrs.items() if k not in VOLATILE})
 
 
+@pytest.mark.slow  # ~9 s, statistical; test_online_examples_are_the_stored_ones_and_align_with_replay stays
 def test_online_sgd_matches_the_online_theory():
     """N = 400, 20 seeds, one pass up to alpha = 4: constant rate and the oracle schedule."""
     n = 400
@@ -76,6 +77,7 @@ def test_replay_with_batch_p_equals_full_batch_gd():
     xr.testing.assert_equal(mini.best_epoch, full.best_epoch)
 
 
+@pytest.mark.slow  # ~13 s; test_padding_is_exact, test_replay_with_batch_p_equals_full_batch_gd stay
 def test_minibatch_replay_is_reproducible_chunk_invariant_and_shuffled():
     grid = "depth = 2\nn_over_p = [0.5, 1.0]\nsnr = [4.0]\nseed = { count = 3 }"
     train = "epochs = 30\nrecord = { log = 10 }\nlearning_rate = 0.05\nbatch_size = 5"
@@ -172,6 +174,7 @@ def test_relu_students_train_and_divergence_is_flagged():
     assert bool(np.isfinite(bad.best_test_error).all())  # the minimum before divergence is kept
 
 
+@pytest.mark.slow  # ~8 s; the nonlinear path keeps test_relu_students_train_and_divergence_is_flagged
 def test_random_feature_student_and_its_overtraining():
     """The paper's student (fixed random ReLU layer, trained readout): with as many
     features as examples (50) it fits the noisy training set and overtrains far more

@@ -48,6 +48,7 @@ def dynax_cmd(*args):
     return [sys.executable, "-m", "dynax.cli", *map(str, args)]
 
 
+@pytest.mark.slow  # ~9 s; test_truncated_or_foreign_parts_are_recomputed and the interrupt test stay
 def test_kill_and_resume_gives_the_uninterrupted_dataset(tmp_path):
     spec = tmp_path / "k.toml"
     spec.write_text(

@@ -177,6 +177,7 @@ def test_validate_prints_plan_and_warns_on_unstable_rate(tmp_path, capsys):
     assert "warning" not in capsys.readouterr().out
 
 
+@pytest.mark.slow  # ~8 s of probe runs
 def test_validate_time_predicts_each_group_from_measured_probes(tmp_path, capsys):
     """`validate --time`: one line per compile group with the plan's batches and chunks, each
     group's time its own model (compile and set-up + batches x seconds per batch + part files

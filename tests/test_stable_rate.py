@@ -74,6 +74,7 @@ def test_halved_runs_keep_the_rest_of_the_band_and_their_rate_is_a_power_of_two_
     np.testing.assert_allclose(used, first * 0.5**h, rtol=1e-15)
 
 
+@pytest.mark.slow  # XLA ~6 s, Pallas ~2 s; each trainer's rise is checked below in the default run
 @pytest.mark.parametrize("kernel", ["xla", "pallas"])
 def test_other_kernels_hold_the_same_guarantee(band, kernel):
     """The XLA kernel (and Pallas in interpret mode, depth 2, one seed) halve the same runs as

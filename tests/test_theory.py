@@ -197,6 +197,7 @@ def test_saxe_modes_match_gd_on_whitened_inputs():
         np.testing.assert_allclose(theory.saxe_mode(2.0, 1e-3, t, d), ref, rtol=1e-4, atol=1e-7)
 
 
+@pytest.mark.slow  # ~6 s: the balanced flow integrated at four init scales
 def test_escape_times_scale_with_init():
     s = 2.0
     u0 = np.geomspace(1e-9, 1e-6, 6)
@@ -372,7 +373,9 @@ def test_saxe_mode_depth_two_is_finite_at_late_times():
                 assert np.all(np.isfinite(u)) and np.all(u == s)
 
 
-@pytest.mark.parametrize("depth", [1, 2, 3])
+@pytest.mark.parametrize(
+    "depth", [pytest.param(1, marks=pytest.mark.slow), 2, pytest.param(3, marks=pytest.mark.slow)]
+)
 def test_deep_nets_converge_to_each_runs_least_squares(depth):
     text = spec_text(
         f"depth = {depth}\nn_over_p = [0.5, 0.25]\nsnr = 1.0\nseed = {{ count = 3 }}",
