@@ -9,6 +9,7 @@ import pytest
 from conftest import spec_text
 
 from dynax import engine, parse_spec, run_sweep
+from dynax.sim import trainers
 
 GRID = (
     "depth = [2, 3]\nn_over_p = [2.0, 0.5]\nsnr = [0.5, 4.0, inf]\n"
@@ -37,9 +38,9 @@ def reference():
 @pytest.mark.parametrize("kernel", FAST)
 def test_fast_kernel_equals_the_xla_kernel_in_float64(reference, kernel):
     spec = _spec(kernel)
-    assert {g.method for g in engine.plan_sweep(spec).groups} == {kernel}
+    assert {g.trainer for g in engine.plan_sweep(spec).groups} == {kernel}
     ds = run_sweep(spec)
-    assert ds.attrs["kernel"] == f"{kernel}: {kernel}" and reference.attrs["kernel"] == "xla: gd"
+    assert ds.attrs["kernel"] == f"{kernel}: {kernel}" and reference.attrs["kernel"] == "xla: xla"
     scale = float(reference.test_error.max())  # E_t -> 0 when P < N: rounding of a vanishing sum
     for name in ("test_error", "train_error", "best_test_error", "null_space_error"):
         np.testing.assert_allclose(ds[name], reference[name], rtol=1e-10, atol=1e-12 * scale, err_msg=name)
@@ -90,14 +91,14 @@ def test_what_a_fast_kernel_does_not_support_falls_back_to_xla(kernel):
     assert labels == sorted(
         [
             "closed_form depth=1 optimizer=gd",
-            "gd depth=1 optimizer=adam",
-            "gd depth=2 width=9 optimizer=adam",
+            "xla depth=1 optimizer=adam",
+            "xla depth=2 width=9 optimizer=adam",
             f"{kernel} depth=2 width=9 optimizer=gd",
         ]
     )
     # and a recorded layout keeps the kernel it names (--resume, Dask workers, shards)
     layout = engine.plan_sweep(_spec(kernel, grid=grid)).layout()
-    assert engine.plan.fast_kernel(_spec("auto", grid=grid), layout) == kernel
+    assert trainers.requested_kernel(_spec("auto", grid=grid), layout) == kernel
 
 
 def test_the_pallas_kernel_holds_networks_up_to_256_wide():
@@ -109,14 +110,14 @@ def test_the_pallas_kernel_holds_networks_up_to_256_wide():
     def methods(n, width, *more):
         text = spec_text(grid, f"n_in = {n}", f"width = {width}", "epochs = 10")
         spec = parse_spec(text, "<t>", ["train.kernel=pallas", *more])
-        return {g.method for g in engine.plan_sweep(spec).groups}
+        return {g.trainer for g in engine.plan_sweep(spec).groups}
 
-    assert methods(256, 200) == {"pallas"} and methods(257, 8) == {"gd"} and methods(8, 300) == {"gd"}
-    assert methods(256, 256, "train.optimizer=momentum") == {"gd"}  # W_1 and its velocity: 128K words
-    assert methods(256, 256, "train.dtype=float64") == {"gd"} and methods(128, 128, "grid.depth=[3]") == {
+    assert methods(256, 200) == {"pallas"} and methods(257, 8) == {"xla"} and methods(8, 300) == {"xla"}
+    assert methods(256, 256, "train.optimizer=momentum") == {"xla"}  # W_1 and its velocity: 128K words
+    assert methods(256, 256, "train.dtype=float64") == {"xla"} and methods(128, 128, "grid.depth=[3]") == {
         "pallas"
     }
-    assert methods(256, 256, "grid.depth=[3]") == {"gd"}
+    assert methods(256, 256, "grid.depth=[3]") == {"xla"}
 
 
 @pytest.mark.parametrize("depth", [2, 3])
@@ -166,12 +167,12 @@ def test_auto_takes_the_fused_kernel_only_where_it_is_faster():
 
     def methods(n, width, epochs):
         text = spec_text(grid, f"n_in = {n}", f"width = {width}", f"epochs = {epochs}")
-        return {g.method for g in engine.plan_sweep(parse_spec(text, "<t>")).groups}
+        return {g.trainer for g in engine.plan_sweep(parse_spec(text, "<t>")).groups}
 
     assert methods(100, 100, 100) == {"fused"}
-    assert methods(100, 100, 99) == {"gd"}
+    assert methods(100, 100, 99) == {"xla"}
     assert methods(256, 256, 300) == {"fused"}
-    assert methods(300, 300, 300) == {"gd"}
+    assert methods(300, 300, 300) == {"xla"}
 
 
 def test_first_call_compiles_are_reported_as_compile_not_training():

@@ -3,6 +3,7 @@ and an import that changes nothing in the user's process (tests in subprocesses)
 
 import ast
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -70,6 +71,24 @@ def _rank(module: str) -> int:
     if len(parts) == 1:
         return len(LAYERS)  # the facade dynax/__init__.py: nothing inside may import it
     return RANK[parts[1]]
+
+
+def test_trainers_are_named_only_where_they_are_defined():
+    """The engine asks the registry (dynax.sim.trainers) which trainer takes a group and calls
+    it: no trainer's name appears as a string outside sim/, spec/ and bench/ (3 lines allowed,
+    for documentation)."""
+    from dynax.sim.trainers import TRAINERS
+
+    names = "|".join(TRAINERS)
+    pattern = re.compile(rf"[\"'](?:{names})[\"']")
+    found = [
+        f"{path.relative_to(ROOT)}:{i}: {line.strip()}"
+        for name, path in _modules().items()
+        if (name.split(".") + [""])[1] not in ("sim", "spec", "bench")
+        for i, line in enumerate(path.read_text().splitlines(), 1)
+        if pattern.search(line)
+    ]
+    assert len(found) <= 3, found
 
 
 def test_every_module_belongs_to_a_layer():

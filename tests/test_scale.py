@@ -132,7 +132,7 @@ def test_shards_and_merge_equal_one_process(tmp_path):
     # a shard that ran another kernel (as on a GPU node with train.kernel = "auto"): refused
     with netCDF4.Dataset(shards[2], "a") as nc:
         assert nc.getncattr("kernel") == "auto: closed_form, fused"
-        nc.setncattr("kernel", "auto: closed_form, gd")
+        nc.setncattr("kernel", "auto: closed_form, xla")
     assert main(["merge", str(tmp_path / "x.nc"), *map(str, shards)]) == 2
     assert not (tmp_path / "x.nc").exists()
 
@@ -143,8 +143,8 @@ def test_a_recorded_layout_decides_the_kernel(tmp_path):
     spec = parse_spec(Path(small_spec(tmp_path)).read_text())
     fused = engine.plan_sweep(spec)
     xla = engine.plan_sweep(spec, kernel="xla")
-    assert {g.method for g in fused.groups} == {"closed_form", "fused"}
-    assert {g.method for g in xla.groups} == {"closed_form", "gd"}
+    assert {g.trainer for g in fused.groups} == {"closed_form", "fused"}
+    assert {g.trainer for g in xla.groups} == {"closed_form", "xla"}
     assert [g.label() for g in engine.plan_sweep(spec, layout=xla.layout()).groups] == [
         g.label() for g in xla.groups
     ]
@@ -177,7 +177,8 @@ FORCED_DEVICES = textwrap.dedent(
     with x64():  # dynax's programs trace in float64 mode
         for g in plan.groups:  # every compiled program, closed form and GD
             inputs, _ = engine.inputs.chunk_inputs(plan, g, g.chunk(0, 4)[: 4 * g.batch], cache)
-            hlo = engine.chunk.sharded_trainer(g.config, g.method, 4).lower(inputs).compile().as_text()
+            program = trainers.trainer(g.trainer).program(g.config, 4)
+            hlo = program.lower(inputs).compile().as_text()
             found = re.findall(r"all-reduce|all-gather|all-to-all|collective-permute|reduce-scatter", hlo)
             collectives += found
     report = dict(devices=len(jax.devices()), identical=identical, close=close, collectives=collectives)

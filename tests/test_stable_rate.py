@@ -133,6 +133,6 @@ def test_each_trainer_reports_the_first_rise_of_its_objective(kernel, depths):
         for g in plan.groups:
             _, out, _ = _train_batch(plan, g, g.runs, cache, [])
             for b in range(len(g.runs)):
-                assert out.rise_epoch[b] == first_rise(out.train_error[b]), (kernel, g.method, b)
+                assert out.rise_epoch[b] == first_rise(out.train_error[b]), (kernel, g.trainer, b)
             rises += int((out.rise_epoch >= 0).sum())
     assert rises >= 2

@@ -168,5 +168,5 @@ def dynax_group(plan: engine.Plan, gi: int, repeats: int = 2):
 def warm(plan) -> None:
     """Run the first chunk of a plan once: the numba kernel compiles (or loads) outside the timing."""
     g = plan.groups[0]
-    one = engine.Group(g.method, g.config, g.runs[: g.batch], g.batch, g.batch)
+    one = engine.Group(g.trainer, g.config, g.runs[: g.batch], g.batch, g.batch)
     engine.execute(engine.Plan(plan.spec, [one], plan.p_values, plan.table, plan.devices, plan.bytes_per_run))

@@ -23,12 +23,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..sim import trainers
 from ..sim.scope import float64
 from ..spec import SweepSpec, parse_spec
 from ..store.parts import write_part
 from .chunk import run_chunk
 from .inputs import ridge_baseline, stats_cache
-from .plan import FAST, Group, Plan, plan_sweep
+from .plan import Group, Plan, plan_sweep
 
 __all__ = ["DataEstimate", "GroupEstimate", "estimate_run_time"]
 
@@ -118,11 +119,11 @@ def _time_batch(
     of the last two calls, compile seconds, the first call's other one-off seconds, data
     included, and the probe's plan and chunk)."""
     g = plan.groups[gi]
-    kernel = next((h.method for h in plan.groups if h.method in FAST), "xla")
+    kernel = trainers.kernel_of([h.trainer for h in plan.groups])
     probe = plan_sweep(_probe_spec(spec, epochs), devices=plan.devices, kernel=kernel)
     cfg = {p.label(): p.config for p in probe.groups}[g.label()]
     unit = g.batch * plan.devices
-    one = Group(g.method, cfg, g.runs[:unit], g.batch, unit)
+    one = Group(g.trainer, cfg, g.runs[:unit], g.batch, unit)
     probe = Plan(probe.spec, [one], probe.p_values, probe.table, plan.devices, plan.bytes_per_run)
     cache, compiles = stats_cache(probe), []
     t0 = time.perf_counter()

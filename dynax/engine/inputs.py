@@ -9,12 +9,12 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..sim import data, ridge
+from ..sim import data, ridge, trainers
+from ..sim.eigen_batch import FusedBatch
 from ..sim.gd import RunInputs
 from ..sim.raw import RawInputs
 from ..spec import INITS, SweepSpec, derived
 from ..theory import hierarchy_levels, hierarchy_modes
-from .plan import FAST
 from .rates import auto_rates, raw_rates
 from .runs import RunTable
 
@@ -48,7 +48,7 @@ class StatsCache:
 
     def raw(self, seed: int) -> data.RawData:
         """The raw examples, teacher and test set of a seed (the raw-data path)."""
-        key = ("raw", seed)
+        key = ("examples", seed)
         if key not in self.raw_items:
             self.raw_items[key] = data.seed_raw_data(self.spec.seed, seed, self.spec.problem, self.p_bucket)
             while len(self.raw_items) > self.raw_capacity:
@@ -77,7 +77,10 @@ class StatsCache:
 
 def stats_cache(plan) -> StatsCache:
     """The cache for a plan: with eigendecompositions where a group uses the closed form."""
-    eigen = any(g.method in ("closed_form", *FAST) for g in plan.groups)
+    eigen = any(
+        trainers.trainer(g.trainer).eigendecomposition or trainers.trainer(g.trainer).inputs == "eigenbasis"
+        for g in plan.groups
+    )
     return StatsCache(plan.spec, plan.p_values, eigen=eigen)
 
 
@@ -121,7 +124,7 @@ def chunk_inputs(
     lr = auto_rates(
         t, idx, cfg.depth, cfg.shapes(), lam_max, teachers, spectrum, grad_scale, plan.spec.train.epochs
     )
-    if eigen and group.method in ("closed_form", *FAST) and stats[0].eigvecs.size:
+    if eigen and trainers.trainer(group.trainer).eigendecomposition and stats[0].eigvecs.size:
         eig = [np.stack(_per_run(stats, where, p_index, name)) for name in ("eigvals", "eigvecs", "rotated")]
     else:
         eig = [np.zeros((len(idx), 0)), np.zeros((len(idx), 0, 0)), np.zeros((len(idx), 0, 0))]
@@ -156,21 +159,6 @@ def _mode_fields(cfg, stats, where) -> dict:
         "mode_u": np.stack([st.modes_u for st in stats])[where],
         "mode_v": np.stack([st.modes_v for st in stats])[where],
     }
-
-
-class FusedBatch(NamedTuple):
-    """A batch for the fused kernel: the per-run inputs (no eigendecompositions) and the
-    data of each distinct (seed, P) of the batch once, with the index of each run's."""
-
-    inputs: RunInputs
-    pair: np.ndarray  # (B,) each run's row in the per-pair arrays
-    pair_seed: np.ndarray  # (n_pairs,) the pair's seed
-    eigvals: np.ndarray  # (n_pairs, N)
-    eigvecs: np.ndarray  # (n_pairs, N, N)
-    rotated: np.ndarray  # (n_pairs, N, K)
-    factor: np.ndarray  # (n_pairs, N + N_out, K)
-    teacher: np.ndarray  # (n_pairs, N_out, N)
-    n_train: np.ndarray  # (n_pairs,)
 
 
 def fused_inputs(plan, group, idx: np.ndarray, cache: StatsCache) -> tuple[FusedBatch, np.ndarray]:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from ..sim import trainers
 from ..spec import SpecError
 from ..store import FlatResult, build_dataset, spec_of
-from .plan import FAST, plan_sweep
+from .plan import plan_sweep
 
 __all__ = ["merge_shards"]
 
@@ -56,7 +57,7 @@ def merge_shards(paths, history: str = "") -> xr.Dataset:
     for ds, mask in zip(dss, present, strict=True):
         res.fill(ds, mask)
     ran = kernels.pop().partition(":")[2].replace(",", " ").split()
-    plan = plan_sweep(spec, kernel=next((k for k in FAST if k in ran), "xla"))
+    plan = plan_sweep(spec, kernel=trainers.kernel_of(ran))
     if "learning_rate_used" not in dss[0]:  # a fixed rate: the same in every part
         res["learning_rate_used"][:] = plan.table.lr
     return build_dataset(plan, res, history=history)

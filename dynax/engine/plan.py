@@ -2,10 +2,9 @@
 the memory model that sizes the batches.
 
 A run is one cell of the grid (every axis value but ``epoch``). Runs whose kernels
-have the same shapes and code form a compile group, keyed by method (closed form, the
-XLA GD kernel, the fused CPU kernel, the Pallas GPU kernel, or the raw-data trainer),
-depth, width (not at depth 1) and optimizer: one compiled program serves the group, every
-N/P, SNR, learning rate, init scale and seed in it.
+have the same shapes and code form a compile group, keyed by trainer (the registry of
+:mod:`dynax.sim.trainers` chooses it), depth, width (not at depth 1) and optimizer: one
+compiled program serves the group, every N/P, SNR, learning rate, init scale and seed in it.
 
 Layout (why results never depend on it):
 
@@ -31,29 +30,26 @@ from dataclasses import dataclass, field
 import jax
 import numpy as np
 
-from ..sim import eigen
-from ..sim.closed_form import BLOCK
-from ..sim.data import factor_width
-from ..sim.eigen import pallas_launch
+from ..sim import trainers
 from ..sim.gd import KernelConfig
 from ..sim.raw import RawConfig
+from ..sim.trainers import GroupFacts
 from ..spec import INITS, OPTIMIZERS, PROTOCOLS, SpecError, SweepSpec, derived
 from ..store.schema import computed
 from .runs import RunTable, run_table
 
-__all__ = ["CPU_BUDGET", "Group", "Plan", "default_memory_budget", "fast_kernel", "plan_sweep", "run_bytes"]
+__all__ = ["CPU_BUDGET", "Group", "Plan", "default_memory_budget", "plan_sweep"]
 
 
 @dataclass(frozen=True)
 class Group:
-    """A compile group: one kernel configuration and the flat indices of its runs.
+    """A compile group: one trainer and configuration, and the flat indices of its runs.
 
     ``batch`` runs are trained per compiled call and device; a chunk is a whole number
     of (global) batches; see the module docstring.
     """
 
-    # "closed_form", "gd" (XLA), "fused" (CPU), "pallas" (GPU; all on sufficient statistics) or "raw"
-    method: str
+    trainer: str  # a name of dynax.sim.trainers.TRAINERS
     config: KernelConfig | RawConfig
     runs: np.ndarray  # flat run indices into the grid, in execution order
     batch: int
@@ -76,8 +72,8 @@ class Group:
     def label(self) -> str:
         c = self.config
         width = "" if c.depth == 1 else f" width={c.width}"
-        label = f"{self.method} depth={c.depth}{width} optimizer={c.optimizer}"
-        if self.method == "raw":
+        label = f"{self.trainer} depth={c.depth}{width} optimizer={c.optimizer}"
+        if isinstance(c, RawConfig):
             batch = f" batch={c.batch}" if c.batch else ""
             label += f" {c.protocol}{batch} P<={c.p_bucket}"
         return label
@@ -134,46 +130,6 @@ class Plan:
 # --------------------------------------------------------------------------- memory model
 
 
-def run_bytes(cfg: KernelConfig | RawConfig, method: str) -> int:
-    """Estimated device bytes one run needs in a batch (inputs, state, temporaries, outputs)."""
-    itemsize = 8 if cfg.dtype == "float64" else 4
-    weights = sum(a * b for a, b in cfg.shapes())
-    slots = {"gd": 0, "momentum": 1, "adam": 2}[cfg.optimizer]
-    if method == "raw":
-        hidden = cfg.width * (1 if cfg.student == "random_features" else cfg.depth - 1) + cfg.n_out
-        rows = cfg.p_bucket + (cfg.batch or 0)
-        floats = weights * (4 + slots) + rows * (2 * (cfg.n_in + cfg.n_out) + 3 * hidden)
-        if cfg.student == "random_features":
-            floats += cfg.width * cfg.n_in
-        if cfg.readout_gram:  # the test features once, then their Gram
-            floats += cfg.n_test * (2 * (cfg.n_in + cfg.n_out) + hidden) + cfg.width * (cfg.width + cfg.n_out)
-        else:
-            floats += cfg.n_test * (2 * (cfg.n_in + cfg.n_out) + 3 * hidden)
-        floats += 2 * cfg.p_bucket * (cfg.n_in + cfg.n_out)  # float64 inputs as they arrive
-        return int((floats + _recorded_floats(cfg)) * itemsize) + 512
-    factor = (cfg.n_in + cfg.n_out) * cfg.k
-    n_rec = len(cfg.record)
-    n = cfg.n_in
-    if method == "closed_form":  # float64 inputs (factor, U, Uᵀ L_x), one block of epochs
-        floats = 2 * (n * n + n * cfg.k) + 4 * BLOCK * n * cfg.n_out + 2 * n_rec * cfg.n_out * n
-    elif method in FAST:  # host memory: float64 U and Uᵀ L_x, the weights and momentum
-        floats = 2 * (n * n + n * cfg.k) + weights * (3 + slots) + 8 * n + 3 * n_rec
-    else:
-        floats = weights * (4 + slots) + 3 * factor + 4 * cfg.n_in * cfg.n_out + 2 * n_rec
-    floats += 2 * factor  # the float64 factor as it arrives
-    floats += _recorded_floats(cfg)
-    return int(floats * itemsize) + 256
-
-
-def _recorded_floats(cfg) -> int:
-    """Per-run floats of the modes (bases, Σ_yx's SVD, curves), the final weights and the
-    weights and similarity at every record."""
-    n, no, r, rd = cfg.n_in, cfg.n_out, cfg.modes, cfg.data_modes
-    modes = 2 * (n + no) * (r + rd) + 3 * no * n + len(cfg.record) * (r + rd) if r else 0
-    per_record = (no * n if cfg.weights else 0) + (n * n if cfg.similarity else 0)
-    return modes + (no * n if cfg.final_weights else 0) + len(cfg.record) * per_record
-
-
 CPU_BUDGET = 24 << 20  # cache-sized batches: measured fastest on CPU (benchmarks/README.md)
 
 
@@ -201,150 +157,28 @@ LARGE_RECORDS = {
     "weights": "N_out x N x recorded epochs",
     "similarity": "N x N x recorded epochs",
 }
-AUTO_FUSED_MAX_W1 = 256 * 256  # entries of W_1 up to which `auto` takes the fused kernel
 
 
-FAST = ("fused", "pallas")  # the kernels in the eigenbasis of Σ_xx (GD and momentum)
-PALLAS_HOST_BUDGET = 1 << 30  # host bytes of one Pallas batch (its inputs are prepared on the host)
-# host bytes of one fused batch: each thread keeps one network in cache whatever the batch,
-# so batches need not be cache-sized; larger ones mean fewer calls, parts and init draws
-# (2048 networks in batches of 729 and of 68: as fast, within this VM's drift of a third)
-FUSED_BUDGET = 256 << 20
-
-
-def fast_kernel(spec: SweepSpec, layout: dict | None = None) -> str:
-    """Which kernel trains the spec's GD runs where it supports them: ``"fused"`` (CPU),
-    ``"pallas"`` (GPU) or ``"xla"``. ``train.kernel`` names it; ``"auto"`` takes the fused
-    kernel on a CPU backend for runs of at least N epochs (its set-up, the rotation W_1 U,
-    costs about N/6 epochs of training per run; shorter runs are faster on the XLA kernel)
-    whose first layer has at most ``AUTO_FUSED_MAX_W1`` entries (N = N_h = 200 runs 2x
-    faster fused, 400 slower: one network's W_1 no longer stays in the core's cache), and
-    the XLA kernel otherwise: the Pallas kernel is not chosen by ``auto`` until it has been
-    measured on a GPU. A recorded layout decides instead (``--resume`` and Dask workers on
-    another kind of machine keep the kernel the plan was made with)."""
-    if layout is not None:
-        labels = [g["label"].split()[0] for g in layout["groups"]]
-        return next((k for k in FAST if k in labels), "xla")
-    kernel = spec.train.kernel
-    if kernel == "auto":
-        widths = spec.axis("width").values if "width" in spec.dims else [spec.model.width]
-        fast = (
-            jax.default_backend() == "cpu"
-            and spec.train.epochs >= spec.problem.n_in
-            and max(widths) * spec.problem.n_in <= AUTO_FUSED_MAX_W1
-        )
-        return "fused" if fast else "xla"
-    return kernel
-
-
-def _group_keys(spec: SweepSpec, table: RunTable, kernel: str) -> np.ndarray:
-    """What separates compile groups, per run: (method code, raw path, depth, width,
-    optimizer, raw protocol, raw P bucket); 0 where a field does not apply. Method codes:
-    0 the XLA GD kernel, 1 the closed form, 2 the fused kernel, 3 the Pallas kernel, 0 for
-    raw runs; ``kernel`` is :func:`fast_kernel`'s choice."""
+def _group_facts(spec: SweepSpec, table: RunTable, kernel: str) -> list[GroupFacts]:
+    """Each run's :class:`~dynax.sim.trainers.GroupFacts` (what separates compile groups):
+    ``kernel`` is :func:`~dynax.sim.trainers.requested_kernel`'s choice."""
     online = table.protocol == PROTOCOLS.index("online")
     is_raw = online | spec.nonlinear | (spec.train.batch_size > 0)
-    closed = (
-        ~is_raw
-        & (table.depth == 1)
-        & (table.optimizer == OPTIMIZERS.index("gd"))
-        & (spec.train.method == "auto")
-    )
-    # the fast kernels record errors only: modes, final weights and validation take the XLA kernel
-    fast = ~is_raw & ~closed & (kernel in FAST)
-    rec = spec.train.record
-    fast &= not (rec.modes or rec.final_weights or rec.weights or rec.similarity or spec.train.validation)
-    pr = spec.problem
-    itemsize = 8 if spec.train.dtype == "float64" else 4
-    fast &= np.asarray(
-        [
-            eigen.supports(int(d), pr.n_out, OPTIMIZERS[o])
-            and (
-                kernel == "fused"
-                or eigen.fits_one_program(pr.n_in, int(w), int(d), itemsize, OPTIMIZERS[o] == "momentum")
-            )
-            for d, o, w in zip(table.depth, table.optimizer, table.width, strict=True)
-        ],
-        bool,
-    )
-    method = np.where(closed, 1, np.where(fast, 2 + (kernel == "pallas"), 0))
-    width = np.where((table.depth == 1) & (spec.model.student == "deep_linear"), 0, table.width)
+    linear_student = spec.model.student == "deep_linear"
     p_bucket = np.asarray([derived.p_bucket(p) for p in spec.n_train], dtype=np.int64)[table.p_index]
-    return np.stack(
-        [
-            method.astype(np.int64),
-            is_raw.astype(np.int64),
-            table.depth,
-            width,
-            table.optimizer.astype(np.int64),
-            np.where(is_raw, table.protocol, 0).astype(np.int64),
-            np.where(is_raw, p_bucket, 0),
-        ],
-        axis=1,
-    )
-
-
-def _group_config(spec: SweepSpec, key, inits: tuple[str, ...]) -> tuple[str, KernelConfig | RawConfig]:
-    """The method and static trainer config of the compile group with key ``key``."""
-    code, is_r, depth, w, opt, proto, pb = (int(v) for v in key)
-    pr = spec.problem
-    if is_r:
-        protocol = PROTOCOLS[proto]
-        return "raw", RawConfig(
-            depth=depth,
-            width=w if w else pr.n_in,
-            n_in=pr.n_in,
-            n_out=pr.n_out,
-            p_bucket=pb,
-            epochs=spec.train.epochs,
-            record=spec.record_epochs,
-            protocol=protocol,
-            batch=spec.online_batch if protocol == "online" else spec.train.batch_size,
-            optimizer=OPTIMIZERS[opt],
-            inits=inits,
-            dtype=spec.train.dtype,
-            root_seed=spec.seed,
-            student=spec.model.student,
-            activation=spec.model.activation,
-            teacher=pr.teacher,
-            teacher_width=pr.teacher_width,
-            n_test=pr.n_test,
-            schedule=spec.train.schedule if protocol == "online" else "none",
-            **_recorded(spec),
-        )
-    return ("gd", "closed_form", "fused", "pallas")[code], KernelConfig(
-        depth=depth,
-        width=w if depth > 1 else pr.n_in,
-        n_in=pr.n_in,
-        n_out=pr.n_out,
-        k=factor_width(pr.n_in, pr.n_out, max(spec.n_fit)),
-        epochs=spec.train.epochs,
-        record=spec.record_epochs,
-        optimizer=OPTIMIZERS[opt],
-        inits=inits,
-        dtype=spec.train.dtype,
-        root_seed=spec.seed,
-        null_space=spec.train.null_space_error,
-        **_recorded(spec),
-    )
-
-
-def _recorded(spec: SweepSpec) -> dict:
-    """The trainer settings of what ``train.record`` asks for besides the curves."""
-    rec, pr = spec.train.record, spec.problem
-    return {
-        "modes": pr.n_modes if rec.modes else 0,
-        "data_modes": pr.n_data_modes if rec.modes else 0,
-        "final_weights": rec.final_weights,
-        "weights": rec.weights,
-        "similarity": rec.similarity,
-        "validation": bool(spec.train.validation),
-        "weight_decay": any(v > 0 for v in _values(spec, "weight_decay")),
-    }
-
-
-def _values(spec: SweepSpec, name: str) -> list:
-    return list(spec.axis(name).values) if name in spec.dims else [spec.setting(name)]
+    facts = {}
+    out = []
+    for raw, d, w, o, proto, pb in zip(
+        is_raw.tolist(), table.depth.tolist(), table.width.tolist(), table.optimizer.tolist(),
+        table.protocol.tolist(), p_bucket.tolist(), strict=True,
+    ):  # fmt: skip
+        key = (raw, d, w, o, proto if raw else 0, pb if raw else 0)
+        if key not in facts:
+            width = spec.problem.n_in if d == 1 and linear_student else w
+            protocol = PROTOCOLS[proto] if raw else "replay"
+            facts[key] = GroupFacts(d, width, OPTIMIZERS[o], raw, protocol, pb if raw else 0, kernel)
+        out.append(facts[key])
+    return out
 
 
 def plan_sweep(
@@ -365,33 +199,30 @@ def plan_sweep(
         devices: local devices the run axis is sharded over.
         layout: a recorded :meth:`Plan.layout` to reuse (``--resume``, shards, workers).
         kernel: the kernel supported groups take ("xla", "fused" or "pallas"); default
-            :func:`fast_kernel` (merging shards passes what the shards ran).
+            :func:`dynax.sim.trainers.requested_kernel` (merging shards passes what the shards ran).
     """
     table = run_table(spec)
     budget = memory_budget or default_memory_budget()
-    keys = _group_keys(spec, table, fast_kernel(spec, layout) if kernel is None else kernel)
-    uniq, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
-    order = np.argsort(first)  # groups in order of first appearance
+    facts = _group_facts(spec, table, trainers.requested_kernel(spec, layout) if kernel is None else kernel)
+    chosen = {f: trainers.choose(spec, f) for f in dict.fromkeys(facts)}
+    keys = {}
+    for i, f in enumerate(facts):  # groups in order of first appearance
+        keys.setdefault((chosen[f].name, f), []).append(i)
     groups, per_run = [], {}
-    for gi, u in enumerate(order):
-        idx = np.flatnonzero(inverse.ravel() == u)
+    for gi, ((name, f), runs) in enumerate(keys.items()):
+        idx = np.asarray(runs, dtype=np.int64)
         idx = idx[np.argsort(table.seed[idx], kind="stable")]  # seed-major: data cache locality
         inits = tuple(INITS[i] for i in sorted(set(table.init[idx].tolist())))
-        method, cfg = _group_config(spec, uniq[u], inits)
-        per_run[gi] = b = run_bytes(cfg, method)
+        tr = trainers.trainer(name)
+        cfg = tr.config(spec, f, inits)
+        per_run[gi] = b = tr.run_bytes(cfg)
         if layout is not None:
             batch, size = layout["groups"][gi]["batch"], layout["groups"][gi]["chunk_size"]
         else:
-            # the fused kernel's batch lives in host memory: a host budget even beside a GPU;
-            # the Pallas kernel's is prepared on the host, so its budget is capped there too
-            host = {"fused": memory_budget or FUSED_BUDGET, "pallas": min(budget, PALLAS_HOST_BUDGET)}
-            host = host.get(method, budget)
-            batch = int(min(max(1, host // b), -(-len(idx) // devices)))
-            if method == "pallas":  # the programs it launches (a power of two, or 1024s): no idle ones
-                batch = pallas_launch(batch, down=True)
+            batch = tr.batch(memory_budget, budget, b, len(idx), devices)
             unit = batch * devices
             size = unit * -(-min(chunk_size, len(idx)) // unit) if chunk_size else unit
-        groups.append(Group(method, cfg, idx, batch, size))
+        groups.append(Group(name, cfg, idx, batch, size))
     plan = Plan(spec, groups, spec.n_fit, table, devices, per_run)  # GD trains on P − V examples
     sizes = {name: plan.variable_bytes(name) for name in LARGE_RECORDS if plan.variable_bytes(name)}
     total = sum(sizes.values())

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..spec import OPTIMIZER_KINDS
+
 __all__ = ["MAX_HALVINGS", "full_batch", "stop_on_rise", "unstable"]
 
 MAX_HALVINGS = 10  # a rate 1/1024 of the first: beyond it the run is kept as it is
@@ -29,8 +31,7 @@ MAX_HALVINGS = 10  # a rate 1/1024 of the first: beyond it the run is kept as it
 
 def full_batch(group) -> bool:
     """Whether the group's runs see every example at every step (a rise then means instability)."""
-    cfg = group.config
-    return group.method != "raw" or (cfg.protocol == "replay" and not cfg.batch)
+    return group.config.protocol == "replay" and not group.config.batch
 
 
 def _auto(plan, idx) -> np.ndarray:
@@ -42,7 +43,7 @@ def unstable(plan, group, idx: np.ndarray, out, halvings: np.ndarray) -> np.ndar
     if not full_batch(group):
         return np.zeros(len(idx), bool)
     bad = np.asarray(out.diverged, bool)
-    if group.config.optimizer == "gd":
+    if OPTIMIZER_KINDS[group.config.optimizer].descent:
         bad = bad | (np.asarray(out.rise_epoch) >= 0)
     return bad & _auto(plan, idx) & (halvings < MAX_HALVINGS)
 
@@ -51,6 +52,6 @@ def stop_on_rise(plan, group, idx: np.ndarray, halvings) -> np.ndarray:
     """(len(idx),) bool: the runs a kernel may stop at the first rise of their objective
     (they will be trained again): automatic-rate GD runs not yet halved to the limit."""
     h = np.zeros(len(idx), np.int64) if halvings is None else np.asarray(halvings)
-    if not full_batch(group) or group.config.optimizer != "gd":
+    if not full_batch(group) or not OPTIMIZER_KINDS[group.config.optimizer].descent:
         return np.zeros(len(idx), bool)
     return _auto(plan, idx) & (h < MAX_HALVINGS)

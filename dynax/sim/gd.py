@@ -27,6 +27,7 @@ import optax
 from ..spec import INITS, derived
 from . import modes, tracker
 from .init import InitConfig, init_from
+from .optimizers import optimizer
 from .scope import float64, unbatched
 from .tracker import DIVERGENCE_FACTOR, Outputs, records
 
@@ -35,7 +36,6 @@ __all__ = [
     "Outputs",
     "RunInputs",
     "init_weights",
-    "optimizer",
     "product",
     "run_inputs",
     "similarity",
@@ -71,6 +71,9 @@ class KernelConfig:
     def shapes(self) -> list[tuple[int, int]]:
         """Layer shapes, input side first: W_1 (N_h, N), ..., W_D (N_out, N_h)."""
         return derived.layer_shapes(self.depth, self.width, self.n_in, self.n_out)
+
+    protocol = "replay"  # every run of a sufficient-statistics trainer: full-batch replay
+    batch = 0
 
     def init_config(self) -> InitConfig:
         return InitConfig(
@@ -247,17 +250,6 @@ def product(ws):
     for w in reversed(ws[:-1]):
         out = out @ w
     return out
-
-
-def optimizer(name: str, run, dtype) -> optax.GradientTransformation:
-    lr = run.learning_rate.astype(dtype)
-    if name == "gd":
-        return optax.sgd(lr)
-    if name == "momentum":
-        return optax.sgd(lr, momentum=run.momentum.astype(dtype))
-    if name == "adam":
-        return optax.adam(lr, b1=run.b1.astype(dtype), b2=run.b2.astype(dtype))
-    raise ValueError(name)
 
 
 class _State(NamedTuple):

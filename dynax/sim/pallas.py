@@ -25,7 +25,6 @@ measured on a GPU (``benchmarks/gpu_check.py``).
 from __future__ import annotations
 
 import functools
-import time
 from typing import NamedTuple
 
 import jax
@@ -34,6 +33,7 @@ import numpy as np
 from jax.experimental import pallas as pl
 
 from ..spec import derived
+from . import executables
 from .eigen import EigenRuns, pallas_launch, state_words
 from .eigen import pow2 as _pow2
 from .tracker import DIVERGENCE_FACTOR, Outputs
@@ -186,7 +186,6 @@ def _kernel(shape: PallasShape, *refs):
     ints_ref[...] = jnp.where(idx == 0, best_e, jnp.where(idx == 1, bad.astype(jnp.int32), rise))
 
 
-@functools.cache
 def pallas_trainer(shape: PallasShape, n_runs: int, interpret: bool):
     """The jitted Pallas call for ``n_runs`` networks of one shape: one program each."""
     dt = jnp.dtype(shape.dtype)
@@ -217,24 +216,6 @@ def pallas_trainer(shape: PallasShape, n_runs: int, interpret: bool):
         name=f"dynax_gd_depth{shape.n_mid + 2}",
     )
     return jax.jit(call)
-
-
-_executables: dict = {}
-
-
-def _executable(shape: PallasShape, n_runs: int, interpret: bool, arrays) -> tuple:
-    """The compiled call for ``n_runs`` programs of ``shape`` (Triton's compile on a GPU),
-    and the seconds spent compiling it now (0.0 when this process has it)."""
-    key = (shape, n_runs, interpret, tuple((a.shape, a.dtype.str) for a in arrays))
-    if key in _executables:
-        return _executables[key], 0.0
-    t0 = time.perf_counter()
-    exe = pallas_trainer(shape, n_runs, interpret).lower(*arrays).compile()
-    seconds = time.perf_counter() - t0
-    while len(_executables) >= 16:  # the oldest goes
-        _executables.pop(next(iter(_executables)))
-    _executables[key] = exe
-    return exe, seconds
 
 
 def _pad(x: np.ndarray, shape: tuple[int, ...], dtype) -> np.ndarray:
@@ -302,7 +283,10 @@ def train_pallas(
     launched = pallas_launch(n_runs)
     arrays = arrays[:1] + tuple(_pad(x, (launched, *x.shape[1:]), x.dtype) for x in arrays[1:])
     interpret = jax.default_backend() == "cpu"
-    exe, seconds = _executable(shape, launched, interpret, arrays)
+    # compiled ahead of time in the one cache (Triton's compile on a GPU is compile, not training)
+    exe, seconds = executables.compiled(
+        ("pallas", shape, launched, interpret), lambda: pallas_trainer(shape, launched, interpret), *arrays
+    )
     curves, best, ints = jax.device_get(exe(*arrays))
     curves, best, ints = curves[:n_runs], best[:n_runs], ints[:n_runs]
     best_epoch = ints[:, 0].astype(np.int64)

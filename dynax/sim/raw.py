@@ -36,8 +36,9 @@ import optax
 from ..spec import derived
 from ..theory import optimal_online_rate
 from . import data, modes, tracker
-from .gd import mode_outputs, optimizer, product, weight_records
+from .gd import mode_outputs, product, weight_records
 from .init import InitConfig, init_from
+from .optimizers import optimizer
 from .scope import float64
 from .tracker import DIVERGENCE_FACTOR, Outputs, records
 

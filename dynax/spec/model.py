@@ -25,23 +25,59 @@ __all__ = [
     "LOSSES",
     "METHODS",
     "OPTIMIZERS",
+    "OPTIMIZER_KINDS",
     "PROTOCOLS",
     "SCHEDULES",
     "STUDENTS",
     "TEACHERS",
+    "TEACHER_KINDS",
     "Auto",
     "Axis",
     "Hierarchy",
     "Model",
+    "OptimizerKind",
     "Problem",
     "Record",
     "SpecError",
     "SweepSpec",
+    "TeacherKind",
     "Train",
 ]
 
 INITS = ("gaussian", "gaussian_fan_in", "orthogonal", "balanced", "aligned", "zero")
-OPTIMIZERS = ("gd", "momentum", "adam")
+
+
+@dataclass(frozen=True)
+class OptimizerKind:
+    """An optimizer as the spec and the engine see it; its update rule is
+    :data:`dynax.sim.optimizers.UPDATES`'s (docs/design.md "Extending this contract")."""
+
+    descent: bool  # a stable step never raises the training objective (the auto rate's no-rise check)
+    reads: tuple[str, ...] = ()  # the train.* hyperparameters it takes
+
+
+# the optimizers a spec may name, in the order of their codes in the run table (append only)
+OPTIMIZER_KINDS = {
+    "gd": OptimizerKind(descent=True),
+    "momentum": OptimizerKind(descent=False, reads=("momentum",)),
+    "adam": OptimizerKind(descent=False, reads=("b1", "b2")),
+}
+OPTIMIZERS = tuple(OPTIMIZER_KINDS)
+
+
+@dataclass(frozen=True)
+class TeacherKind:
+    """A teacher as the spec and the engine see it; its parameters and outputs are
+    :data:`dynax.sim.data.TEACHERS`'s."""
+
+    linear: bool  # a matrix w̄: exact E_g, singular modes, ridge baselines
+
+
+TEACHER_KINDS = {
+    "linear": TeacherKind(linear=True),
+    "relu": TeacherKind(linear=False),
+    "hierarchy": TeacherKind(linear=True),
+}
 PROTOCOLS = ("replay", "online")
 LOSSES = ("sum", "mean")
 DTYPES = ("float32", "float64")
@@ -65,7 +101,7 @@ EXTRA_AXES = {
 }
 STUDENTS = ("deep_linear", "random_features")
 ACTIVATIONS = ("linear", "relu", "tanh")
-TEACHERS = ("linear", "relu", "hierarchy")
+TEACHERS = tuple(TEACHER_KINDS)
 # whitened: Σ_μ x_μ x_μᵀ = (P/N)·I exactly; onehot: item μ is e_μ (the hierarchy teacher's, P = N)
 INPUTS = ("gaussian", "whitened", "onehot")
 MAX_ITEMS = 4096  # the largest hierarchy (items = branching^levels): similarity is items × items per record
@@ -180,7 +216,7 @@ class Problem:
     @property
     def linear_teacher(self) -> bool:
         """The teacher is a matrix w̄ (drawn, of chosen spectrum, or a hierarchy's features)."""
-        return self.teacher != "relu"
+        return TEACHER_KINDS[self.teacher].linear
 
     @property
     def n_modes(self) -> int:

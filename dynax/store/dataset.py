@@ -128,7 +128,7 @@ def build_dataset(plan, res: FlatResult, history: str = "") -> xr.Dataset:
         "history": f"{created}: {history}" if history else created,
         "chunk_size": int(max(g.chunk_size for g in plan.groups)),
         # which trainer ran: train.kernel and what it resolved to (also in the parts' layout hash)
-        "kernel": f"{spec.train.kernel}: " + ", ".join(dict.fromkeys(g.method for g in plan.groups)),
+        "kernel": f"{spec.train.kernel}: " + ", ".join(dict.fromkeys(g.trainer for g in plan.groups)),
         "devices": int(plan.devices),
     }
     for name in ("width", "init", "init_scale", "optimizer", "learning_rate"):
