@@ -84,7 +84,7 @@ def test_trainers_are_named_only_where_they_are_defined():
     found = [
         f"{path.relative_to(ROOT)}:{i}: {line.strip()}"
         for name, path in _modules().items()
-        if (name.split(".") + [""])[1] not in ("sim", "spec", "bench")
+        if [*name.split("."), ""][1] not in ("sim", "spec", "bench")
         for i, line in enumerate(path.read_text().splitlines(), 1)
         if pattern.search(line)
     ]

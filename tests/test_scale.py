@@ -158,6 +158,7 @@ FORCED_DEVICES = textwrap.dedent(
     import xarray as xr
     import dynax
     from dynax import engine
+    from dynax.sim import trainers
     spec = dynax.parse_spec(open(sys.argv[1]).read(), "<s>", ["train.kernel=xla"])  # the XLA program
     mb = int(sys.argv[2])
     one = dynax.run_sweep(spec, chunk_size=16, memory_budget=mb)

@@ -50,13 +50,18 @@ class _Unit:
     """A stand-in run: every field a float32 scalar (only shapes matter for the state)."""
 
     def __getattr__(self, name):
-        return jnp.float32(0.5)
+        return jnp.ones((), jnp.float32)
 
 
 @functools.cache
 def state_slots(name: str) -> int:
     """Parameter-sized buffers the optimizer keeps (0 for GD, 1 for momentum, 2 for Adam),
-    read from its own ``init`` by :func:`jax.eval_shape`: the memory model's count."""
+    read from its own ``init`` by :func:`jax.eval_shape`: the memory model's count. Traced
+    abstractly, start to end: it compiles nothing (a compilation here would cost every process)."""
     probe = 7  # a parameter of this many entries; the state's per-entry buffers are its multiples
-    state = jax.eval_shape(optimizer(name, _Unit(), jnp.float32).init, jnp.zeros(probe, jnp.float32))
+
+    def init(params):
+        return optimizer(name, _Unit(), jnp.float32).init(params)
+
+    state = jax.eval_shape(init, jax.ShapeDtypeStruct((probe,), jnp.float32))
     return sum(leaf.size for leaf in jax.tree.leaves(state)) // probe
