@@ -148,6 +148,7 @@ def _validate(args) -> int:
     from .engine import plan_sweep
     from .engine.rates import fixed_rate_warnings
     from .spec import load_spec
+    from .spec.variables import recorded
 
     spec = load_spec(args.spec, args.set)
     plan = plan_sweep(spec, args.chunk_size, args.memory_budget)
@@ -168,11 +169,10 @@ def _validate(args) -> int:
             f"{g.n_chunks:5d} chunk(s)  ~{report.mib(per_call)} per call and device"
         )
     print(f"output      ~{report.mib(plan.output_bytes())} (netCDF, uncompressed)")
-    for name in ("final_weights", "weights", "similarity"):
-        if getattr(spec.train.record, name):
-            print(
-                f"  {name} ~{report.mib(plan.variable_bytes(name))} of it (host memory and disk; cap 2 GiB)"
-            )
+    for v in recorded(spec):  # what train.record's flags add
+        print(
+            f"  {v.name} ~{report.mib(plan.variable_bytes(v.name))} of it (host memory and disk; cap 2 GiB)"
+        )
     memory = report.device_memory()
     for gi, g in enumerate(plan.groups):
         per_call = plan.bytes_per_run[gi] * g.batch

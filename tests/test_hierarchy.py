@@ -103,7 +103,7 @@ def test_a_hierarchy_spec_derives_its_items_and_keeps_older_hashes():
     spec = parse_spec(spec_text("depth = 2\nsnr = inf\nseed = 0", TREE, "", "epochs = 5"))
     pr = spec.problem
     assert (pr.n_in, pr.teacher_var, pr.inputs, spec.n_train) == (4, 1.0, "onehot", (4,))
-    assert pr.hierarchy == Hierarchy(2, 2, (0.1, 0.1)) and spec.train.record.modes  # modes on by default
+    assert pr.hierarchy == Hierarchy(2, 2, (0.1, 0.1)) and "modes" in spec.train.record.flags  # on by default
     assert spec.canonical()["problem"]["hierarchy"]["flip"] == (0.1, 0.1)
     plain = parse_spec(spec_text("depth = 2\nn_over_p = 1.0\nsnr = inf\nseed = 0"))
     assert "hierarchy" not in plain.canonical()["problem"]  # older specs hash as before

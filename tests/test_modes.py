@@ -257,7 +257,7 @@ def test_modes_are_opt_in_without_a_spectrum_and_analyze_reads_them(tmp_path):
 
     # an n_out > 1 spec written before modes existed keeps its hash (nothing new is recorded)
     spec = parse_spec(spec_text("depth = 1\nn_over_p = 0.5\nsnr = 2.0\nseed = 0", "n_in = 6\nn_out = 3"))
-    assert not spec.train.record.modes and "modes" not in spec.canonical()["train"]["record"]
+    assert "modes" not in spec.train.record.flags and "modes" not in spec.canonical()["train"]["record"]
     text = spec_text(
         "depth = [1, 2]\nn_over_p = 0.5\nsnr = [1.0, 4.0]\nseed = [0, 1]",
         f"n_in = 6\nn_out = 3\n{SPECTRUM}",

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import time
 
+import jax
 import numpy as np
 
 from ..sim import trainers
 from ..sim.eigen_batch import FusedBatch, initial_weights
 from ..sim.tracker import Outputs
+from ..spec.variables import recorded
 from ..store import Chunk
 from . import stable
 from .inputs import StatsCache, chunk_inputs, fused_inputs, mode_levels, raw_inputs, ridge_baseline
@@ -20,20 +22,8 @@ __all__ = ["BUILDERS", "run_chunk"]
 
 # what the engine builds for a batch, by the inputs a trainer declares (Trainer.inputs)
 BUILDERS = {"sufficient_statistics": chunk_inputs, "eigenbasis": fused_inputs, "examples": raw_inputs}
-# what a trainer returns only when the spec asks for it
-OPTIONAL = (
-    "null_space_error",
-    "mode_strength",
-    "data_mode_strength",
-    "teacher_singular_value",
-    "data_singular_value",
-    "final_weights",
-    "weights",
-    "similarity",
-    "validation_error",
-    "stopped_test_error",
-    "stopped_epoch",
-)
+# what a trainer returns only when the spec asks for it, besides train.record's (Outputs.records)
+OPTIONAL = ("null_space_error", "validation_error", "stopped_test_error", "stopped_epoch")
 
 
 def _with_rate(inputs, lr):
@@ -80,9 +70,8 @@ def _retrain(plan, group, idx, cache, out: Outputs, lr, n_real: int, compiles) -
             pad = 0 if any_count else -len(pos) % unit
             take = np.concatenate([pos, np.full(pad, pos[-1])])
             _, again, rates = _train_batch(plan, group, idx[take], cache, compiles, halvings[take])
-            for name, values in again._asdict().items():
-                if values is not None:
-                    getattr(out, name)[pos] = np.asarray(values)[: len(pos)]
+            for mine, new in zip(jax.tree.leaves(out), jax.tree.leaves(again), strict=True):
+                mine[pos] = np.asarray(new)[: len(pos)]
             lr[pos] = rates[: len(pos)]
     return out, lr, halvings, (retrained, time.perf_counter() - t0 if retrained else 0.0)
 
@@ -113,7 +102,7 @@ def run_chunk(
         kept.append(inputs if refit else None)
         if on_batch is not None:
             on_batch(max(0, min(n, b + unit) - b))
-    out = Outputs(*(None if parts[0] is None else np.concatenate(parts) for parts in zip(*outs, strict=True)))
+    out = jax.tree.map(lambda *parts: np.concatenate(parts), *outs)
     out, lr, halvings, cost = _retrain(plan, group, idx, cache, out, np.concatenate(rates), n, compiles)
     if retrained is not None and cost[0]:
         retrained.append(cost)
@@ -145,6 +134,7 @@ def run_chunk(
     for name in OPTIONAL:
         if getattr(out, name) is not None:
             values[name] = getattr(out, name)[:n]
+    values.update(_recorded(plan.spec, out.records, n))
     if group.config.validation:  # NaN but at depth 1
         for name, parts in refits.items():
             values[name] = np.concatenate(parts)[:n] if parts else np.full(n, np.nan)
@@ -152,9 +142,26 @@ def run_chunk(
         values.update(ridge_baseline(plan, idx[:n], cache))
         if group.config.validation:
             values.update(heldout_ridge(plan, idx[:n], cache))
-    if plan.spec.problem.hierarchy is not None and plan.spec.train.record.modes:
+    if plan.spec.problem.hierarchy is not None and "modes" in plan.spec.train.record.flags:
         values["teacher_mode_level"] = mode_levels(plan, idx[:n], cache)
-    for name in ("mode_strength", "data_mode_strength", "weights", "similarity"):  # trainers: (run, epoch, …)
-        if name in values:
-            values[name] = np.moveaxis(values[name], 1, -1)
     return Chunk(idx[:n], values)
+
+
+def _recorded(spec, records: dict | None, n: int) -> dict:
+    """The recorded variables (:mod:`dynax.sim.recorders`) of the first ``n`` runs in the
+    result's layout: a curve's epoch axis last, and a dim the group fills only in part
+    padded to the variable's length with its fill value."""
+    table = {v.name: v for v in recorded(spec)}
+    values = {}
+    for name, value in (records or {}).items():
+        v = table[name]
+        value = np.asarray(value)[:n]
+        if v.curve and v.extra:  # trainers: (run, epoch, extra…)
+            value = np.moveaxis(value, 1, -1)
+        shape = v.shape(spec, n)
+        if value.shape != shape:
+            padded = np.full(shape, v.fill, value.dtype)
+            padded[tuple(slice(0, k) for k in value.shape)] = value
+            value = padded
+        values[name] = value
+    return values

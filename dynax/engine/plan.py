@@ -35,7 +35,7 @@ from ..sim.gd import KernelConfig
 from ..sim.raw import RawConfig
 from ..sim.trainers import GroupFacts
 from ..spec import INITS, OPTIMIZERS, PROTOCOLS, SpecError, SweepSpec, derived
-from ..store.schema import computed
+from ..spec.variables import computed, recorded
 from .runs import RunTable, run_table
 
 __all__ = ["CPU_BUDGET", "Group", "Plan", "default_memory_budget", "plan_sweep"]
@@ -149,14 +149,7 @@ def default_memory_budget() -> int:
 
 # --------------------------------------------------------------------------- planning
 
-FINAL_WEIGHTS_CAP = 2 << 30  # bytes of final_weights a result may hold (host memory; disk alike)
-RECORD_CAP = FINAL_WEIGHTS_CAP  # final_weights, weights and similarity together
-# train.record's large variables: what one run holds of each, in words
-LARGE_RECORDS = {
-    "final_weights": "N_out x N",
-    "weights": "N_out x N x recorded epochs",
-    "similarity": "N x N x recorded epochs",
-}
+RECORD_CAP = 2 << 30  # bytes of the variables train.record's flags add, together (host memory; disk alike)
 
 
 def _group_facts(spec: SweepSpec, table: RunTable, kernel: str) -> list[GroupFacts]:
@@ -224,11 +217,24 @@ def plan_sweep(
             size = unit * -(-min(chunk_size, len(idx)) // unit) if chunk_size else unit
         groups.append(Group(name, cfg, idx, batch, size))
     plan = Plan(spec, groups, spec.n_fit, table, devices, per_run)  # GD trains on P − V examples
-    sizes = {name: plan.variable_bytes(name) for name in LARGE_RECORDS if plan.variable_bytes(name)}
+    _check_record_cap(plan)
+    if layout is not None and [g["label"] for g in layout["groups"]] != [g.label() for g in groups]:
+        raise SpecError(f"{spec.path}: the recorded layout does not match this spec's compile groups")
+    return plan
+
+
+def _check_record_cap(plan: Plan):
+    """What ``train.record``'s flags add must fit :data:`RECORD_CAP` (one flag, or all together)."""
+    spec = plan.spec
+    sizes, words = {}, {}
+    for v in recorded(spec):
+        sizes[v.flag] = sizes.get(v.flag, 0) + plan.variable_bytes(v.name)
+        words.setdefault(v.flag, []).append(v.per_run())
     total = sum(sizes.values())
-    if total > RECORD_CAP:  # one of them, or all of them together
+    if total > RECORD_CAP:
         keys = ", ".join(
-            f"`train.record.{n}` ({b / 2**30:.2f} GiB, {LARGE_RECORDS[n]} per run)" for n, b in sizes.items()
+            f"`train.record.{f}` ({b / 2**30:.2f} GiB, {' + '.join(words[f])} per run)"
+            for f, b in sizes.items()
         )
         cap = f"{RECORD_CAP / 2**30:.0f} GiB (dynax.engine.plan.RECORD_CAP)"
         raise SpecError(
@@ -237,6 +243,3 @@ def plan_sweep(
             f"{len(spec.record_epochs)} recorded epochs, {spec.train.dtype}); the cap is {cap} for all of "
             "them: record fewer of them, for fewer runs (a smaller grid or fewer seeds) or fewer epochs"
         )
-    if layout is not None and [g["label"] for g in layout["groups"]] != [g.label() for g in groups]:
-        raise SpecError(f"{spec.path}: the recorded layout does not match this spec's compile groups")
-    return plan

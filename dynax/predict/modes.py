@@ -33,7 +33,7 @@ NOTE = (
 def _applies(spec: SweepSpec, v: dict) -> bool:
     get = lambda name: v.get(name, spec.setting(name))  # noqa: E731
     return (
-        spec.train.record.modes
+        "modes" in spec.train.record.flags
         and spec.problem.white
         and get("init") == "aligned"
         and get("optimizer") == "gd"
@@ -56,7 +56,7 @@ def _data_modes(spec: SweepSpec, seed: int, j: int, noise_var: float):
 def mode_theory(spec: SweepSpec) -> dict[str, xr.Variable]:
     """``mode_strength`` and ``data_mode_strength`` over (..., seed, mode/data_mode, epoch),
     NaN where the exact recursion does not apply; empty when the spec records no modes."""
-    if not spec.train.record.modes:
+    if "modes" not in spec.train.record.flags:
         return {}
     pr = spec.problem
     dims = spec.dims

@@ -3,11 +3,15 @@ for the engine and an oracle for the GD kernel (docs/design.md §3)."""
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import jax
 import jax.numpy as jnp
 
 from ..spec import derived
-from .gd import KernelConfig, RunInputs, init_weights, mode_bases, mode_outputs, similarity, statistics
+from . import recorders, tracker
+from .gd import KernelConfig, RunInputs, init_weights, mode_bases, statistics
+from .recorders import View
 from .scope import float64, unbatched
 from .tracker import DIVERGENCE_FACTOR, Outputs
 
@@ -42,6 +46,91 @@ def decay(a, k):
     return qk, jnp.where(a == 0, k, s)
 
 
+class _Modes(NamedTuple):
+    """One run in the eigenbasis of Σ_xx = U Λ Uᵀ: w̃ = W U evolves mode by mode."""
+
+    lam: jax.Array  # (N,) Λ, ascending
+    u: jax.Array  # (N, N) U
+    m: jax.Array  # (N, K) Uᵀ L_x: W L_x = w̃ m
+    wt0: jax.Array  # (N_out, N) w̃(0)
+    wbt: jax.Array  # (N_out, N) w̄ U
+    bt: jax.Array  # (N_out, N) Σ_yx U
+    a: jax.Array  # (N,) ε(λ + γ): q = 1 − a
+    eps: jax.Array  # ε = η·grad_scale
+
+    def weights_at(self, k, dtype):
+        """w̃ at the epochs ``k`` (B,) -> (B, N_out, N)."""
+        qk, s = decay(self.a[None, :], k[:, None].astype(dtype))
+        return self.wt0[None] * qk[:, None, :] + self.eps * self.bt[None] * s[:, None, :]
+
+
+def _modes(cfg: KernelConfig, run: RunInputs, lx, lz_noise, w_bar, dtype) -> _Modes:
+    eps = (run.learning_rate * run.grad_scale).astype(dtype)
+    if run.eigvecs.shape[-1] == cfg.n_in:  # shared per (seed, P), computed once in float64
+        lam, u, m = (a.astype(dtype) for a in (run.eigvals, run.eigvecs, run.rotated))
+    else:
+        lam, u = unbatched(jnp.linalg.eigh)(lx @ lx.T)
+        m = u.T @ lx  # (N, K): W L_x = w̃ m
+    w0 = init_weights(cfg, run)[0]
+    wbt = w_bar @ u
+    bt = wbt * lam[None, :] + lz_noise @ m.T  # Σ_yx U = w̄ U Λ + σ_ε L_z L_xᵀ U
+    a = eps * (lam + run.weight_decay.astype(dtype))  # q = 1 − ε(λ + γ): weight decay shrinks every mode
+    return _Modes(lam, u, m, w0 @ u, wbt, bt, a, eps)
+
+
+def _validation(cfg: KernelConfig, run: RunInputs, u, dtype):
+    """``d = w̃ − w̄̃ (B, N_out, N) -> (B,)`` validation errors: the held-out examples in the
+    eigenbasis, W L_x^v = w̃ (Uᵀ L_x^v); None without train.validation."""
+    if not cfg.validation:
+        return None
+    n = cfg.n_in
+    mv = u.T @ run.val_factor[:n].astype(dtype)
+    lzv = (run.noise_std * run.val_factor[n:]).astype(dtype)
+    val_scale = (run.n_val * cfg.n_out).astype(dtype)
+
+    def val_of(d):
+        r = lzv[None] - jnp.einsum("bon,nk->bok", d, mv)
+        return jnp.sum(r * r, axis=(1, 2)) / val_scale
+
+    return val_of
+
+
+def _every_epoch(cfg: KernelConfig, e: _Modes, noise_var, limit, val_of, dtype):
+    """E_g at every epoch 0..E, in blocks: the running minimum, its first epoch, the first
+    diverged epoch (E + 1 if none) and the held-out stop (validation error, epoch, E_g)."""
+    n, n_out = cfg.n_in, cfg.n_out
+    big = jnp.int64(cfg.epochs + 1)
+    # Inside a block of epochs k0 + j: q^(k0+j) = q^k0 q^j and S_(k0+j) = S_k0 + q^k0 S_j, with
+    # q^j, S_j (j < BLOCK) once per run and q^k0, S_k0 once per block, all from the accurate
+    # formulas of decay(): the per-epoch work is multiply-adds, no transcendental functions.
+    q_j, s_j = decay(e.a[None, :], jnp.arange(BLOCK, dtype=dtype)[:, None])  # (BLOCK, N)
+
+    def block(carry, b):
+        best, best_epoch, bad_epoch, stop = carry
+        k0 = (b * BLOCK).astype(dtype)
+        q0, s0 = decay(e.a, k0)
+        qk = q0[None, :] * q_j
+        sk = s0[None, :] + q0[None, :] * s_j
+        d = e.wt0[None] * qk[:, None, :] + e.eps * e.bt[None] * sk[:, None, :] - e.wbt[None]
+        test = jnp.sum(d * d, axis=(1, 2)) / (n * n_out) + noise_var
+        ks = b * BLOCK + jnp.arange(BLOCK, dtype=jnp.int64)
+        best, best_epoch, bad_epoch, ok = tracker.update_block(
+            best, best_epoch, bad_epoch, test, ks, ks <= cfg.epochs, limit, big
+        )
+        if val_of is not None:  # the first minimum of the validation error, and E_g there
+            val = jnp.where(ok, val_of(d), jnp.inf)
+            j = jnp.argmin(val)
+            take = val[j] < stop[0]
+            new = (val[j], ks[j], test[j])
+            stop = tuple(jnp.where(take, a, b) for a, b in zip(new, stop, strict=True))
+        return (best, best_epoch, bad_epoch, stop), None
+
+    stop0 = (jnp.array(jnp.inf, dtype), jnp.int64(-1), jnp.array(jnp.nan, dtype))
+    init = (jnp.array(jnp.inf, dtype), jnp.int64(-1), big, stop0)
+    n_blocks = -(-(cfg.epochs + 1) // BLOCK)
+    return jax.lax.scan(block, init, jnp.arange(n_blocks, dtype=jnp.int64))[0]
+
+
 @float64
 def closed_form(cfg: KernelConfig, run: RunInputs) -> Outputs:
     """Depth-1 full-batch GD solved exactly in the eigenbasis of Σ_xx.
@@ -57,113 +146,67 @@ def closed_form(cfg: KernelConfig, run: RunInputs) -> Outputs:
     dtype = jnp.dtype(cfg.dtype)
     n, n_out = cfg.n_in, cfg.n_out
     lx, lz_noise, w_bar, noise_var, p = statistics(cfg, run, dtype)
-    eps = (run.learning_rate * run.grad_scale).astype(dtype)
-
-    if run.eigvecs.shape[-1] == n:  # shared per (seed, P), computed once in float64
-        lam, u, m = (a.astype(dtype) for a in (run.eigvals, run.eigvecs, run.rotated))
-    else:
-        lam, u = unbatched(jnp.linalg.eigh)(lx @ lx.T)
-        m = u.T @ lx  # (N, K): W L_x = w̃ m
-    w0 = init_weights(cfg, run)[0]
-    wt0 = w0 @ u  # (N_out, N) in the eigenbasis
-    wbt = w_bar @ u
-    bt = wbt * lam[None, :] + lz_noise @ m.T  # Σ_yx U = w̄ U Λ + σ_ε L_z L_xᵀ U
-    a = eps * (lam + run.weight_decay.astype(dtype))  # q = 1 − ε(λ + γ): weight decay shrinks every mode
-
-    def weights_at(k):  # k: (B,) epochs -> (B, N_out, N)
-        qk, s = decay(a[None, :], k[:, None].astype(dtype))
-        return wt0[None] * qk[:, None, :] + eps * bt[None] * s[:, None, :]
-
-    def test_at(wt):
-        d = wt - wbt[None]
-        return jnp.sum(d * d, axis=(1, 2)) / (n * n_out) + noise_var
-
-    def null_error(wt):  # eigh sorts λ ascending: the first N − min(P, N) modes span the null space
-        null = jnp.arange(n) < n - jnp.minimum(run.n_train, n)
-        d = jnp.where(null[None, None, :], wt - wbt[None], 0.0)
-        return jnp.sum(d * d, axis=(1, 2)) / (n * n_out)
-
-    test0 = jnp.sum((wt0 - wbt) ** 2) / (n * n_out) + noise_var
-    limit = DIVERGENCE_FACTOR * test0
-    finite0 = jnp.isfinite(test0)
-    n_blocks = -(-(cfg.epochs + 1) // BLOCK)
-    big = jnp.int64(cfg.epochs + 1)
-    # Inside a block of epochs k0 + j: q^(k0+j) = q^k0 q^j and S_(k0+j) = S_k0 + q^k0 S_j, with
-    # q^j, S_j (j < BLOCK) once per run and q^k0, S_k0 once per block, all from the accurate
-    # formulas of decay(): the per-epoch work is multiply-adds, no transcendental functions.
-    q_j, s_j = decay(a[None, :], jnp.arange(BLOCK, dtype=dtype)[:, None])  # (BLOCK, N)
-
-    if cfg.validation:  # the held-out examples in the eigenbasis: W L_x^v = w̃ (Uᵀ L_x^v)
-        mv = u.T @ run.val_factor[:n].astype(dtype)
-        lzv = (run.noise_std * run.val_factor[n:]).astype(dtype)
-        val_scale = (run.n_val * n_out).astype(dtype)
-
-    def val_of(d):  # d: (B, N_out, N) = w̃ − w̄̃ -> (B,) validation errors
-        r = lzv[None] - jnp.einsum("bon,nk->bok", d, mv)
-        return jnp.sum(r * r, axis=(1, 2)) / val_scale
-
-    def block(carry, b):
-        best, best_epoch, bad_epoch, stop = carry
-        k0 = (b * BLOCK).astype(dtype)
-        q0, s0 = decay(a, k0)
-        qk = q0[None, :] * q_j
-        sk = s0[None, :] + q0[None, :] * s_j
-        d = wt0[None] * qk[:, None, :] + eps * bt[None] * sk[:, None, :] - wbt[None]
-        test = jnp.sum(d * d, axis=(1, 2)) / (n * n_out) + noise_var
-        ks = b * BLOCK + jnp.arange(BLOCK, dtype=jnp.int64)
-        valid = ks <= cfg.epochs
-        bad = valid & (~jnp.isfinite(test) | (test > limit))
-        bad_epoch = jnp.minimum(bad_epoch, jnp.min(jnp.where(bad, ks, big)))
-        ok = valid & (ks < bad_epoch) & jnp.isfinite(test)
-        masked = jnp.where(ok, test, jnp.inf)
-        i = jnp.argmin(masked)  # first occurrence of the block minimum
-        better = masked[i] < best
-        if cfg.validation:  # the first minimum of the validation error, and E_g there
-            val = jnp.where(ok, val_of(d), jnp.inf)
-            j = jnp.argmin(val)
-            take = val[j] < stop[0]
-            new = (val[j], ks[j], test[j])
-            stop = tuple(jnp.where(take, a, b) for a, b in zip(new, stop, strict=True))
-        best = jnp.where(better, masked[i], best)
-        return (best, jnp.where(better, ks[i], best_epoch), bad_epoch, stop), None
-
-    stop0 = (jnp.array(jnp.inf, dtype), jnp.int64(-1), jnp.array(jnp.nan, dtype))
-    init = (jnp.array(jnp.inf, dtype), jnp.int64(-1), big, stop0)
-    (best, best_epoch, bad_epoch, stop), _ = jax.lax.scan(block, init, jnp.arange(n_blocks, dtype=jnp.int64))
+    e = _modes(cfg, run, lx, lz_noise, w_bar, dtype)
+    test0 = jnp.sum((e.wt0 - e.wbt) ** 2) / (n * n_out) + noise_var
+    val_of = _validation(cfg, run, e.u, dtype)
+    best, best_epoch, bad_epoch, stop = _every_epoch(
+        cfg, e, noise_var, DIVERGENCE_FACTOR * test0, val_of, dtype
+    )
     # "0 if never improved": the minimum at epoch 0 already gives best_epoch = 0
     rec = jnp.asarray(cfg.record, dtype=jnp.int64)
-    wt = weights_at(rec)
-    test = test_at(wt)
-    r = lz_noise[None] - jnp.einsum("bon,nk->bok", wt, m) + (wbt @ m)[None]
+    wt = e.weights_at(rec, dtype)
+    d = wt - e.wbt[None]
+    r = lz_noise[None] - jnp.einsum("bon,nk->bok", wt, e.m) + (e.wbt @ e.m)[None]
     train = jnp.sum(r * r, axis=(1, 2)) / (p * n_out)
     gone = rec >= bad_epoch
-    rise = _first_rise(cfg, train * (p * n_out), wt, run.weight_decay.astype(dtype), rec)
     nan = jnp.array(jnp.nan, dtype)
     out = Outputs(
         train_error=jnp.where(gone, nan, train),
-        test_error=jnp.where(gone, nan, test),
+        test_error=jnp.where(gone, nan, jnp.sum(d * d, axis=(1, 2)) / (n * n_out) + noise_var),
         best_test_error=jnp.where(best_epoch < 0, nan, best),
-        best_epoch=jnp.where(finite0, best_epoch, -1),
+        best_epoch=jnp.where(jnp.isfinite(test0), best_epoch, -1),
         diverged=bad_epoch <= cfg.epochs,
-        null_space_error=jnp.where(gone, nan, null_error(wt)) if cfg.null_space else None,
-        rise_epoch=rise,
+        null_space_error=jnp.where(gone, nan, _null_error(cfg, run, d)) if cfg.null_space else None,
+        rise_epoch=_first_rise(cfg, train * (p * n_out), wt, run.weight_decay.astype(dtype), rec),
     )
     if cfg.validation:
         out = out._replace(
-            validation_error=jnp.where(gone, nan, val_of(wt - wbt[None])),
+            validation_error=jnp.where(gone, nan, val_of(d)),
             stopped_test_error=stop[2],
             stopped_epoch=stop[1],
         )
+    return out._replace(records=_records(cfg, run, e, wt, gone, out.diverged, dtype))
+
+
+def _null_error(cfg: KernelConfig, run: RunInputs, d):
+    """The error in the null space of Σ_xx at each record (``d = w̃ − w̄̃``): eigh sorts λ
+    ascending, so the first N − min(P, N) modes span it."""
+    n = cfg.n_in
+    null = jnp.arange(n) < n - jnp.minimum(run.n_train, n)
+    d = jnp.where(null[None, None, :], d, 0.0)
+    return jnp.sum(d * d, axis=(1, 2)) / (n * cfg.n_out)
+
+
+def _records(cfg: KernelConfig, run: RunInputs, e: _Modes, wt, gone, diverged, dtype) -> dict:
+    """What train.record's flags add (:mod:`dynax.sim.recorders`), from w̃ at every record; the
+    mode strengths in the eigenbasis, Uᵀ W V = w̃ (Uᵀ V)."""
+    if not cfg.records:
+        return {}
     mb = mode_bases(cfg, run, dtype)
-    curves = []
-    if mb is not None:  # Uᵀ W V with W = w̃ Uᵀ (eigenbasis): w̃ (Uᵀ V)
-        for left, right in ((mb.u, mb.v), (mb.du, mb.dv)):
-            curves.append(jnp.where(gone[:, None], nan, jnp.sum(left[None] * (wt @ (u.T @ right)), axis=1)))
-    if cfg.weights or cfg.similarity:
-        w_rec = jnp.where(gone[:, None, None], nan, wt @ u.T)
-        curves += [w_rec] if cfg.weights else []
-        curves += [similarity(w_rec, n_out)] if cfg.similarity else []
-    return mode_outputs(out, cfg, run, mb, curves, wt[-1] @ u.T, out.diverged, dtype)
+    nan = jnp.array(jnp.nan, dtype)
+
+    def strengths(left, right):
+        return lambda view: jnp.where(
+            gone[:, None], nan, jnp.sum(left[None] * (wt @ (e.u.T @ right)), axis=1)
+        )
+
+    own = (
+        {"mode_strength": strengths(mb.u, mb.v), "data_mode_strength": strengths(mb.du, mb.dv)} if mb else {}
+    )
+    w_rec = jnp.where(gone[:, None, None], nan, wt @ e.u.T)  # W at every record (unused ones cost nothing)
+    curves = recorders.at_record(cfg.records, View([w_rec], w_rec, cfg.n_out, mb), own)
+    end = View([wt[-1] @ e.u.T], wt[-1] @ e.u.T, cfg.n_out, mb, run)
+    return {**curves, **recorders.at_end(cfg.records, end, diverged, dtype)}
 
 
 def _first_rise(cfg, residual, wt, gamma, rec):

@@ -25,9 +25,10 @@ import numpy as np
 import optax
 
 from ..spec import INITS, derived
-from . import modes, tracker
+from . import modes, recorders, tracker
 from .init import InitConfig, init_from
 from .optimizers import optimizer
+from .recorders import View
 from .scope import float64, unbatched
 from .tracker import DIVERGENCE_FACTOR, Outputs, records
 
@@ -38,9 +39,7 @@ __all__ = [
     "init_weights",
     "product",
     "run_inputs",
-    "similarity",
     "train_gd",
-    "weight_records",
 ]
 
 
@@ -60,11 +59,11 @@ class KernelConfig:
     dtype: str = "float32"
     root_seed: int = 0
     null_space: bool = False  # also record the error in the null space of the inputs
-    modes: int = 0  # teacher modes whose strengths are recorded (0: none; :mod:`dynax.sim.modes`)
-    data_modes: int = 0  # modes of Σ_yx recorded beside them
-    final_weights: bool = False  # return W_eff at the last epoch
-    weights: bool = False  # W_eff at every record
-    similarity: bool = False  # W_effᵀ W_eff / N_out at every record (a hierarchy's items)
+    # what train.record's flags add (:mod:`dynax.sim.recorders`), by name, and its floats per run
+    records: tuple[str, ...] = ()
+    record_floats: int = 0
+    modes: int = 0  # teacher modes of the mode bases (0: none recorded; :mod:`dynax.sim.modes`)
+    data_modes: int = 0  # modes of Σ_yx beside them
     validation: bool = False  # early stopping on held-out examples (RunInputs.val_factor)
     weight_decay: bool = False  # the spec has γ > 0 somewhere: the loss carries the penalty term
 
@@ -201,46 +200,6 @@ def mode_bases(cfg, run, dtype) -> modes.ModeBases | None:
     return modes.bases(run.mode_u, run.mode_v, sigma_yx(cfg, run), run.n_train, cfg.data_modes, dtype)
 
 
-def weight_records(cfg, mb, w_eff) -> list:
-    """What a record keeps of the end-to-end weights besides the errors, in the order
-    :func:`mode_outputs` reads: the mode strengths (teacher, data) if ``mb``, W_eff if
-    ``cfg.weights``, and the item similarity W_effᵀ W_eff / N_out if ``cfg.similarity``."""
-    rec = []
-    if mb is not None:
-        rec += [modes.strengths(w_eff, mb.u, mb.v), modes.strengths(w_eff, mb.du, mb.dv)]
-    if cfg.weights:
-        rec.append(w_eff)
-    if cfg.similarity:
-        rec.append(similarity(w_eff, cfg.n_out))
-    return rec
-
-
-def similarity(w_eff, n_out: int):
-    """The items' representational similarity ``W_effᵀ W_eff / N_out`` (N, N): item i's output is
-    column i of W_eff (one-hot inputs), so entry (i, j) is the mean over features of ŷ_i ŷ_j."""
-    return jnp.swapaxes(w_eff, -1, -2) @ w_eff / n_out
-
-
-def mode_outputs(out: Outputs, cfg, run, mb, curves, w_last, diverged, dtype) -> Outputs:
-    """``out`` with the curves of :func:`weight_records` (each (n_record, ...)), the singular
-    values and, if asked, the last end-to-end weights (NaN once diverged) filled in."""
-    curves = list(curves)
-    if mb is not None:
-        out = out._replace(
-            mode_strength=curves.pop(0),
-            data_mode_strength=curves.pop(0),
-            teacher_singular_value=modes.strengths(run.teacher, run.mode_u, run.mode_v),
-            data_singular_value=mb.data_s,
-        )
-    if cfg.weights:
-        out = out._replace(weights=curves.pop(0))
-    if cfg.similarity:
-        out = out._replace(similarity=curves.pop(0))
-    if cfg.final_weights:
-        out = out._replace(final_weights=jnp.where(diverged, jnp.nan, w_last).astype(dtype))
-    return out
-
-
 # --------------------------------------------------------------------------- GD kernel
 
 
@@ -260,6 +219,49 @@ class _State(NamedTuple):
     stop: tracker.Stopper | None = None  # the validation minimum (train.validation)
 
 
+class _Fit:
+    """One run's training objective and errors on its sufficient statistics."""
+
+    def __init__(self, cfg: KernelConfig, run: RunInputs, dtype):
+        self.cfg = cfg
+        self.lx, self.lz_noise, self.w_bar, self.noise_var, self.p = statistics(cfg, run, dtype)
+        self.grad_scale = run.grad_scale.astype(dtype)
+        self.gamma = run.weight_decay.astype(dtype)
+        self.value_and_grad = jax.value_and_grad(self.loss, has_aux=True)
+
+    def residual(self, w_eff):
+        """The residual in factor space, L_z σ_ε − (W_eff − w̄) L_x."""
+        return self.lz_noise - (w_eff - self.w_bar) @ self.lx
+
+    def objective(self, ws, r, residual=None):
+        """The training loss, with the weight-decay penalty where γ > 0; ``residual``: ‖r‖² if
+        already known (a record's E_t·P·N_out)."""
+        rr = jnp.sum(r * r) if residual is None else residual
+        if not self.cfg.weight_decay:  # without it the program is the one before weight decay existed
+            return 0.5 * self.grad_scale * rr
+        penalty = self.gamma * sum(jnp.sum(w * w) for w in ws)  # L2 on every layer (for adam too: not AdamW)
+        return 0.5 * self.grad_scale * (rr + penalty)
+
+    def loss(self, ws):
+        w_eff = product(ws)
+        r = self.residual(w_eff)
+        return self.objective(ws, r), (w_eff, r)
+
+    def errors(self, w_eff, r):
+        """(E_t, E_g) from the end-to-end weights and their residual."""
+        d = w_eff - self.w_bar
+        test = jnp.sum(d * d) / (self.cfg.n_in * self.cfg.n_out) + self.noise_var
+        train = jnp.sum(r * r) / (self.p * self.cfg.n_out)
+        return train, test
+
+
+def _row_space(cfg, run, lx):
+    """The row space of X (the top min(P, N) left singular vectors of L_x; the others zero)."""
+    u, _, _ = unbatched(partial(jnp.linalg.svd, full_matrices=False))(lx)
+    rank = jnp.minimum(run.n_train, cfg.n_in)
+    return jnp.where(jnp.arange(u.shape[1])[None, :] < rank, u, 0.0)
+
+
 @float64
 def train_gd(cfg: KernelConfig, run: RunInputs) -> Outputs:
     """Train one network by full-batch gradient descent on its sufficient statistics.
@@ -269,42 +271,15 @@ def train_gd(cfg: KernelConfig, run: RunInputs) -> Outputs:
     running minimum.
     """
     dtype = jnp.dtype(cfg.dtype)
-    n, n_out = cfg.n_in, cfg.n_out
-    lx, lz_noise, w_bar, noise_var, p = statistics(cfg, run, dtype)
-    grad_scale = run.grad_scale.astype(dtype)
-    gamma = run.weight_decay.astype(dtype)
-
-    def objective(ws, r, residual=None):  # the training loss, with the weight-decay penalty where γ > 0
-        rr = jnp.sum(r * r) if residual is None else residual  # ‖r‖², or given (a record's E_t·P·N_out)
-        if not cfg.weight_decay:  # without it the program is the one before weight decay existed
-            return 0.5 * grad_scale * rr
-        penalty = gamma * sum(jnp.sum(w * w) for w in ws)  # L2 on every layer (for adam too: not AdamW)
-        return 0.5 * grad_scale * (rr + penalty)
-
-    def loss(ws):
-        w_eff = product(ws)
-        r = lz_noise - (w_eff - w_bar) @ lx  # residual in factor space
-        return objective(ws, r), (w_eff, r)
-
-    def errors(w_eff, r):
-        d = w_eff - w_bar
-        test = jnp.sum(d * d) / (n * n_out) + noise_var
-        train = jnp.sum(r * r) / (p * n_out)
-        return train, test
-
-    grad_fn = jax.value_and_grad(loss, has_aux=True)
-    if cfg.null_space:  # the row space of X: the top min(P, N) left singular vectors of L_x
-        u, _, _ = unbatched(partial(jnp.linalg.svd, full_matrices=False))(lx)
-        rank = jnp.minimum(run.n_train, n)
-        u_row = jnp.where(jnp.arange(u.shape[1])[None, :] < rank, u, 0.0)
+    n_out = cfg.n_out
+    fit = _Fit(cfg, run, dtype)
+    u_row = _row_space(cfg, run, fit.lx) if cfg.null_space else None
     opt = optimizer(cfg.optimizer, run, dtype)
     ws0 = init_weights(cfg, run)
-    w_eff0 = product(ws0)
-    r0 = lz_noise - (w_eff0 - w_bar) @ lx
-    _, test0 = errors(w_eff0, r0)
+    r0 = fit.residual(product(ws0))
+    _, test0 = fit.errors(product(ws0), r0)
     limit = DIVERGENCE_FACTOR * test0
-
-    val_error = validation_error_fn(cfg, run, w_bar, dtype)
+    val_error = validation_error_fn(cfg, run, fit.w_bar, dtype)
 
     def check(state: _State, test, epoch, w_eff):
         state = state._replace(track=tracker.update(state.track, test, epoch, limit))
@@ -314,8 +289,8 @@ def train_gd(cfg: KernelConfig, run: RunInputs) -> Outputs:
         return state._replace(stop=stop)
 
     def step(epoch, state: _State) -> _State:
-        (value, (w_eff, r)), grads = grad_fn(state.weights)
-        _, test = errors(w_eff, r)
+        (value, (w_eff, r)), grads = fit.value_and_grad(state.weights)
+        _, test = fit.errors(w_eff, r)
         state = check(state, test, epoch, w_eff)._replace(
             descent=tracker.descend(state.descent, value, epoch)
         )
@@ -326,16 +301,16 @@ def train_gd(cfg: KernelConfig, run: RunInputs) -> Outputs:
 
     def record(state: _State, epoch):
         w_eff = product(state.weights)
-        r = lz_noise - (w_eff - w_bar) @ lx
-        train, test = errors(w_eff, r)
+        r = fit.residual(w_eff)
+        train, test = fit.errors(w_eff, r)
         state = check(state, test, epoch, w_eff)
-        value = objective(state.weights, r, train * (p * n_out))  # no second reduction over r
+        value = fit.objective(state.weights, r, train * (fit.p * n_out))  # no second reduction over r
         state = state._replace(descent=tracker.descend(state.descent, value, epoch))
         nan = jnp.array(jnp.nan, dtype)
-        null = _null_space_error(w_eff, w_bar, u_row, n_out) if cfg.null_space else nan
-        rec = [train, test, null, val_error(w_eff) if val_error is not None else nan]
-        rec += weight_records(cfg, mb, w_eff)
-        return state, tuple(jnp.where(state.track.diverged, nan, v) for v in rec)
+        null = _null_space_error(w_eff, fit.w_bar, u_row, n_out) if cfg.null_space else nan
+        rec = (train, test, null, val_error(w_eff) if val_error is not None else nan)
+        rec += (recorders.at_record(cfg.records, View(state.weights, w_eff, n_out, mb)),)
+        return state, jax.tree.map(lambda v: jnp.where(state.track.diverged, nan, v), rec)
 
     def interval(state, bounds):
         start, stop = bounds[0], bounds[1]
@@ -347,21 +322,27 @@ def train_gd(cfg: KernelConfig, run: RunInputs) -> Outputs:
         weights=ws0,
         opt_state=opt.init(ws0),
         track=tracker.start(test0, dtype, cfg.epochs + 1),
-        descent=tracker.descent(objective(ws0, r0)),
+        descent=tracker.descent(fit.objective(ws0, r0)),
         stop=tracker.stopper(dtype) if val_error is not None else None,
     )
     rec_epochs = np.asarray(cfg.record, dtype=np.int64)
     bounds = np.stack([rec_epochs[:-1], rec_epochs[1:]], axis=1)
     state, recs = jax.lax.scan(interval, state, bounds)
     state, lasts = record(state, rec_epochs[-1])
+    end = View(state.weights, product(state.weights), n_out, mb, run)
+    return _outputs(cfg, state, recs, lasts, end, dtype)
+
+
+def _outputs(cfg: KernelConfig, state: _State, recs, lasts, end: View, dtype) -> Outputs:
+    """The run's outputs from its final state, the scan's records and the last record."""
     null = (recs[2], lasts[2]) if cfg.null_space else None
     out = tracker.outputs(state.track, dtype, (recs[0], lasts[0]), (recs[1], lasts[1]), null)
     out = out._replace(rise_epoch=state.descent.rise_epoch)
-    if val_error is not None:
+    if cfg.validation:
         out = out._replace(
             validation_error=records(recs[3], lasts[3]),
             stopped_test_error=state.stop.test,
             stopped_epoch=state.stop.epoch,
         )
-    curves = [records(r, last) for r, last in zip(recs[4:], lasts[4:], strict=True)]
-    return mode_outputs(out, cfg, run, mb, curves, product(state.weights), state.track.diverged, dtype)
+    curves = jax.tree.map(records, recs[4], lasts[4])
+    return out._replace(records={**curves, **recorders.at_end(cfg.records, end, state.track.diverged, dtype)})

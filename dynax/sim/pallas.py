@@ -64,6 +64,67 @@ def _num_warps(shape: PallasShape) -> int:
     return int(min(32, max(4, words // (64 * 32))))
 
 
+def _times(row, mat):
+    """Row vector times matrix (elementwise and a reduction: what a Pallas program does well)."""
+    return jnp.sum(row[:, None] * mat, axis=0)
+
+
+def _apply(mat, col):
+    """Matrix times column vector."""
+    return jnp.sum(mat * col[None, :], axis=1)
+
+
+def _end_to_end(a, mids, w1):
+    """u = a W_{D−1} ⋯ W_1: the end-to-end weights of a one-output network."""
+    row = a
+    for k in range(len(mids) - 1, -1, -1):
+        row = _times(row, mids[k])
+    return _times(row, w1)
+
+
+def _update(w, m, grad, g, mo, mom_on: bool, decay_on: bool):
+    """One step of a weight matrix (or vector) given its loss gradient (decay ``g·w`` added;
+    heavy-ball momentum ``mo`` with its buffer ``m``)."""
+    if decay_on:
+        grad = grad + g * w
+    if mom_on:
+        m = mo * m + grad
+        return w - m, m
+    return w - grad, m
+
+
+def _train_step(v, weights, g, mo, mom_on: bool, decay_on: bool):
+    """One GD (or momentum) step of every layer from ``v`` = η g ∂L/∂W_eff in the eigenbasis:
+    the new end-to-end weights and the new (weights, momentum buffers)."""
+    w1, mids, a, m1, mm, ma = weights
+    n_mid = len(mids)
+    qs = [_apply(w1, v)]  # the gradient's input-side factors
+    for k in range(n_mid):
+        qs.append(_apply(mids[k], qs[k]))
+    left = [a]  # its output-side factors, before any update: A_l = A_{l+1} W_{l+1}
+    for k in range(n_mid - 1, -1, -1):
+        left.insert(0, _times(left[0], mids[k]))
+    a, ma = _update(a, ma, qs[n_mid], g, mo, mom_on, decay_on)
+    new_mids, new_mm = [], []
+    for k in range(n_mid):
+        w, m = _update(mids[k], mm[k], left[k + 1][:, None] * qs[k][None, :], g, mo, mom_on, decay_on)
+        new_mids.append(w)
+        new_mm.append(m)
+    w1, m1 = _update(w1, m1, left[0][:, None] * v[None, :], g, mo, mom_on, decay_on)
+    return _end_to_end(a, new_mids, w1), (w1, tuple(new_mids), a, m1, tuple(new_mm), ma)
+
+
+def track_epoch(first, e, test, best, best_e, bad, limit):
+    """One epoch of a run's tracking in the kernel (:func:`dynax.sim.tracker.start` at the
+    first epoch, :func:`~dynax.sim.tracker.update` after): the running minimum of E_g =
+    ``test`` and its first epoch, whether the run has diverged, and the divergence limit."""
+    finite = jnp.isfinite(test)
+    limit = jnp.where(first, test * DIVERGENCE_FACTOR, limit)
+    bad = jnp.where(first, ~finite, bad | ~finite | (test > limit))
+    better = ~bad & (first | (test < best))
+    return jnp.where(better, test, best), jnp.where(better, e, best_e), bad, limit
+
+
 def _kernel(shape: PallasShape, *refs):
     """One network: ``refs`` are the inputs (record epochs; W_1, middle layers, a; the O(N)
     vectors; per-run scalars) then the outputs (curves, best error, best epoch and
@@ -78,18 +139,6 @@ def _kernel(shape: PallasShape, *refs):
     sig, step, mo, g, p, z_perp, gamma, rise_rel, rise_abs = (sc_ref[i] for i in range(9))
     noise = sig * sig
     inv_n = jnp.asarray(1.0 / shape.n, dt)
-
-    def times(row, mat):  # row vector times matrix
-        return jnp.sum(row[:, None] * mat, axis=0)
-
-    def apply(mat, col):  # matrix times column vector
-        return jnp.sum(mat * col[None, :], axis=1)
-
-    def end_to_end(a, mids, w1):
-        row = a
-        for k in range(n_mid - 1, -1, -1):
-            row = times(row, mids[k])
-        return times(row, w1)
 
     def objective(d, weights):
         """P·E_t (+ γ Σ_l ‖W_l‖² with weight decay): the training objective, a sum of squares."""
@@ -106,13 +155,8 @@ def _kernel(shape: PallasShape, *refs):
         best, best_e, bad, limit, start, lowest, rise = track
         d = u - wbar
         test = jnp.sum(d * d) * inv_n + noise
-        finite = jnp.isfinite(test)
         first = e == 0
-        limit = jnp.where(first, test * DIVERGENCE_FACTOR, limit)
-        bad = jnp.where(first, ~finite, bad | ~finite | (test > limit))
-        better = ~bad & (first | (test < best))
-        best = jnp.where(better, test, best)
-        best_e = jnp.where(better, e, best_e)
+        best, best_e, bad, limit = track_epoch(first, e, test, best, best_e, bad, limit)
         obj = objective(d, weights)
         start = jnp.where(first, obj, start)
         up = ~first & ~bad & (rise < 0) & (obj > lowest * (1 + rise_rel) + rise_abs * start)
@@ -127,40 +171,12 @@ def _kernel(shape: PallasShape, *refs):
         for row, value in enumerate(values):
             curves_ref[row, j] = jnp.where(bad, jnp.asarray(jnp.nan, dt), value)
 
-    def update(w, m, grad):
-        """One step of a weight matrix (or vector) given its loss gradient (decay added)."""
-        if decay_on:
-            grad = grad + g * w
-        if mom_on:
-            m = mo * m + grad
-            return w - m, m
-        return w - grad, m
-
-    def train_step(d, weights):
-        w1, mids, a, m1, mm, ma = weights
-        v = step * (lam * d - sig * c)  # η g ∂L/∂W_eff in the eigenbasis
-        qs = [apply(w1, v)]  # the gradient's input-side factors
-        for k in range(n_mid):
-            qs.append(apply(mids[k], qs[k]))
-        left = [a]  # its output-side factors, before any update: A_l = A_{l+1} W_{l+1}
-        for k in range(n_mid - 1, -1, -1):
-            left.insert(0, times(left[0], mids[k]))
-        a, ma = update(a, ma, qs[n_mid])
-        new_mids, new_mm = [], []
-        for k in range(n_mid):
-            w, m = update(mids[k], mm[k], left[k + 1][:, None] * qs[k][None, :])
-            new_mids.append(w)
-            new_mm.append(m)
-        w1, m1 = update(w1, m1, left[0][:, None] * v[None, :])
-        weights = (w1, tuple(new_mids), a, m1, tuple(new_mm), ma)
-        return end_to_end(a, new_mids, w1), weights
-
     w1 = w1_ref[...]
     mids = tuple(mids_ref[k] for k in range(n_mid)) if n_mid else ()
     a = a_ref[...]
     zeros = lambda x: jnp.zeros_like(x) if mom_on else jnp.zeros((), dt)  # noqa: E731
     weights = (w1, mids, a, zeros(w1), tuple(zeros(m) for m in mids), zeros(a))
-    u = end_to_end(a, mids, w1)
+    u = _end_to_end(a, mids, w1)
     inf = jnp.asarray(jnp.inf, dt)
     track0 = (inf, jnp.int32(-1), jnp.asarray(False), inf, inf, inf, jnp.int32(-1))
     track, d, test = evaluate(jnp.int32(0), u, weights, track0)
@@ -168,7 +184,8 @@ def _kernel(shape: PallasShape, *refs):
 
     def advance(e, state):  # one step, then epoch e's best, divergence and rise
         u, weights, track, d, test = state
-        u, weights = train_step(d, weights)
+        v = step * (lam * d - sig * c)  # η g ∂L/∂W_eff in the eigenbasis
+        u, weights = _train_step(v, weights, g, mo, mom_on, decay_on)
         track, d, test = evaluate(e, u, weights, track)
         return u, weights, track, d, test
 

@@ -35,10 +35,11 @@ import optax
 
 from ..spec import derived
 from ..theory import optimal_online_rate
-from . import data, modes, tracker
-from .gd import mode_outputs, product, weight_records
+from . import data, modes, recorders, tracker
+from .gd import product
 from .init import InitConfig, init_from
 from .optimizers import optimizer
+from .recorders import View
 from .scope import float64
 from .tracker import DIVERGENCE_FACTOR, Outputs, records
 
@@ -70,11 +71,10 @@ class RawConfig:
     teacher_width: int = 0
     n_test: int = 0  # 0: the exact population risk (linear teacher and student)
     schedule: str = "none"
-    modes: int = 0  # teacher modes recorded (linear students only), as in the GD kernel
+    records: tuple[str, ...] = ()  # what train.record's flags add, as in the GD kernel
+    record_floats: int = 0
+    modes: int = 0  # teacher modes of the mode bases (linear students only)
     data_modes: int = 0
-    final_weights: bool = False
-    weights: bool = False
-    similarity: bool = False  # never on the raw path (a hierarchy trains full batch)
     validation: bool = False  # never on this path (a spec error): kept for one config layout
     weight_decay: bool = False  # the spec has γ > 0 somewhere: the loss carries the penalty term
 
@@ -301,6 +301,34 @@ def _replay_epochs(cfg: RawConfig, run: RawInputs, net: _Net, check, update, dty
     return epoch_step, jnp.asarray(cfg.record, dtype=jnp.int64)
 
 
+def _updater(cfg: RawConfig, net, opt, scheduled: bool, noise_var):
+    """The step of a run: ``update(state, x, y, weight, active, epoch=None)``, a no-op where
+    not ``active``; full batch (``epoch`` given): the objective before it joins the descent
+    state; with the optimal online schedule, the rate from the predicted error e."""
+
+    def update(state: _State, x, y, weight, active, epoch=None):
+        if epoch is None:
+            g = net.grad(state.weights, x, y, weight)
+        else:
+            value, g = net.loss_and_grad(state.weights, x, y, weight)
+            state = state._replace(descent=tracker.descend(state.descent, value, epoch))
+        e = state.e
+        if scheduled:  # η*(e) = e/(e + σ²); de/dα = −e²/(e + σ²), dα = B/N per step
+            rate = optimal_online_rate(e, noise_var)
+            g = jax.tree.map(lambda v: rate * v, g)
+            e = e - (cfg.batch / cfg.n_in) * e * e / (e + noise_var)
+        upd, opt_state = opt.update(g, state.opt_state, state.weights)
+        new = optax.apply_updates(state.weights, upd)
+        keep = lambda a, b: jax.tree.map(lambda u, v: jnp.where(active, u, v), a, b)  # noqa: E731
+        return state._replace(
+            weights=keep(new, state.weights),
+            opt_state=keep(opt_state, state.opt_state),
+            e=jnp.where(active, e, state.e),
+        )
+
+    return update
+
+
 @float64
 def train_raw(cfg: RawConfig, run: RawInputs) -> Outputs:
     """Train one network on its raw data (replay: full batch or minibatches; online).
@@ -323,32 +351,8 @@ def train_raw(cfg: RawConfig, run: RawInputs) -> Outputs:
 
     full_batch = cfg.protocol == "replay" and not cfg.batch  # a rise of the objective means something
 
-    def update(state: _State, x, y, weight, active, epoch=None):
-        """One step; full batch (``epoch`` given): the objective before it joins the descent state."""
-        if epoch is None:
-            g = net.grad(state.weights, x, y, weight)
-        else:
-            value, g = net.loss_and_grad(state.weights, x, y, weight)
-            state = state._replace(descent=tracker.descend(state.descent, value, epoch))
-        e = state.e
-        if scheduled:  # η*(e) = e/(e + σ²); de/dα = −e²/(e + σ²), dα = B/N per step
-            rate = optimal_online_rate(e, noise_var)
-            g = jax.tree.map(lambda v: rate * v, g)
-            e = e - (cfg.batch / cfg.n_in) * e * e / (e + noise_var)
-        upd, opt_state = opt.update(g, state.opt_state, state.weights)
-        new = optax.apply_updates(state.weights, upd)
-        keep = lambda a, b: jax.tree.map(lambda u, v: jnp.where(active, u, v), a, b)  # noqa: E731
-        return state._replace(
-            weights=keep(new, state.weights),
-            opt_state=keep(opt_state, state.opt_state),
-            e=jnp.where(active, e, state.e),
-        )
-
-    mb = None
-    if cfg.modes:  # Σ_yx of the P stored examples (an online run's first P), float64
-        x64 = run.x * (jnp.arange(cfg.p_bucket) < run.n_train)[:, None]
-        syx = (x64 @ run.t1.T + run.noise_std * run.z).T @ x64
-        mb = modes.bases(run.mode_u, run.mode_v, syx, run.n_train, cfg.data_modes, dtype)
+    update = _updater(cfg, net, opt, scheduled, noise_var)
+    mb = _mode_bases(cfg, run, dtype)
 
     def record(state: _State, pos):
         test = net.test_error(state.weights)
@@ -358,10 +362,11 @@ def train_raw(cfg: RawConfig, run: RawInputs) -> Outputs:
             state = state._replace(descent=tracker.descend(state.descent, value, pos))
         nan = jnp.array(jnp.nan, dtype)
         train = net.train_error(state.weights)
-        rec = [train, test]
-        if mb is not None or cfg.weights or cfg.similarity:
-            rec += weight_records(cfg, mb, product(state.weights))
-        return state, tuple(jnp.where(state.track.diverged, nan, v) for v in rec)
+        curves = {}
+        if cfg.records:
+            view = View(state.weights, product(state.weights), cfg.n_out, mb)
+            curves = recorders.at_record(cfg.records, view)
+        return state, jax.tree.map(lambda v: jnp.where(state.track.diverged, nan, v), (train, test, curves))
 
     loops = _online_steps if cfg.protocol == "online" else _replay_epochs
     body, steps = loops(cfg, run, net, check, update, dtype)
@@ -383,14 +388,32 @@ def train_raw(cfg: RawConfig, run: RawInputs) -> Outputs:
     state, lasts = record(state, steps[n_rec - 1])
     out = tracker.outputs(state.track, dtype, (recs[0], lasts[0]), (recs[1], lasts[1]))
     out = out._replace(rise_epoch=state.descent.rise_epoch if full_batch else jnp.int64(-1))
-    curves = [records(r, last) for r, last in zip(recs[2:], lasts[2:], strict=True)]
-    w_last = product(state.weights) if cfg.final_weights else None
-    return mode_outputs(out, cfg, _TeacherView(run.t1, run.mode_u, run.mode_v), mb, curves, w_last,
-                        state.track.diverged, dtype)  # fmt: skip
+    return out._replace(records=_records(cfg, run, state, recs[2], lasts[2], mb, dtype))
+
+
+def _mode_bases(cfg: RawConfig, run: RawInputs, dtype):
+    """The teacher's and the data's singular bases where modes are recorded (else None):
+    Σ_yx of the P stored examples (an online run's first P), float64."""
+    if not cfg.modes:
+        return None
+    x64 = run.x * (jnp.arange(cfg.p_bucket) < run.n_train)[:, None]
+    syx = (x64 @ run.t1.T + run.noise_std * run.z).T @ x64
+    return modes.bases(run.mode_u, run.mode_v, syx, run.n_train, cfg.data_modes, dtype)
+
+
+def _records(cfg: RawConfig, run: RawInputs, state, recs: dict, lasts: dict, mb, dtype) -> dict:
+    """What train.record's flags add: the curves from the scan's records and the last one,
+    and the values of the last epoch and of the run (:mod:`dynax.sim.recorders`)."""
+    if not cfg.records:
+        return {}
+    teacher = _TeacherView(run.t1, run.mode_u, run.mode_v)
+    end = View(state.weights, product(state.weights), cfg.n_out, mb, teacher)
+    curves = jax.tree.map(records, recs, lasts)
+    return {**curves, **recorders.at_end(cfg.records, end, state.track.diverged, dtype)}
 
 
 class _TeacherView(NamedTuple):
-    """What :func:`~dynax.sim.gd.mode_outputs` reads of a run: its linear teacher and modes."""
+    """What the recorders read of a run's teacher: the linear teacher and its modes."""
 
     teacher: jax.Array
     mode_u: jax.Array | None

@@ -33,10 +33,12 @@ __all__ = [
     "first_rise",
     "outputs",
     "records",
+    "reference",
     "start",
     "stop_update",
     "stopper",
     "update",
+    "update_block",
 ]
 
 DIVERGENCE_FACTOR = 1e6  # E_g above this multiple of E_g(0) counts as diverged
@@ -52,15 +54,9 @@ class Outputs(NamedTuple):
     diverged: jax.Array  # bool
     # (n_record,) error in the null space of Σ_xx (the frozen subspace); None unless asked for
     null_space_error: jax.Array | None = None
-    # modes (None unless recorded, :mod:`dynax.sim.modes`): strengths (n_record, r) and
-    # (n_record, r_d), the teacher's singular values (r,) and the data's (r_d,)
-    mode_strength: jax.Array | None = None
-    data_mode_strength: jax.Array | None = None
-    teacher_singular_value: jax.Array | None = None
-    data_singular_value: jax.Array | None = None
-    final_weights: jax.Array | None = None  # (N_out, N) W_eff at the last epoch; None unless asked
-    weights: jax.Array | None = None  # (n_record, N_out, N) W_eff at each record; None unless asked
-    similarity: jax.Array | None = None  # (n_record, N, N) W_effᵀ W_eff / N_out; None unless asked
+    # what train.record's flags add, by variable name (:mod:`dynax.sim.recorders`): curves as
+    # (n_record, extra…), the rest as they are; None when nothing is recorded
+    records: dict | None = None
     # early stopping on held-out data (None without train.validation): the validation error at
     # each record, and E_g and the epoch of the first minimum of the validation error
     validation_error: jax.Array | None = None
@@ -125,6 +121,19 @@ def update(tr: Tracker, test, epoch, limit) -> Tracker:
     )
 
 
+def update_block(best, best_epoch, bad_epoch, test, epochs, valid, limit, never):
+    """:func:`update` for a block of epochs at once (the closed form's): take E_g = ``test`` at
+    ``epochs`` (those ``valid``); returns the running minimum and its first epoch, the first
+    diverged epoch (``never`` if none) and which of the block's epochs came before it."""
+    bad = valid & (~jnp.isfinite(test) | (test > limit))
+    bad_epoch = jnp.minimum(bad_epoch, jnp.min(jnp.where(bad, epochs, never)))
+    ok = valid & (epochs < bad_epoch) & jnp.isfinite(test)
+    masked = jnp.where(ok, test, jnp.inf)
+    i = jnp.argmin(masked)  # first occurrence of the block minimum
+    better = masked[i] < best
+    return jnp.where(better, masked[i], best), jnp.where(better, epochs[i], best_epoch), bad_epoch, ok
+
+
 class Descent(NamedTuple):
     """The lowest training objective so far and the first epoch at which it rose."""
 
@@ -146,6 +155,24 @@ def descend(ds: Descent, objective, epoch) -> Descent:
         jnp.minimum(ds.lowest, objective),
         jnp.where(up, jnp.asarray(epoch, jnp.int64), ds.rise_epoch),
     )
+
+
+def reference(test) -> tuple[float, int, bool, int]:
+    """The NumPy reference of every trainer's tracking (:func:`start` and :func:`update`, the
+    closed form's blocks, the fused and Pallas kernels): from E_g at epochs 0, 1, ... (the
+    sequence ``test``), the running minimum's value (NaN if E_g was never finite) and first
+    epoch (-1 then), whether the run diverged and its first diverged epoch (``len(test)`` if
+    never). A run diverges at its first E_g that is not finite or exceeds
+    ``DIVERGENCE_FACTOR`` × E_g(0); the minimum is taken over the epochs before that, ties
+    keeping the first."""
+    t = np.asarray(test, np.float64)
+    bad = ~np.isfinite(t)
+    bad[1:] |= t[1:] > DIVERGENCE_FACTOR * t[0]
+    first_bad = int(np.argmax(bad)) if bad.any() else len(t)
+    if first_bad == 0:
+        return float("nan"), -1, True, 0
+    i = int(np.argmin(t[:first_bad]))
+    return float(t[i]), i, first_bad < len(t), first_bad
 
 
 def first_rise(objective) -> int:

@@ -15,6 +15,7 @@ Adding a trainer: a class here, registered in :data:`TRAINERS` and placed in :da
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import partial
 from typing import ClassVar
@@ -22,12 +23,14 @@ from typing import ClassVar
 import jax
 
 from ..spec import OPTIMIZERS, SpecError, SweepSpec
+from ..spec.variables import recorded
 from . import eigen, executables
 from .closed_form import BLOCK, closed_form
 from .data import factor_width
 from .gd import KernelConfig, train_gd
 from .optimizers import state_slots
 from .raw import RawConfig, train_raw
+from .recorders import RECORDERS
 
 __all__ = [
     "PRIORITY",
@@ -58,11 +61,6 @@ class GroupFacts:
     p_bucket: int = 0  # raw runs: stored examples padded to this many
     kernel: str = "xla"  # the fast kernel the spec asks for (requested_kernel)
 
-    def recorded(self, spec: SweepSpec) -> bool:
-        """Whether the spec records more than the errors (modes, weights, held-out errors)."""
-        rec = spec.train.record
-        return bool(rec.modes or rec.final_weights or rec.weights or rec.similarity or spec.train.validation)
-
 
 class Trainer:
     """The protocol every trainer follows (class attributes, and the methods below)."""
@@ -72,6 +70,8 @@ class Trainer:
     eigendecomposition: ClassVar[bool] = False  # its inputs carry each run's Σ_xx = U Λ Uᵀ
     optimizers: ClassVar[tuple[str, ...]] = OPTIMIZERS
     any_batch: ClassVar[bool] = False  # trains any count of runs with the same program (no padding)
+    # the recorded variables it produces (train.record's flags: dynax.sim.recorders)
+    records: ClassVar[frozenset[str]] = frozenset(RECORDERS)
 
     def accepts(self, spec: SweepSpec, f: GroupFacts) -> bool:
         raise NotImplementedError
@@ -171,12 +171,13 @@ class _Eigenbasis(Trainer):
 
     inputs = "eigenbasis"
     optimizers = eigen.OPTIMIZERS
+    records = frozenset()
 
     def accepts(self, spec, f):
         return (
             not f.raw
             and f.kernel == self.name
-            and not f.recorded(spec)
+            and not spec.train.validation  # no held-out errors (the records: Trainer.records)
             and eigen.supports(f.depth, spec.problem.n_out, f.optimizer)
         )
 
@@ -258,9 +259,10 @@ def trainer(name: str) -> Trainer:
 
 
 def choose(spec: SweepSpec, f: GroupFacts) -> Trainer:
-    """The first trainer of :data:`PRIORITY` that takes the group."""
+    """The first trainer of :data:`PRIORITY` that takes the group and records what it asks."""
+    asked = {v.name for v in recorded(spec)}
     for name in PRIORITY:
-        if TRAINERS[name].accepts(spec, f):
+        if TRAINERS[name].accepts(spec, f) and asked <= TRAINERS[name].records:
             return TRAINERS[name]
     raise SpecError(f"{spec.path}: no trainer takes the compile group {f} (trainers: {', '.join(PRIORITY)})")
 
@@ -347,15 +349,17 @@ def _raw_config(spec: SweepSpec, f: GroupFacts, inits) -> RawConfig:
 
 
 def _recorded(spec: SweepSpec) -> dict:
-    """The trainer settings of what ``train.record`` asks for besides the curves."""
+    """The trainer settings of what ``train.record`` asks for besides the errors: the recorded
+    variables by name (:data:`dynax.spec.variables.VARIABLES`), their floats per run, the mode
+    bases' sizes; and whether the loss has a penalty term and held-out errors are kept."""
     rec, pr = spec.train.record, spec.problem
     decay = spec.axis("weight_decay").values if "weight_decay" in spec.dims else [spec.train.weight_decay]
+    names = recorded(spec)
     return {
-        "modes": pr.n_modes if rec.modes else 0,
-        "data_modes": pr.n_data_modes if rec.modes else 0,
-        "final_weights": rec.final_weights,
-        "weights": rec.weights,
-        "similarity": rec.similarity,
+        "records": tuple(v.name for v in names),
+        "record_floats": sum(math.prod(v.shape(spec, 1)) for v in names),
+        "modes": pr.n_modes if "modes" in rec.flags else 0,
+        "data_modes": pr.n_data_modes if "modes" in rec.flags else 0,
         "validation": bool(spec.train.validation),
         "weight_decay": any(v > 0 for v in decay),
     }
@@ -380,9 +384,7 @@ def _statistics_bytes(cfg, weight_copies, floats) -> int:
 
 
 def recorded_floats(cfg) -> int:
-    """Per-run floats of the modes (bases, Σ_yx's SVD, curves), the final weights and the
-    weights and similarity at every record."""
+    """Per-run floats of the recorded variables and of the modes' working arrays (bases, Σ_yx
+    and its SVD)."""
     n, no, r, rd = cfg.n_in, cfg.n_out, cfg.modes, cfg.data_modes
-    modes = 2 * (n + no) * (r + rd) + 3 * no * n + len(cfg.record) * (r + rd) if r else 0
-    per_record = (no * n if cfg.weights else 0) + (n * n if cfg.similarity else 0)
-    return modes + (no * n if cfg.final_weights else 0) + len(cfg.record) * per_record
+    return cfg.record_floats + (2 * (n + no) * (r + rd) + 3 * no * n if r else 0)

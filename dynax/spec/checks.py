@@ -6,6 +6,7 @@ from __future__ import annotations
 from . import derived
 from .model import EXTRA_AXES, INITS, Auto, Problem
 from .structured import hierarchy_checks
+from .variables import flag_problems
 
 __all__ = ["cross_checks"]
 
@@ -95,12 +96,8 @@ def modes_checks(v, problem: Problem, student, activation, train, axes, values, 
             v.fail("problem.inputs", "'whitened' is for linear teachers and students")
     if problem.teacher_singular_values and problem.teacher != "linear":
         v.fail("problem.teacher_singular_values", "applies only to problem.teacher = 'linear'")
-    record = train["record"]
-    for flag in ("modes", "final_weights", "weights", "similarity"):
-        if getattr(record, flag) and nonlinear_model:
-            v.fail(f"train.record.{flag}", "needs a linear student (the end-to-end weights W_eff)")
-    if record.modes and not problem.linear_teacher:
-        v.fail("train.record.modes", "needs the linear teacher (a ReLU teacher has no singular modes)")
+    for flag, why in flag_problems(train["record"].flags, not nonlinear_model, problem):
+        v.fail(f"train.record.{flag}", why)
 
 
 def validation_checks(v, problem: Problem, train, axes, raw_path):

@@ -157,15 +157,12 @@ class Auto:
 
 @dataclass(frozen=True)
 class Record:
-    """What is recorded: the epochs (``{log = n}`` or ``{every = k}``), and whether the
-    mode strengths (at those epochs) and the final end-to-end weights are kept."""
+    """What is recorded: the epochs (``{log = n}`` or ``{every = k}``), and the switches that are
+    on (:data:`dynax.spec.variables.FLAGS`: ``modes``, ``final_weights``, ``weights``, ...)."""
 
     kind: str  # "log" or "every"
     value: int
-    modes: bool = False  # mode_strength, data_mode_strength (default on with a chosen spectrum)
-    final_weights: bool = False  # W_eff at the last epoch, (..., seed, output, input)
-    weights: bool = False  # W_eff at every recorded epoch, (..., seed, output, input, epoch)
-    similarity: bool = False  # hierarchy: W_effᵀ W_eff / N_out, (..., seed, item_a, item_b, epoch)
+    flags: frozenset = frozenset()  # the switches that are on: "modes" in record.flags
 
     def epochs(self, total: int) -> tuple[int, ...]:
         """The recorded epochs for a run of ``total`` epochs (:func:`derived.record_epochs`)."""
@@ -350,8 +347,7 @@ class SweepSpec:
             if isinstance(v, Auto):
                 return {"auto": v.factor}
             if isinstance(v, Record):  # the flags added later: present only when on
-                flags = ("modes", "final_weights", "weights", "similarity")
-                return {v.kind: v.value, **{k: True for k in flags if getattr(v, k)}}
+                return {v.kind: v.value, **{k: True for k in sorted(v.flags)}}
             return v
 
         out = {

@@ -46,10 +46,9 @@ from .model import (
     SweepSpec,
     Train,
 )
+from .variables import FLAGS
 
 __all__ = ["load_spec", "parse_spec"]
-
-FLAGS = ("modes", "final_weights", "weights", "similarity")  # train.record's switches
 
 
 def _default(cls, name: str):
@@ -455,13 +454,10 @@ class _Validator:
         return self.number(key, v, lo=0, lo_open=True, hi=1, hi_open=True)
 
     def record(self, v, problem: Problem, linear_student: bool = True):
-        """``train.record``: the epochs, and the flags ``modes`` (default on with a given spectrum
-        or a hierarchy, and a linear student), ``final_weights``, ``weights`` and ``similarity``
-        (default off)."""
-        expected = (
-            "expected {log = n} or {every = k}, optionally with modes, final_weights, weights, similarity "
-            "= true/false"
-        )
+        """``train.record``: the epochs, and the flags of :data:`~dynax.spec.variables.FLAGS`
+        (``modes`` on by default with a given spectrum or a hierarchy and a linear student, the
+        others off)."""
+        expected = f"expected {{log = n}} or {{every = k}}, optionally with {', '.join(FLAGS)} = true/false"
         if not isinstance(v, dict):
             self.fail("train.record", f"got {_describe(v)}; {expected}")
         self.check_keys(v, ("log", "every", *FLAGS), "train.record.")
@@ -470,14 +466,13 @@ class _Validator:
             self.fail("train.record", f"got {v!r}; {expected}")
         kind = kinds[0]
         value = self.integer(f"train.record.{kind}", v[kind], lo=2 if kind == "log" else 1)
-        flags = {}
-        # modes: on by default with a chosen spectrum or a hierarchy (no older spec changes hash)
-        structure = bool(problem.teacher_singular_values) or problem.hierarchy is not None
-        for flag in FLAGS:
-            flags[flag] = v.get(flag, flag == "modes" and structure and linear_student)
-            if not isinstance(flags[flag], bool):
-                self.fail(f"train.record.{flag}", f"got {flags[flag]!r}; expected true or false")
-        return Record(kind, value, **flags)
+        flags = set()
+        for name, flag in FLAGS.items():
+            on = v.get(name, flag.default(linear_student, problem))
+            if not isinstance(on, bool):
+                self.fail(f"train.record.{name}", f"got {on!r}; expected true or false")
+            flags |= {name} if on else set()
+        return Record(kind, value, frozenset(flags))
 
 
 def _range(lo, hi):

@@ -62,7 +62,7 @@ def hierarchy_checks(v, problem, pr: dict, student, activation, train, axes, val
             v.fail("problem.hierarchy", 'applies only to problem.teacher = "hierarchy"')
         if problem.inputs == "onehot":
             v.fail("problem.inputs", "'onehot' inputs are the items of problem.teacher = 'hierarchy'")
-        if train["record"].similarity:
+        if "similarity" in train["record"].flags:
             v.fail(
                 "train.record.similarity", "is the item-by-item similarity of problem.teacher = 'hierarchy'"
             )

@@ -8,9 +8,9 @@ and the Dataset made from them, atomic netCDF writes and part files (docs/design
 * :mod:`dynax.store.parts`: part files for ``--resume``, shards and Dask.
 """
 
+from ..spec.variables import VARIABLES
 from .coords import coordinates
 from .dataset import Chunk, FlatResult, build_dataset, spec_of
 from .netcdf import write_netcdf
-from .schema import VARIABLES
 
 __all__ = ["VARIABLES", "Chunk", "FlatResult", "build_dataset", "coordinates", "spec_of", "write_netcdf"]

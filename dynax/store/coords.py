@@ -8,6 +8,7 @@ import numpy as np
 import xarray as xr
 
 from ..spec import SweepSpec, derived
+from ..spec.variables import DIMS, VARIABLES, extra_size
 from ..theory import hierarchy_levels, hierarchy_singular_values, optimal_online_time
 
 __all__ = ["coordinates", "time_coordinate"]
@@ -68,16 +69,13 @@ def coordinates(spec: SweepSpec) -> dict:
         "snr", noise_var, {"long_name": "label-noise variance sigma_eps^2", "units": "1"}
     )
     coords["examples"] = _examples(spec)
-    pr, rec = spec.problem, spec.train.record
-    if rec.modes:
-        coords["mode"] = xr.Variable(
-            "mode", np.arange(pr.n_modes), {"long_name": "teacher singular mode", "units": "1"}
+    pr = spec.problem
+    for dim in dict.fromkeys(d for v in VARIABLES if v.stored(spec) for d in v.extra):
+        size, info = extra_size(spec, dim), DIMS[dim]
+        coords[dim] = xr.Variable(
+            dim, np.arange(info.first, info.first + size), {"long_name": info.long_name, "units": "1"}
         )
-        coords["data_mode"] = xr.Variable(
-            "data_mode",
-            np.arange(pr.n_data_modes),
-            {"long_name": "singular mode of the training data's Sigma_yx, by descending value", "units": "1"},
-        )
+    if "modes" in spec.train.record.flags:
         if pr.teacher_singular_values:
             coords["singular_value"] = xr.Variable(
                 "mode",
@@ -89,16 +87,6 @@ def coordinates(spec: SweepSpec) -> dict:
             )
         if pr.hierarchy is not None:
             coords.update(_levels(pr))
-    if rec.similarity:
-        for dim in ("item_a", "item_b"):
-            coords[dim] = xr.Variable(
-                dim, np.arange(pr.n_in), {"long_name": "item (leaf of the hierarchy)", "units": "1"}
-            )
-    if rec.final_weights or rec.weights:
-        coords["output"] = xr.Variable(
-            "output", np.arange(pr.n_out), {"long_name": "output unit", "units": "1"}
-        )
-        coords["input"] = xr.Variable("input", np.arange(pr.n_in), {"long_name": "input unit", "units": "1"})
     if "online" in spec.protocols:
         coords["epoch"].attrs["long_name"] = (
             "record position: epochs of replay runs (online runs are recorded at `examples`)"

@@ -1,7 +1,7 @@
 """Flat per-run results, and the labelled Dataset made from them (docs/design.md §4).
 
 The engine fills a :class:`FlatResult` (one array per variable of
-:data:`~dynax.store.schema.VARIABLES`, runs in C order over the spec's dims) chunk by chunk;
+:data:`~dynax.spec.variables.VARIABLES`, runs in C order over the spec's dims) chunk by chunk;
 :func:`build_dataset` labels it. :meth:`FlatResult.fill` reads a Dataset back (merging shards).
 """
 
@@ -17,9 +17,9 @@ import xarray as xr
 
 from .._version import __version__, git_commit
 from ..spec import Auto, SweepSpec, parse_spec
+from ..spec.variables import PRESENT, VARIABLES, computed
 from .cf import CONVENTIONS, REFERENCES
 from .coords import coordinates, time_coordinate
-from .schema import PRESENT, VARIABLES, computed
 
 __all__ = ["Chunk", "FlatResult", "build_dataset", "spec_attrs", "spec_of"]
 

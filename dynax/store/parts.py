@@ -17,9 +17,9 @@ import numpy as np
 import xarray as xr
 
 from ..spec import SpecError
+from ..spec.variables import computed
 from .dataset import Chunk
 from .netcdf import write_netcdf
-from .schema import computed
 
 __all__ = ["layout_sha", "part_path", "prepare_parts", "read_part", "recorded_layout", "write_part"]
 

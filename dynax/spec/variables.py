@@ -1,25 +1,113 @@
-"""The result's variables, in ONE table (docs/design.md §4 "Result").
+"""The result's variables, in ONE table (docs/design.md §4 "Result"), with the switches of
+``train.record`` (:data:`FLAGS`) and the dims beyond the spec's (:data:`DIMS`).
 
-Every writer and reader of results uses :data:`VARIABLES`: the per-chunk results of the
-engine, the part files, the merge of shards and the labelled Dataset. Adding a variable
-means adding one row here (and filling it where it is computed).
+Every writer and reader of results uses :data:`VARIABLES`: the spec checks (what a flag
+needs), the plan's memory model, the chunk (each trainer's outputs by name), the part files,
+the merge of shards, the labelled Dataset and its coordinates. A variable with a ``flag`` is
+recorded by the trainers (:data:`dynax.sim.recorders.RECORDERS` says how, by name) when
+``train.record.<flag>`` is on. Adding a recorded curve: a row here (and its flag in
+:data:`FLAGS` if it is a new switch) and a recorder (docs/design.md "Extending this contract").
 
 Dims: a run variable has the spec's dims; a curve has them and ``epoch``; ``extra`` dims
-(mode, data_mode, output, input) come between; a data variable (``over``) keeps only the
+(mode, data_mode, output, input, ...) come between; a data variable (``over``) keeps only the
 spec dims its values depend on (equal across the others: the Dataset takes one). Dtypes:
 ``"float"`` is the sweep's ``train.dtype``; others are fixed.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from ..spec import Auto, SweepSpec
+from .model import Auto, Problem, SweepSpec
 
-__all__ = ["PRESENT", "VARIABLES", "Variable", "computed", "extra_size"]
+__all__ = [
+    "DIMS",
+    "FLAGS",
+    "PRESENT",
+    "VARIABLES",
+    "Dim",
+    "Flag",
+    "Variable",
+    "computed",
+    "extra_size",
+    "flag_problems",
+    "recorded",
+]
+
+
+@dataclass(frozen=True)
+class Flag:
+    """A switch of ``train.record``: the trainers record the variables whose ``flag`` it is."""
+
+    name: str
+    what: str  # what it records, for the parser's message and docs
+    # what it needs of the problem: (linear_student, problem) -> the reason it cannot, or None
+    needs: Callable[[bool, Problem], str | None]
+    # its default: (linear_student, problem) -> bool (off unless said)
+    default: Callable[[bool, Problem], bool] = lambda linear_student, problem: False
+
+
+def _needs_linear_student(linear_student: bool, problem: Problem) -> str | None:
+    return None if linear_student else "needs a linear student (the end-to-end weights W_eff)"
+
+
+def _needs_modes(linear_student: bool, problem: Problem) -> str | None:
+    if problem.linear_teacher or not linear_student:
+        return _needs_linear_student(linear_student, problem)
+    return "needs the linear teacher (a ReLU teacher has no singular modes)"
+
+
+def _structured(linear_student: bool, problem: Problem) -> bool:
+    """Modes are on by default with a chosen spectrum or a hierarchy (no older spec changes hash)."""
+    return (bool(problem.teacher_singular_values) or problem.hierarchy is not None) and linear_student
+
+
+FLAGS: dict[str, Flag] = {
+    f.name: f
+    for f in (
+        Flag("modes", "the strength of each teacher and data singular mode", _needs_modes, _structured),
+        Flag("final_weights", "W_eff at the last epoch", _needs_linear_student),
+        Flag("weights", "W_eff at every record", _needs_linear_student),
+        Flag(
+            "similarity", "the items' similarity W_eff^T W_eff / N_out at every record", _needs_linear_student
+        ),
+    )
+}
+
+
+def flag_problems(flags, linear_student: bool, problem: Problem) -> list[tuple[str, str]]:
+    """(flag, why) for each flag in ``flags`` that this student and problem cannot record."""
+    why = ((f, FLAGS[f].needs(linear_student, problem)) for f in FLAGS if f in flags)
+    return [(f, w) for f, w in why if w]
+
+
+@dataclass(frozen=True)
+class Dim:
+    """A dim beyond the spec's: its length for a spec, its label, its symbol in messages, its
+    first coordinate."""
+
+    size: Callable[[SweepSpec], int]
+    long_name: str
+    symbol: str
+    first: int = 0  # coordinates first, first + 1, ...
+
+
+DIMS: dict[str, Dim] = {
+    "mode": Dim(lambda spec: spec.problem.n_modes, "teacher singular mode", "r"),
+    "data_mode": Dim(
+        lambda spec: spec.problem.n_data_modes,
+        "singular mode of the training data's Sigma_yx, by descending value",
+        "r_data",
+    ),
+    "output": Dim(lambda spec: spec.problem.n_out, "output unit", "N_out"),
+    "input": Dim(lambda spec: spec.problem.n_in, "input unit", "N"),
+    "item_a": Dim(lambda spec: spec.problem.n_in, "item (leaf of the hierarchy)", "N"),
+    "item_b": Dim(lambda spec: spec.problem.n_in, "item (leaf of the hierarchy)", "N"),
+}
 
 
 def _always(spec: SweepSpec) -> bool:
@@ -66,6 +154,15 @@ class Variable:
     # the spec dims a data variable depends on (the Dataset keeps those only); None: all
     over: tuple[str, ...] | None = None
     comment: Any = None  # spec -> str or None: a CF comment (e.g. why the values are NaN)
+    # the train.record switch under which the trainers record it (then computed: the switch is on)
+    flag: str | None = None
+
+    def __post_init__(self):
+        if self.flag is not None:
+            if self.flag not in FLAGS:
+                raise ValueError(f"{self.name}: unknown flag {self.flag!r}; allowed: {', '.join(FLAGS)}")
+            if self.computed is _always:
+                object.__setattr__(self, "computed", lambda spec: self.flag in spec.train.record.flags)
 
     def numpy_dtype(self, spec: SweepSpec):
         return np.dtype(spec.train.dtype if self.dtype == "float" else self.dtype)
@@ -91,15 +188,20 @@ class Variable:
             **({"comment": comment} if comment else {}),
         }
 
+    def per_run(self) -> str:
+        """What one run holds of it, in words (the plan's messages): "N_out x N x recorded epochs"."""
+        return (
+            " x ".join([DIMS[d].symbol for d in self.extra] + (["recorded epochs"] if self.curve else []))
+            or "1"
+        )
+
     def stored(self, spec: SweepSpec) -> bool:
         return (self.in_dataset or self.computed)(spec)
 
 
 def extra_size(spec: SweepSpec, dim: str) -> int:
-    """The length of a dim beyond the spec's: mode, data_mode, output, input, item_a, item_b."""
-    pr = spec.problem
-    sizes = {"mode": pr.n_modes, "data_mode": pr.n_data_modes, "output": pr.n_out, "input": pr.n_in}
-    return {**sizes, "item_a": pr.n_in, "item_b": pr.n_in}[dim]
+    """The length of a dim beyond the spec's (:data:`DIMS`)."""
+    return DIMS[dim].size(spec)
 
 
 DATA_DIMS = ("n_over_p", "snr", "seed")  # what a training set depends on
@@ -118,7 +220,7 @@ def _heldout_ridge(spec: SweepSpec) -> bool:
 
 
 def _modes(spec: SweepSpec) -> bool:
-    return spec.train.record.modes
+    return "modes" in spec.train.record.flags
 
 
 _FLAG = {"flag_values": np.array([0, 1], dtype=np.int8)}
@@ -183,7 +285,7 @@ VARIABLES: tuple[Variable, ...] = (
         np.nan,
         "strength of each teacher singular mode, u_alpha = U_alpha^T W_eff V_alpha "
         "(reaches the teacher's singular value when the mode is learnt)",
-        computed=_modes,
+        flag="modes",
         extra=("mode",),
     ),
     Variable(
@@ -193,7 +295,7 @@ VARIABLES: tuple[Variable, ...] = (
         np.nan,
         "strength along each singular mode of the training data's Sigma_yx = sum_mu y_mu x_mu^T: "
         "U_alpha^T W_eff V_alpha with U, V Sigma_yx's singular vectors",
-        computed=_modes,
+        flag="modes",
         extra=("data_mode",),
     ),
     Variable(
@@ -202,7 +304,7 @@ VARIABLES: tuple[Variable, ...] = (
         "float64",
         np.nan,
         "singular values of the seed's teacher w_bar (the order of the mode dim)",
-        computed=_modes,
+        flag="modes",
         in_dataset=lambda spec: _modes(spec) and not spec.problem.teacher_singular_values,
         extra=("mode",),
         over=("seed",),
@@ -226,7 +328,7 @@ VARIABLES: tuple[Variable, ...] = (
         np.nan,
         "singular values of the training data's Sigma_yx times N/P (the teacher's for noiseless "
         "whitened inputs), descending",
-        computed=_modes,
+        flag="modes",
         extra=("data_mode",),
         over=DATA_DIMS,
     ),
@@ -348,7 +450,7 @@ VARIABLES: tuple[Variable, ...] = (
         "float",
         np.nan,
         "end-to-end weights W_eff = W_D ... W_1 at the last epoch (NaN if the run diverged)",
-        computed=lambda spec: spec.train.record.final_weights,
+        flag="final_weights",
         extra=("output", "input"),
     ),
     Variable(
@@ -358,7 +460,7 @@ VARIABLES: tuple[Variable, ...] = (
         np.nan,
         "end-to-end weights W_eff = W_D ... W_1 at each recorded epoch (for one-hot items, column i is "
         "item i's predicted features)",
-        computed=lambda spec: spec.train.record.weights,
+        flag="weights",
         extra=("output", "input"),
     ),
     Variable(
@@ -368,7 +470,7 @@ VARIABLES: tuple[Variable, ...] = (
         np.nan,
         "representational similarity of the items' outputs, (W_eff^T W_eff)_ab / N_out: the mean over "
         "features of item a's output times item b's",
-        computed=lambda spec: spec.train.record.similarity,
+        flag="similarity",
         extra=("item_a", "item_b"),
     ),
 )
@@ -388,3 +490,8 @@ PRESENT = Variable(
 def computed(spec: SweepSpec) -> tuple[Variable, ...]:
     """The variables a run of this spec computes (what chunks and part files hold)."""
     return tuple(v for v in VARIABLES if v.computed(spec))
+
+
+def recorded(spec: SweepSpec) -> tuple[Variable, ...]:
+    """The variables the trainers record for this spec beyond the errors (their flags on)."""
+    return tuple(v for v in VARIABLES if v.flag is not None and v.computed(spec))

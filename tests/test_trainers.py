@@ -1,0 +1,91 @@
+"""Each trainer of the registry on the same small batch, called through the protocol
+(``Trainer.train(cfg, inputs)``), not through ``run_sweep``: in float64 the trainers of
+full-batch GD agree with the XLA kernel to rounding, at every record and in their tracking.
+
+The inputs are the engine's own for a batch (``dynax.engine.chunk.BUILDERS``), so each
+trainer sees what it sees in a sweep; the raw-data trainer gets its config from its own
+``config`` (it trains the examples themselves).
+"""
+
+import numpy as np
+import pytest
+from conftest import spec_text
+
+from dynax import parse_spec, plan_sweep
+from dynax.engine.chunk import BUILDERS
+from dynax.engine.inputs import stats_cache
+from dynax.engine.plan import Group
+from dynax.sim import trainers
+
+SPEC = spec_text(
+    "depth = [1, 2]\nn_over_p = [0.5, 1.5]\nsnr = [2.0]\nseed = { count = 2 }",
+    "n_in = 6",
+    "width = 5\ninit_scale = 0.3",
+    "epochs = 120\nlearning_rate = { auto = 0.5 }\ndtype = 'float64'\nrecord = { every = 30 }",
+)
+FIELDS = ("train_error", "test_error", "best_test_error")
+EXACT = ("best_epoch", "diverged", "rise_epoch")
+
+
+@pytest.fixture(scope="module")
+def batches():
+    """Per depth: the spec, the XLA kernel's plan group, its runs, a stats cache and its outputs."""
+    out = {}
+    for depth in (1, 2):
+        spec = parse_spec(SPEC, overrides=[f"grid.depth=[{depth}]", "train.kernel=xla", "train.method=gd"])
+        plan = plan_sweep(spec)
+        (group,) = plan.groups
+        assert group.trainer == "xla"
+        cache = stats_cache(plan)
+        cache.eigen = True  # the closed form's and the eigenbasis kernels' inputs too
+        idx = np.arange(spec.n_runs)
+        inputs, _ = BUILDERS["sufficient_statistics"](plan, group, idx, cache)
+        reference, _ = trainers.trainer("xla").train(group.config, inputs)
+        out[depth] = spec, plan, group, idx, cache, reference
+    return out
+
+
+def _agree(out, reference, rtol=1e-9):
+    for name in FIELDS:
+        np.testing.assert_allclose(getattr(out, name), getattr(reference, name), rtol=rtol, err_msg=name)
+    for name in EXACT:
+        np.testing.assert_array_equal(getattr(out, name), getattr(reference, name), err_msg=name)
+
+
+def _as(name, plan, group, idx):
+    return Group(name, group.config, idx, len(idx), len(idx))
+
+
+@pytest.mark.parametrize("name", ["fused", "pallas"])
+def test_eigenbasis_kernels_equal_the_xla_kernel(batches, name):
+    _, plan, group, idx, cache, reference = batches[2]
+    tr = trainers.trainer(name)
+    inputs, _ = BUILDERS[tr.inputs](plan, _as(name, plan, group, idx), idx, cache)
+    out, _ = tr.train(group.config, inputs)
+    _agree(out, reference)
+
+
+def test_closed_form_equals_the_xla_kernel(batches):
+    spec, plan, group, idx, cache, reference = batches[1]
+    tr = trainers.trainer("closed_form")
+    inputs, _ = BUILDERS[tr.inputs](plan, _as("closed_form", plan, group, idx), idx, cache)
+    assert inputs.eigvecs.shape[-1] == spec.problem.n_in  # it was given the eigendecompositions
+    out, _ = tr.train(group.config, inputs)
+    _agree(out, reference)
+
+
+def test_raw_data_trainer_equals_the_xla_kernel(batches):
+    """Full-batch replay on the examples themselves against the sufficient statistics."""
+    spec, plan, group, idx, cache, reference = batches[2]
+    tr = trainers.trainer("raw")
+    facts = trainers.GroupFacts(depth=2, width=5, optimizer="gd", raw=True, p_bucket=cache.p_bucket)
+    cfg = tr.config(spec, facts, group.config.inits)
+    inputs, _ = BUILDERS[tr.inputs](plan, Group("raw", cfg, idx, len(idx), len(idx)), idx, cache)
+    out, _ = tr.train(cfg, inputs)
+    _agree(out, reference)
+
+
+def test_every_registered_trainer_is_tried_and_unknown_names_are_refused():
+    assert set(trainers.PRIORITY) == set(trainers.TRAINERS)
+    with pytest.raises(ValueError, match="unknown trainer 'gd'; registered: raw, closed_form"):
+        trainers.trainer("gd")
