@@ -25,14 +25,9 @@ __all__ = ["run_on_dask", "worker_chunk"]
 CONNECT_TIMEOUT = 20  # seconds to reach a scheduler address
 
 
-def _client(scheduler: str):
-    try:
-        from dask.distributed import Client, LocalCluster
-    except ImportError:
-        raise SpecError(
-            f"--scheduler {scheduler}: Dask distributed is not installed; "
-            'install it with: pip install "dynax[distributed]"'
-        ) from None
+def _workers(scheduler: str) -> int | None:
+    """The worker count of ``local:N`` (None for an address); a malformed value is an error,
+    said before Dask is imported (so it reads the same with or without Dask installed)."""
     if scheduler.startswith("local:"):
         try:
             n = int(scheduler.split(":", 1)[1])
@@ -40,12 +35,26 @@ def _client(scheduler: str):
             raise SpecError(f"--scheduler {scheduler!r}: expected local:N with N workers") from None
         if n < 1:
             raise SpecError(f"--scheduler {scheduler!r}: N must be ≥ 1")
-        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None)
-        return Client(cluster), cluster
+        return n
     if not scheduler.startswith(("tcp://", "tls://", "inproc://")):
         raise SpecError(
             f"--scheduler {scheduler!r}: expected local:N or a scheduler address like tcp://host:8786"
         )
+    return None
+
+
+def _client(scheduler: str):
+    n = _workers(scheduler)
+    try:
+        from dask.distributed import Client, LocalCluster
+    except ImportError:
+        raise SpecError(
+            f"--scheduler {scheduler}: Dask distributed is not installed; "
+            'install it with: pip install "dynax[distributed]"'
+        ) from None
+    if n is not None:
+        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None)
+        return Client(cluster), cluster
     try:
         return Client(scheduler, timeout=CONNECT_TIMEOUT), None
     except (OSError, TimeoutError) as e:
