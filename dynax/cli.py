@@ -54,6 +54,52 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"dynax {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
+    _add_run(sub)
+
+    bn = sub.add_parser("bench", help="benchmark dynax against the obvious ways, on this machine")
+    bn.add_argument(
+        "--quick", action="store_true", help="a smaller workload (under 3 minutes on 2 CPU cores)"
+    )
+    bn.add_argument("-o", "--output", help="JSON file (default results/benchmarks/<host kind>.json)")
+
+    mg = sub.add_parser("merge", help="merge shard outputs into one result")
+    mg.add_argument("output", help="the merged result")
+    mg.add_argument("parts", nargs="+", help="shard outputs of dynax run --shard")
+    mg.add_argument("--force", action="store_true", help="replace an existing merged file")
+
+    th = sub.add_parser("theory", help="the theory's predictions on a spec's grid")
+    th.add_argument("spec", help="sweep spec (TOML)")
+    th.add_argument("-o", "--output", help="output file (default results/<spec stem>.theory.nc)")
+    th.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a spec key")
+    th.add_argument("--force", action="store_true", help="replace an existing output file")
+
+    _add_analyze(sub)
+
+    ga = sub.add_parser("gallery", help="figures and numbers of a gallery item (results/README.md)")
+    ga.add_argument(
+        "item",
+        help="a gallery item: learning_curves, phase_diagram, ..., modes, regularization, stopping",
+    )
+    ga.add_argument(
+        "--results", default="results", help="results folder (default results): reads <item>/<spec>.nc"
+    )
+    ga.add_argument("--out", help="figure folder (default <results>/<item>/)")
+
+    val = sub.add_parser("validate", help="check a spec and print its plan")
+    val.add_argument("spec", help="sweep spec (TOML)")
+    val.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a spec key")
+    val.add_argument("--chunk-size", type=_positive_int, help="runs per chunk, as for dynax run")
+    val.add_argument("--memory-budget", type=_bytes, help="device bytes per compiled call, as for dynax run")
+    val.add_argument(
+        "--time",
+        action="store_true",
+        help="train each compile group's first batch briefly and predict the run time on this machine",
+    )
+    return p
+
+
+def _add_run(sub) -> None:
+    """The ``dynax run`` subcommand and its options."""
     run = sub.add_parser("run", help="run a sweep spec and write its netCDF result")
     run.add_argument("spec", nargs="?", help="sweep spec (TOML)")
     run.add_argument(
@@ -73,23 +119,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--scheduler", metavar="ADDR", help="Dask: local:N (a LocalCluster) or tcp://host:port")
     run.add_argument("--quiet", action="store_true", help="no progress or summary")
 
-    bn = sub.add_parser("bench", help="benchmark dynax against the obvious ways, on this machine")
-    bn.add_argument(
-        "--quick", action="store_true", help="a smaller workload (under 3 minutes on 2 CPU cores)"
-    )
-    bn.add_argument("-o", "--output", help="JSON file (default results/benchmarks/<host kind>.json)")
 
-    mg = sub.add_parser("merge", help="merge shard outputs into one result")
-    mg.add_argument("output", help="the merged result")
-    mg.add_argument("parts", nargs="+", help="shard outputs of dynax run --shard")
-    mg.add_argument("--force", action="store_true", help="replace an existing merged file")
-
-    th = sub.add_parser("theory", help="the theory's predictions on a spec's grid")
-    th.add_argument("spec", help="sweep spec (TOML)")
-    th.add_argument("-o", "--output", help="output file (default results/<spec stem>.theory.nc)")
-    th.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a spec key")
-    th.add_argument("--force", action="store_true", help="replace an existing output file")
-
+def _add_analyze(sub) -> None:
+    """The ``dynax analyze`` subcommand and its options."""
     an = sub.add_parser("analyze", help="reduce a result to its summary and figures")
     an.add_argument("result", help="a result netCDF from dynax run")
     an.add_argument("-o", "--output", help="summary file (default <result stem>.summary.nc)")
@@ -120,28 +152,6 @@ def _parser() -> argparse.ArgumentParser:
         help="with --x: an extra axis of at most 4 values drawn as line styles in that figure "
         "(default: the one other extra axis, if there is one that small)",
     )
-
-    ga = sub.add_parser("gallery", help="figures and numbers of a gallery item (results/README.md)")
-    ga.add_argument(
-        "item",
-        help="a gallery item: learning_curves, phase_diagram, ..., modes, regularization, stopping",
-    )
-    ga.add_argument(
-        "--results", default="results", help="results folder (default results): reads <item>/<spec>.nc"
-    )
-    ga.add_argument("--out", help="figure folder (default <results>/<item>/)")
-
-    val = sub.add_parser("validate", help="check a spec and print its plan")
-    val.add_argument("spec", help="sweep spec (TOML)")
-    val.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a spec key")
-    val.add_argument("--chunk-size", type=_positive_int, help="runs per chunk, as for dynax run")
-    val.add_argument("--memory-budget", type=_bytes, help="device bytes per compiled call, as for dynax run")
-    val.add_argument(
-        "--time",
-        action="store_true",
-        help="train each compile group's first batch briefly and predict the run time on this machine",
-    )
-    return p
 
 
 def _validate(args) -> int:
@@ -190,10 +200,6 @@ def _validate(args) -> int:
 
 
 def _run(args) -> int:
-    import contextlib
-    import errno
-    import shutil
-
     import jax
 
     from .api import Progress, spec_from, write_result
@@ -232,40 +238,17 @@ def _run(args) -> int:
             defaulted=args.output is None,
         )
     except KeyboardInterrupt:
-        saved = len(list(parts.glob("chunk-*.nc"))) if parts.exists() else 0
-        if saved:
-            print(
-                f"\ndynax: interrupted; {saved} finished chunk(s) are saved in {parts}/ "
-                f"(the chunk in flight was discarded). To finish, run the same command with --resume.",
-                file=sys.stderr,
-            )
-        else:
-            print("\ndynax: interrupted before any chunk finished; nothing was kept", file=sys.stderr)
+        report.interrupted(parts)
         return 130
     except (OSError, RuntimeError) as e:
-        # netCDF reports a full disk as RuntimeError("NetCDF: HDF error"): ask the disk
-        full = isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT)
-        if not full:
-            with contextlib.suppress(OSError):
-                full = shutil.disk_usage(out.parent if out.parent.exists() else Path(".")).free < 64 << 20
-        if not full:
+        if not _disk_full(e, out):
             raise
-        print(
-            f"dynax: error: the disk is full ({getattr(e, 'filename', None) or out}: {e}); the finished "
-            f"chunks are kept in {parts}/. Free some space and run the same command with --resume.",
-            file=sys.stderr,
-        )
+        report.disk_full(e, out, parts)
         return 1
     except Exception as e:
         if "RESOURCE_EXHAUSTED" not in str(e):
             raise
-        saved = len(list(parts.glob("chunk-*.nc"))) if parts.exists() else 0
-        print(
-            f"dynax: error: out of device memory ({str(e).splitlines()[0][:200]}); {saved} finished chunk(s) "
-            f"are kept in {parts}/. A smaller batch needs a lower --memory-budget (see dynax validate) and a "
-            f"fresh start: --resume keeps the batch recorded with the parts, so delete {parts}/ first.",
-            file=sys.stderr,
-        )
+        report.out_of_device_memory(e, parts)
         return 1
     if done is None:
         print(f"dynax: {out} already holds the finished result of this spec; nothing to do", file=sys.stderr)
@@ -274,6 +257,20 @@ def _run(args) -> int:
     if not args.quiet:
         report.run_summary(ds, res, time.perf_counter() - t0, out)
     return 0
+
+
+def _disk_full(e: Exception, out: Path) -> bool:
+    """Whether a failed write ran out of disk space: netCDF reports a full disk as
+    RuntimeError("NetCDF: HDF error"), so the disk is asked."""
+    import contextlib
+    import errno
+    import shutil
+
+    full = isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT)
+    if not full:
+        with contextlib.suppress(OSError):
+            full = shutil.disk_usage(out.parent if out.parent.exists() else Path(".")).free < 64 << 20
+    return full
 
 
 def _merge(args) -> int:

@@ -1,12 +1,21 @@
-"""What the command line prints about a plan and a finished run (sizes, the predicted run
-time, the run's summary): formatting only, the numbers come from the layers below."""
+"""What the command line prints about a plan and a run (sizes, the predicted run time, the
+run's summary, why it stopped early): formatting only, the numbers come from the layers below."""
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
-__all__ = ["device_memory", "mib", "print_estimate", "run_summary"]
+__all__ = [
+    "device_memory",
+    "disk_full",
+    "interrupted",
+    "mib",
+    "out_of_device_memory",
+    "print_estimate",
+    "run_summary",
+]
 
 
 def mib(n: float) -> str:
@@ -98,3 +107,40 @@ def run_summary(ds, res, wall: float, out: Path) -> None:
             "Performance); from then on the curve is not the gradient flow's (the optimum stands if it came "
             "first: best_epoch); dynax analyze counts them (n_train_error_rose)"
         )
+
+
+def _saved(parts: Path) -> int:
+    """The finished chunks kept in a run's ``OUT.parts/`` folder."""
+    return len(list(parts.glob("chunk-*.nc"))) if parts.exists() else 0
+
+
+def interrupted(parts: Path) -> None:
+    """What an interrupted run kept, and how to finish it."""
+    saved = _saved(parts)
+    if saved:
+        print(
+            f"\ndynax: interrupted; {saved} finished chunk(s) are saved in {parts}/ "
+            f"(the chunk in flight was discarded). To finish, run the same command with --resume.",
+            file=sys.stderr,
+        )
+    else:
+        print("\ndynax: interrupted before any chunk finished; nothing was kept", file=sys.stderr)
+
+
+def disk_full(e: Exception, out: Path, parts: Path) -> None:
+    """A run stopped by a full disk: where its finished chunks are, and how to go on."""
+    print(
+        f"dynax: error: the disk is full ({getattr(e, 'filename', None) or out}: {e}); the finished "
+        f"chunks are kept in {parts}/. Free some space and run the same command with --resume.",
+        file=sys.stderr,
+    )
+
+
+def out_of_device_memory(e: Exception, parts: Path) -> None:
+    """A run stopped by the device's memory: what was kept, and why resuming does not help."""
+    print(
+        f"dynax: error: out of device memory ({str(e).splitlines()[0][:200]}); {_saved(parts)} finished "
+        f"chunk(s) are kept in {parts}/. A smaller batch needs a lower --memory-budget (see dynax validate) "
+        f"and a fresh start: --resume keeps the batch recorded with the parts, so delete {parts}/ first.",
+        file=sys.stderr,
+    )
