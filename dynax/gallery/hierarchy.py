@@ -216,31 +216,51 @@ def hidden_similarity(similarity, n_out: int, layer: int, depth: int) -> np.ndar
 def _similarity(runs: _Runs, out, written) -> dict:
     """When each level is half differentiated in the output and the hidden layers' similarity
     (seed means ± s.e.), and snapshots at depths 2 and 3 at those times."""
-    ds, h = runs.ds, runs.h
-    tree = theory.hierarchy_modes(h.branching, h.levels)
-    tree_levels = theory.hierarchy_levels(h.branching, h.levels)
+    ds = runs.ds
     small, q0 = float(min(ds.init_scale.values)), int(ds.seed.values[0])
-    res = {}
-    for d in ds.depth.values:
-        times = []
-        for q in ds.seed.values:
-            w = runs.features(int(q))[0]
-            target = w.T @ w / runs.n_out
-            sim = runs.run(d, small, q).similarity.transpose("epoch", ...).values
-            times.append(
-                [
-                    crossing(runs.t, _differentiation(sim, target, tree, tree_levels, lev), 0.5)
-                    for lev in range(h.levels + 1)
-                ]
-            )
-        mean, sem = _mean_sem(times)
-        res[f"depth={d}"] = {
-            "half_differentiation_time": [num(x) for x in mean],
-            "half_differentiation_time_sem": [num(x, 2) for x in sem],
-        }
+    res = {f"depth={d}": _half_differentiation(runs, d, d, small) for d in ds.depth.values}
     sim0 = runs.run(2 if 2 in ds.depth.values else int(ds.depth.values[-1]), small, q0).similarity
     th = np.einsum("eoi,eoj->eij", *(2 * [runs.weights(int(sim0.depth), small, q0)])) / runs.n_out
     res["max_abs_sim_minus_theory"] = num(np.max(np.abs(sim0.transpose("epoch", ...).values - th)), 3)
+    _similarity_figure(runs, res, small, q0, out, written)
+    res["hidden_layer_1"] = {
+        f"depth={d},layer=1": _half_differentiation(runs, d, 1, small) for d in (2, 3) if d in ds.depth.values
+    }
+    res["claim"] = (
+        "half_differentiation_time: when the similarity has grown half-way along each level's tree modes "
+        "(root first), seed means with s.e.; increasing down the tree at depth >= 2, equal at depth 1; "
+        "hidden_layer_1: the same for the first hidden layer's similarity (W_eff^T W_eff)^(1/D)"
+    )
+    return res
+
+
+def _half_differentiation(runs: _Runs, d, layer: int, small: float) -> dict:
+    """When each level is half differentiated in the similarity at ``layer`` (``d``: the output)
+    of the depth-``d`` runs from init ``small``: seed mean and s.e."""
+    h = runs.h
+    tree = theory.hierarchy_modes(h.branching, h.levels)
+    tree_levels = theory.hierarchy_levels(h.branching, h.levels)
+    times = []
+    for q in runs.ds.seed.values:
+        w = runs.features(int(q))[0]
+        target = w.T @ w / runs.n_out
+        sim = runs.run(d, small, q).similarity.transpose("epoch", ...).values
+        if layer != d:
+            target = hidden_similarity(target[None], runs.n_out, layer, d)[0]
+            sim = hidden_similarity(sim, runs.n_out, layer, d)
+        times.append([crossing(runs.t, _differentiation(sim, target, tree, tree_levels, lev), 0.5)
+                      for lev in range(h.levels + 1)])  # fmt: skip
+    mean, sem = _mean_sem(times)
+    return {
+        "half_differentiation_time": [num(x) for x in mean],
+        "half_differentiation_time_sem": [num(x, 2) for x in sem],
+    }
+
+
+def _similarity_figure(runs: _Runs, res: dict, small: float, q0: int, out, written) -> None:
+    """Snapshots of the similarity of seed ``q0``'s depth-2 and depth-3 runs, in the output and
+    the first hidden layer, at the times each level is half differentiated (from ``res``)."""
+    ds, h = runs.ds, runs.h
     rows = [(d, layer) for d in (2, 3) if d in ds.depth.values for layer in (d, 1)]  # output, then layer 1
     picks = {}
     for d in {r[0] for r in rows}:
@@ -275,31 +295,6 @@ def _similarity(runs: _Runs, out, written) -> dict:
         fontsize=9,
     )
     save(fig, out, "hierarchy_similarity", written)
-    hidden = {}
-    for d in (2, 3):
-        if d not in ds.depth.values:
-            continue
-        times = []
-        for q in ds.seed.values:
-            w = runs.features(int(q))[0]
-            target = hidden_similarity((w.T @ w / runs.n_out)[None], runs.n_out, 1, d)[0]
-            sim = hidden_similarity(
-                runs.run(d, small, q).similarity.transpose("epoch", ...).values, runs.n_out, 1, d
-            )
-            times.append([crossing(runs.t, _differentiation(sim, target, tree, tree_levels, lev), 0.5)
-                          for lev in range(h.levels + 1)])  # fmt: skip
-        mean, sem = _mean_sem(times)
-        hidden[f"depth={d},layer=1"] = {
-            "half_differentiation_time": [num(x) for x in mean],
-            "half_differentiation_time_sem": [num(x, 2) for x in sem],
-        }
-    res["hidden_layer_1"] = hidden
-    res["claim"] = (
-        "half_differentiation_time: when the similarity has grown half-way along each level's tree modes "
-        "(root first), seed means with s.e.; increasing down the tree at depth >= 2, equal at depth 1; "
-        "hidden_layer_1: the same for the first hidden layer's similarity (W_eff^T W_eff)^(1/D)"
-    )
-    return res
 
 
 # --------------------------------------------------------------------------- (c) illusory correlations
@@ -319,11 +314,39 @@ def _episodes(t, w, w_bar) -> list[tuple[int, int, float, float, float]]:
 
 
 def _illusory(runs: _Runs, out, written) -> dict:
+    """How many illusory correlations each run shows and when they appear and disappear, per
+    depth and init scale, simulation beside the exact recursion; an example drawn."""
     ds = runs.ds
-    depths, scales = list(ds.depth.values), list(ds.init_scale.values)
+    res, table = _illusory_table(runs)
+    fig = Figure(figsize=(16, 4.2), layout="constrained")
+    ax_ex, ax_n, ax_t = fig.subplots(1, 3)
+    example = _illusory_example(runs, ax_ex)
+    if example is not None:
+        res["example"] = example
+    _illusory_counts(runs, table, ax_n, ax_t)
+    fig.suptitle(
+        f"(c) illusory correlations: output above +{ILLUSORY:g} for a feature the item lacks (target −1), "
+        f"then unlearnt; {runs.n_out} features, {ds.sizes['seed']} seeds"
+    )
+    save(fig, out, "hierarchy_illusory", written)
+    res["claim"] = (
+        "pairs: (feature, item) with target -1 whose output starts below +0.1, rises above it and falls "
+        "back, summed over seeds (pairs_per_seed: mean and s.e. over seeds); medians over pairs_sim pairs "
+        "(few pairs: a rough median); none at depth 1 (every entry moves monotonically to its target); at "
+        "depth >= 2 they appear when the broad levels are learnt and disappear when the finer ones are, "
+        "both later for a smaller init; theory: the same criterion on the exact W(t) at every epoch (the "
+        "simulation is read at its recorded epochs, interpolated)"
+    )
+    return res
+
+
+def _illusory_table(runs: _Runs) -> tuple[dict, dict]:
+    """Per (depth, init scale): the episodes of every seed, simulation and theory, counted and
+    their median times and peaks; as numbers by depth, and as a table keyed (depth, scale)."""
+    ds = runs.ds
     res, table = {}, {}
-    for d in depths:
-        for a in scales:
+    for d in ds.depth.values:
+        for a in ds.init_scale.values:
             sim_ep, th_ep, per_seed = [], [], []
             for q in ds.seed.values:
                 w_bar = runs.features(int(q))[0]
@@ -346,10 +369,14 @@ def _illusory(runs: _Runs, out, written) -> dict:
                     row[f"peak_median_{name}"] = num(np.median(e[:, 2]), 3)
             table[(d, a)] = row
             res.setdefault(f"depth={d}", {})[f"init_scale={a:g}"] = row
-    fig = Figure(figsize=(16, 4.2), layout="constrained")
-    ax_ex, ax_n, ax_t = fig.subplots(1, 3)
-    # the example: the strongest episode of the first deep run that has one (depth 2 first,
-    # the smallest init first), every depth drawn at that init and seed
+    return res, table
+
+
+def _illusory_example(runs: _Runs, ax) -> dict | None:
+    """Draws the strongest episode of the first deep run that has one (depth 2 first, the
+    smallest init first), every depth at that init and seed; returns where it is (None: none)."""
+    ds = runs.ds
+    depths, scales = list(ds.depth.values), list(ds.init_scale.values)
     example = None
     for d_ex in sorted(depths, key=lambda d: (d < 2, d)):
         for a_ex in sorted(scales):
@@ -358,26 +385,34 @@ def _illusory(runs: _Runs, out, written) -> dict:
                 ep = _episodes(runs.t, w, runs.features(q)[0]) if d_ex >= 2 and example is None else []
                 if ep:
                     example = (d_ex, a_ex, q, *max(ep, key=lambda x: x[4])[:2])
+    found = None
     if example is None:
-        ax_ex.text(0.5, 0.5, "no illusory correlation in this sweep", ha="center", transform=ax_ex.transAxes)
+        ax.text(0.5, 0.5, "no illusory correlation in this sweep", ha="center", transform=ax.transAxes)
     else:
         d_ex, small, q0, f, i = example
         for k, d in enumerate(depths):
             sim = runs.run(d, small, q0).weights.sel(output=f, input=i).values
-            ax_ex.plot(runs.t[1:], sim[1:], color=COLOURS[k], lw=1.6, label=f"depth {d}")
+            ax.plot(runs.t[1:], sim[1:], color=COLOURS[k], lw=1.6, label=f"depth {d}")
             th = runs.weights(d, small, q0, fine=True)[:, f, i]
-            ax_ex.plot(runs.lr * runs.fine[1:], th[1:], color="k", lw=0.7, ls="--")
-        ax_ex.axhline(0, color="0.6", lw=0.6)
-        ax_ex.axhline(-1, color="0.3", lw=0.6, ls=":")
-        ax_ex.set_title(
+            ax.plot(runs.lr * runs.fine[1:], th[1:], color="k", lw=0.7, ls="--")
+        ax.axhline(0, color="0.6", lw=0.6)
+        ax.axhline(-1, color="0.3", lw=0.6, ls=":")
+        ax.set_title(
             f"item {i}, feature {f}, init {small:g}, seed {q0}: the item lacks it (target -1)", fontsize=9
         )
-        ax_ex.legend(fontsize=8, title="solid: sim; dashed: theory", title_fontsize=8)
-        res["example"] = {"item": i, "feature": f, "depth": int(d_ex), "init_scale": num(small), "seed": q0}
-    ax_ex.set_xscale("log")
-    ax_ex.set_xlabel("time $t$")
-    ax_ex.set_ylabel(r"predicted feature $(W_{eff})_{f,i}$")
-    n_seeds = ds.sizes["seed"]
+        ax.legend(fontsize=8, title="solid: sim; dashed: theory", title_fontsize=8)
+        found = {"item": i, "feature": f, "depth": int(d_ex), "init_scale": num(small), "seed": q0}
+    ax.set_xscale("log")
+    ax.set_xlabel("time $t$")
+    ax.set_ylabel(r"predicted feature $(W_{eff})_{f,i}$")
+    return found
+
+
+def _illusory_counts(runs: _Runs, table: dict, ax_n, ax_t) -> None:
+    """How many illusory pairs per run (``ax_n``) and when they appear and disappear (``ax_t``)
+    against the init scale, one colour per depth: simulation points, theory lines."""
+    ds = runs.ds
+    depths, scales = list(ds.depth.values), list(ds.init_scale.values)
     for k, d in enumerate(depths):
         m = [table[(d, a)]["pairs_per_seed_sim"] for a in scales]
         ax_n.errorbar(scales, [v[0] for v in m], [v[1] or 0 for v in m], marker="o", color=COLOURS[k],
@@ -398,7 +433,7 @@ def _illusory(runs: _Runs, out, written) -> dict:
     ax_n.set_xscale("log")
     plot.log_ticks(ax_n, "x")
     ax_n.set_xlabel(r"initial scale (aligned init, $u_0$ = scale$^D$)")
-    ax_n.set_ylabel(f"illusory (item, feature) pairs per run\n(mean ± s.e. over {n_seeds} seeds)")
+    ax_n.set_ylabel(f"illusory (item, feature) pairs per run\n(mean ± s.e. over {ds.sizes['seed']} seeds)")
     ax_n.set_title("how many (points: simulation; dashed: theory)", fontsize=9)
     ax_n.legend(fontsize=7)
     ax_t.set_xscale("log")
@@ -409,17 +444,3 @@ def _illusory(runs: _Runs, out, written) -> dict:
     ax_t.set_title("when they appear and disappear (markers: sim; lines: theory)", fontsize=9)
     if ax_t.get_legend_handles_labels()[0]:
         ax_t.legend(fontsize=7)
-    fig.suptitle(
-        f"(c) illusory correlations: output above +{ILLUSORY:g} for a feature the item lacks (target −1), "
-        f"then unlearnt; {runs.n_out} features, {n_seeds} seeds"
-    )
-    save(fig, out, "hierarchy_illusory", written)
-    res["claim"] = (
-        "pairs: (feature, item) with target -1 whose output starts below +0.1, rises above it and falls "
-        "back, summed over seeds (pairs_per_seed: mean and s.e. over seeds); medians over pairs_sim pairs "
-        "(few pairs: a rough median); none at depth 1 (every entry moves monotonically to its target); at "
-        "depth >= 2 they appear when the broad levels are learnt and disappear when the finer ones are, "
-        "both later for a smaller init; theory: the same criterion on the exact W(t) at every epoch (the "
-        "simulation is read at its recorded epochs, interpolated)"
-    )
-    return res

@@ -29,60 +29,21 @@ def noise_levels(ds, out, written) -> dict:
     spec = spec_of(ds)
     h = spec.problem.hierarchy
     lam, _ = theory.hierarchy_eigenvalues(h.branching, h.levels, h.flip)
-    levels = ds.teacher_mode_level.transpose("seed", "mode").values  # each seed's modes by level
-    n_lev = h.levels + 1
     snrs, depths = ds.snr.values, list(ds.depth.values)
     noise = 1.0 / snrs  # σ_ε² (σ_w² = 1)
     wiener = lam[None, :] / (lam[None, :] + noise[:, None])  # (snr, level)
-    frac = ds.mode_strength / ds.teacher_singular_value
     fig = Figure(figsize=(4.2 * (len(depths) + 1), 3.8), layout="constrained")
     axes = fig.subplots(1, len(depths) + 1)
     res = {"level_eigenvalue": [num(x) for x in lam]}
-    ridge_runs = ds.best_ridge_test_error.transpose("snr", "seed").values
     for k, d in enumerate(depths):
         mean = ds.test_error.sel(depth=d).mean("seed")
         star = mean.argmin("epoch").values  # (snr,)
-        per_seed = np.stack(
-            [
-                np.stack(
-                    [
-                        level_mean(
-                            frac.sel(depth=d, snr=s).isel(epoch=int(e)).transpose("seed", "mode").values,
-                            levels,
-                            lev,
-                        )
-                        for lev in range(n_lev)
-                    ],
-                    1,
-                )
-                for s, e in zip(snrs, star, strict=True)
-            ]
-        )  # (snr, seed, level): each seed's mean u/s over a level's modes at t*
-        learnt, learnt_se = _mean_sem(per_seed, axis=1)  # (snr, level)
-        for lev in range(n_lev):
-            label = rf"level {lev} ($\lambda$ = {lam[lev]:.2f})"
-            style = {"marker": "o", "color": COLOURS[lev], "capsize": 2, "label": label}
-            axes[k].errorbar(snrs, learnt[:, lev], learnt_se[:, lev], **style)
-            axes[k].plot(snrs, wiener[:, lev], color=COLOURS[lev], ls="--", lw=0.8)
-        axes[k].axhline(0.5, color="0.6", lw=0.6)
-        axes[k].set_xscale("log")
-        plot.log_ticks(axes[k], "x")
-        axes[k].set_ylim(-0.05, 1.05)
-        axes[k].set_xlabel(r"SNR = $1/\sigma_\varepsilon^2$")
-        axes[k].set_ylabel(r"$u/s$ at $t^*$ (level's mean; seeds ± s.e.)")
-        axes[k].set_title(
-            rf"depth {d} (dashed: optimal filter $\lambda/(\lambda+\sigma_\varepsilon^2)$)", fontsize=9
-        )
-        t_star = ds.time.values[star] if ds.time.ndim == 1 else np.nan
-        e_runs = np.stack(
-            [
-                ds.test_error.sel(depth=d, snr=s).isel(epoch=int(e)).values
-                for s, e in zip(snrs, star, strict=True)
-            ]
-        )  # (snr, seed): each seed at the seed-mean t*
-        excess, excess_se = _mean_sem(100 * (e_runs / ridge_runs - 1), axis=1)  # paired per seed
+        learnt, learnt_se = _mean_sem(_learnt_per_seed(ds, d, star, h.levels + 1), axis=1)  # (snr, level)
+        _draw_levels(axes[k], d, snrs, learnt, learnt_se, wiener, lam)
+        excess, excess_se = _excess_over_ridge(ds, d, star)
         above = learnt - 2 * learnt_se > 0.5  # decided: more than 2 s.e. above a half
         below = learnt + 2 * learnt_se < 0.5
+        t_star = ds.time.values[star] if ds.time.ndim == 1 else np.nan
         res[f"depth={d}"] = {
             f"snr={s:g}": {
                 "t_star": num(np.atleast_1d(t_star)[j]),
@@ -100,13 +61,7 @@ def noise_levels(ds, out, written) -> dict:
         axes[-1].errorbar(
             snrs, excess, excess_se, marker="o", color=COLOURS[k], capsize=2, label=f"depth {d}"
         )
-    axes[-1].axhline(0, color="0.6", lw=0.6)
-    axes[-1].set_xscale("log")
-    plot.log_ticks(axes[-1], "x")
-    axes[-1].set_xlabel(r"SNR = $1/\sigma_\varepsilon^2$")
-    axes[-1].set_ylabel(r"excess of $E_g(t^*)$ over the oracle ridge (%)")
-    axes[-1].set_title(r"$E_g(t^*)$ against the oracle ridge, same data (paired, ± s.e.)", fontsize=9)
-    axes[-1].legend(fontsize=8)
+    _draw_excess_axes(axes[-1])
     axes[0].legend(fontsize=7)
     res["oracle_ridge"] = [num(x) for x in ds.best_ridge_test_error.mean("seed").values.ravel()]
     res["claim"] = (
@@ -127,3 +82,67 @@ def noise_levels(ds, out, written) -> dict:
     )
     save(fig, out, "hierarchy_noise", written)
     return res
+
+
+def _learnt_per_seed(ds, d, star, n_lev: int) -> np.ndarray:
+    """(snr, seed, level): each seed's mean u/s over a level's modes at the seed-mean t* of
+    each SNR (``star``: its epoch index), at depth ``d``."""
+    levels = ds.teacher_mode_level.transpose("seed", "mode").values  # each seed's modes by level
+    frac = ds.mode_strength / ds.teacher_singular_value
+    return np.stack(
+        [
+            np.stack(
+                [
+                    level_mean(
+                        frac.sel(depth=d, snr=s).isel(epoch=int(e)).transpose("seed", "mode").values,
+                        levels,
+                        lev,
+                    )
+                    for lev in range(n_lev)
+                ],
+                1,
+            )
+            for s, e in zip(ds.snr.values, star, strict=True)
+        ]
+    )
+
+
+def _excess_over_ridge(ds, d, star) -> tuple[np.ndarray, np.ndarray]:
+    """Per SNR, the seed mean and s.e. of E_g at the seed-mean t* over each seed's oracle ridge
+    on the same data, in % (paired per seed), at depth ``d``."""
+    ridge_runs = ds.best_ridge_test_error.transpose("snr", "seed").values
+    e_runs = np.stack(
+        [
+            ds.test_error.sel(depth=d, snr=s).isel(epoch=int(e)).values
+            for s, e in zip(ds.snr.values, star, strict=True)
+        ]
+    )  # (snr, seed): each seed at the seed-mean t*
+    return _mean_sem(100 * (e_runs / ridge_runs - 1), axis=1)
+
+
+def _draw_levels(ax, d, snrs, learnt, learnt_se, wiener, lam) -> None:
+    """Depth ``d``'s panel: each level's learnt fraction at t* against the SNR, beside the
+    optimal per-level filter (dashed)."""
+    for lev in range(len(lam)):
+        label = rf"level {lev} ($\lambda$ = {lam[lev]:.2f})"
+        style = {"marker": "o", "color": COLOURS[lev], "capsize": 2, "label": label}
+        ax.errorbar(snrs, learnt[:, lev], learnt_se[:, lev], **style)
+        ax.plot(snrs, wiener[:, lev], color=COLOURS[lev], ls="--", lw=0.8)
+    ax.axhline(0.5, color="0.6", lw=0.6)
+    ax.set_xscale("log")
+    plot.log_ticks(ax, "x")
+    ax.set_ylim(-0.05, 1.05)
+    ax.set_xlabel(r"SNR = $1/\sigma_\varepsilon^2$")
+    ax.set_ylabel(r"$u/s$ at $t^*$ (level's mean; seeds ± s.e.)")
+    ax.set_title(rf"depth {d} (dashed: optimal filter $\lambda/(\lambda+\sigma_\varepsilon^2)$)", fontsize=9)
+
+
+def _draw_excess_axes(ax) -> None:
+    """The last panel's frame: E_g(t*) over the oracle ridge (%) against the SNR."""
+    ax.axhline(0, color="0.6", lw=0.6)
+    ax.set_xscale("log")
+    plot.log_ticks(ax, "x")
+    ax.set_xlabel(r"SNR = $1/\sigma_\varepsilon^2$")
+    ax.set_ylabel(r"excess of $E_g(t^*)$ over the oracle ridge (%)")
+    ax.set_title(r"$E_g(t^*)$ against the oracle ridge, same data (paired, ± s.e.)", fontsize=9)
+    ax.legend(fontsize=8)

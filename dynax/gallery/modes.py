@@ -123,78 +123,10 @@ def _mode_curves(ds, out, written) -> dict:
     for row, init in enumerate(("aligned", RANDOM)):
         for col, d in enumerate(depths):
             u = ds.mode_strength.sel(depth=d, init=init, init_scale=a0).values
-            u0, note = np.full(u.shape[:2], a0**d), f"$u_0 = a_0^D$ = {a0**d:.2g}"
-            if init != "aligned" and d == 1:  # linear: each mode relaxes from its own projection
-                u0, note = u[:, :, 0], "$u_0$ = each mode's initial projection"
-            elif init != "aligned" and d == 2:
-                plain, u0, start = _u0_linear_phase(ds, a0)
-                note = "$u_0 = |a_0 + b_0|^2/4$ less the stronger modes' part"
-                res["depth2_random_start_check_max_abs"] = num(np.max(abs(start - u[:, :, 0])), 2)
-            flow = theory.saxe_mode(s[None, :, None], u0[:, :, None], t[None, None, :], d, alpha)
-            sim_half = np.array([[crossing(t, uj[m], s[m] / 2) for m in range(len(s))] for uj in u])
-            th_half = _half_flow(s[None, :], u0, d, alpha)
-            shift = sim_half - th_half
-            after = [
-                np.max(abs(u[j, m] - np.interp(t - shift[j, m], t, flow[j, m]))) / s[m]
-                for j, m in zip(*np.nonzero(np.isfinite(shift)), strict=True)
-            ]
-            r = res[f"{init},depth={d}"] = {
-                "theory_u0": note,
-                "max_dev_seed_mean_vs_flow": num(np.max(abs(u.mean(0) - flow.mean(0)) / s[:, None]), 3),
-                "half_time_sim": _lists(np.nanmean(sim_half, 0)),
-                "half_time_flow": _lists(th_half.mean(0)),
-                "half_time_shift_relative": _lists(np.nanmean(shift, 0) / th_half.mean(0), 3),
-                "max_dev_after_shifting_each_curve": num(max(after, default=np.nan), 3),
-            }
-            if init == "aligned":
-                gd = theory.saxe_mode_discrete(s, a0**d, ds.epoch.values, step, d, alpha).T
-                r["max_dev_vs_gd_recursion"] = num(np.max(abs(u - gd[None]) / s[None, :, None]), 3)
-            elif d >= 2:
-                nom = _half_flow(s, a0**d, d, alpha)
-                r["half_time_shift_vs_nominal_u0_relative"] = _lists(np.nanmean(sim_half, 0) / nom - 1, 3)
-            if init != "aligned" and d == 2:
-                r["expected_shift_vs_nominal_ln2_over_2as_relative"] = _lists(
-                    np.log(2) / (2 * alpha * s) / nom, 3
-                )
-                unproj = np.nanmean(sim_half / _half_flow(s[None, :], plain, d, alpha), 0) - 1
-                r["half_time_shift_vs_unprojected_u0_relative"] = _lists(unproj, 3)
+            flow, sim_half, note = _curve_numbers(ds, u, init, d, a0, step, res)
             end = [crossing(t, uj[m], 0.95 * s[m]) for uj in u for m in range(len(s))]
             xmax[d] = max(xmax.get(d, 0), 1.15 * np.nanmax(end) if np.isfinite(end).any() else t[-1])
-            ax = axes[row, col]
-            separate = init != "aligned" and d >= 3  # staggered starts: a seed mean would be no sigmoid
-            for c, m in zip(COLOURS, range(len(s)), strict=False):
-                if separate:
-                    for j in range(u.shape[0]):
-                        ax.plot(
-                            t,
-                            u[j, m] / s[m],
-                            color=c,
-                            lw=1.1,
-                            alpha=0.8,
-                            label=f"$s$ = {s[m]:g}" if j == 0 else None,
-                        )
-                else:
-                    if init != "aligned":
-                        ax.fill_between(
-                            t, u[:, m].min(0) / s[m], u[:, m].max(0) / s[m], color=c, alpha=0.2, lw=0
-                        )
-                    ax.plot(t, u[:, m].mean(0) / s[m], color=c, lw=2.2, alpha=0.75, label=f"$s$ = {s[m]:g}")
-                ax.plot(t, flow[:, m].mean(0) / s[m], color="k", ls="--", lw=0.9)
-                if init != "aligned" and d == 2:
-                    nominal_curve = theory.saxe_mode(s[m], a0**d, t, d, alpha) / s[m]
-                    ax.plot(t, nominal_curve, color="grey", ls=":", lw=0.9)
-            kind = "aligned (decoupled) init" if init == "aligned" else "fan-in Gaussian init"
-            title = f"{kind}, depth {d}\ndashed: flow from {note}"
-            if separate:
-                delay = np.nanmean(sim_half, 0) / _half_flow(s, a0**d, d, alpha) - 1
-                lo, hi = 100 * np.nanmin(delay), 100 * np.nanmax(delay)
-                title += f"\nthin: each seed; half-times {lo:.0f}-{hi:.0f}% later (seed means)"
-                per_seed = sim_half / _half_flow(s, a0**d, d, alpha)[None, :] - 1
-                r["half_time_delay_per_seed_range_relative"] = _range(per_seed)
-            ax.set_title(title, fontsize=9)
-            ax.set_xlabel(r"time $t = \eta\cdot$epoch")
-            ax.set_ylabel(r"$u_\alpha(t)/s_\alpha$")
-            ax.axhline(0.5, color="grey", lw=0.5)
+            _draw_curves(axes[row, col], ds, u, flow, sim_half, init, d, a0, note)
     for col, d in enumerate(depths):
         for row in range(2):
             axes[row, col].set_xlim(0, min(xmax[d], t[-1]))
@@ -211,6 +143,86 @@ def _mode_curves(ds, out, written) -> dict:
     )
     save(fig, out, "modes_curves", written)
     return res
+
+
+def _curve_numbers(ds, u, init: str, d, a0: float, step: float, res: dict) -> tuple:
+    """One (init, depth) panel's numbers into ``res``: the flow from its u0 (aligned: a0^D;
+    random: each mode's own start), the half times against it and the GD recursion; returns the
+    flow, each seed's half times and the u0 the title names."""
+    s, alpha, t = ds.singular_value.values, float(ds.alpha), ds.time.values
+    u0, note = np.full(u.shape[:2], a0**d), f"$u_0 = a_0^D$ = {a0**d:.2g}"
+    if init != "aligned" and d == 1:  # linear: each mode relaxes from its own projection
+        u0, note = u[:, :, 0], "$u_0$ = each mode's initial projection"
+    elif init != "aligned" and d == 2:
+        plain, u0, start = _u0_linear_phase(ds, a0)
+        note = "$u_0 = |a_0 + b_0|^2/4$ less the stronger modes' part"
+        res["depth2_random_start_check_max_abs"] = num(np.max(abs(start - u[:, :, 0])), 2)
+    flow = theory.saxe_mode(s[None, :, None], u0[:, :, None], t[None, None, :], d, alpha)
+    sim_half = np.array([[crossing(t, uj[m], s[m] / 2) for m in range(len(s))] for uj in u])
+    th_half = _half_flow(s[None, :], u0, d, alpha)
+    shift = sim_half - th_half
+    after = [
+        np.max(abs(u[j, m] - np.interp(t - shift[j, m], t, flow[j, m]))) / s[m]
+        for j, m in zip(*np.nonzero(np.isfinite(shift)), strict=True)
+    ]
+    r = res[f"{init},depth={d}"] = {
+        "theory_u0": note,
+        "max_dev_seed_mean_vs_flow": num(np.max(abs(u.mean(0) - flow.mean(0)) / s[:, None]), 3),
+        "half_time_sim": _lists(np.nanmean(sim_half, 0)),
+        "half_time_flow": _lists(th_half.mean(0)),
+        "half_time_shift_relative": _lists(np.nanmean(shift, 0) / th_half.mean(0), 3),
+        "max_dev_after_shifting_each_curve": num(max(after, default=np.nan), 3),
+    }
+    if init == "aligned":
+        gd = theory.saxe_mode_discrete(s, a0**d, ds.epoch.values, step, d, alpha).T
+        r["max_dev_vs_gd_recursion"] = num(np.max(abs(u - gd[None]) / s[None, :, None]), 3)
+    elif d >= 2:
+        nom = _half_flow(s, a0**d, d, alpha)
+        r["half_time_shift_vs_nominal_u0_relative"] = _lists(np.nanmean(sim_half, 0) / nom - 1, 3)
+    if init != "aligned" and d == 2:
+        r["expected_shift_vs_nominal_ln2_over_2as_relative"] = _lists(np.log(2) / (2 * alpha * s) / nom, 3)
+        unproj = np.nanmean(sim_half / _half_flow(s[None, :], plain, d, alpha), 0) - 1
+        r["half_time_shift_vs_unprojected_u0_relative"] = _lists(unproj, 3)
+    if init != "aligned" and d >= 3:  # drawn seed by seed: how far apart the seeds start
+        per_seed = sim_half / _half_flow(s, a0**d, d, alpha)[None, :] - 1
+        r["half_time_delay_per_seed_range_relative"] = _range(per_seed)
+    return flow, sim_half, note
+
+
+def _draw_curves(ax, ds, u, flow, sim_half, init: str, d, a0: float, note: str) -> None:
+    """One (init, depth) panel: each mode's u/s, seed mean with its min-max band (or each seed,
+    for staggered starts), on the flow from the u0 in the title (dashed)."""
+    s, alpha, t = ds.singular_value.values, float(ds.alpha), ds.time.values
+    separate = init != "aligned" and d >= 3  # staggered starts: a seed mean would be no sigmoid
+    for c, m in zip(COLOURS, range(len(s)), strict=False):
+        if separate:
+            for j in range(u.shape[0]):
+                ax.plot(
+                    t,
+                    u[j, m] / s[m],
+                    color=c,
+                    lw=1.1,
+                    alpha=0.8,
+                    label=f"$s$ = {s[m]:g}" if j == 0 else None,
+                )
+        else:
+            if init != "aligned":
+                ax.fill_between(t, u[:, m].min(0) / s[m], u[:, m].max(0) / s[m], color=c, alpha=0.2, lw=0)
+            ax.plot(t, u[:, m].mean(0) / s[m], color=c, lw=2.2, alpha=0.75, label=f"$s$ = {s[m]:g}")
+        ax.plot(t, flow[:, m].mean(0) / s[m], color="k", ls="--", lw=0.9)
+        if init != "aligned" and d == 2:
+            nominal_curve = theory.saxe_mode(s[m], a0**d, t, d, alpha) / s[m]
+            ax.plot(t, nominal_curve, color="grey", ls=":", lw=0.9)
+    kind = "aligned (decoupled) init" if init == "aligned" else "fan-in Gaussian init"
+    title = f"{kind}, depth {d}\ndashed: flow from {note}"
+    if separate:
+        delay = np.nanmean(sim_half, 0) / _half_flow(s, a0**d, d, alpha) - 1
+        lo, hi = 100 * np.nanmin(delay), 100 * np.nanmax(delay)
+        title += f"\nthin: each seed; half-times {lo:.0f}-{hi:.0f}% later (seed means)"
+    ax.set_title(title, fontsize=9)
+    ax.set_xlabel(r"time $t = \eta\cdot$epoch")
+    ax.set_ylabel(r"$u_\alpha(t)/s_\alpha$")
+    ax.axhline(0.5, color="grey", lw=0.5)
 
 
 # --------------------------------------------------------------------------- (b) plateaus
@@ -308,23 +320,9 @@ def _depth(ds, out, written) -> dict:
     depths = [int(d) for d in ds.depth.values if nearest(lrs, eta0 / d) is not None]
     per_d = eta0 / np.array(depths)  # the rate of each depth
     tv_da, ok = realized_teacher_var(ds), analysis.valid(ds)
-    tv = tv_da.values
     w_bars = [data.seed_teacher(spec.seed, int(q), pr.n_in, pr.n_out, pr.teacher_var) for q in ds.seed.values]
     svals = [np.linalg.svd(np.asarray(w), compute_uv=False) for w in w_bars]
     top = float(np.mean([sv[0] for sv in svals]))
-    dense = np.geomspace(1e-4, 1e3, 3000)
-
-    def decoupled(d, u0):  # E_g(t)/σ_w² of the aligned network from u0, each seed's own spectrum
-        e = [np.sum((v[:, None] - theory.saxe_mode(v[:, None], u0, dense, d, alpha)) ** 2, 0) for v in svals]
-        return np.mean(
-            [crossing(dense, x / np.sum(v**2), CRITERION, False) for x, v in zip(e, svals, strict=True)]
-        )
-
-    def learn_times(pt, rate):  # each seed's own crossing
-        at = {**pt, "learning_rate": rate}
-        curves = (ds.test_error.sel(at).where(ok.sel(at)) / tv[:, None]).values
-        return [crossing(ds.time.sel(learning_rate=rate).values, e, CRITERION, rising=False) for e in curves]
-
     res = {
         "eta0": num(eta0),
         "learning_rate_rule": "eta0/D: the matching pairs of the depth × learning_rate grid (rest unused)",
@@ -334,10 +332,9 @@ def _depth(ds, out, written) -> dict:
     }
     fig = Figure(figsize=(11.5, 4.8), layout="constrained")
     ax_t, ax_e = fig.subplots(1, 2)
-    styles = {"orthogonal": ("o", "-"), RANDOM: ("s", "--")}
     for ci, scale in enumerate(ds.init_scale.values):
         c = COLOURS[ci]
-        th = np.array([decoupled(d, scale**d) for d in depths])
+        th = np.array([_decoupled_time(svals, d, scale**d, alpha) for d in depths])
         if scale < 1:  # at scale 1 the aligned network starts near the teacher: it describes no init here
             ax_t.plot(depths, th, color=c, ls=":", lw=1.2)
             ax_e.plot(depths, th / per_d, color=c, ls=":", lw=1.2)
@@ -351,36 +348,73 @@ def _depth(ds, out, written) -> dict:
         }
         for init in ds.init.values:
             pt = {"init": init, "init_scale": scale}
-            tl = np.array([learn_times({**pt, "depth": d}, nearest(lrs, eta0 / d)) for d in depths])
-            slow = np.array([np.nanmean(learn_times({**pt, "depth": d}, lrs.min())) for d in depths])
-            mean, sd = np.nanmean(tl, 1), np.nanstd(tl, 1)
-            marker, ls = styles.get(init, ("^", "-."))
-            lab = f"{init}, scale {scale:g}"
-            for ax, f in ((ax_t, 1.0), (ax_e, per_d)):
-                ax.errorbar(depths, mean / f, sd / f, color=c, marker=marker, ls=ls, capsize=2, label=lab)
-            r = res[f"{init},scale={scale:g}"] = {
-                "u0_over_top_s_per_depth": [num(scale**d / top, 3) for d in depths],
-                "time_sim": _lists(mean, 3),
-                "time_sim_sd": _lists(sd, 2),
-                "epochs_at_eta0_over_D": _lists(mean / per_d, 3),
-                "epochs_max_over_min": num(np.nanmax(mean / per_d) / np.nanmin(mean / per_d), 3),
-                "not_learnt_runs": int(np.isnan(tl).sum()),
-                "time_vs_at_smallest_rate_relative": _lists(mean / slow - 1, 2),
-            }
-            if init == "orthogonal" and scale == 1:
-                # every partial product of the layers is orthogonal: dW_eff/dt = αD(S − W_eff) at first,
-                # the depth-1 flow at D times the rate, so the same number of epochs at eta0/D
-                e0 = np.array(
-                    [
-                        float((ds.test_error.sel({**pt, "depth": d, "epoch": 0}) / tv_da).mean())
-                        for d in depths
-                    ]
-                )
-                lin = np.log(e0 / CRITERION) / (2 * alpha * np.array(depths))
-                ax_t.plot(depths, lin, color="k", ls="-.", lw=1)
-                ax_e.plot(depths, lin / per_d, color="k", ls="-.", lw=1)
-                r["linearised_time"] = _lists(lin, 3)
-                r["sim_over_linearised"] = _lists(mean / lin, 3)
+            res[f"{init},scale={scale:g}"] = _depth_sim(ds, ok, tv_da, pt, depths, eta0, top, (ax_t, ax_e), c)
+    _depth_axes(ax_t, ax_e, depths, eta0)
+    fig.suptitle(
+        f"(c) learning time against depth: N = N_out = N_h = {pr.n_in}, Gaussian teacher "
+        f"($\\sigma_w = 1$, top $s$ ≈ {top:.1f}, so $u_0/s$ ≥ {1 / top:.2f} at scale 1),\nwhite noiseless "
+        f"data, rate {eta0:g}/D; seed mean ± s.d. of {ds.sizes['seed']} seeds, each seed's own time to the "
+        "criterion",
+        fontsize=10,
+    )
+    save(fig, out, "modes_depth", written)
+    return res
+
+
+def _decoupled_time(svals: list, d: int, u0: float, alpha: float) -> float:
+    """The aligned network's time to the criterion from u0, seed mean, each seed's E_g(t)/σ_w² from
+    its own spectrum ``svals``."""
+    dense = np.geomspace(1e-4, 1e3, 3000)
+    e = [np.sum((v[:, None] - theory.saxe_mode(v[:, None], u0, dense, d, alpha)) ** 2, 0) for v in svals]
+    return np.mean(
+        [crossing(dense, x / np.sum(v**2), CRITERION, False) for x, v in zip(e, svals, strict=True)]
+    )
+
+
+def _learn_times(ds, ok, tv: np.ndarray, pt: dict, rate) -> list:
+    """Each seed's own time to E_g ≤ CRITERION σ_w² (``tv``: its σ_w²) at ``pt`` and ``rate``."""
+    at = {**pt, "learning_rate": rate}
+    curves = (ds.test_error.sel(at).where(ok.sel(at)) / tv[:, None]).values
+    return [crossing(ds.time.sel(learning_rate=rate).values, e, CRITERION, rising=False) for e in curves]
+
+
+def _depth_sim(ds, ok, tv_da, pt: dict, depths: list, eta0: float, top: float, axes, c) -> dict:
+    """One (init, scale) of the simulation: each depth's learning time at eta0/D, drawn in time
+    and in epochs (``axes``), and, for scale-1 orthogonal layers, the linearised network's."""
+    lrs, tv, per_d = ds.learning_rate.values, tv_da.values, eta0 / np.array(depths)
+    init, scale = pt["init"], pt["init_scale"]
+    tl = np.array([_learn_times(ds, ok, tv, {**pt, "depth": d}, nearest(lrs, eta0 / d)) for d in depths])
+    slow = np.array([np.nanmean(_learn_times(ds, ok, tv, {**pt, "depth": d}, lrs.min())) for d in depths])
+    mean, sd = np.nanmean(tl, 1), np.nanstd(tl, 1)
+    marker, ls = {"orthogonal": ("o", "-"), RANDOM: ("s", "--")}.get(init, ("^", "-."))
+    lab = f"{init}, scale {scale:g}"
+    for ax, f in zip(axes, (1.0, per_d), strict=True):
+        ax.errorbar(depths, mean / f, sd / f, color=c, marker=marker, ls=ls, capsize=2, label=lab)
+    r = {
+        "u0_over_top_s_per_depth": [num(scale**d / top, 3) for d in depths],
+        "time_sim": _lists(mean, 3),
+        "time_sim_sd": _lists(sd, 2),
+        "epochs_at_eta0_over_D": _lists(mean / per_d, 3),
+        "epochs_max_over_min": num(np.nanmax(mean / per_d) / np.nanmin(mean / per_d), 3),
+        "not_learnt_runs": int(np.isnan(tl).sum()),
+        "time_vs_at_smallest_rate_relative": _lists(mean / slow - 1, 2),
+    }
+    if init == "orthogonal" and scale == 1:
+        # every partial product of the layers is orthogonal: dW_eff/dt = αD(S − W_eff) at first,
+        # the depth-1 flow at D times the rate, so the same number of epochs at eta0/D
+        e0 = np.array(
+            [float((ds.test_error.sel({**pt, "depth": d, "epoch": 0}) / tv_da).mean()) for d in depths]
+        )
+        lin = np.log(e0 / CRITERION) / (2 * float(ds.alpha) * np.array(depths))
+        axes[0].plot(depths, lin, color="k", ls="-.", lw=1)
+        axes[1].plot(depths, lin / per_d, color="k", ls="-.", lw=1)
+        r["linearised_time"] = _lists(lin, 3)
+        r["sim_over_linearised"] = _lists(mean / lin, 3)
+    return r
+
+
+def _depth_axes(ax_t, ax_e, depths: list, eta0: float) -> None:
+    """The two panels' scales, labels and legend: learning time in t and in epochs at eta0/D."""
     ax_t.plot(
         [], [], color="grey", ls=":", label=r"aligned init from $u_0$ = scale$^D$ (decoupled flow), scale 0.5"
     )
@@ -395,12 +429,3 @@ def _depth(ds, out, written) -> dict:
     ax_t.set_title(r"in time $t$ (a deep net at $u_0 = 1$ is $D$ times faster)", fontsize=9)
     ax_e.set_title(f"in epochs at the rate {eta0:g}/D (flat: depth-independent)", fontsize=9)
     ax_t.legend(fontsize=7)
-    fig.suptitle(
-        f"(c) learning time against depth: N = N_out = N_h = {pr.n_in}, Gaussian teacher "
-        f"($\\sigma_w = 1$, top $s$ ≈ {top:.1f}, so $u_0/s$ ≥ {1 / top:.2f} at scale 1),\nwhite noiseless "
-        f"data, rate {eta0:g}/D; seed mean ± s.d. of {ds.sizes['seed']} seeds, each seed's own time to the "
-        "criterion",
-        fontsize=10,
-    )
-    save(fig, out, "modes_depth", written)
-    return res

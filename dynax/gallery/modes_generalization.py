@@ -93,30 +93,11 @@ def generalization(ds, th, out, written) -> dict:
             f"against_{n}": {"half_learnt_at": num(f[0], 3), "steepness": num(f[1], 3), "rms": num(f[2], 3)}
             for n, f in (("snr_alpha", fq), ("s", fs))
         } if d > 1 else "none: depth 1 shrinks every mode alike (no selection by s)"  # fmt: skip
-        for row in range(2):
-            ax = axes[row, col]
-            ax.set_xscale("log")
-            plot.log_ticks(ax, "x")
-            for level in (0, 1):
-                ax.axhline(level, color="grey", lw=0.5)
-            ax.set_ylabel(r"$u_\alpha(t^*)/s_\alpha$ (seed mean ± s.e.)")
-            fit, var = (fq, r"SNR$_\alpha$") if row else (fs, "$s$")
-            fit = f"logistic fit: half at {var} = {fit[0]:.3g}, rms {fit[2]:.2f}" if d > 1 else "no selection"
-            ax.set_title(f"depth {d}, modes at $t^*$ ({fit})", fontsize=9)
-        axes[0, col].set_xlabel(r"teacher singular value $s_\alpha$")
-        axes[1, col].set_xlabel(r"mode SNR $\alpha s_\alpha^2/\sigma_\varepsilon^2$")
-        axes[1, col].axvline(
-            threshold, color="k", lw=0.8, ls="-.", label=r"$\sqrt{N N_{out}}$ (white-input detection)"
-        )
+        _mode_axes(axes[:, col], d, fs, fq, threshold)
     th_ax = axes[1, min(1, len(depths) - 1)]
     th_ax.legend(handles=th_ax.get_lines()[-1:], fontsize=7, loc="upper left")
     fig.legend(handles=axes[1, 0].containers, loc="outside lower center", ncol=8, fontsize=8)
-    ax = axes[0, -1]
-    ax.set_xscale("log")
-    ax.set_xlabel(r"time $t$ (seeds at equal $t$)")
-    ax.set_ylabel(r"$E_g/\sigma_\varepsilon^2$ (seed mean); $\star$: $t^*$")
-    ax.legend(fontsize=7)
-    ax.set_title("learning curves at one setting", fontsize=9)
+    _curves_axes(axes[0, -1])
     res["error_at_optimum"] = _baselines_panel(ds, th, axes[1, -1], opt, depths, markers)
     fig.suptitle(
         f"(d) noisy {len(s)}-mode teacher, Gaussian inputs, N = N_out = N_h = {pr.n_in}, fan-in init {c0:g}, "
@@ -127,6 +108,35 @@ def generalization(ds, th, out, written) -> dict:
     )
     save(fig, out, "modes_generalization", written)
     return res
+
+
+def _mode_axes(axes, d, fs, fq, threshold: float) -> None:
+    """Depth ``d``'s two panels (u/s at t* against s, above; against the mode SNR, below): scales,
+    labels, the logistic fits ``fs``, ``fq`` in the titles and the detection threshold."""
+    for row in range(2):
+        ax = axes[row]
+        ax.set_xscale("log")
+        plot.log_ticks(ax, "x")
+        for level in (0, 1):
+            ax.axhline(level, color="grey", lw=0.5)
+        ax.set_ylabel(r"$u_\alpha(t^*)/s_\alpha$ (seed mean ± s.e.)")
+        fit, var = (fq, r"SNR$_\alpha$") if row else (fs, "$s$")
+        fit = f"logistic fit: half at {var} = {fit[0]:.3g}, rms {fit[2]:.2f}" if d > 1 else "no selection"
+        ax.set_title(f"depth {d}, modes at $t^*$ ({fit})", fontsize=9)
+    axes[0].set_xlabel(r"teacher singular value $s_\alpha$")
+    axes[1].set_xlabel(r"mode SNR $\alpha s_\alpha^2/\sigma_\varepsilon^2$")
+    axes[1].axvline(
+        threshold, color="k", lw=0.8, ls="-.", label=r"$\sqrt{N N_{out}}$ (white-input detection)"
+    )
+
+
+def _curves_axes(ax) -> None:
+    """The learning-curve panel's scale, labels and legend."""
+    ax.set_xscale("log")
+    ax.set_xlabel(r"time $t$ (seeds at equal $t$)")
+    ax.set_ylabel(r"$E_g/\sigma_\varepsilon^2$ (seed mean); $\star$: $t^*$")
+    ax.legend(fontsize=7)
+    ax.set_title("learning curves at one setting", fontsize=9)
 
 
 def _baselines_panel(ds, th, ax, opt, depths, markers) -> dict:
