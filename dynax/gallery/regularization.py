@@ -105,6 +105,8 @@ def _sem(x: xr.DataArray, dim: str = "seed") -> xr.DataArray:
 
 
 def _path(ds: xr.Dataset, out: Path, written: list) -> dict:
+    """(a) Per (α, SNR): the ridge path E_g(γ) and the early-stopping path E_g(t = 1/γ) on the same
+    training sets, their paired difference and the theory; the optima of both in a table."""
     d, tv = ds.sel(depth=1), float(teacher_parts(ds)[0].mean())
     gd, g_runs = d.sel(weight_decay=0.0), d.weight_decay.values[d.weight_decay.values > 0]
     # convergence: the long weight-decay runs end at ridge on their own data
@@ -128,69 +130,13 @@ def _path(ds: xr.Dataset, out: Path, written: list) -> dict:
         for j, r in enumerate(d.n_over_p.values):
             a, pt = float(d.alpha.sel(n_over_p=r)), {"n_over_p": r, "snr": q}
             ax, dx, g = axes[2 * i, j], axes[2 * i + 1, j], gd.sel(pt)
-            eps = float(_step(g).mean())
-            # ridge: exact per seed on a fine grid, the long runs as markers, the MP limit
-            rp = ridge.sel(pt)
-            _band(ax, gfine, rp.values / nv, "C0", r"ridge path E$_g$($\gamma$), exact per seed")
-            fin = final.sel(pt)
-            ax.errorbar(g_runs, fin.mean("seed") / nv, _sem(fin) / nv, fmt="o", color="C0", ms=4,
-                        label=r"ridge: GD + weight decay $\gamma$, last epoch")  # fmt: skip
-            th_r = _ridge_theory(a, tv, nv, gfine)
-            ax.plot(gfine, th_r / nv, "k--", lw=1, label="ridge theory (§2.7)")
-            t_of = 1 / gfine  # early stopping: each seed's curve at t = 1/γ
-            curves = _at_times(g.time.values, g.test_error.values, t_of)
-            curves[:, t_of < 3 * eps] = np.nan  # from the third step on
-            _band(ax, gfine, curves / nv, "C3", "early-stopping path E$_g$(t = 1/$\\gamma$)")
-            th_s = theory.test_error(a, tv, nv, epochs=np.maximum(t_of / eps, 3), step=eps, n=NODES)
-            th_s[t_of < 3 * eps] = np.nan
-            ax.plot(gfine, th_s / nv, "k-.", lw=1, label="theory of stopping at t = 1/$\\gamma$ (§2.3)")
-            bayes = theory.bayes_error(a, tv, nv)
-            ax.axhline(bayes / nv, color="0.5", ls=":", lw=1, label="Bayes (ridge at $\\gamma^*$)")
-            ax.axvline(nv, color="0.7", lw=0.8)
-            ax.plot(1 / float(opt.opt_time_of_mean.sel(pt)), float(opt.opt_error_of_mean.sel(pt)) / nv, "D",
-                    color="C3", mec="k", ms=6, label="min of the seed-mean stopping curve")  # fmt: skip
-            m = rp.mean("seed")
-            g_best = float(m.gamma[int(np.argmin(m.values))])
-            ax.plot(g_best, float(m.min()) / nv, "*", color="C0", mec="k", ms=11,
-                    label="min of the seed-mean ridge path")  # fmt: skip
-            ax.set(xscale="log", yscale="log")
-            top = float(np.nanmax(np.r_[rp.mean("seed").values, curves.mean(0)])) / nv
-            ax.set_ylim(0.95 * bayes / nv, min(top, 12 * bayes / nv) * 1.05)
+            eps, m, g_best = _path_cell(ax, dx, g, ridge.sel(pt), final.sel(pt), g_runs, gfine, a, tv, nv,
+                                        opt.sel(pt))  # fmt: skip
             ax.set_title(f"$\\alpha$ = P/N = {a:g}, SNR {q:g} ($\\gamma^*$ = {nv:g}, grey)", fontsize=9)
-            plot.log_ticks(ax, "y")
-            diff = (curves - rp.values) / nv
-            mean, se = diff.mean(0), diff.std(0, ddof=1) / np.sqrt(diff.shape[0])  # NaN beyond the runs
-            _band(dx, gfine, diff, "C3", None)
-            dx.plot(gfine, (th_s - th_r) / nv, "k--", lw=1)
-            dx.axhline(0, color="0.5", lw=0.8)
-            lo, hi = np.nanmin(mean - 2 * se), np.nanmax(mean + 2 * se)
-            dx.set_ylim(min(lo, 0) - 0.1 * (hi - lo), max(hi, 0) + 0.1 * (hi - lo))
             if j == 0:
                 ax.set_ylabel(r"$E_g/\sigma_\varepsilon^2$")
                 dx.set_ylabel("stop − ridge\n" + r"($\div\sigma_\varepsilon^2$, paired)", fontsize=8)
-            th_t, th_stop = theory.optimal_stopping(a, 1.0, nv, step=eps, n=NODES)
-            tab = TABLE_2_5.get((float(q), a))
-            row = {
-                "stop_min_of_mean": num(opt.opt_error_of_mean.sel(pt) / nv),
-                "stop_opt_time": num(opt.opt_time_of_mean.sel(pt), 3),
-                "theory_opt_time": num(th_t, 3),
-                "table_2_5_opt_time": TABLE_T_STAR.get((float(q), a)),
-                "stop_mean_of_own_best": num(opt.mean_of_best_error.sel(pt) / nv),
-                "ridge_gamma_star_mean": num(g.ridge_test_error.mean() / nv),
-                "ridge_min_of_mean_path": num(m.min() / nv),
-                "ridge_min_of_mean_gamma": num(g_best, 3),
-                "ridge_oracle_mean": num(g.best_ridge_test_error.mean() / nv),
-                **{f"{k}_percent": num(100 * v.sel(pt), 4 if "sem" not in k else 2) for k, v in exc.items()},
-                "seeds_below_ridge_at_gamma_star": int(below.sel(pt)),
-                "theory_stop": num(th_stop / nv),
-                "theory_stop_at_realised_teacher_var": num(
-                    theory.optimal_stopping(a, tv, nv, step=eps, n=NODES)[1] / nv
-                ),
-                "theory_bayes": num(theory.bayes_error(a, 1.0, nv) / nv),
-                "theory_excess_percent": num(100 * (th_stop / theory.bayes_error(a, 1.0, nv) - 1), 3),
-                "table_2_5_stop_bayes": list(tab) if tab else None,
-                "step": num(eps, 3),
-            }
+            row = _path_row(g, pt, opt, exc, below, a, tv, nv, eps, m, g_best)
             table[f"alpha={a:g},snr={q:g}"] = row
             ex_fig.append((a, q, row))
     for ax in axes[-1]:
@@ -217,6 +163,76 @@ def _path(ds: xr.Dataset, out: Path, written: list) -> dict:
         "ridge_runs_vs_exact_ridge_max_rel_dev": num(conv, 3),
         "mean_realised_teacher_var": num(tv),
         "final_time_min": num(d.time.isel(epoch=-1).min(), 4),
+    }
+
+
+def _path_cell(ax, dx, g, rp, fin, g_runs, gfine, a, tv, nv, opt) -> tuple[float, xr.DataArray, float]:
+    """One (α, SNR) cell: the exact ridge path ``rp`` and the long weight-decay runs ``fin``, the
+    early-stopping path of the runs ``g`` at t = 1/γ and both theories (``ax``), stop − ridge
+    paired per seed (``dx``); returns the step, the seed-mean ridge path and its minimising γ."""
+    eps = float(_step(g).mean())
+    # ridge: exact per seed on a fine grid, the long runs as markers, the MP limit
+    _band(ax, gfine, rp.values / nv, "C0", r"ridge path E$_g$($\gamma$), exact per seed")
+    ax.errorbar(g_runs, fin.mean("seed") / nv, _sem(fin) / nv, fmt="o", color="C0", ms=4,
+                label=r"ridge: GD + weight decay $\gamma$, last epoch")  # fmt: skip
+    th_r = _ridge_theory(a, tv, nv, gfine)
+    ax.plot(gfine, th_r / nv, "k--", lw=1, label="ridge theory (§2.7)")
+    t_of = 1 / gfine  # early stopping: each seed's curve at t = 1/γ
+    curves = _at_times(g.time.values, g.test_error.values, t_of)
+    curves[:, t_of < 3 * eps] = np.nan  # from the third step on
+    _band(ax, gfine, curves / nv, "C3", "early-stopping path E$_g$(t = 1/$\\gamma$)")
+    th_s = theory.test_error(a, tv, nv, epochs=np.maximum(t_of / eps, 3), step=eps, n=NODES)
+    th_s[t_of < 3 * eps] = np.nan
+    ax.plot(gfine, th_s / nv, "k-.", lw=1, label="theory of stopping at t = 1/$\\gamma$ (§2.3)")
+    bayes = theory.bayes_error(a, tv, nv)
+    ax.axhline(bayes / nv, color="0.5", ls=":", lw=1, label="Bayes (ridge at $\\gamma^*$)")
+    ax.axvline(nv, color="0.7", lw=0.8)
+    ax.plot(1 / float(opt.opt_time_of_mean), float(opt.opt_error_of_mean) / nv, "D",
+            color="C3", mec="k", ms=6, label="min of the seed-mean stopping curve")  # fmt: skip
+    m = rp.mean("seed")
+    g_best = float(m.gamma[int(np.argmin(m.values))])
+    ax.plot(g_best, float(m.min()) / nv, "*", color="C0", mec="k", ms=11,
+            label="min of the seed-mean ridge path")  # fmt: skip
+    ax.set(xscale="log", yscale="log")
+    top = float(np.nanmax(np.r_[rp.mean("seed").values, curves.mean(0)])) / nv
+    ax.set_ylim(0.95 * bayes / nv, min(top, 12 * bayes / nv) * 1.05)
+    plot.log_ticks(ax, "y")
+    diff = (curves - rp.values) / nv
+    mean, se = diff.mean(0), diff.std(0, ddof=1) / np.sqrt(diff.shape[0])  # NaN beyond the runs
+    _band(dx, gfine, diff, "C3", None)
+    dx.plot(gfine, (th_s - th_r) / nv, "k--", lw=1)
+    dx.axhline(0, color="0.5", lw=0.8)
+    lo, hi = np.nanmin(mean - 2 * se), np.nanmax(mean + 2 * se)
+    dx.set_ylim(min(lo, 0) - 0.1 * (hi - lo), max(hi, 0) + 0.1 * (hi - lo))
+    return eps, m, g_best
+
+
+def _path_row(g, pt, opt, exc, below, a, tv, nv, eps, m, g_best) -> dict:
+    """The numbers of the cell ``pt``: both optima (simulation, theory, the §2.5 tables), the excess
+    of stopping over ridge paired per seed and how many seeds stop below ridge at γ*."""
+    q = pt["snr"]
+    th_t, th_stop = theory.optimal_stopping(a, 1.0, nv, step=eps, n=NODES)
+    tab = TABLE_2_5.get((float(q), a))
+    return {
+        "stop_min_of_mean": num(opt.opt_error_of_mean.sel(pt) / nv),
+        "stop_opt_time": num(opt.opt_time_of_mean.sel(pt), 3),
+        "theory_opt_time": num(th_t, 3),
+        "table_2_5_opt_time": TABLE_T_STAR.get((float(q), a)),
+        "stop_mean_of_own_best": num(opt.mean_of_best_error.sel(pt) / nv),
+        "ridge_gamma_star_mean": num(g.ridge_test_error.mean() / nv),
+        "ridge_min_of_mean_path": num(m.min() / nv),
+        "ridge_min_of_mean_gamma": num(g_best, 3),
+        "ridge_oracle_mean": num(g.best_ridge_test_error.mean() / nv),
+        **{f"{k}_percent": num(100 * v.sel(pt), 4 if "sem" not in k else 2) for k, v in exc.items()},
+        "seeds_below_ridge_at_gamma_star": int(below.sel(pt)),
+        "theory_stop": num(th_stop / nv),
+        "theory_stop_at_realised_teacher_var": num(
+            theory.optimal_stopping(a, tv, nv, step=eps, n=NODES)[1] / nv
+        ),
+        "theory_bayes": num(theory.bayes_error(a, 1.0, nv) / nv),
+        "theory_excess_percent": num(100 * (th_stop / theory.bayes_error(a, 1.0, nv) - 1), 3),
+        "table_2_5_stop_bayes": list(tab) if tab else None,
+        "step": num(eps, 3),
     }
 
 

@@ -86,36 +86,12 @@ def replay_figure(ds: xr.Dataset, theory: xr.Dataset | None = None, depth=None) 
         ok = ex_on > 0
         curve = on.test_error.isel(n_over_p=big).mean("seed").values / nv
         ax.plot(ex_on[ok], curve[ok], color="C3", lw=2, label="online (fresh examples)")
-        alphas, best, se, ratio = [], [], [], []
-        for j in order:
-            r = rep.isel(n_over_p=int(j))
-            p = int(r.n_train)
-            b = r.best_test_error.values / nv
-            alphas.append(p / n_in)
-            best.append(np.nanmean(b))
-            se.append(np.nanstd(b, ddof=1) / np.sqrt(np.isfinite(b).sum()) if b.size > 1 else 0.0)
-            o = on.isel(n_over_p=int(j))
-            at = int(np.argmin(np.abs(o.examples.values - p)))
-            e_on = float(o.test_error.isel(epoch=at).mean("seed")) / nv
-            ratio.append((e_on - 1) / (best[-1] - 1))
+        alphas, best, se, ratio = _replay_points(on, rep, order, n_in, nv)
         ax.errorbar(alphas, best, yerr=se, fmt="o", color="k", ms=4, capsize=2, zorder=5,
                     label="replay, oracle early stopping")  # fmt: skip
         rx.plot(alphas, ratio, "o-", color="k", label="simulation")
         if theory is not None:
-            th = theory.sel(depth=depth, snr=snr)
-            t_on = th.sel(protocol="online").isel(n_over_p=big)
-            ax.plot(ex_on[ok], t_on.test_error.values[ok] / nv, "--", color="C3", lw=1, label="online theory")
-            a_th = th.alpha.values[order]
-            t_rep = th.sel(protocol="replay").optimal_test_error.values[order] / nv
-            ax.plot(a_th, t_rep, "--", color="k", lw=1, label="replay theory (optimal stopping)")
-            bayes = th.sel(protocol="replay").bayes_test_error.values[order] / nv
-            ax.plot(a_th, bayes, ":", color="0.4", lw=1, label="Bayes")
-            t_on_p = []
-            for j in order:
-                o = th.sel(protocol="online").isel(n_over_p=int(j))
-                at = int(np.argmin(np.abs(o.examples.values - int(o.n_train))))
-                t_on_p.append(float(o.test_error.isel(epoch=at)) / nv)
-            rx.plot(a_th, (np.asarray(t_on_p) - 1) / (t_rep - 1), "--", color="0.3", label="theory")
+            _draw_theory(ax, rx, theory.sel(depth=depth, snr=snr), order, ex_on, ok, nv)
         ax.axhline(1.0, color="0.6", lw=0.8)
         ax.set_xscale("log")
         ax.set_yscale("log")
@@ -141,3 +117,41 @@ def replay_figure(ds: xr.Dataset, theory: xr.Dataset | None = None, depth=None) 
         fontsize=9,
     )
     return fig
+
+
+def _replay_points(on, rep, order, n_in: float, nv: float) -> tuple[list, list, list, list]:
+    """At each stored set, in order of P: α = P/N, replay's oracle early-stopping error/σ_ε²
+    (seed mean, its s.e.) and the excess ratio against online read at exactly P examples."""
+    alphas, best, se, ratio = [], [], [], []
+    for j in order:
+        r = rep.isel(n_over_p=int(j))
+        p = int(r.n_train)
+        b = r.best_test_error.values / nv
+        alphas.append(p / n_in)
+        best.append(np.nanmean(b))
+        se.append(np.nanstd(b, ddof=1) / np.sqrt(np.isfinite(b).sum()) if b.size > 1 else 0.0)
+        o = on.isel(n_over_p=int(j))
+        at = int(np.argmin(np.abs(o.examples.values - p)))
+        e_on = float(o.test_error.isel(epoch=at).mean("seed")) / nv
+        ratio.append((e_on - 1) / (best[-1] - 1))
+    return alphas, best, se, ratio
+
+
+def _draw_theory(ax, rx, th: xr.Dataset, order, ex_on, ok, nv: float) -> None:
+    """One SNR's theory (dashed): online over the longest run's examples/N ``ex_on`` (where
+    ``ok``) and replay at each stored set with Bayes (``ax``), and their excess ratio at equal
+    data (``rx``)."""
+    big = int(order[-1])
+    t_on = th.sel(protocol="online").isel(n_over_p=big)
+    ax.plot(ex_on[ok], t_on.test_error.values[ok] / nv, "--", color="C3", lw=1, label="online theory")
+    a_th = th.alpha.values[order]
+    t_rep = th.sel(protocol="replay").optimal_test_error.values[order] / nv
+    ax.plot(a_th, t_rep, "--", color="k", lw=1, label="replay theory (optimal stopping)")
+    bayes = th.sel(protocol="replay").bayes_test_error.values[order] / nv
+    ax.plot(a_th, bayes, ":", color="0.4", lw=1, label="Bayes")
+    t_on_p = []
+    for j in order:
+        o = th.sel(protocol="online").isel(n_over_p=int(j))
+        at = int(np.argmin(np.abs(o.examples.values - int(o.n_train))))
+        t_on_p.append(float(o.test_error.isel(epoch=at)) / nv)
+    rx.plot(a_th, (np.asarray(t_on_p) - 1) / (t_rep - 1), "--", color="0.3", label="theory")
