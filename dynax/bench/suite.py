@@ -65,112 +65,136 @@ def standard(quick: bool, peaks: dict, log) -> dict:
     spec = parse_spec(STANDARD.format(depths=[1, 2, 3], seeds=seeds, n=100, epochs=epochs), "<bench>")
     spec_gd = parse_spec(spec.text, "<bench>", ["train.method=gd", "train.kernel=xla"])
     out = {"workload": {"networks_per_depth": spec.n_runs // 3, "epochs": epochs, "n_in": 100, "width": 100}}
+    out["depths"] = {
+        str(depth): _standard_depth(spec, spec_gd, depth, quick, peaks, log) for depth in (1, 2, 3)
+    }
+    return out
+
+
+def _standard_depth(spec, spec_gd, depth: int, quick: bool, peaks: dict, log) -> dict:
+    """One depth of the standard workload: dynax's XLA kernel, the obvious ways on subsets of its
+    runs, and dynax's fastest path there (the eigenbasis kernel; at depth 1 the closed form)."""
+    epochs = spec.train.epochs
+    plan = engine.plan_sweep(
+        parse_spec(spec_gd.text, "<bench>", ["train.method=gd", "train.kernel=xla", f"grid.depth=[{depth}]"])
+    )
+    gi = 0
+    group = plan.groups[gi]
+    k = group.config.k
+    rss_reset()
+    res, c_s, r_s = dynax_group(plan, gi)
+    mem = peak_rss_bytes()
+    n_net = len(group.runs)
+    rate = n_net * epochs / r_s
+    flops, nbytes = gd_costs(depth, 100, 100, k, 4)
+    entry = {
+        "dynax_gd": _entry(rate, c_s, mem, flops, nbytes, peaks, n_net, epochs),
+    }
+    log(f"depth {depth}: dynax_gd {rate:.3g} network-epochs/s (compile {c_s:.1f} s)")
+    agree, numpy_ref = _obvious_ways(entry, plan, group, res, depth, spec.record_epochs, quick, peaks, log)
+    contender = "dynax_gd"
+    fast = fast_kernel()
+    if depth >= 2 and fast:
+        if _fast_kernel(entry, agree, spec, depth, fast, res, numpy_ref, n_net, peaks, log) > rate:
+            contender = f"dynax_{fast}"  # the headline: dynax's fastest path
+    if depth == 1:
+        _closed_form(entry, agree, spec, res, k, peaks, log)
+        contender = "closed_form"
+    best = entry[contender]["network_epochs_per_s"]
+    entry.update(
+        contender=contender,
+        speedup_vs_numpy_loop=best / entry["numpy_loop"]["network_epochs_per_s"],
+        speedup_vs_jax_vmap_raw=best / entry["jax_vmap_raw"]["network_epochs_per_s"],
+        gd_speedup_vs_numpy_loop=rate / entry["numpy_loop"]["network_epochs_per_s"],
+        gd_speedup_vs_jax_vmap_raw=rate / entry["jax_vmap_raw"]["network_epochs_per_s"],
+        speedup_vs_dynax_gd=best / rate,
+        agreement=agree,
+    )
+    return entry
+
+
+def _obvious_ways(
+    entry: dict, plan, group, res: dict, depth: int, record_epochs, quick: bool, peaks, log
+) -> tuple:
+    """The NumPy loop and jax.vmap over the raw data on subsets of the group's runs (at the rates
+    dynax used), into ``entry``; returns their agreement with dynax on the same data, and the NumPy
+    loop's curves at dynax's recorded epochs with the runs (``pick``) and epochs (``ok``) of dynax's."""
     sub_n, sub_e = (4, 100) if quick else (8, 200)
     sub_j = 64 if quick else 256
-    depths = {}
-    for depth in (1, 2, 3):
-        plan = engine.plan_sweep(
-            parse_spec(
-                spec_gd.text, "<bench>", ["train.method=gd", "train.kernel=xla", f"grid.depth=[{depth}]"]
-            )
+    used = res["learning_rate_used"]  # the rate each run trained at (auto: halved where it rose)
+    pick, raws = subset(plan, group, sub_n, used)
+    np_curves, np_s = numpy_loop(raws, sub_e)
+    p_mean = float(np.mean([r[0].shape[0] for r in raws]))
+    f_np, b_np = raw_costs(depth, 100, 100, p_mean, 8)
+    entry["numpy_loop"] = _entry(len(raws) * sub_e / np_s, 0.0, None, f_np, b_np, peaks, len(raws), sub_e)
+    log(f"depth {depth}: numpy_loop {entry['numpy_loop']['network_epochs_per_s']:.3g} network-epochs/s")
+    pick_j, raws_j = subset(plan, group, sub_j, used)
+    rss_reset()
+    jx_curves, jx_c, jx_s, p_max = jax_vmap_raw(raws_j, sub_e)
+    f_jx, b_jx = raw_costs(depth, 100, 100, p_max, 4)
+    entry["jax_vmap_raw"] = _entry(
+        len(raws_j) * sub_e / jx_s, jx_c, peak_rss_bytes(), f_jx, b_jx, peaks, sub_j, sub_e
+    )
+    log(f"depth {depth}: jax_vmap_raw {entry['jax_vmap_raw']['network_epochs_per_s']:.3g} network-epochs/s")
+    # agreement: the same curves on the same data (dynax at its recorded epochs)
+    rec = np.asarray(record_epochs)
+    ok = rec <= sub_e
+    dyn = res["test_error"][pick][:, ok]
+    dyn_j = res["test_error"][pick_j][:, ok]
+    agree = {
+        "numpy_loop_vs_dynax_max_rel": float(np.max(np.abs(np_curves[:, rec[ok]] / dyn - 1))),
+        "jax_vmap_raw_vs_dynax_max_rel": float(np.max(np.abs(jx_curves[:, rec[ok]] / dyn_j - 1))),
+        "epochs_compared": int(sub_e),
+    }
+    return agree, (np_curves[:, rec[ok]], pick, ok)
+
+
+def _fast_kernel(entry, agree, spec, depth: int, fast: str, res, numpy_ref, n_net: int, peaks, log) -> float:
+    """dynax's eigenbasis kernel at one depth, into ``entry`` and its agreement with the XLA kernel
+    and the NumPy loop (``numpy_ref``) into ``agree``; returns its rate (0 where it failed)."""
+    epochs = spec.train.epochs
+    name = f"dynax_{fast}"
+    try:  # a kernel that fails on this machine is a finding, not the end of the record
+        plan_f = engine.plan_sweep(
+            parse_spec(spec.text, "<bench>", [f"train.kernel={fast}", f"grid.depth=[{depth}]"])
         )
-        gi = 0
-        group = plan.groups[gi]
-        k = group.config.k
+        warm(plan_f)
         rss_reset()
-        res, c_s, r_s = dynax_group(plan, gi)
-        mem = peak_rss_bytes()
-        n_net = len(group.runs)
-        rate = n_net * epochs / r_s
-        flops, nbytes = gd_costs(depth, 100, 100, k, 4)
-        entry = {
-            "dynax_gd": _entry(rate, c_s, mem, flops, nbytes, peaks, n_net, epochs),
-        }
-        log(f"depth {depth}: dynax_gd {rate:.3g} network-epochs/s (compile {c_s:.1f} s)")
-        used = res["learning_rate_used"]  # the rate each run trained at (auto: halved where it rose)
-        pick, raws = subset(plan, group, sub_n, used)
-        np_curves, np_s = numpy_loop(raws, sub_e)
-        p_mean = float(np.mean([r[0].shape[0] for r in raws]))
-        f_np, b_np = raw_costs(depth, 100, 100, p_mean, 8)
-        entry["numpy_loop"] = _entry(len(raws) * sub_e / np_s, 0.0, None, f_np, b_np, peaks, len(raws), sub_e)
-        log(f"depth {depth}: numpy_loop {entry['numpy_loop']['network_epochs_per_s']:.3g} network-epochs/s")
-        pick_j, raws_j = subset(plan, group, sub_j, used)
-        rss_reset()
-        jx_curves, jx_c, jx_s, p_max = jax_vmap_raw(raws_j, sub_e)
-        f_jx, b_jx = raw_costs(depth, 100, 100, p_max, 4)
-        entry["jax_vmap_raw"] = _entry(
-            len(raws_j) * sub_e / jx_s, jx_c, peak_rss_bytes(), f_jx, b_jx, peaks, sub_j, sub_e
-        )
-        log(
-            f"depth {depth}: jax_vmap_raw "
-            f"{entry['jax_vmap_raw']['network_epochs_per_s']:.3g} network-epochs/s"
-        )
-        # agreement: the same curves on the same data (dynax at its recorded epochs)
-        rec = np.asarray(spec.record_epochs)
-        ok = rec <= sub_e
-        dyn = res["test_error"][pick][:, ok]
-        dyn_j = res["test_error"][pick_j][:, ok]
-        agree = {
-            "numpy_loop_vs_dynax_max_rel": float(np.max(np.abs(np_curves[:, rec[ok]] / dyn - 1))),
-            "jax_vmap_raw_vs_dynax_max_rel": float(np.max(np.abs(jx_curves[:, rec[ok]] / dyn_j - 1))),
-            "epochs_compared": int(sub_e),
-        }
-        contender = "dynax_gd"
-        fast = fast_kernel()
-        if depth >= 2 and fast:
-            name = f"dynax_{fast}"
-            try:  # a kernel that fails on this machine is a finding, not the end of the record
-                plan_f = engine.plan_sweep(
-                    parse_spec(spec.text, "<bench>", [f"train.kernel={fast}", f"grid.depth=[{depth}]"])
-                )
-                warm(plan_f)
-                rss_reset()
-                res_f, c_f, r_f = dynax_group(plan_f, 0)
-            except Exception as e:
-                entry[name] = {"error": f"{type(e).__name__}: {e}"[:4000]}
-                log(f"depth {depth}: {name} failed: {entry[name]['error'][:300]}")
-            else:
-                f_f, b_f = fused_costs(depth, 100, 100, 4)
-                entry[name] = _entry(
-                    n_net * epochs / r_f, c_f, peak_rss_bytes(), f_f, b_f, peaks, n_net, epochs
-                )
-                agree[f"{name}_vs_dynax_gd_max_rel"] = float(
-                    np.nanmax(np.abs(res_f["test_error"] / res["test_error"] - 1))
-                )
-                agree[f"{name}_vs_numpy_loop_max_rel"] = float(
-                    np.max(np.abs(np_curves[:, rec[ok]] / res_f["test_error"][pick][:, ok] - 1))
-                )
-                log(f"depth {depth}: {name} {entry[name]['network_epochs_per_s']:.3g} network-epochs/s")
-                if entry[name]["network_epochs_per_s"] > rate:  # the headline: dynax's fastest path
-                    contender = name
-        if depth == 1:
-            plan_cf = engine.plan_sweep(parse_spec(spec.text, "<bench>", ["grid.depth=[1]"]))
-            rss_reset()
-            res_cf, c_cf, r_cf = dynax_group(plan_cf, 0)
-            n_cf = len(plan_cf.groups[0].runs)
-            n = 100
-            f_cf = 6.0 * n + (10 / 3 * n**3 + 4 * n * n * k) / epochs  # per epoch; eigh amortised
-            entry["closed_form"] = _entry(
-                n_cf * epochs / r_cf, c_cf, peak_rss_bytes(), f_cf, 8.0 * n, peaks, n_cf, epochs
-            )
-            agree["closed_form_vs_dynax_gd_max_rel"] = float(
-                np.nanmax(np.abs(res_cf["test_error"] / res["test_error"] - 1))
-            )
-            contender = "closed_form"
-            log(f"depth 1: closed_form {entry['closed_form']['network_epochs_per_s']:.3g} network-epochs/s")
-        best = entry[contender]["network_epochs_per_s"]
-        entry.update(
-            contender=contender,
-            speedup_vs_numpy_loop=best / entry["numpy_loop"]["network_epochs_per_s"],
-            speedup_vs_jax_vmap_raw=best / entry["jax_vmap_raw"]["network_epochs_per_s"],
-            gd_speedup_vs_numpy_loop=rate / entry["numpy_loop"]["network_epochs_per_s"],
-            gd_speedup_vs_jax_vmap_raw=rate / entry["jax_vmap_raw"]["network_epochs_per_s"],
-            speedup_vs_dynax_gd=best / rate,
-            agreement=agree,
-        )
-        depths[str(depth)] = entry
-    out["depths"] = depths
-    return out
+        res_f, c_f, r_f = dynax_group(plan_f, 0)
+    except Exception as e:
+        entry[name] = {"error": f"{type(e).__name__}: {e}"[:4000]}
+        log(f"depth {depth}: {name} failed: {entry[name]['error'][:300]}")
+        return 0.0
+    f_f, b_f = fused_costs(depth, 100, 100, 4)
+    entry[name] = _entry(n_net * epochs / r_f, c_f, peak_rss_bytes(), f_f, b_f, peaks, n_net, epochs)
+    agree[f"{name}_vs_dynax_gd_max_rel"] = float(
+        np.nanmax(np.abs(res_f["test_error"] / res["test_error"] - 1))
+    )
+    np_curves, pick, ok = numpy_ref
+    agree[f"{name}_vs_numpy_loop_max_rel"] = float(
+        np.max(np.abs(np_curves / res_f["test_error"][pick][:, ok] - 1))
+    )
+    log(f"depth {depth}: {name} {entry[name]['network_epochs_per_s']:.3g} network-epochs/s")
+    return entry[name]["network_epochs_per_s"]
+
+
+def _closed_form(entry: dict, agree: dict, spec, res: dict, k: int, peaks: dict, log) -> None:
+    """dynax's depth-1 closed form, into ``entry``, and its agreement with the XLA kernel into
+    ``agree``."""
+    epochs = spec.train.epochs
+    plan_cf = engine.plan_sweep(parse_spec(spec.text, "<bench>", ["grid.depth=[1]"]))
+    rss_reset()
+    res_cf, c_cf, r_cf = dynax_group(plan_cf, 0)
+    n_cf = len(plan_cf.groups[0].runs)
+    n = 100
+    f_cf = 6.0 * n + (10 / 3 * n**3 + 4 * n * n * k) / epochs  # per epoch; eigh amortised
+    entry["closed_form"] = _entry(
+        n_cf * epochs / r_cf, c_cf, peak_rss_bytes(), f_cf, 8.0 * n, peaks, n_cf, epochs
+    )
+    agree["closed_form_vs_dynax_gd_max_rel"] = float(
+        np.nanmax(np.abs(res_cf["test_error"] / res["test_error"] - 1))
+    )
+    log(f"depth 1: closed_form {entry['closed_form']['network_epochs_per_s']:.3g} network-epochs/s")
 
 
 def _entry(rate, compile_s, mem, flops, nbytes, peaks, networks, epochs) -> dict:
