@@ -344,35 +344,12 @@ def seed_stats(
     x_all, z_all, x, z = x, z, x[:p_max], z[:p_max]
     k = factor_width(n_in, n_out, p_max)
     k_val = min(int(n_val.max()), n_in + n_out)
-    factors, lam_max, ls, spectra, lams, us, rots, vals = [], [], [], [], [], [], [], []
-    for p, v_p in zip(p_values, n_val, strict=True):
-        held = np.concatenate([x_all[p : p + v_p], z_all[p : p + v_p]], axis=1).T  # the next V examples
-        vals.append(gram_factor(held, k_val))
-        am = np.concatenate(
-            [_inputs_of(x, p, inputs), np.where(np.arange(p_max)[:, None] < p, z, 0.0)], axis=1
-        ).T
-        if k == p_max:  # the raw (masked) data is already the smallest factor
-            factor = am
-        else:
-            lam, q = np.linalg.eigh(am @ am.T)
-            factor = q * np.sqrt(np.clip(lam, 0.0, None))[None, :]
-        lx, lz = factor[:n_in], factor[n_in:]
-        # G = L_xᵀ L_x (K × K) has the nonzero eigenvalues of Σ_xx; with b = w̄ L_x + σ L_z,
-        # the min-norm least-squares solution w = b G⁺ L_xᵀ has ‖w‖² = b G⁺ bᵀ
-        g_lam, v = np.linalg.eigh(lx.T @ lx)
-        top = g_lam[-1]
-        inv = np.where(g_lam > 1e-10 * top, 1.0 / np.where(g_lam > 0, g_lam, 1.0), 0.0)
-        tv, zv = (w_bar @ lx) @ v, lz @ v
-        ls.append([np.sum(tv * tv * inv), np.sum(tv * zv * inv), np.sum(zv * zv * inv)])
-        g_kept = np.where(g_lam > 1e-10 * top, g_lam, 0.0)  # the null space of X carries no signal
-        spectra.append([g_kept, np.sum(tv * tv, 0), np.sum(tv * zv, 0), np.sum(zv * zv, 0)])
-        factors.append(factor)
-        lam_max.append(top)
-        if eigen:
-            lam, u = np.linalg.eigh(lx @ lx.T)
-            lams.append(lam)
-            us.append(u)
-            rots.append(u.T @ lx)
+    vals = [  # each P's next V examples, held out
+        gram_factor(np.concatenate([x_all[p : p + v_p], z_all[p : p + v_p]], axis=1).T, k_val)
+        for p, v_p in zip(p_values, n_val, strict=True)
+    ]
+    per_p = [_p_stats(x, z, w_bar, p, k, n_in, inputs, eigen) for p in p_values]
+    factors, lam_max, ls, spectra, lams, us, rots = zip(*per_p, strict=True)
     empty = np.zeros((len(p_values), 0))
     modes = teacher_modes(root_seed, seed, w_bar, spectrum)
     return SeedStats(
@@ -387,6 +364,33 @@ def seed_stats(
         *modes,
         np.stack(vals),
     )
+
+
+def _p_stats(x, z, w_bar, p: int, k: int, n_in: int, inputs: str, eigen: bool) -> tuple:
+    """One P's statistics from the first ``p`` of the examples ``x``, ``z``: the factor L, λ_max
+    of Σ_xx, the min-norm least-squares terms, the spectrum of G = L_xᵀ L_x with the teacher's and
+    the noise's parts, and with ``eigen`` Σ_xx's eigendecomposition and L_x in its basis (else None)."""
+    p_max = len(x)
+    am = np.concatenate([_inputs_of(x, p, inputs), np.where(np.arange(p_max)[:, None] < p, z, 0.0)], axis=1).T
+    if k == p_max:  # the raw (masked) data is already the smallest factor
+        factor = am
+    else:
+        lam, q = np.linalg.eigh(am @ am.T)
+        factor = q * np.sqrt(np.clip(lam, 0.0, None))[None, :]
+    lx, lz = factor[:n_in], factor[n_in:]
+    # G = L_xᵀ L_x (K × K) has the nonzero eigenvalues of Σ_xx; with b = w̄ L_x + σ L_z,
+    # the min-norm least-squares solution w = b G⁺ L_xᵀ has ‖w‖² = b G⁺ bᵀ
+    g_lam, v = np.linalg.eigh(lx.T @ lx)
+    top = g_lam[-1]
+    inv = np.where(g_lam > 1e-10 * top, 1.0 / np.where(g_lam > 0, g_lam, 1.0), 0.0)
+    tv, zv = (w_bar @ lx) @ v, lz @ v
+    ls = [np.sum(tv * tv * inv), np.sum(tv * zv * inv), np.sum(zv * zv * inv)]
+    g_kept = np.where(g_lam > 1e-10 * top, g_lam, 0.0)  # the null space of X carries no signal
+    spectrum = [g_kept, np.sum(tv * tv, 0), np.sum(tv * zv, 0), np.sum(zv * zv, 0)]
+    if not eigen:
+        return factor, top, ls, spectrum, None, None, None
+    lam, u = np.linalg.eigh(lx @ lx.T)
+    return factor, top, ls, spectrum, lam, u, u.T @ lx
 
 
 def problem_stats(root_seed: int, seed: int, p_values, problem, eigen: bool = False, validation=None):
