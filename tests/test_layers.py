@@ -32,6 +32,7 @@ LAYERS = [
 ]
 RANK = {name: i for i, names in enumerate(LAYERS) for name in names}
 MAX_LINES = 500
+MAX_FUNCTION_LINES = 80  # a function a reader takes in at once (decorators not counted)
 
 
 def _modules() -> dict[str, Path]:
@@ -134,6 +135,27 @@ def test_no_import_cycles():
 def test_no_module_is_too_long():
     long = {n: len(p.read_text().splitlines()) for n, p in _modules().items()}
     assert not {n: k for n, k in long.items() if k > MAX_LINES}
+
+
+def _long_functions(tree: ast.AST, limit: int) -> list[tuple[str, int, int]]:
+    return [
+        (node.name, node.lineno, node.end_lineno - node.lineno + 1)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.end_lineno - node.lineno + 1 > limit
+    ]
+
+
+def test_no_function_is_too_long():
+    long = [
+        f"{path.relative_to(ROOT)}:{line} {name} ({n} lines)"
+        for path in _modules().values()
+        for name, line, n in _long_functions(ast.parse(path.read_text()), MAX_FUNCTION_LINES)
+    ]
+    assert not long, f"functions over {MAX_FUNCTION_LINES} lines: {long}"
+    # the check sees one: a function of 81 lines
+    body = "\n".join(f"    x{i} = {i}" for i in range(80))
+    assert _long_functions(ast.parse(f"def f():\n{body}\n"), MAX_FUNCTION_LINES) == [("f", 1, 81)]
 
 
 def test_layer_check_sees_a_violation(tmp_path):

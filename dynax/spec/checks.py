@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from . import derived
 from .model import EXTRA_AXES, INITS, Auto, Problem
+from .records import flag_problems
 from .structured import hierarchy_checks
-from .variables import flag_problems
 
 __all__ = ["cross_checks"]
 

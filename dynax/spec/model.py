@@ -158,7 +158,7 @@ class Auto:
 @dataclass(frozen=True)
 class Record:
     """What is recorded: the epochs (``{log = n}`` or ``{every = k}``), and the switches that are
-    on (:data:`dynax.spec.variables.FLAGS`: ``modes``, ``final_weights``, ``weights``, ...)."""
+    on (:data:`dynax.spec.records.FLAGS`: ``modes``, ``final_weights``, ``weights``, ...)."""
 
     kind: str  # "log" or "every"
     value: int

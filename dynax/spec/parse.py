@@ -46,7 +46,7 @@ from .model import (
     SweepSpec,
     Train,
 )
-from .variables import FLAGS
+from .records import FLAGS
 
 __all__ = ["load_spec", "parse_spec"]
 
@@ -454,7 +454,7 @@ class _Validator:
         return self.number(key, v, lo=0, lo_open=True, hi=1, hi_open=True)
 
     def record(self, v, problem: Problem, linear_student: bool = True):
-        """``train.record``: the epochs, and the flags of :data:`~dynax.spec.variables.FLAGS`
+        """``train.record``: the epochs, and the flags of :data:`~dynax.spec.records.FLAGS`
         (``modes`` on by default with a given spectrum or a hierarchy and a linear student, the
         others off)."""
         expected = f"expected {{log = n}} or {{every = k}}, optionally with {', '.join(FLAGS)} = true/false"

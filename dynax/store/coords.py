@@ -8,7 +8,8 @@ import numpy as np
 import xarray as xr
 
 from ..spec import SweepSpec, derived
-from ..spec.variables import DIMS, VARIABLES, extra_size
+from ..spec.records import DIMS
+from ..spec.variables import VARIABLES, extra_size
 from ..theory import hierarchy_levels, hierarchy_singular_values, optimal_online_time
 
 __all__ = ["coordinates", "time_coordinate"]

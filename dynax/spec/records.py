@@ -1,0 +1,84 @@
+"""What ``train.record`` can switch on (:data:`FLAGS`: what each switch needs of the problem
+and its default) and the dims a recorded variable has beyond the spec's (:data:`DIMS`). The
+variables each switch records are the rows of :data:`dynax.spec.variables.VARIABLES` with
+that ``flag`` (docs/design.md "Extending this contract")."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .model import Problem, SweepSpec
+
+__all__ = ["DIMS", "FLAGS", "Dim", "Flag", "flag_problems"]
+
+
+@dataclass(frozen=True)
+class Flag:
+    """A switch of ``train.record``: the trainers record the variables whose ``flag`` it is."""
+
+    name: str
+    what: str  # what it records, for the parser's message and docs
+    # what it needs of the problem: (linear_student, problem) -> the reason it cannot, or None
+    needs: Callable[[bool, Problem], str | None]
+    # its default: (linear_student, problem) -> bool (off unless said)
+    default: Callable[[bool, Problem], bool] = lambda linear_student, problem: False
+
+
+def _needs_linear_student(linear_student: bool, problem: Problem) -> str | None:
+    return None if linear_student else "needs a linear student (the end-to-end weights W_eff)"
+
+
+def _needs_modes(linear_student: bool, problem: Problem) -> str | None:
+    if problem.linear_teacher or not linear_student:
+        return _needs_linear_student(linear_student, problem)
+    return "needs the linear teacher (a ReLU teacher has no singular modes)"
+
+
+def _structured(linear_student: bool, problem: Problem) -> bool:
+    """Modes are on by default with a chosen spectrum or a hierarchy (no older spec changes hash)."""
+    return (bool(problem.teacher_singular_values) or problem.hierarchy is not None) and linear_student
+
+
+FLAGS: dict[str, Flag] = {
+    f.name: f
+    for f in (
+        Flag("modes", "the strength of each teacher and data singular mode", _needs_modes, _structured),
+        Flag("final_weights", "W_eff at the last epoch", _needs_linear_student),
+        Flag("weights", "W_eff at every record", _needs_linear_student),
+        Flag(
+            "similarity", "the items' similarity W_eff^T W_eff / N_out at every record", _needs_linear_student
+        ),
+    )
+}
+
+
+def flag_problems(flags, linear_student: bool, problem: Problem) -> list[tuple[str, str]]:
+    """(flag, why) for each flag in ``flags`` that this student and problem cannot record."""
+    why = ((f, FLAGS[f].needs(linear_student, problem)) for f in FLAGS if f in flags)
+    return [(f, w) for f, w in why if w]
+
+
+@dataclass(frozen=True)
+class Dim:
+    """A dim beyond the spec's: its length for a spec, its label, its symbol in messages, its
+    first coordinate."""
+
+    size: Callable[[SweepSpec], int]
+    long_name: str
+    symbol: str
+    first: int = 0  # coordinates first, first + 1, ...
+
+
+DIMS: dict[str, Dim] = {
+    "mode": Dim(lambda spec: spec.problem.n_modes, "teacher singular mode", "r"),
+    "data_mode": Dim(
+        lambda spec: spec.problem.n_data_modes,
+        "singular mode of the training data's Sigma_yx, by descending value",
+        "r_data",
+    ),
+    "output": Dim(lambda spec: spec.problem.n_out, "output unit", "N_out"),
+    "input": Dim(lambda spec: spec.problem.n_in, "input unit", "N"),
+    "item_a": Dim(lambda spec: spec.problem.n_in, "item (leaf of the hierarchy)", "N"),
+    "item_b": Dim(lambda spec: spec.problem.n_in, "item (leaf of the hierarchy)", "N"),
+}
