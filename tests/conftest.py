@@ -27,12 +27,14 @@ def spec_text(grid: str, problem: str = "n_in = 12", model: str = "", train: str
     return f"name = 't'\n[grid]\n{grid}\n[problem]\n{problem}\n[model]\n{model}\n[train]\n{train}\n"
 
 
-def numpy_gd(x, y, weights, lr, epochs, record, loss="sum", weight_decay=0.0):
+def numpy_gd(x, y, weights, lr, epochs, record, loss="sum", weight_decay=0.0, nesterov=None):
     """Full-batch GD on the raw data matrix, a loop over epochs in plain numpy.
 
     Args:
         x: (P, N) inputs; y: (P, N_out) labels; weights: initial layers, input side first;
-        weight_decay: γ, the loss's (γ/2)Σ_l‖W_l‖² (times 1/P for the mean loss).
+        weight_decay: γ, the loss's (γ/2)Σ_l‖W_l‖² (times 1/P for the mean loss);
+        nesterov: β of Nesterov momentum (Sutskever's form, its velocity v ← βv − η∇L(w + βv),
+            w ← w + v, tracked at the look-ahead point w + βv as its reformulation does).
     Returns:
         dict epoch -> (final weights list) at each epoch in ``record``, and the trajectory
         of end-to-end weights at every epoch.
@@ -61,7 +63,17 @@ def numpy_gd(x, y, weights, lr, epochs, record, loss="sum", weight_decay=0.0):
             for w in ws[:i]:
                 right = w @ right
             grads.append(left.T @ g_eff @ right.T)
-        ws = [w - lr * (g + weight_decay * scale * w) for w, g in zip(ws, grads, strict=True)]
+        grads = [g + weight_decay * scale * w for w, g in zip(ws, grads, strict=True)]
+        if nesterov is None:
+            ws = [w - lr * g for w, g in zip(ws, grads, strict=True)]
+            continue
+        # with φ = w + βv the look-ahead point (what is tracked), v' = βv − η∇L(φ) and
+        # φ' = w' + βv' = φ + v' + β(v' − v): one step in φ
+        if epoch == 0:
+            vs = [np.zeros_like(w) for w in ws]
+        new_vs = [nesterov * v - lr * g for v, g in zip(vs, grads, strict=True)]
+        ws = [w + v2 + nesterov * (v2 - v) for w, v, v2 in zip(ws, vs, new_vs, strict=True)]
+        vs = new_vs
     return saved, np.array(effs)
 
 

@@ -34,9 +34,14 @@ def _adam(run, dtype):
     return optax.adam(run.learning_rate.astype(dtype), b1=run.b1.astype(dtype), b2=run.b2.astype(dtype))
 
 
+def _nesterov(run, dtype):
+    """Nesterov momentum, in optax's (Sutskever's) form: m ← βm + g, w ← w − η(g + βm)."""
+    return optax.sgd(run.learning_rate.astype(dtype), momentum=run.momentum.astype(dtype), nesterov=True)
+
+
 # name -> (run, dtype) -> optax.GradientTransformation; ``run`` carries learning_rate and the
 # hyperparameters of OPTIMIZER_KINDS[name].reads as arrays
-UPDATES = {"gd": _gd, "momentum": _momentum, "adam": _adam}
+UPDATES = {"gd": _gd, "momentum": _momentum, "adam": _adam, "nesterov": _nesterov}
 
 
 def optimizer(name: str, run, dtype) -> optax.GradientTransformation:

@@ -61,6 +61,7 @@ OPTIMIZER_KINDS = {
     "gd": OptimizerKind(descent=True),
     "momentum": OptimizerKind(descent=False, reads=("momentum",)),
     "adam": OptimizerKind(descent=False, reads=("b1", "b2")),
+    "nesterov": OptimizerKind(descent=False, reads=("momentum",)),  # Nesterov momentum, β = train.momentum
 }
 OPTIMIZERS = tuple(OPTIMIZER_KINDS)
 
