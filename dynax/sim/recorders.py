@@ -53,6 +53,7 @@ RECORDERS: dict[str, Recorder] = {
     "data_mode_strength": Recorder("record", lambda v: modes.strengths(v.w_eff, v.bases.du, v.bases.dv)),
     "weights": Recorder("record", lambda v: v.w_eff),
     "similarity": Recorder("record", lambda v: similarity(v.w_eff, v.n_out)),
+    "end_to_end_norm": Recorder("record", lambda v: jnp.sqrt(jnp.sum(v.w_eff * v.w_eff, axis=(-2, -1)))),
     "final_weights": Recorder("end", lambda v: v.w_eff),
     "teacher_singular_value": Recorder(
         "run", lambda v: modes.strengths(v.run.teacher, v.run.mode_u, v.run.mode_v)

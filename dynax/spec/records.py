@@ -49,6 +49,9 @@ FLAGS: dict[str, Flag] = {
         Flag(
             "similarity", "the items' similarity W_eff^T W_eff / N_out at every record", _needs_linear_student
         ),
+        Flag(
+            "end_to_end_norm", "the end-to-end weights' Frobenius norm at every record", _needs_linear_student
+        ),
     )
 }
 

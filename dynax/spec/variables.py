@@ -391,6 +391,15 @@ VARIABLES: tuple[Variable, ...] = (
         flag="similarity",
         extra=("item_a", "item_b"),
     ),
+    Variable(
+        "end_to_end_norm",
+        True,
+        "float",
+        np.nan,
+        "Frobenius norm of the end-to-end weights, ||W_D ... W_1||_F, at each recorded epoch "
+        "(NaN once diverged)",
+        flag="end_to_end_norm",
+    ),
 )
 
 # a shard's mask: in the Dataset of a shard only, never computed by a chunk

@@ -1,0 +1,57 @@
+"""The recorded norms against a NumPy GD loop, at every record, from the closed form (depth 1)
+and the XLA kernel (depths 2, 3: the fused kernel records none, so the groups go to it)."""
+
+import numpy as np
+import pytest
+from conftest import initial_weights, numpy_gd, spec_text
+
+from dynax import parse_spec, plan_sweep, run_sweep
+from dynax.sim import data
+from dynax.spec import SpecError
+
+
+def _spec(flags: str, depths=(1, 2, 3)):
+    return spec_text(
+        f"depth = {list(depths)}\nn_over_p = [2.0, 0.5]\nsnr = 2.0\nseed = [0, 5]",
+        "n_in = 8",
+        "width = 6\ninit_scale = 0.4",
+        f"epochs = 60\nlearning_rate = 0.05\ndtype = 'float64'\nrecord = {{ every = 10, {flags} }}",
+    )
+
+
+def _loops(spec, depth):
+    """(seed, N/P) -> the NumPy loop's layers at each recorded epoch."""
+    out = {}
+    for seed in (0, 5):
+        w0 = initial_weights(spec, depth, seed)
+        for r, p in zip(spec.axis("n_over_p").values, spec.n_train, strict=True):
+            x, y, _, _ = data.raw_data(0, seed, p, 8, 1, 1.0, 2.0)
+            saved, _ = numpy_gd(x, y, w0, 0.05, 60, spec.record_epochs)
+            out[seed, r] = [saved[e] for e in spec.record_epochs]
+    return out
+
+
+def _product(ws):
+    eff = ws[-1]
+    for w in reversed(ws[:-1]):
+        eff = eff @ w
+    return eff
+
+
+def test_end_to_end_norm_equals_a_numpy_loop():
+    spec = parse_spec(_spec("end_to_end_norm = true"))
+    assert {g.trainer for g in plan_sweep(spec).groups} == {"closed_form", "xla"}
+    ds = run_sweep(spec)
+    assert ds.end_to_end_norm.dims[-2:] == ("seed", "epoch")
+    for depth in (1, 2, 3):
+        for (seed, r), layers in _loops(spec, depth).items():
+            want = [np.linalg.norm(_product(ws)) for ws in layers]
+            run = ds.end_to_end_norm.sel(depth=depth, n_over_p=r, seed=seed).squeeze()
+            np.testing.assert_allclose(run, want, rtol=1e-10)
+
+
+@pytest.mark.parametrize("flag", ["end_to_end_norm"])
+def test_norms_need_a_linear_student(flag):
+    text = _spec(f"{flag} = true", depths=(2,)).replace("[model]\n", "[model]\nactivation = 'tanh'\n")
+    with pytest.raises(SpecError, match=f"train.record.{flag}.*needs a linear student"):
+        parse_spec(text)
