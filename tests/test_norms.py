@@ -50,7 +50,20 @@ def test_end_to_end_norm_equals_a_numpy_loop():
             np.testing.assert_allclose(run, want, rtol=1e-10)
 
 
-@pytest.mark.parametrize("flag", ["end_to_end_norm"])
+def test_layer_frobenius_norm_equals_a_numpy_loop_nan_past_the_depth():
+    spec = parse_spec(_spec("layer_frobenius_norm = true"))
+    ds = run_sweep(spec)
+    assert ds.layer_frobenius_norm.dims[-3:] == ("seed", "layer", "epoch")
+    np.testing.assert_array_equal(ds.layer, [1, 2, 3])  # W_1 is the input layer
+    for depth in (1, 2, 3):
+        for (seed, r), layers in _loops(spec, depth).items():
+            want = np.full((3, len(layers)), np.nan)
+            want[:depth] = np.array([[np.linalg.norm(w) for w in ws] for ws in layers]).T
+            run = ds.layer_frobenius_norm.sel(depth=depth, n_over_p=r, seed=seed).squeeze()
+            np.testing.assert_allclose(run, want, rtol=1e-10)  # NaN exactly where NaN
+
+
+@pytest.mark.parametrize("flag", ["end_to_end_norm", "layer_frobenius_norm"])
 def test_norms_need_a_linear_student(flag):
     text = _spec(f"{flag} = true", depths=(2,)).replace("[model]\n", "[model]\nactivation = 'tanh'\n")
     with pytest.raises(SpecError, match=f"train.record.{flag}.*needs a linear student"):

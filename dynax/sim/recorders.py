@@ -54,6 +54,9 @@ RECORDERS: dict[str, Recorder] = {
     "weights": Recorder("record", lambda v: v.w_eff),
     "similarity": Recorder("record", lambda v: similarity(v.w_eff, v.n_out)),
     "end_to_end_norm": Recorder("record", lambda v: jnp.sqrt(jnp.sum(v.w_eff * v.w_eff, axis=(-2, -1)))),
+    "layer_frobenius_norm": Recorder(
+        "record", lambda v: jnp.stack([jnp.sqrt(jnp.sum(w * w, axis=(-2, -1))) for w in v.ws], axis=-1)
+    ),
     "final_weights": Recorder("end", lambda v: v.w_eff),
     "teacher_singular_value": Recorder(
         "run", lambda v: modes.strengths(v.run.teacher, v.run.mode_u, v.run.mode_v)

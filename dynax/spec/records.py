@@ -52,6 +52,7 @@ FLAGS: dict[str, Flag] = {
         Flag(
             "end_to_end_norm", "the end-to-end weights' Frobenius norm at every record", _needs_linear_student
         ),
+        Flag("layer_frobenius_norm", "each layer's Frobenius norm at every record", _needs_linear_student),
     )
 }
 
@@ -84,4 +85,8 @@ DIMS: dict[str, Dim] = {
     "input": Dim(lambda spec: spec.problem.n_in, "input unit", "N"),
     "item_a": Dim(lambda spec: spec.problem.n_in, "item (leaf of the hierarchy)", "N"),
     "item_b": Dim(lambda spec: spec.problem.n_in, "item (leaf of the hierarchy)", "N"),
+    # the sweep's largest depth: a shallower run's deeper layers are NaN
+    "layer": Dim(
+        lambda spec: max(spec.axis("depth").values), "layer l of W_l, input side first", "D", first=1
+    ),
 }

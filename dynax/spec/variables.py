@@ -400,6 +400,16 @@ VARIABLES: tuple[Variable, ...] = (
         "(NaN once diverged)",
         flag="end_to_end_norm",
     ),
+    Variable(
+        "layer_frobenius_norm",
+        True,
+        "float",
+        np.nan,
+        "Frobenius norm of each layer's weights ||W_l||_F (layer 1: the input layer) at each recorded epoch "
+        "(NaN past the run's depth and once diverged)",
+        flag="layer_frobenius_norm",
+        extra=("layer",),
+    ),
 )
 
 # a shard's mask: in the Dataset of a shard only, never computed by a chunk
