@@ -35,6 +35,7 @@ def reference():
     return run_sweep(_spec("xla"))
 
 
+@pytest.mark.slow  # 14-28 s each via run_sweep; tests/test_trainers.py checks each trainer in the default run
 @pytest.mark.parametrize("kernel", FAST)
 def test_fast_kernel_equals_the_xla_kernel_in_float64(reference, kernel):
     spec = _spec(kernel)

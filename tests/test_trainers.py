@@ -18,21 +18,24 @@ from dynax.engine.plan import Group
 from dynax.sim import trainers
 
 SPEC = spec_text(
-    "depth = [1, 2]\nn_over_p = [0.5, 1.5]\nsnr = [2.0]\nseed = { count = 2 }",
+    "depth = [1, 2]\nn_over_p = [0.5, 1.5]\nsnr = [2.0, inf]\nseed = { count = 2 }",
     "n_in = 6",
     "width = 5\ninit_scale = 0.3",
-    "epochs = 120\nlearning_rate = { auto = 0.5 }\ndtype = 'float64'\nrecord = { every = 30 }",
+    "epochs = 120\nlearning_rate = { auto = 0.5 }\ndtype = 'float64'\nrecord = { every = 30 }\n"
+    "null_space_error = true",
 )
-FIELDS = ("train_error", "test_error", "best_test_error")
+FIELDS = ("train_error", "test_error", "best_test_error", "null_space_error")
 EXACT = ("best_epoch", "diverged", "rise_epoch")
 
 
 @pytest.fixture(scope="module")
 def batches():
-    """Per depth: the spec, the XLA kernel's plan group, its runs, a stats cache and its outputs."""
+    """Per (depth, optimizer): the spec, the XLA kernel's plan group, its runs, a stats cache
+    and its outputs."""
     out = {}
-    for depth in (1, 2):
-        spec = parse_spec(SPEC, overrides=[f"grid.depth=[{depth}]", "train.kernel=xla", "train.method=gd"])
+    for depth, opt in ((1, "gd"), (2, "gd"), (3, "momentum")):
+        overrides = [f"grid.depth=[{depth}]", f"train.optimizer={opt}", "train.kernel=xla", "train.method=gd"]
+        spec = parse_spec(SPEC, overrides=overrides)
         plan = plan_sweep(spec)
         (group,) = plan.groups
         assert group.trainer == "xla"
@@ -41,13 +44,15 @@ def batches():
         idx = np.arange(spec.n_runs)
         inputs, _ = BUILDERS["sufficient_statistics"](plan, group, idx, cache)
         reference, _ = trainers.trainer("xla").train(group.config, inputs)
-        out[depth] = spec, plan, group, idx, cache, reference
+        out[depth, opt] = spec, plan, group, idx, cache, reference
     return out
 
 
-def _agree(out, reference, rtol=1e-9):
-    for name in FIELDS:
-        np.testing.assert_allclose(getattr(out, name), getattr(reference, name), rtol=rtol, err_msg=name)
+def _agree(out, reference, rtol=1e-9, fields=FIELDS):
+    scale = float(np.max(reference.test_error))  # E_t -> 0 when P < N: rounding of a vanishing sum
+    for name in fields:
+        want = getattr(reference, name)
+        np.testing.assert_allclose(getattr(out, name), want, rtol=rtol, atol=1e-12 * scale, err_msg=name)
     for name in EXACT:
         np.testing.assert_array_equal(getattr(out, name), getattr(reference, name), err_msg=name)
 
@@ -56,9 +61,10 @@ def _as(name, plan, group, idx):
     return Group(name, group.config, idx, len(idx), len(idx))
 
 
+@pytest.mark.parametrize("key", [(2, "gd"), (3, "momentum")], ids=["depth2-gd", "depth3-momentum"])
 @pytest.mark.parametrize("name", ["fused", "pallas"])
-def test_eigenbasis_kernels_equal_the_xla_kernel(batches, name):
-    _, plan, group, idx, cache, reference = batches[2]
+def test_eigenbasis_kernels_equal_the_xla_kernel(batches, name, key):
+    _, plan, group, idx, cache, reference = batches[key]
     tr = trainers.trainer(name)
     inputs, _ = BUILDERS[tr.inputs](plan, _as(name, plan, group, idx), idx, cache)
     out, _ = tr.train(group.config, inputs)
@@ -66,7 +72,7 @@ def test_eigenbasis_kernels_equal_the_xla_kernel(batches, name):
 
 
 def test_closed_form_equals_the_xla_kernel(batches):
-    spec, plan, group, idx, cache, reference = batches[1]
+    spec, plan, group, idx, cache, reference = batches[1, "gd"]
     tr = trainers.trainer("closed_form")
     inputs, _ = BUILDERS[tr.inputs](plan, _as("closed_form", plan, group, idx), idx, cache)
     assert inputs.eigvecs.shape[-1] == spec.problem.n_in  # it was given the eigendecompositions
@@ -76,13 +82,13 @@ def test_closed_form_equals_the_xla_kernel(batches):
 
 def test_raw_data_trainer_equals_the_xla_kernel(batches):
     """Full-batch replay on the examples themselves against the sufficient statistics."""
-    spec, plan, group, idx, cache, reference = batches[2]
+    spec, plan, group, idx, cache, reference = batches[2, "gd"]
     tr = trainers.trainer("raw")
     facts = trainers.GroupFacts(depth=2, width=5, optimizer="gd", raw=True, p_bucket=cache.p_bucket)
     cfg = tr.config(spec, facts, group.config.inits)
     inputs, _ = BUILDERS[tr.inputs](plan, Group("raw", cfg, idx, len(idx), len(idx)), idx, cache)
     out, _ = tr.train(cfg, inputs)
-    _agree(out, reference)
+    _agree(out, reference, fields=FIELDS[:3])  # it has no null-space error (the examples' trainer)
 
 
 def test_every_registered_trainer_is_tried_and_unknown_names_are_refused():
