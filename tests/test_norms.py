@@ -38,29 +38,22 @@ def _product(ws):
     return eff
 
 
-def test_end_to_end_norm_equals_a_numpy_loop():
-    spec = parse_spec(_spec("end_to_end_norm = true"))
+def test_norms_equal_a_numpy_loop_layers_nan_past_the_depth():
+    """Both curves from one sweep (depths 1-3 in one grid: the layer dim is 3 long)."""
+    spec = parse_spec(_spec("end_to_end_norm = true, layer_frobenius_norm = true"))
     assert {g.trainer for g in plan_sweep(spec).groups} == {"closed_form", "xla"}
     ds = run_sweep(spec)
     assert ds.end_to_end_norm.dims[-2:] == ("seed", "epoch")
-    for depth in (1, 2, 3):
-        for (seed, r), layers in _loops(spec, depth).items():
-            want = [np.linalg.norm(_product(ws)) for ws in layers]
-            run = ds.end_to_end_norm.sel(depth=depth, n_over_p=r, seed=seed).squeeze()
-            np.testing.assert_allclose(run, want, rtol=1e-10)
-
-
-def test_layer_frobenius_norm_equals_a_numpy_loop_nan_past_the_depth():
-    spec = parse_spec(_spec("layer_frobenius_norm = true"))
-    ds = run_sweep(spec)
     assert ds.layer_frobenius_norm.dims[-3:] == ("seed", "layer", "epoch")
     np.testing.assert_array_equal(ds.layer, [1, 2, 3])  # W_1 is the input layer
     for depth in (1, 2, 3):
         for (seed, r), layers in _loops(spec, depth).items():
+            run = ds.sel(depth=depth, n_over_p=r, seed=seed).squeeze()
+            want = [np.linalg.norm(_product(ws)) for ws in layers]
+            np.testing.assert_allclose(run.end_to_end_norm, want, rtol=1e-10)
             want = np.full((3, len(layers)), np.nan)
             want[:depth] = np.array([[np.linalg.norm(w) for w in ws] for ws in layers]).T
-            run = ds.layer_frobenius_norm.sel(depth=depth, n_over_p=r, seed=seed).squeeze()
-            np.testing.assert_allclose(run, want, rtol=1e-10)  # NaN exactly where NaN
+            np.testing.assert_allclose(run.layer_frobenius_norm, want, rtol=1e-10)  # NaN exactly where NaN
 
 
 @pytest.mark.parametrize("flag", ["end_to_end_norm", "layer_frobenius_norm"])

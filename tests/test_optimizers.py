@@ -2,6 +2,7 @@
 eigenbasis kernels do not take it and its groups fall back to the XLA kernel)."""
 
 import numpy as np
+import pytest
 from conftest import initial_weights, numpy_gd, spec_text
 
 from dynax import parse_spec, plan_sweep, run_sweep
@@ -38,6 +39,7 @@ def test_nesterov_equals_a_numpy_loop():
                 assert int(run.best_epoch) == int(np.argmin(every))
 
 
+@pytest.mark.slow  # 7 s; test_nesterov_equals_a_numpy_loop is the oracle in the default run
 def test_nesterov_differs_from_heavy_ball_and_the_auto_rate_treats_it_as_momentum():
     auto = ["train.learning_rate={auto=0.5}", "train.weight_decay=0", "train.epochs=30"]
     nesterov = run_sweep(parse_spec(NESTEROV, overrides=auto))
