@@ -137,8 +137,8 @@ def default_memory_budget() -> int:
     """Bytes for one compiled call and device.
 
     On an accelerator, half its memory (large batches fill it). On CPU, 24 MiB: the
-    batch then fits in cache, which measured 2.5× faster than memory-sized batches
-    (depth 2, N = N_h = 100: batch 64 vs 512).
+    batch then fits in cache, faster than memory-sized batches (benchmarks/README.md
+    "CPU defaults": depth 2, N = N_h = 100, batches of 64 against 512).
     """
     dev = jax.devices()[0]
     stats = dev.memory_stats() if dev.platform != "cpu" and hasattr(dev, "memory_stats") else None

@@ -275,9 +275,9 @@ def requested_kernel(spec: SweepSpec, layout: dict | None = None) -> str:
     ``"pallas"`` (GPU) or ``"xla"``. ``train.kernel`` names it; ``"auto"`` takes the fused
     kernel on a CPU backend for runs of at least N epochs (its set-up, the rotation W_1 U,
     costs about N/6 epochs of training per run; shorter runs are faster on the XLA kernel)
-    whose first layer has at most ``AUTO_FUSED_MAX_W1`` entries (N = N_h = 200 runs 2x
-    faster fused, 400 slower: one network's W_1 no longer stays in the core's cache;
-    benchmarks/README.md), and the XLA kernel otherwise: the Pallas kernel is not chosen by
+    whose first layer has at most ``AUTO_FUSED_MAX_W1`` entries (at N = N_h = 400 one
+    network's W_1 no longer stays in the core's cache and the fused kernel is no faster:
+    benchmarks/README.md "CPU defaults"), and the XLA kernel otherwise: the Pallas kernel is not chosen by
     ``auto`` until it has been measured on a GPU. A recorded layout decides instead
     (``--resume`` and Dask workers on another kind of machine keep the kernel the plan was
     made with)."""
