@@ -322,7 +322,8 @@ def overtraining(ds: xr.Dataset, opt: xr.Dataset | None = None) -> xr.Dataset:
     amount = final - opt.opt_error_of_mean
     any_finite = amount.notnull().any("n_over_p").compute()
     peak = ds.n_over_p.isel(n_over_p=amount.fillna(-np.inf).argmax("n_over_p").compute()).where(any_finite)
-    peak = peak.drop_vars([c for c in ("n_over_p", "n_train", "alpha") if c in peak.coords])
+    # the N/P axis is reduced: drop every coordinate along it (n_train, alpha, n_fit, …)
+    peak = peak.drop_vars([c for c in peak.coords if c == "n_over_p" or "n_over_p" in ds[c].dims])
     return xr.Dataset(
         {
             "overtraining": _label(

@@ -1,0 +1,50 @@
+"""`dynax analyze` on every kind of result the engine writes: each one gives a summary and
+figures, not a traceback (a held-out-data result ended in an xarray MergeError on `n_fit`)."""
+
+import pytest
+import xarray as xr
+from conftest import spec_text
+
+from dynax.cli import main
+
+TREE = "teacher = 'hierarchy'\nn_in = 4\nn_out = 30\nhierarchy = { branching = 2, levels = 2, flip = 0.1 }"
+GRID = "depth = [1, 2]\nn_over_p = [0.5, 2.0]\nsnr = [1.0, 4.0]\nseed = { count = 2 }"
+CASES = {
+    "validation": (
+        "depth = [1]\nn_over_p = [0.5, 2.0]\nsnr = [1.0]\nseed = { count = 2 }",
+        "n_in = 8",
+        "",
+        "validation = 0.25",
+    ),
+    "weight_decay_axis": (f"{GRID}\nweight_decay = [0.0, 0.1]", "n_in = 8", "", ""),
+    "modes_and_weights": (
+        GRID,
+        "n_in = 8\nn_out = 2\nteacher_singular_values = [3.0, 1.0]",
+        "",
+        "record = { log = 10, weights = true, final_weights = true }",
+    ),
+    "hierarchy": ("depth = [1, 2]\nn_over_p = [1.0]\nsnr = [inf, 2.0]\nseed = { count = 2 }", TREE, "", ""),
+    "online": (f"{GRID}\nprotocol = ['replay', 'online']", "n_in = 8", "", ""),
+    "nonlinear": (
+        "depth = [2]\nn_over_p = [0.5, 2.0]\nsnr = [1.0]\nseed = { count = 2 }",
+        "n_in = 8\nn_test = 200",
+        "activation = 'tanh'\nwidth = 6",
+        "learning_rate = 0.05",
+    ),
+}
+DEFAULT = ("validation",)  # the rest behind slow (12-20 s each on 2 cores)
+
+
+@pytest.mark.parametrize(
+    "case", [c if c in DEFAULT else pytest.param(c, marks=pytest.mark.slow) for c in CASES]
+)
+def test_dynax_analyze_reads_every_kind_of_result(tmp_path, case):
+    grid, problem, model, train = CASES[case]
+    spec = tmp_path / f"{case}.toml"
+    spec.write_text(spec_text(grid, problem, model, f"epochs = 40\n{train}"))
+    out = tmp_path / f"{case}.nc"
+    assert main(["run", str(spec), "-o", str(out), "--quiet"]) == 0
+    assert main(["analyze", str(out), "--theory"]) == 0
+    with xr.open_dataset(tmp_path / f"{case}.summary.nc") as s:
+        assert "opt_error_of_mean" in s and "overtraining" in s
+    assert any(p.suffix == ".png" for p in (tmp_path / case).iterdir())
