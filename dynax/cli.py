@@ -25,6 +25,13 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
+def _with_items(parser: argparse.ArgumentParser) -> str:
+    from .gallery import ITEMS
+
+    parser.description = f"items: {', '.join(ITEMS)}"
+    return argparse.ArgumentParser.format_help(parser)
+
+
 def _bytes(text: str) -> int:
     m = re.fullmatch(r"\s*([0-9.]+)\s*([kKmMgGtT]i?[bB]?|[bB])?\s*", text)
     if not m:
@@ -76,10 +83,8 @@ def _parser() -> argparse.ArgumentParser:
     _add_analyze(sub)
 
     ga = sub.add_parser("gallery", help="figures and numbers of a gallery item (results/README.md)")
-    ga.add_argument(
-        "item",
-        help="a gallery item: learning_curves, phase_diagram, ..., modes, regularization, stopping",
-    )
+    ga.add_argument("item", help="a gallery item (listed above)")
+    ga.format_help = lambda: _with_items(ga)  # the items, read when help is asked for (no import before)
     ga.add_argument(
         "--results", default="results", help="results folder (default results): reads <item>/<spec>.nc"
     )
@@ -117,7 +122,7 @@ def _add_run(sub) -> None:
     run.add_argument("--shard", metavar="I/N", help="run chunks I, I+N, ... (0-based) into a full-shape OUT")
     run.add_argument("--devices", type=_positive_int, default=1, help="local devices to shard the runs over")
     run.add_argument("--scheduler", metavar="ADDR", help="Dask: local:N (a LocalCluster) or tcp://host:port")
-    run.add_argument("--quiet", action="store_true", help="no progress or summary")
+    run.add_argument("-q", "--quiet", action="store_true", help="no progress or summary")
 
 
 def _add_analyze(sub) -> None:
@@ -240,16 +245,11 @@ def _run(args) -> int:
     except KeyboardInterrupt:
         report.interrupted(parts)
         return 130
-    except (OSError, RuntimeError) as e:
-        if not _disk_full(e, out):
+    except Exception as e:  # said in its cause's words where known (report.run_failed), else a bug
+        code = report.run_failed(e, out, parts)
+        if code is None:
             raise
-        report.disk_full(e, out, parts)
-        return 1
-    except Exception as e:
-        if "RESOURCE_EXHAUSTED" not in str(e):
-            raise
-        report.out_of_device_memory(e, parts)
-        return 1
+        return code
     if done is None:
         print(f"dynax: {out} already holds the finished result of this spec; nothing to do", file=sys.stderr)
         return 0
@@ -257,20 +257,6 @@ def _run(args) -> int:
     if not args.quiet:
         report.run_summary(ds, res, time.perf_counter() - t0, out)
     return 0
-
-
-def _disk_full(e: Exception, out: Path) -> bool:
-    """Whether a failed write ran out of disk space: netCDF reports a full disk as
-    RuntimeError("NetCDF: HDF error"), so the disk is asked."""
-    import contextlib
-    import errno
-    import shutil
-
-    full = isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT)
-    if not full:
-        with contextlib.suppress(OSError):
-            full = shutil.disk_usage(out.parent if out.parent.exists() else Path(".")).free < 64 << 20
-    return full
 
 
 def _merge(args) -> int:

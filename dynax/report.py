@@ -9,11 +9,11 @@ from pathlib import Path
 
 __all__ = [
     "device_memory",
-    "disk_full",
     "interrupted",
     "mib",
     "out_of_device_memory",
     "print_estimate",
+    "run_failed",
     "run_summary",
 ]
 
@@ -84,13 +84,12 @@ def run_summary(ds, res, wall: float, out: Path) -> None:
         return
     best = ds.best_test_error.where(valid(ds))
     ratio = (best / ds.noise_var.where(ds.noise_var > 0)).mean("seed")
-    print(
-        "  seed mean of each run's best E_g / sigma_eps^2 (min .. max over the grid; diverged runs left out):"
-    )
-    for d in ds.depth.values:
-        r = ratio.sel(depth=d)
-        if bool(r.notnull().any()):
-            print(f"    depth {d}: {float(r.min()):.4g} .. {float(r.max()):.4g}")
+    rows = [(d, ratio.sel(depth=d)) for d in ds.depth.values if bool(ratio.sel(depth=d).notnull().any())]
+    if rows:  # noiseless sweeps have no sigma_eps^2 to measure against
+        print("  seed mean of each run's best E_g / sigma_eps^2 (min .. max over the grid; diverged runs "
+              "left out):")  # fmt: skip
+    for d, r in rows:
+        print(f"    depth {d}: {float(r.min()):.4g} .. {float(r.max()):.4g}")
     late = int((reached_optimum(ds) == 0).sum())
     if late:
         noisy = int(reached_optimum(ds).notnull().sum())
@@ -127,20 +126,62 @@ def interrupted(parts: Path) -> None:
         print("\ndynax: interrupted before any chunk finished; nothing was kept", file=sys.stderr)
 
 
-def disk_full(e: Exception, out: Path, parts: Path) -> None:
-    """A run stopped by a full disk: where its finished chunks are, and how to go on."""
-    print(
-        f"dynax: error: the disk is full ({getattr(e, 'filename', None) or out}: {e}); the finished "
-        f"chunks are kept in {parts}/. Free some space and run the same command with --resume.",
-        file=sys.stderr,
-    )
+def _kept(parts: Path) -> str:
+    """What a stopped run kept, said only when there is something."""
+    saved = _saved(parts)
+    return f"; {saved} finished chunk(s) are kept in {parts}/" if saved else "; nothing was kept"
+
+
+def _disk_nearly_full(out: Path) -> bool:
+    """netCDF reports a full disk as RuntimeError("NetCDF: HDF error"): ask the disk."""
+    import shutil
+
+    if not out.parent.is_dir():
+        return False
+    try:
+        return shutil.disk_usage(out.parent).free < 64 << 20
+    except OSError:
+        return False
+
+
+def run_failed(e: Exception, out: Path, parts: Path) -> int | None:
+    """Say why a run stopped, in the words of its cause (out of device memory, a full disk,
+    a path it may not write, a folder that does not exist, another OS error), and return its
+    exit code; None for anything else (a bug: the caller keeps its traceback)."""
+    import errno
+
+    os_error = isinstance(e, OSError)
+    where = (getattr(e, "filename", None) or out) if os_error else out
+    if "RESOURCE_EXHAUSTED" in str(e):
+        out_of_device_memory(e, parts)
+    elif (os_error and e.errno in (errno.ENOSPC, errno.EDQUOT)) or (
+        isinstance(e, RuntimeError) and "HDF error" in str(e) and _disk_nearly_full(out)
+    ):
+        print(
+            f"dynax: error: the disk is full ({where}: {e}){_kept(parts)}. Free some space and run the "
+            "same command with --resume.",
+            file=sys.stderr,
+        )
+    elif os_error and e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        print(f"dynax: error: no permission to write {where} ({e.strerror}){_kept(parts)}", file=sys.stderr)
+    elif os_error and e.errno == errno.ENOENT:
+        print(f"dynax: error: {where}: no such file or folder ({e.strerror}){_kept(parts)}", file=sys.stderr)
+    elif os_error:
+        print(f"dynax: error: cannot write {where}: {e.strerror or e}{_kept(parts)}", file=sys.stderr)
+    else:
+        return None
+    return 1
 
 
 def out_of_device_memory(e: Exception, parts: Path) -> None:
     """A run stopped by the device's memory: what was kept, and why resuming does not help."""
+    fresh = (
+        f"; --resume keeps the batch recorded with the parts, so delete {parts}/ first"
+        if _saved(parts)
+        else ""
+    )
     print(
-        f"dynax: error: out of device memory ({str(e).splitlines()[0][:200]}); {_saved(parts)} finished "
-        f"chunk(s) are kept in {parts}/. A smaller batch needs a lower --memory-budget (see dynax validate) "
-        f"and a fresh start: --resume keeps the batch recorded with the parts, so delete {parts}/ first.",
+        f"dynax: error: out of device memory ({str(e).splitlines()[0][:200]}){_kept(parts)}. A smaller batch "
+        f"needs a lower --memory-budget (see dynax validate) and a fresh start{fresh}.",
         file=sys.stderr,
     )

@@ -269,6 +269,52 @@ def test_a_full_disk_keeps_the_finished_parts(tmp_path, monkeypatch, capsys):
     )
 
 
+@pytest.mark.parametrize(
+    "error, said",
+    [
+        (
+            PermissionError(13, "Permission denied", "/sys/x.nc.parts"),
+            "no permission to write /sys/x.nc.parts",
+        ),
+        (
+            FileNotFoundError(2, "No such file or directory", "/nope/x.nc"),
+            "/nope/x.nc: no such file or folder",
+        ),
+        (OSError(5, "Input/output error", "/mnt/x.nc"), "cannot write /mnt/x.nc: Input/output error"),
+        (RuntimeError("RESOURCE_EXHAUSTED: Out of memory allocating 9 GiB"), "out of device memory"),
+    ],
+)
+def test_os_and_device_errors_are_named_as_they_are(tmp_path, monkeypatch, capsys, error, said):
+    """A permission error is not called a full disk (it was, for `-o /sys/x.nc`); an XLA
+    out-of-memory (a RuntimeError) reaches its own advice; a parts folder that does not
+    exist is not named as where chunks were kept."""
+    api = sys.modules["dynax.api"]
+
+    def fail(*a, **k):
+        raise error
+
+    monkeypatch.setattr(api, "write_result", fail)
+    assert main(["run", str(small(tmp_path)), "-o", str(tmp_path / "o.nc"), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert said in err and "nothing was kept" in err
+    assert "disk is full" not in err and "o.nc.parts/" not in err
+
+
+def test_a_path_that_cannot_be_written_is_not_a_full_disk(tmp_path, capsys):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    try:
+        code = main(["run", str(small(tmp_path)), "-o", str(ro / "x.nc"), "--quiet"])
+    finally:
+        ro.chmod(0o700)
+    err = capsys.readouterr().err
+    if os.geteuid() == 0:  # root writes anywhere: nothing to refuse
+        assert code == 0
+        return
+    assert code in (1, 2) and "disk is full" not in err and "ro/x.nc" in err
+
+
 def test_analyze_refuses_a_shard(tmp_path, capsys):
     spec, out = small(tmp_path), tmp_path / "s0.nc"
     assert main(["run", str(spec), "-o", str(out), "--shard", "0/2", "--memory-budget", "1", "--quiet"]) == 0
@@ -285,3 +331,12 @@ def test_analyze_checks_every_argument_before_writing(tmp_path, finished, capsys
         assert not summary.exists()
     assert main(["analyze", str(done), "-o", str(done), "--force"]) == 2
     assert "the result being analysed" in capsys.readouterr().err and xr.load_dataset(done).test_error.size
+
+
+def test_python_callers_are_told_the_python_argument(tmp_path):
+    spec = dynax.load_spec(small(tmp_path))
+    out = tmp_path / "o.nc"
+    out.write_text("not a result")
+    with pytest.raises(dynax.SpecError, match=r"force=True"):
+        dynax.run(spec, output=out)
+    assert out.read_text() == "not a result"  # untouched

@@ -36,8 +36,8 @@ def check_target(path: Path, force: bool, *, what: str = "output", hint: str = "
         raise SpecError(f"{path}: is a directory; give the {what} as a file path, e.g. {path / 'result.nc'}")
     if path.exists() and not force:
         raise SpecError(
-            f"{path}: the {what} exists and would be replaced{hint}; add --force to replace it, "
-            f"or choose another path with -o"
+            f"{path}: the {what} exists and would be replaced{hint}; add --force (in Python: force=True) "
+            f"to replace it, or choose another path (-o; in Python: the output argument)"
         )
 
 
