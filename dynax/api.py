@@ -80,12 +80,14 @@ def write_result(
     scheduler: str | None = None,
     history: str = "",
     defaulted: bool = False,
+    check_memory: bool = True,
 ):
     """Run ``spec`` into the netCDF ``output`` with every guarantee of ``dynax run``.
 
     Returns ``(dataset, flat result)``, or ``None`` when ``resume`` finds ``output`` already
     holding the finished result of this spec. ``defaulted``: the path was not chosen by
-    the user (then a refusal says which spec the existing file holds).
+    the user (then a refusal says which spec the existing file holds). ``check_memory``:
+    refuse a plan whose run or result cannot fit this machine (dynax.engine.fits).
 
     Raises:
         SpecError: the output exists (without ``force``) or is a directory, another
@@ -93,6 +95,7 @@ def write_result(
             another spec; nothing is written or removed then.
     """
     from .engine import execute, plan_sweep
+    from .engine.fits import check_fits
     from .store import build_dataset, write_netcdf
     from .store.parts import recorded_layout
     from .store.safety import OutputLock, check_target, discard_empty_parts, finished_result, result_attrs
@@ -124,6 +127,8 @@ def write_result(
     if layout is not None and layout.get("spec_sha256") != spec.sha256:
         layout = None  # execute() refuses the mix with a clear message
     plan = plan_sweep(spec, chunk_size, memory_budget, devices, layout)
+    if check_memory:  # before the lock and the parts: nothing is created for an impossible plan
+        check_fits(plan)
     i, n = shard
     if i >= len(plan.chunks):
         raise SpecError(
@@ -135,7 +140,10 @@ def write_result(
             return None
         existed = parts.exists()
         try:
-            res = execute(plan, progress, parts=parts, resume=resume, shard=shard, scheduler=scheduler)
+            res = execute(
+                plan, progress, parts=parts, resume=resume, shard=shard, scheduler=scheduler,
+                check_memory=check_memory,
+            )  # fmt: skip
         except BaseException:
             discard_empty_parts(parts, existed)
             raise
@@ -156,6 +164,7 @@ def run(
     chunk_size: int | None = None,
     memory_budget: int | None = None,
     devices: int = 1,
+    check_memory: bool = True,
 ) -> xr.Dataset:
     """Run a sweep and return its labelled Dataset (docs/design.md §4).
 
@@ -165,6 +174,8 @@ def run(
             ``resume`` continues from ``OUTPUT.parts/`` or returns the finished file).
         overrides: ``"KEY=VALUE"`` strings, as ``--set`` (one string is one override).
         progress: a progress bar per batch (terminal or notebook).
+        check_memory: refuse, before anything is allocated, a sweep one of whose runs needs
+            more than the device's memory or whose result needs more than the host's.
     """
     from .engine import execute, plan_sweep
     from .sim.scope import guard_cpu_dispatch
@@ -176,7 +187,7 @@ def run(
     history = f"dynax.run({sweep.path!r}, overrides={list(sweep.overrides)!r})"
     if output is None:
         plan = plan_sweep(sweep, chunk_size, memory_budget, devices)
-        return build_dataset(plan, execute(plan, bar), history=history)
+        return build_dataset(plan, execute(plan, bar, check_memory=check_memory), history=history)
     done = write_result(
         sweep,
         output,
@@ -187,6 +198,7 @@ def run(
         memory_budget=memory_budget,
         devices=devices,
         history=history,
+        check_memory=check_memory,
     )
     if done is None:
         return xr.load_dataset(output)

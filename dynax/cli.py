@@ -123,6 +123,11 @@ def _add_run(sub) -> None:
     run.add_argument("--devices", type=_positive_int, default=1, help="local devices to shard the runs over")
     run.add_argument("--scheduler", metavar="ADDR", help="Dask: local:N (a LocalCluster) or tcp://host:port")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress or summary")
+    run.add_argument(
+        "--no-memory-check",
+        action="store_true",
+        help="run a plan whose run or result exceeds this machine's memory",
+    )
 
 
 def _add_analyze(sub) -> None:
@@ -161,6 +166,7 @@ def _add_analyze(sub) -> None:
 
 def _validate(args) -> int:
     from .engine import plan_sweep
+    from .engine.fits import check_fits
     from .engine.rates import fixed_rate_warnings
     from .spec import load_spec
     from .spec.variables import recorded
@@ -197,6 +203,7 @@ def _validate(args) -> int:
                 f"(~{report.mib(memory)}); one run alone needs ~{report.mib(plan.bytes_per_run[gi])}: "
                 f"lower n_in or width, or record fewer epochs"
             )
+    check_fits(plan)  # what dynax run would refuse: a SpecError, exit 2
     for w in fixed_rate_warnings(spec):
         print(f"warning: {w}")
     if args.time:
@@ -241,6 +248,7 @@ def _run(args) -> int:
             scheduler=args.scheduler,
             history=history,
             defaulted=args.output is None,
+            check_memory=not args.no_memory_check,
         )
     except KeyboardInterrupt:
         report.interrupted(parts)

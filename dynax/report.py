@@ -24,18 +24,9 @@ def mib(n: float) -> str:
 
 def device_memory() -> int:
     """Bytes of memory of the first device (host RAM on CPU); 0 if unknown."""
-    import os
+    from .engine.fits import device_memory as memory
 
-    import jax
-
-    dev = jax.devices()[0]
-    if dev.platform != "cpu":
-        stats = dev.memory_stats() if hasattr(dev, "memory_stats") else None
-        return int(stats.get("bytes_limit", 0)) if stats else 0
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return 0
+    return memory()
 
 
 def _seconds(s: float) -> str:

@@ -340,3 +340,26 @@ def test_python_callers_are_told_the_python_argument(tmp_path):
     with pytest.raises(dynax.SpecError, match=r"force=True"):
         dynax.run(spec, output=out)
     assert out.read_text() == "not a result"  # untouched
+
+
+def test_an_impossible_plan_is_refused_before_anything_is_made(tmp_path, monkeypatch, capsys):
+    """One run needing more than the device's memory (the plan's own estimate, as `dynax
+    validate` prints it) is refused before the lock, the parts or any training: exit 2, the
+    size and the keys to change; --no-memory-check runs it anyway."""
+    from dynax.engine import fits
+
+    spec, out = small(tmp_path), tmp_path / "o.nc"
+    monkeypatch.setattr(fits, "device_memory", lambda: 4096)  # bytes: less than one run needs
+    assert main(["validate", str(spec)]) == 2
+    assert "more than this device's" in capsys.readouterr().err
+    assert main(["run", str(spec), "-o", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "one run of" in err and "model.width" in err and "--no-memory-check" in err
+    assert not list(tmp_path.glob("o.nc*"))  # no lock, no parts, no output
+    with pytest.raises(dynax.SpecError, match="check_memory=False"):
+        dynax.run(dynax.load_spec(spec), progress=False)
+    assert main(["run", str(spec), "-o", str(out), "--quiet", "--no-memory-check"]) == 0
+    monkeypatch.setattr(fits, "device_memory", lambda: 1 << 40)
+    monkeypatch.setattr(fits, "host_memory", lambda: 64)  # bytes: the result itself cannot be held
+    with pytest.raises(dynax.SpecError, match="of host memory"):
+        dynax.run(dynax.load_spec(spec), progress=False)

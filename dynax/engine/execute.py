@@ -12,6 +12,7 @@ from ..store import FlatResult, build_dataset
 from ..store.parts import part_path, prepare_parts, read_part, write_part
 from .chunk import run_chunk
 from .distributed import run_on_dask
+from .fits import check_fits
 from .inputs import stats_cache
 from .plan import Plan, plan_sweep
 
@@ -80,16 +81,21 @@ def execute(
     resume: bool = False,
     shard: tuple[int, int] = (0, 1),
     scheduler: str | None = None,
+    check_memory: bool = True,
 ) -> FlatResult:
     """Run the chunks of a plan (those of ``shard`` = (i, n): chunks i, i+n, ...).
 
     Args:
+        check_memory: refuse, before anything is allocated, a plan whose run or result
+            cannot fit this machine (:func:`dynax.engine.fits.check_fits`).
         progress: called as ``progress(runs_done, runs_total)`` after each chunk.
         parts: a folder for part files (one per finished chunk); with ``resume``,
             valid parts found there are reused instead of recomputed.
         scheduler: ``"local:N"`` or a Dask scheduler address: chunks run as Dask tasks,
             each worker writing its part files (``parts`` is then required).
     """
+    if check_memory:
+        check_fits(plan)
     i, n = shard
     todo = [k for k in range(len(plan.chunks)) if k % n == i]
     res = FlatResult.empty(plan.spec)
