@@ -24,7 +24,7 @@ from pathlib import Path
 
 import xarray as xr
 
-from .spec import SpecError, SweepSpec
+from .spec import SweepSpec
 from .store.specs import spec_from
 
 __all__ = ["Progress", "analyze", "run", "spec_from", "write_result"]
@@ -91,7 +91,7 @@ def write_result(
 
     Raises:
         SpecError: the output exists (without ``force``) or is a directory, another
-            process holds its lock, the shard has no chunks, or the parts belong to
+            process holds its lock, there are fewer runs than shards, or the parts belong to
             another spec; nothing is written or removed then.
     """
     from .engine import execute, plan_sweep
@@ -129,12 +129,7 @@ def write_result(
     plan = plan_sweep(spec, chunk_size, memory_budget, devices, layout)
     if check_memory:  # before the lock and the parts: nothing is created for an impossible plan
         check_fits(plan)
-    i, n = shard
-    if i >= len(plan.chunks):
-        raise SpecError(
-            f"--shard {i}/{n}: this shard has no chunks (the plan has {len(plan.chunks)} chunk(s)); "
-            f"use at most {len(plan.chunks)} shards, or a smaller --chunk-size"
-        )
+    plan = plan.shard(*shard)  # any count up to the number of runs (refused beyond it)
     with OutputLock(out):
         if finished_or_refused():  # another process may have finished it meanwhile
             return None

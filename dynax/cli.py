@@ -119,7 +119,9 @@ def _add_run(sub) -> None:
     run.add_argument("--chunk-size", type=_positive_int, help="runs per chunk (a whole number of batches)")
     run.add_argument("--memory-budget", type=_bytes, help="device bytes per compiled call, e.g. 2GiB")
     run.add_argument("--resume", action="store_true", help="reuse the finished chunks in OUT.parts/")
-    run.add_argument("--shard", metavar="I/N", help="run chunks I, I+N, ... (0-based) into a full-shape OUT")
+    run.add_argument(
+        "--shard", metavar="I/N", help="run the I-th (0-based) of N slices of the runs into a full-shape OUT"
+    )
     run.add_argument("--devices", type=_positive_int, default=1, help="local devices to shard the runs over")
     run.add_argument("--scheduler", metavar="ADDR", help="Dask: local:N (a LocalCluster) or tcp://host:port")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress or summary")

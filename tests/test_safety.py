@@ -76,7 +76,7 @@ def test_bad_targets_and_arguments_are_refused_before_training(tmp_path, finishe
         main(["run", str(spec), "--memory-budget", "0"])
     assert e.value.code == 2 and "at least 1 byte" in capsys.readouterr().err
     assert main(["run", str(spec), "-o", str(tmp_path / "y.nc"), "--shard", "5/10", "--quiet"]) == 2
-    assert "has no chunks" in capsys.readouterr().err
+    assert "the sweep has 8 run(s); use at most 8 shards" in capsys.readouterr().err
     assert main(["run", str(spec), "-o", str(tmp_path / "z.nc"), "--scheduler", "bogus", "--quiet"]) == 2
     assert "expected local:N" in capsys.readouterr().err
     assert not list(tmp_path.glob("*.parts")) and not list(tmp_path.glob("*.nc"))
@@ -225,9 +225,13 @@ def test_accepted_but_wrong_inputs_are_spec_errors(tmp_path, capsys):
 
 
 def test_validate_warns_when_a_call_exceeds_the_device_memory(tmp_path, capsys):
+    """A batch too large for the device (a budget above it) is warned; one run too large is refused."""
     path = small(tmp_path)
-    assert main(["validate", str(path), "--set", "problem.n_in=100000", "--set", "model.width=50"]) == 0
+    big = ["--set", "problem.n_in=2000", "--set", "model.width=50", "--set", "grid.seed={count=500}"]
+    assert main(["validate", str(path), *big, "--memory-budget", "4TiB"]) == 0
     assert "more than this device's memory" in capsys.readouterr().out
+    assert main(["validate", str(path), "--set", "problem.n_in=100000", "--set", "model.width=50"]) == 2
+    assert "one run of" in capsys.readouterr().err
 
 
 def test_a_full_disk_keeps_the_finished_parts(tmp_path, monkeypatch, capsys):

@@ -83,7 +83,8 @@ def execute(
     scheduler: str | None = None,
     check_memory: bool = True,
 ) -> FlatResult:
-    """Run the chunks of a plan (those of ``shard`` = (i, n): chunks i, i+n, ...).
+    """Run the chunks of a plan, or of its shard ``shard`` = (i, n) (:meth:`Plan.shard`: the
+    i-th of n slices of the runs).
 
     Args:
         check_memory: refuse, before anything is allocated, a plan whose run or result
@@ -96,8 +97,8 @@ def execute(
     """
     if check_memory:
         check_fits(plan)
-    i, n = shard
-    todo = [k for k in range(len(plan.chunks)) if k % n == i]
+    plan = plan.shard(*shard)
+    todo = list(range(len(plan.chunks)))
     res = FlatResult.empty(plan.spec)
     total = sum(plan.groups[plan.chunks[k][0]].n_real(plan.chunks[k][1]) for k in todo)
     done = 0

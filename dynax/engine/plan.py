@@ -24,6 +24,7 @@ a few seeds, whose statistics are computed once and cached.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 
@@ -87,10 +88,31 @@ class Plan:
     table: RunTable
     devices: int = 1
     bytes_per_run: dict[int, int] = field(default_factory=dict)  # per group index
+    shard_of: tuple[int, int] = (0, 1)  # (i, n): this plan trains shard i of n (Plan.shard)
 
     @property
     def n_runs(self) -> int:
         return self.spec.n_runs
+
+    def shard(self, i: int, n: int) -> Plan:
+        """Shard ``i`` of ``n``: the i-th of n contiguous slices of the runs in execution order
+        (the groups' runs one after another), so any n up to the number of runs works. Each
+        group keeps its batch and chunk size: the same compiled programs as the whole plan, so
+        a trainer whose numbers do not depend on a run's neighbours gives the whole plan's
+        numbers bit for bit (docs/design.md §4 "Shards")."""
+        if (i, n) == self.shard_of:
+            return self
+        if self.shard_of != (0, 1):
+            raise ValueError(f"plan is shard {self.shard_of}, not the whole plan")
+        order = np.concatenate([g.runs for g in self.groups])
+        if n > len(order):
+            raise SpecError(
+                f"--shard {i}/{n}: the sweep has {len(order)} run(s); use at most {len(order)} shards"
+            )
+        take = np.zeros(self.n_runs, dtype=bool)
+        take[order[i * len(order) // n : (i + 1) * len(order) // n]] = True
+        groups = [dataclasses.replace(g, runs=g.runs[take[g.runs]]) for g in self.groups]
+        return dataclasses.replace(self, groups=groups, shard_of=(i, n))
 
     @property
     def chunks(self) -> list[tuple[int, int]]:
@@ -104,6 +126,7 @@ class Plan:
             "groups": [
                 {"label": g.label(), "batch": g.batch, "chunk_size": g.chunk_size} for g in self.groups
             ],
+            **({"shard": list(self.shard_of)} if self.shard_of != (0, 1) else {}),
         }
 
     def output_bytes(self) -> int:
@@ -220,7 +243,7 @@ def plan_sweep(
     _check_record_cap(plan)
     if layout is not None and [g["label"] for g in layout["groups"]] != [g.label() for g in groups]:
         raise SpecError(f"{spec.path}: the recorded layout does not match this spec's compile groups")
-    return plan
+    return plan.shard(*layout["shard"]) if layout is not None and "shard" in layout else plan
 
 
 def _check_record_cap(plan: Plan):
