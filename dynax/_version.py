@@ -20,8 +20,21 @@ def git_commit() -> str:
             dirty = run("status", "--porcelain", "--untracked-files=no", "--", ".")
             _COMMIT = commit + ("+dirty" if dirty else "")
         except (OSError, subprocess.SubprocessError):
-            _COMMIT = "unknown"
+            _COMMIT = archived_commit()
     return _COMMIT
+
+
+def archived_commit(path=None) -> str:
+    """The commit of a copy made by ``git archive`` (GitHub's source archives): ``_commit.txt``
+    is filled in by git's ``export-subst`` (.gitattributes); ``unknown`` when it was not."""
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent / "_commit.txt" if path is None else Path(path)
+    try:
+        text = path.read_text().strip()
+    except OSError:
+        return "unknown"
+    return text if text and not text.startswith("$Format") else "unknown"
 
 
 _COMMIT: str | None = None

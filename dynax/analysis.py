@@ -22,7 +22,7 @@ import warnings
 import numpy as np
 import xarray as xr
 
-from .store.cf import cell_methods_attrs
+from .store.cf import CONVENTIONS, cell_methods_attrs
 
 __all__ = [
     "bootstrap_sem",
@@ -465,8 +465,15 @@ def summarize(ds: xr.Dataset, theory: xr.Dataset | None = None) -> xr.Dataset:
             "seed: mean epoch: minimum, relative to theory",
         )
     out.attrs = {
+        "Conventions": CONVENTIONS,
         "title": f"{ds.attrs.get('title', 'sweep')} (summary)",
         "source_spec_sha256": ds.attrs.get("spec_sha256", ""),
+        # the spec the summarised result ran, so the summary alone says what it summarises
+        **{
+            k: ds.attrs[k]
+            for k in ("spec_toml", "spec_overrides", "spec_sha256", "dynax_commit")
+            if k in ds.attrs
+        },
         "dynax_version": ds.attrs.get("dynax_version", ""),
         "comment": "diverged runs are excluded from every mean and counted in n_diverged",
     }

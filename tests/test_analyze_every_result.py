@@ -48,3 +48,33 @@ def test_dynax_analyze_reads_every_kind_of_result(tmp_path, case):
     with xr.open_dataset(tmp_path / f"{case}.summary.nc") as s:
         assert "opt_error_of_mean" in s and "overtraining" in s
     assert any(p.suffix == ".png" for p in (tmp_path / case).iterdir())
+
+
+def test_every_file_carries_conventions_and_its_spec(tmp_path):
+    """A summary and a theory file say what they were made from, as a result does."""
+    spec = tmp_path / "small.toml"
+    spec.write_text(
+        spec_text("depth = [1]\nn_over_p = [0.5, 2.0]\nsnr = [1.0]\nseed = { count = 2 }", "n_in = 6")
+    )
+    out = tmp_path / "small.nc"
+    assert main(["run", str(spec), "-o", str(out), "--quiet"]) == 0
+    assert main(["analyze", str(out), "--figures", str(tmp_path / "f")]) == 0
+    assert main(["theory", str(spec), "-o", str(tmp_path / "th.nc")]) == 0
+    with xr.open_dataset(out) as r:
+        made = r.attrs
+    for path in (tmp_path / "small.summary.nc", tmp_path / "th.nc"):
+        with xr.open_dataset(path) as s:
+            assert s.attrs["Conventions"].startswith("CF-"), path
+            assert s.attrs["spec_toml"] == made["spec_toml"] and s.attrs["spec_sha256"] == made["spec_sha256"]
+
+
+def test_a_git_archive_copy_knows_its_commit(tmp_path):
+    """Without git, the commit comes from _commit.txt, which `git archive` fills in (export-subst)."""
+    from dynax._version import archived_commit
+
+    filled = tmp_path / "filled.txt"
+    filled.write_text("0123456789abcdef0123456789abcdef01234567\n")
+    assert archived_commit(filled) == "0123456789abcdef0123456789abcdef01234567"
+    raw = tmp_path / "raw.txt"
+    raw.write_text("$Format:%H$\n")
+    assert archived_commit(raw) == "unknown" and archived_commit(tmp_path / "none.txt") == "unknown"

@@ -151,6 +151,7 @@ def build_dataset(plan, res: FlatResult, history: str = "") -> xr.Dataset:
 def spec_attrs(spec: SweepSpec) -> dict:
     """The attributes that say which spec (and dynax) a Dataset was made from."""
     return {
+        "Conventions": CONVENTIONS,
         "dynax_version": __version__,
         "spec_toml": spec.text,
         "spec_overrides": "\n".join(spec.overrides),
