@@ -89,6 +89,7 @@ def _parser() -> argparse.ArgumentParser:
         "--results", default="results", help="results folder (default results): reads <item>/<spec>.nc"
     )
     ga.add_argument("--out", help="figure folder (default <results>/<item>/)")
+    ga.add_argument("--force", action="store_true", help="replace the item's numbers.json and figures")
 
     val = sub.add_parser("validate", help="check a spec and print its plan")
     val.add_argument("spec", help="sweep spec (TOML)")
@@ -408,9 +409,11 @@ def _check_x(args, extra: list, summary, path) -> str | None:
 
 def _gallery(args) -> int:
     from . import gallery
+    from .store.safety import check_target
 
-    results = gallery.load(args.item, args.results, history=f"dynax gallery {args.item}")
     folder = Path(args.out) if args.out else Path(args.results) / args.item
+    check_target(folder / "numbers.json", args.force, what="gallery output", hint=" with its figures")
+    results = gallery.load(args.item, args.results, history=f"dynax gallery {args.item}")
     nums = gallery.make(args.item, results, folder)
     print(f"{args.item}: {len(nums['figures'])} figure(s) and numbers.json in {folder}/")
     for key, value in nums.items():

@@ -32,3 +32,12 @@ def test_noiseless_summary_prints_no_empty_table(tmp_path, capsys):
     assert main(["run", str(spec), "-o", str(tmp_path / "s.nc")]) == 0
     out = capsys.readouterr().out
     assert "wrote" in out and "sigma_eps^2" not in out  # no σ_ε² to divide by: no header without rows
+
+
+def test_gallery_refuses_to_overwrite_an_items_outputs(tmp_path, capsys):
+    folder = tmp_path / "results" / "stopping"
+    folder.mkdir(parents=True)
+    (folder / "numbers.json").write_text("{}")
+    assert main(["gallery", "stopping", "--results", str(tmp_path / "results")]) == 2
+    assert "exists and would be replaced" in capsys.readouterr().err
+    assert (folder / "numbers.json").read_text() == "{}"
