@@ -14,6 +14,7 @@ import xarray as xr
 from matplotlib import colors
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 
 from .. import analysis
 from .maps import NP_LABEL, heatmaps, log_ticks
@@ -126,6 +127,8 @@ def learning_curves(
         log_ticks(a, "y")
         a.set_xlabel(r"time  $t = \eta\,\mathrm{epoch}$")
     handles, labels = ax.get_legend_handles_labels()
+    handles.append(Patch(color="gray", alpha=0.3, lw=0))
+    labels.append("seed mean ± 1 standard error")
     if have_theory:
         handles.append(Line2D([], [], color="k", ls="--"))
         labels.append("theory")
