@@ -288,10 +288,10 @@ def _similarity_figure(runs: _Runs, res: dict, small: float, q0: int, out, writt
         axes[r, 0].set_ylabel(f"depth {d}\n{name}", fontsize=8)
         fig.colorbar(img, ax=axes[r, :], shrink=0.9)
     fig.suptitle(
-        f"(b) item similarity (8 items, tree order), aligned init {small:g}, seed {q0}: broad distinctions "
-        "first, in the output and in the first hidden layer\n(snapshots at the seed-mean times each level "
-        "is half differentiated in that depth's output; hidden layers from the recorded output similarity, "
-        "exact for the aligned, balanced init)",
+        f"(b) item similarity ({h.items} items, tree order), aligned init {small:g}, seed {q0}: broad "
+        "distinctions first, in the output and in the first hidden layer\n(snapshots at the seed-mean times "
+        "each level is half differentiated in that depth's output; hidden layers from the recorded output "
+        "similarity, exact for the aligned, balanced init)",
         fontsize=9,
     )
     save(fig, out, "hierarchy_similarity", written)
