@@ -144,6 +144,7 @@ def test_learning_curves_and_error_vs_n_over_p_draw_the_means():
     np.testing.assert_allclose(first.get_ydata(), (opt / ds.noise_var).isel(depth=0, snr=0))
 
 
+@pytest.mark.slow  # ~14 s; tests/test_analyze_every_result.py runs dynax analyze in the default run
 def test_dynax_analyze_writes_summary_and_figures(tmp_path, capsys):
     spec = tmp_path / "small.toml"
     spec.write_text(

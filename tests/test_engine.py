@@ -185,7 +185,7 @@ def test_divergence_is_recorded_not_raised():
     assert bool(np.isfinite(bad.best_test_error).all()) and bool(np.isfinite(good.test_error).all())
 
 
-@pytest.mark.parametrize("alpha", [0.5, 2.0])
+@pytest.mark.parametrize("alpha", [pytest.param(0.5, marks=pytest.mark.slow), 2.0])  # 7 s each
 def test_depth1_matches_marchenko_pastur_theory(alpha):
     n, snr, s0, lr = 200, 4.0, 0.5, 0.2
     spec = parse_spec(

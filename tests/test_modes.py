@@ -183,7 +183,7 @@ def _aligned(depth: int, lr: float, epochs: int, snr: str = "inf", scale: float 
     return parse_spec(text), run_sweep(parse_spec(text))
 
 
-@pytest.mark.parametrize("depth", [2, 3])
+@pytest.mark.parametrize("depth", [2, pytest.param(3, marks=pytest.mark.slow)])
 def test_aligned_white_noiseless_modes_follow_the_exact_curves(depth):
     s = np.array([3.0, 1.5, 0.5])
     # a small step follows the flow to 1% of s (Euler's error is O(ε·α·D·s) per unit time: a smaller

@@ -10,7 +10,7 @@ from dynax.sim import data
 from dynax.spec import SpecError
 
 
-def _spec(flags: str, depths=(1, 2, 3)):
+def _spec(flags: str, depths=(1, 3)):
     return spec_text(
         f"depth = {list(depths)}\nn_over_p = [2.0, 0.5]\nsnr = 2.0\nseed = [0, 5]",
         "n_in = 8",
@@ -39,14 +39,15 @@ def _product(ws):
 
 
 def test_norms_equal_a_numpy_loop_layers_nan_past_the_depth():
-    """Both curves from one sweep (depths 1-3 in one grid: the layer dim is 3 long)."""
+    """Both curves from one sweep (depths 1 and 3 in one grid: the layer dim is 3 long, depth 1's
+    layers 2 and 3 NaN)."""
     spec = parse_spec(_spec("end_to_end_norm = true, layer_frobenius_norm = true"))
     assert {g.trainer for g in plan_sweep(spec).groups} == {"closed_form", "xla"}
     ds = run_sweep(spec)
     assert ds.end_to_end_norm.dims[-2:] == ("seed", "epoch")
     assert ds.layer_frobenius_norm.dims[-3:] == ("seed", "layer", "epoch")
     np.testing.assert_array_equal(ds.layer, [1, 2, 3])  # W_1 is the input layer
-    for depth in (1, 2, 3):
+    for depth in (1, 3):
         for (seed, r), layers in _loops(spec, depth).items():
             run = ds.sel(depth=depth, n_over_p=r, seed=seed).squeeze()
             want = [np.linalg.norm(_product(ws)) for ws in layers]

@@ -42,6 +42,7 @@ def test_online_sgd_matches_the_online_theory():
         assert alpha[-1] == 4.0 and int(ds.diverged.sum()) == 0
 
 
+@pytest.mark.slow  # ~15 s; test_padding_is_exact and test_online_sgd_matches_the_online_theory stay
 def test_online_examples_are_the_stored_ones_and_align_with_replay():
     """Online with B = P takes one step over exactly the replay set: its error after one
     step equals full-batch GD's after one epoch (the first P online examples are the
@@ -137,7 +138,7 @@ def test_raw_path_with_linear_activation_equals_sufficient_statistics():
     np.testing.assert_array_equal(out.best_epoch, ref.best_epoch)
 
 
-@pytest.mark.parametrize("batch", ["", "batch_size = 3"])
+@pytest.mark.parametrize("batch", ["", pytest.param("batch_size = 3", marks=pytest.mark.slow)])  # 10 s each
 def test_padding_is_exact(batch):
     """P = 10 in its own bucket (16) and in a bucket of 64: the same run, nonlinear too."""
     text = spec_text(

@@ -150,7 +150,7 @@ def balanced_problem(depth, n=12, p=24, snr=4.0, s=0.3):
     return spec, st, w0
 
 
-@pytest.mark.parametrize("depth", [2, 3])
+@pytest.mark.parametrize("depth", [2, pytest.param(3, marks=pytest.mark.slow)])
 def test_balanced_end_to_end_flow_matches_gd(depth):
     step, epochs = 2e-4, 15000
     spec, st, w0 = balanced_problem(depth)

@@ -7,6 +7,8 @@ trainer sees what it sees in a sweep; the raw-data trainer gets its config from 
 ``config`` (it trains the examples themselves).
 """
 
+import functools
+
 import numpy as np
 import pytest
 from conftest import spec_text
@@ -28,24 +30,31 @@ FIELDS = ("train_error", "test_error", "best_test_error", "null_space_error")
 EXACT = ("best_epoch", "diverged", "rise_epoch")
 
 
+@functools.cache
+def _batch(depth: int, opt: str):
+    """The spec, the XLA kernel's plan group, its runs, a stats cache and the XLA kernel's
+    outputs for one (depth, optimizer); built once per process, only where a test asks."""
+    overrides = [f"grid.depth=[{depth}]", f"train.optimizer={opt}", "train.kernel=xla", "train.method=gd"]
+    spec = parse_spec(SPEC, overrides=overrides)
+    plan = plan_sweep(spec)
+    (group,) = plan.groups
+    assert group.trainer == "xla"
+    cache = stats_cache(plan)
+    cache.eigen = True  # the closed form's and the eigenbasis kernels' inputs too
+    idx = np.arange(spec.n_runs)
+    inputs, _ = BUILDERS["sufficient_statistics"](plan, group, idx, cache)
+    reference, _ = trainers.trainer("xla").train(group.config, inputs)
+    return spec, plan, group, idx, cache, reference
+
+
 @pytest.fixture(scope="module")
 def batches():
-    """Per (depth, optimizer): the spec, the XLA kernel's plan group, its runs, a stats cache
-    and its outputs."""
-    out = {}
-    for depth, opt in ((1, "gd"), (2, "gd"), (3, "momentum")):
-        overrides = [f"grid.depth=[{depth}]", f"train.optimizer={opt}", "train.kernel=xla", "train.method=gd"]
-        spec = parse_spec(SPEC, overrides=overrides)
-        plan = plan_sweep(spec)
-        (group,) = plan.groups
-        assert group.trainer == "xla"
-        cache = stats_cache(plan)
-        cache.eigen = True  # the closed form's and the eigenbasis kernels' inputs too
-        idx = np.arange(spec.n_runs)
-        inputs, _ = BUILDERS["sufficient_statistics"](plan, group, idx, cache)
-        reference, _ = trainers.trainer("xla").train(group.config, inputs)
-        out[depth, opt] = spec, plan, group, idx, cache, reference
-    return out
+    return _Batches()
+
+
+class _Batches:
+    def __getitem__(self, key):
+        return _batch(*key)
 
 
 def _agree(out, reference, rtol=1e-9, fields=FIELDS):
