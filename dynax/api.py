@@ -137,7 +137,7 @@ def write_result(
         try:
             res = execute(
                 plan, progress, parts=parts, resume=resume, shard=shard, scheduler=scheduler,
-                check_memory=check_memory,
+                check_memory=False,  # checked above, before the lock
             )  # fmt: skip
         except BaseException:
             discard_empty_parts(parts, existed)

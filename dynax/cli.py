@@ -169,7 +169,7 @@ def _add_analyze(sub) -> None:
 
 def _validate(args) -> int:
     from .engine import plan_sweep
-    from .engine.fits import check_fits
+    from .engine.fits import check_fits, device_memory
     from .engine.rates import fixed_rate_warnings
     from .spec import load_spec
     from .spec.variables import recorded
@@ -197,7 +197,7 @@ def _validate(args) -> int:
         print(
             f"  {v.name} ~{report.mib(plan.variable_bytes(v.name))} of it (host memory and disk; cap 2 GiB)"
         )
-    memory = report.device_memory()
+    memory = device_memory()
     for gi, g in enumerate(plan.groups):
         per_call = plan.bytes_per_run[gi] * g.batch
         if memory and per_call > memory:

@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 
 __all__ = [
-    "device_memory",
     "interrupted",
     "mib",
     "out_of_device_memory",
@@ -20,13 +19,6 @@ __all__ = [
 
 def mib(n: float) -> str:
     return f"{n / 2**20:.1f} MiB" if n < 2**30 else f"{n / 2**30:.2f} GiB"
-
-
-def device_memory() -> int:
-    """Bytes of memory of the first device (host RAM on CPU); 0 if unknown."""
-    from .engine.fits import device_memory as memory
-
-    return memory()
 
 
 def _seconds(s: float) -> str:

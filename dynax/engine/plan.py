@@ -37,6 +37,7 @@ from ..sim.raw import RawConfig
 from ..sim.trainers import GroupFacts
 from ..spec import INITS, OPTIMIZERS, PROTOCOLS, SpecError, SweepSpec, derived
 from ..spec.variables import computed, recorded
+from .fits import device_memory
 from .runs import RunTable, run_table
 
 __all__ = ["CPU_BUDGET", "Group", "Plan", "default_memory_budget", "plan_sweep"]
@@ -163,11 +164,8 @@ def default_memory_budget() -> int:
     batch then fits in cache, faster than memory-sized batches (benchmarks/README.md
     "CPU defaults": depth 2, N = N_h = 100, batches of 64 against 512).
     """
-    dev = jax.devices()[0]
-    stats = dev.memory_stats() if dev.platform != "cpu" and hasattr(dev, "memory_stats") else None
-    if stats and "bytes_limit" in stats:
-        return int(stats["bytes_limit"] * 0.5)
-    return CPU_BUDGET
+    memory = device_memory() if jax.devices()[0].platform != "cpu" else 0  # 0: unknown
+    return int(memory * 0.5) if memory else CPU_BUDGET
 
 
 # --------------------------------------------------------------------------- planning
