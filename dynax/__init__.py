@@ -7,26 +7,41 @@ The package is layered; each layer imports only the ones before it:
 spec's grid) → ``analysis`` → ``plot`` → ``gallery``, ``bench`` → ``cli``.
 
 Importing dynax changes no global JAX setting: its own calls run in a scoped float64 mode
-(:mod:`dynax.sim.scope`).
+(:mod:`dynax.sim.scope`). Nor does it import JAX: the names below are loaded when first
+used, so reading and analysing results (``dynax analyze``, ``dynax merge``) starts without it.
 """
 
-from . import predict  # a callable module: dynax.predict(spec) is the theory on a spec's grid
-from ._version import __version__
-from .api import analyze, run
-from .engine import plan_sweep, run_sweep
-from .spec import SpecError, SweepSpec, load_spec, parse_spec
-from .store import write_netcdf
+import importlib
 
-__all__ = [
-    "SpecError",
-    "SweepSpec",
-    "__version__",
-    "analyze",
-    "load_spec",
-    "parse_spec",
-    "plan_sweep",
-    "predict",
-    "run",
-    "run_sweep",
-    "write_netcdf",
-]
+from ._version import __version__ as __version__
+
+# each public name and the module it lives in, imported on first use (PEP 562)
+_LAZY = {
+    "SpecError": "spec",
+    "SweepSpec": "spec",
+    "load_spec": "spec",
+    "parse_spec": "spec",
+    "analyze": "api",
+    "run": "api",
+    "plan_sweep": "engine",
+    "run_sweep": "engine",
+    "write_netcdf": "store",
+}
+# dynax.predict is a callable module: dynax.predict(spec) is the theory on a spec's grid
+_SUBMODULES = ("predict",)
+
+__all__ = sorted([*_LAZY, *_SUBMODULES, "__version__"])
+
+
+def __getattr__(name: str):
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value  # later lookups skip this function
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted([*globals(), *_LAZY, *_SUBMODULES])

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import xarray as xr
 
+from . import interrupt
 from .spec import SweepSpec
 from .store.specs import spec_from
 
@@ -66,6 +67,27 @@ class Progress:
             print(f"  {done}/{total} runs  {rate:.0f} runs/s  ETA {eta}", file=self.stream, flush=True)
 
 
+def _finished_or_refused(spec, out: Path, parts: Path, resume: bool, force: bool, defaulted: bool) -> bool:
+    """True when ``resume`` finds the finished result in ``out``; a SpecError when ``out``
+    may not be written."""
+    from .store.safety import check_target, finished_result, result_attrs
+
+    if out.is_file() and resume and not parts.exists() and finished_result(out, spec.sha256):
+        return True
+    if not (resume and parts.exists()):
+        hint = ""
+        held = result_attrs(out)[0].get("spec_path") if out.is_file() else None
+        if defaulted and held and held != spec.path:
+            hint = (
+                f" (it holds the result of {held}: specs with the same file name in different folders "
+                f"both default to {out})"
+            )
+        check_target(out, force, what="output", hint=hint)
+    elif out.is_dir():
+        check_target(out, force)
+    return False
+
+
 def write_result(
     spec: SweepSpec,
     output: str | Path,
@@ -98,34 +120,20 @@ def write_result(
     from .engine.fits import check_fits
     from .store import build_dataset, write_netcdf
     from .store.parts import recorded_layout
-    from .store.safety import OutputLock, check_target, discard_empty_parts, finished_result, result_attrs
+    from .store.safety import OutputLock, discard_empty_parts
 
     out = Path(output)
     parts = out.with_name(out.name + ".parts")
 
-    def finished_or_refused() -> bool:
-        """True when ``resume`` finds the finished result; a SpecError when the output may
-        not be written (run before planning, and again once the lock is held)."""
-        if out.is_file() and resume and not parts.exists() and finished_result(out, spec.sha256):
-            return True
-        if not (resume and parts.exists()):
-            hint = ""
-            held = result_attrs(out)[0].get("spec_path") if out.is_file() else None
-            if defaulted and held and held != spec.path:
-                hint = (
-                    f" (it holds the result of {held}: specs with the same file name in different folders "
-                    f"both default to {out})"
-                )
-            check_target(out, force, what="output", hint=hint)
-        elif out.is_dir():
-            check_target(out, force)
-        return False
+    def finished_or_refused() -> bool:  # run before planning, and again once the lock is held
+        return _finished_or_refused(spec, out, parts, resume, force, defaulted)
 
     if finished_or_refused():
         return None
     layout = recorded_layout(parts) if resume else None
     if layout is not None and layout.get("spec_sha256") != spec.sha256:
         layout = None  # execute() refuses the mix with a clear message
+    interrupt.stage("planning")
     plan = plan_sweep(spec, chunk_size, memory_budget, devices, layout)
     if check_memory:  # before the lock and the parts: nothing is created for an impossible plan
         check_fits(plan)
@@ -135,13 +143,15 @@ def write_result(
             return None
         existed = parts.exists()
         try:
-            res = execute(
-                plan, progress, parts=parts, resume=resume, shard=shard, scheduler=scheduler,
-                check_memory=False,  # checked above, before the lock
-            )  # fmt: skip
+            with interrupt.cleanup(lambda: discard_empty_parts(parts, existed)):  # on a hard exit too
+                res = execute(
+                    plan, progress, parts=parts, resume=resume, shard=shard, scheduler=scheduler,
+                    check_memory=False,  # checked above, before the lock
+                )  # fmt: skip
         except BaseException:
             discard_empty_parts(parts, existed)
             raise
+        interrupt.stage("writing")
         ds = build_dataset(plan, res, history=history)
         write_netcdf(ds, out)
         shutil.rmtree(parts, ignore_errors=True)

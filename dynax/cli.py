@@ -271,8 +271,8 @@ def _run(args) -> int:
 
 
 def _merge(args) -> int:
-    from .engine import merge_shards
     from .store import write_netcdf
+    from .store.merge import merge_shards
     from .store.safety import check_target
 
     check_target(Path(args.output), args.force, what="merged output")
@@ -308,7 +308,6 @@ def _analyze(args) -> int:
     import xarray as xr
 
     from . import analysis, plot
-    from .predict import theory_dataset
     from .spec import CORE_DIMS, SpecError
     from .store import spec_of, write_netcdf
     from .store.safety import check_target
@@ -347,7 +346,13 @@ def _analyze(args) -> int:
         )
     theory = None
     if args.theory is not None:
-        theory = xr.open_dataset(args.theory) if args.theory else theory_dataset(spec_of(ds, str(path)))
+        if args.theory:
+            theory = xr.open_dataset(args.theory)
+        else:
+            from .predict import theory_dataset  # JAX, for the flows of deep networks
+
+            _jax_setup("analyze")
+            theory = theory_dataset(spec_of(ds, str(path)))
     summary = analysis.summarize(ds, theory)
     summary.attrs["history"] = "dynax " + " ".join(shlex.quote(a) for a in args.argv)
     write_netcdf(summary, out)
@@ -422,45 +427,42 @@ def _gallery(args) -> int:
     return 0
 
 
-def _terminate_as_interrupt():
-    """SIGTERM (a scheduler's time limit, ``kill``, ``docker stop``) ends a run like Ctrl-C:
-    the finished chunks are kept, the lock released, exit 130. Only from the main thread."""
-    import signal
-    import threading
-
-    def handler(signum, frame):
-        raise KeyboardInterrupt
-
-    if threading.current_thread() is threading.main_thread():
-        return signal.signal(signal.SIGTERM, handler)
-    return None
-
-
 def main(argv: list[str] | None = None) -> int:
     program, argv = argv is None, sys.argv[1:] if argv is None else list(argv)  # program: `dynax`
     args = _parser().parse_args(argv)
     args.argv = argv
-    from .sim.scope import guard_cpu_dispatch
+    if args.command in JAX_COMMANDS:
+        _jax_setup(args.command)
+    from . import interrupt
 
-    guard_cpu_dispatch()  # dynax's own process: run CPU computations inline (dynax.sim.scope)
-    previous = _terminate_as_interrupt()
+    restore = interrupt.install()  # SIGTERM as Ctrl-C, and an end within seconds at any stage
     try:
         return _dispatch(args)
     finally:
-        if previous is not None:
-            import signal
-
-            signal.signal(signal.SIGTERM, previous)
+        if restore is not None:
+            restore()
         if program:  # the exiting interpreter's GC pass over JAX's objects took ~0.5 s
             __import__("gc").freeze()
 
 
+# the commands that train or draw data, and so import JAX; `analyze` (unless it computes the
+# theory) and `merge` read and write results with NumPy and xarray alone
+JAX_COMMANDS = ("run", "theory", "validate", "gallery", "bench")
+
+
+def _jax_setup(command: str) -> None:
+    """JAX as dynax's own process runs it: CPU computations inline (dynax.sim.scope), and
+    compiled programs kept on disk (except for `bench`, which times compiles itself)."""
+    from .sim.scope import enable_compilation_cache, guard_cpu_dispatch
+
+    guard_cpu_dispatch()
+    if command != "bench":
+        enable_compilation_cache()
+
+
 def _dispatch(args) -> int:
-    from .sim.scope import enable_compilation_cache
     from .spec import SpecError
 
-    if args.command in ("run", "theory", "analyze", "gallery", "validate"):  # bench times compiles itself
-        enable_compilation_cache()
     try:
         if args.command == "validate":
             return _validate(args)

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "dynax"
 # lowest first; a module may import its own layer and the ones before it
 LAYERS = [
-    ("_version",),
+    ("_version", "interrupt"),
     ("spec",),
     ("theory",),
     ("sim",),

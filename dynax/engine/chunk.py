@@ -9,6 +9,7 @@ import time
 import jax
 import numpy as np
 
+from .. import interrupt
 from ..sim import trainers
 from ..sim.eigen_batch import FusedBatch, initial_weights
 from ..sim.tracker import Outputs
@@ -42,6 +43,7 @@ def _train_batch(plan, group, idx: np.ndarray, cache: StatsCache, compiles, halv
         lr = lr * 0.5**halvings
         inputs = _with_rate(inputs, lr)
     stop = stable.stop_on_rise(plan, group, idx, halvings)
+    interrupt.stage("training")
     out, seconds = trainer.train(group.config, inputs, plan.devices, stop)
     if seconds and compiles is not None:
         compiles.append(seconds)

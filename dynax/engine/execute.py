@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from .. import interrupt
 from ..sim.scope import float64
 from ..spec import SpecError, SweepSpec
 from ..store import FlatResult, build_dataset
@@ -99,6 +100,7 @@ def execute(
         check_fits(plan)
     plan = plan.shard(*shard)
     todo = list(range(len(plan.chunks)))
+    interrupt.stage("allocation")
     res = FlatResult.empty(plan.spec)
     total = sum(plan.groups[plan.chunks[k][0]].n_real(plan.chunks[k][1]) for k in todo)
     done = 0

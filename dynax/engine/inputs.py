@@ -14,9 +14,9 @@ from ..sim.eigen_batch import FusedBatch
 from ..sim.gd import RunInputs
 from ..sim.raw import RawInputs
 from ..spec import INITS, SweepSpec, derived
+from ..spec.runs import RunTable
 from ..theory import hierarchy_levels, hierarchy_modes
 from .rates import auto_rates, raw_rates
-from .runs import RunTable
 
 __all__ = [
     "FusedBatch",

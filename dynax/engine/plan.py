@@ -36,9 +36,9 @@ from ..sim.gd import KernelConfig
 from ..sim.raw import RawConfig
 from ..sim.trainers import GroupFacts
 from ..spec import INITS, OPTIMIZERS, PROTOCOLS, SpecError, SweepSpec, derived
+from ..spec.runs import RunTable, run_table
 from ..spec.variables import computed, recorded
 from .fits import device_memory
-from .runs import RunTable, run_table
 
 __all__ = ["CPU_BUDGET", "Group", "Plan", "default_memory_budget", "plan_sweep"]
 

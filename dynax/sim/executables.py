@@ -14,6 +14,8 @@ from collections import OrderedDict
 import jax
 import numpy as np
 
+from .. import interrupt
+
 __all__ = ["MAX_EXECUTABLES", "clear", "compiled", "vmapped"]
 
 MAX_EXECUTABLES = 64  # the least recently used goes beyond this many
@@ -30,6 +32,7 @@ def compiled(key: tuple, build, *args) -> tuple:
         _cache.move_to_end(key)
         return _cache[key], 0.0
     t0 = time.perf_counter()
+    interrupt.stage("compile")
     exe = build().lower(*args).compile()
     seconds = time.perf_counter() - t0
     _cache[key] = exe

@@ -29,6 +29,7 @@ import time
 import numba
 import numpy as np
 
+from .. import interrupt
 from ..spec import derived
 from .eigen import EigenRuns
 from .fused_step import FAST, epoch_step, row_times, squared_norm
@@ -45,6 +46,7 @@ def compile_seconds(dispatcher, *args) -> float:
     if sig in dispatcher.overloads:
         return 0.0
     t0 = time.perf_counter()
+    interrupt.stage("compile")
     dispatcher.compile(sig)
     return time.perf_counter() - t0
 
@@ -55,7 +57,7 @@ def rotate(w1, eigvecs, dtype_like) -> tuple[np.ndarray, float]:
     return _rotate(w1, eigvecs, dtype_like), seconds
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True, parallel=True, nogil=True)
 def _rotate(w1, eigvecs, dtype_like):
     """``W_1 U`` per run in float64, rounded to the dtype of ``dtype_like`` (numba, not BLAS:
     BLAS threads left spinning after a call halve the kernel's speed on a 2-core machine)."""
@@ -123,7 +125,7 @@ def _track(test, epoch, limit, best, best_epoch):
     return False, best, best_epoch
 
 
-@numba.njit(cache=True, parallel=True, fastmath=FAST)
+@numba.njit(cache=True, parallel=True, nogil=True, fastmath=FAST)
 def _train(
     w1, mids, a, lam, wbar, c, zeta, z_perp, sigma, step, mom, decay, gamma, p, null_modes, record, epochs,
     stop_on_rise, rise_tol, out_train, out_test, out_null, best, best_epoch, diverged, rise_epoch,

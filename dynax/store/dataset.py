@@ -11,7 +11,6 @@ import datetime
 import warnings
 from dataclasses import dataclass, field
 
-import jax
 import numpy as np
 import xarray as xr
 
@@ -21,7 +20,7 @@ from ..spec.variables import PRESENT, VARIABLES, computed
 from .cf import CONVENTIONS, REFERENCES
 from .coords import coordinates, time_coordinate
 
-__all__ = ["Chunk", "FlatResult", "build_dataset", "spec_attrs", "spec_of"]
+__all__ = ["MACHINE_ATTRS", "Chunk", "FlatResult", "build_dataset", "machine_attrs", "spec_attrs", "spec_of"]
 
 
 class _ByName:
@@ -81,8 +80,29 @@ class FlatResult(_ByName):
         self.present |= mask
 
 
-def build_dataset(plan, res: FlatResult, history: str = "") -> xr.Dataset:
-    """Label the flat results of a plan (:func:`dynax.engine.execute`) as the result Dataset."""
+# where the runs were trained: attributes a merge of shards copies from its first shard
+MACHINE_ATTRS = ("jax_version", "backend", "device_kind", "kernel", "chunk_size", "devices")
+
+
+def machine_attrs(plan) -> dict:
+    """Where a plan's runs train: this process's JAX and device, the trainers of its groups."""
+    import jax  # here, not at the top: reading and merging results imports no JAX
+
+    return {
+        "jax_version": jax.__version__,
+        "backend": jax.default_backend(),
+        "device_kind": jax.devices()[0].device_kind,
+        # which trainer ran: train.kernel and what it resolved to (also in the parts' layout hash)
+        "kernel": f"{plan.spec.train.kernel}: " + ", ".join(dict.fromkeys(g.trainer for g in plan.groups)),
+        "chunk_size": int(max(g.chunk_size for g in plan.groups)),
+        "devices": int(plan.devices),
+    }
+
+
+def build_dataset(plan, res: FlatResult, history: str = "", machine: dict | None = None) -> xr.Dataset:
+    """Label the flat results of a plan (:func:`dynax.engine.execute`) as the result Dataset;
+    ``machine``: :data:`MACHINE_ATTRS` given (a merge: the shards'), else this process's
+    (:func:`machine_attrs`). ``plan`` needs only ``spec`` when ``machine`` is given."""
     spec: SweepSpec = plan.spec
     dims, shape = spec.dims, spec.shape
     coords = coordinates(spec)
@@ -104,7 +124,6 @@ def build_dataset(plan, res: FlatResult, history: str = "") -> xr.Dataset:
                     var = var.reduce(np.nanmax, dim=other)
             var.attrs = v.label(spec)
         data_vars[v.name] = var
-    dev = jax.devices()[0]
     created = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     attrs = {
         "Conventions": CONVENTIONS,
@@ -121,15 +140,9 @@ def build_dataset(plan, res: FlatResult, history: str = "") -> xr.Dataset:
         "n_in": int(spec.problem.n_in),
         "n_out": int(spec.problem.n_out),
         "loss": spec.train.loss,
-        "jax_version": jax.__version__,
-        "backend": jax.default_backend(),
-        "device_kind": dev.device_kind,
+        **{k: v for k, v in (machine or machine_attrs(plan)).items() if k in MACHINE_ATTRS},
         "created": created,
         "history": f"{created}: {history}" if history else created,
-        "chunk_size": int(max(g.chunk_size for g in plan.groups)),
-        # which trainer ran: train.kernel and what it resolved to (also in the parts' layout hash)
-        "kernel": f"{spec.train.kernel}: " + ", ".join(dict.fromkeys(g.trainer for g in plan.groups)),
-        "devices": int(plan.devices),
     }
     for name in ("width", "init", "init_scale", "optimizer", "learning_rate"):
         if name not in dims:

@@ -7,7 +7,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..spec import INITS, OPTIMIZERS, PROTOCOLS, Auto, SweepSpec, derived
+from . import derived
+from .model import INITS, OPTIMIZERS, PROTOCOLS, Auto, SweepSpec
 
 __all__ = ["RunTable", "run_table"]
 

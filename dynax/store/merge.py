@@ -1,14 +1,16 @@
-"""Merge the full-shape outputs of ``--shard`` runs into one result (``dynax merge``)."""
+"""Merge the full-shape outputs of ``--shard`` runs into one result (``dynax merge``): NumPy
+and xarray only (no JAX, no plan: the shards say where they ran)."""
 
 from __future__ import annotations
+
+from types import SimpleNamespace
 
 import numpy as np
 import xarray as xr
 
-from ..sim import trainers
 from ..spec import SpecError
-from ..store import FlatResult, build_dataset, spec_of
-from .plan import plan_sweep
+from ..spec.runs import run_table
+from .dataset import MACHINE_ATTRS, FlatResult, build_dataset, spec_of
 
 __all__ = ["merge_shards"]
 
@@ -56,8 +58,7 @@ def merge_shards(paths, history: str = "") -> xr.Dataset:
     res = FlatResult.empty(spec)
     for ds, mask in zip(dss, present, strict=True):
         res.fill(ds, mask)
-    ran = kernels.pop().partition(":")[2].replace(",", " ").split()
-    plan = plan_sweep(spec, kernel=trainers.kernel_of(ran))
     if "learning_rate_used" not in dss[0]:  # a fixed rate: the same in every part
-        res["learning_rate_used"][:] = plan.table.lr
-    return build_dataset(plan, res, history=history)
+        res["learning_rate_used"][:] = run_table(spec).lr
+    machine = {k: dss[0].attrs[k] for k in MACHINE_ATTRS if k in dss[0].attrs}  # where the shards ran
+    return build_dataset(SimpleNamespace(spec=spec), res, history=history, machine=machine)
