@@ -41,3 +41,26 @@ def test_scaling_plot_draws_a_report(tmp_path):
     sc = {"xla": axes, "fused": axes, "depth_closed_form_1": 2e5, "caches": {"L1": 49152, "L2": 1 << 20}}
     bench.plot_scaling({"scaling": sc, "device_kind": "cpu", "machine": "test"}, tmp_path / "s.png")
     assert (tmp_path / "s.png").stat().st_size > 10_000
+
+
+def test_end_to_end_peer_trains_the_same_sweep_in_law(tmp_path):
+    """The plain jit(vmap) peer of the end-to-end benchmark draws its own data, so it agrees
+    with dynax in law: its seed-mean E_g at the first and last recorded epochs is within 4
+    standard errors of dynax's (N = N_h = 20, 8 N/P x 2 SNRs x 16 seeds, 300 epochs)."""
+    from dynax.bench.end_to_end import END_TO_END, plain_jit_vmap
+
+    over = [
+        "problem.n_in=20",
+        "model.width=20",
+        "grid.seed={count=16}",
+        "grid.snr=[0.5, 8.0]",
+        "train.epochs=300",
+    ]
+    spec = parse_spec(END_TO_END, "<bench end-to-end>", over)
+    peer, _ = plain_jit_vmap(spec)
+    ds = engine.run_sweep(spec)
+    ours = ds.test_error.transpose(*spec.dims, "epoch").values.reshape(peer.shape)
+    for j in (0, -1):
+        a, b = peer[:, j].reshape(-1, 16), ours[:, j].reshape(-1, 16)  # (cell, seed)
+        se = np.sqrt(a.var(1, ddof=1) / 16 + b.var(1, ddof=1) / 16)
+        assert np.all(np.abs(a.mean(1) - b.mean(1)) < 4 * se), (j, a.mean(1), b.mean(1), se)

@@ -14,6 +14,10 @@ rates, those dynax chose with ``learning_rate = {auto = 0.5}``):
    Pallas kernel (``train.kernel = "pallas"``: the same scheme, one program per network);
 5. ``closed_form``: dynax's depth-1 closed form.
 
+And a whole sweep end to end (:mod:`dynax.bench.end_to_end`): ``dynax run`` of 256 depth-2
+networks from the spec to the netCDF file against one plain ``jit(vmap)`` program that
+draws, trains and evaluates the same sweep.
+
 dynax's contenders are timed as the best of two runs of the whole workload (a shared
 machine's speed drifts between runs); the headline is dynax's fastest path.
 

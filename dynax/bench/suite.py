@@ -25,6 +25,7 @@ from .contenders import (
     subset,
     warm,
 )
+from .end_to_end import end_to_end
 from .machine import cache_sizes, host, machine_peaks, peak_rss_bytes, rss_reset
 
 STANDARD = """
@@ -322,6 +323,8 @@ def run_bench(quick: bool = False, output: str | Path | None = None, log=print) 
     path.parent.mkdir(parents=True, exist_ok=True)
     report.update(standard(quick, peaks, log))
     path.write_text(json.dumps(report, indent=1))  # the standard workload kept if scaling is cut short
+    report["end_to_end"] = end_to_end(log, epochs=200 if quick else None)
+    path.write_text(json.dumps(report, indent=1))
     report["scaling"] = scaling(quick, log)
     path.write_text(json.dumps(report, indent=1))
     plot_scaling(report, path.with_suffix(".png"))
@@ -350,4 +353,10 @@ def table(report: dict) -> str:
                 f"{100 * e['flops_fraction_of_peak']:12.2f}  {100 * e['bytes_fraction_of_peak']:9.2f}  "
                 f"{speed}"
             )
+    e2e = report.get("end_to_end")
+    if e2e:
+        rows.append(
+            f"end to end ({e2e['networks']} depth-2 networks, {e2e['epochs']} epochs, spec to curves): "
+            f"dynax {e2e['dynax_s']:.2f} s, plain jit(vmap) {e2e['jit_vmap_s']:.2f} s: {e2e['speedup']:.1f}x"
+        )
     return "\n".join(rows)
