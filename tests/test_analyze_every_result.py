@@ -78,3 +78,27 @@ def test_a_git_archive_copy_knows_its_commit(tmp_path):
     raw = tmp_path / "raw.txt"
     raw.write_text("$Format:%H$\n")
     assert archived_commit(raw) == "unknown" and archived_commit(tmp_path / "none.txt") == "unknown"
+
+
+@pytest.mark.slow  # builds a wheel (~15 s, setuptools fetched for the isolated build)
+def test_a_wheel_built_from_a_checkout_knows_its_commit(tmp_path):
+    """setup.py's build hook writes the checkout's commit into the wheel's _commit.txt (the
+    source file keeps git's placeholder)."""
+    import subprocess
+    import sys
+    import zipfile
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True)
+    if head.returncode != 0:
+        pytest.skip("not a git checkout")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", str(root), "--no-deps", "-q", "-w", str(tmp_path)],
+        check=True,
+        capture_output=True,
+    )
+    (wheel,) = tmp_path.glob("dynax-*.whl")
+    recorded = zipfile.ZipFile(wheel).read("dynax/_commit.txt").decode().strip()
+    assert recorded.split("+")[0] == head.stdout.strip()
+    assert (root / "dynax" / "_commit.txt").read_text().startswith("$Format")
