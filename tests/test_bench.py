@@ -43,6 +43,7 @@ def test_scaling_plot_draws_a_report(tmp_path):
     assert (tmp_path / "s.png").stat().st_size > 10_000
 
 
+@pytest.mark.slow  # ~10 s: the benchmark's peer, like the contenders' agreement above
 def test_end_to_end_peer_trains_the_same_sweep_in_law(tmp_path):
     """The plain jit(vmap) peer of the end-to-end benchmark draws its own data, so it agrees
     with dynax in law: its seed-mean E_g at the first and last recorded epochs is within 4

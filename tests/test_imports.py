@@ -31,7 +31,7 @@ def test_import_dynax_imports_no_jax_until_a_name_needs_it():
     "argv",
     [
         ["analyze", RESULT, "-o", "{tmp}/s.nc", "--figures", "{tmp}/figs"],
-        ["merge", "{tmp}/m.nc", RESULT],
+        pytest.param(["merge", "{tmp}/m.nc", RESULT], marks=pytest.mark.slow),  # ~4 s; sibling: analyze
     ],
     ids=["analyze", "merge"],
 )

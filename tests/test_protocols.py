@@ -65,6 +65,7 @@ def test_online_examples_are_the_stored_ones_and_align_with_replay():
     assert float(abs(on.test_error.isel(epoch=3) - rep.test_error.isel(epoch=3)).min()) > 1e-6
 
 
+@pytest.mark.slow  # ~13 s; its sibling: test_raw_path_with_linear_activation_equals_sufficient_statistics
 def test_replay_with_batch_p_equals_full_batch_gd():
     p = 24
     grid = "depth = [1, 2]\nn_over_p = [0.5]\nsnr = [0.5, 8.0]\nseed = { count = 2 }"
