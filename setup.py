@@ -2,7 +2,7 @@
 checkout records its commit in ``dynax/_commit.txt``, which ``dynax._version`` reads where no
 git checkout is at hand (an installed wheel), so every result it writes names its commit."""
 
-import subprocess
+import importlib.util
 from pathlib import Path
 
 from setuptools import setup
@@ -13,16 +13,13 @@ HERE = Path(__file__).resolve().parent
 
 
 def _commit() -> str | None:
-    """HEAD of the checkout being built (``+dirty`` when tracked files differ), or None."""
-    try:
-        run = lambda *a: subprocess.run(  # noqa: E731
-            ["git", "-C", str(HERE), *a], capture_output=True, text=True, timeout=10, check=True
-        ).stdout.strip()
-        commit = run("rev-parse", "HEAD")
-        dirty = run("status", "--porcelain", "--untracked-files=no", "--", "dynax")
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return commit + ("+dirty" if dirty else "") if commit else None
+    """The checkout's commit as dynax records it (``dynax._version.git_commit``, loaded from its
+    file: the package itself is not importable while it builds), or None outside a checkout."""
+    spec = importlib.util.spec_from_file_location("_dynax_version", HERE / "dynax" / "_version.py")
+    version = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(version)
+    commit = version.git_commit()
+    return None if commit == "unknown" or commit.startswith("$") else commit
 
 
 def _record(package_dir: Path) -> None:
