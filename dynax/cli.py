@@ -187,7 +187,7 @@ def _validate(args) -> int:
               f"{spec.problem.n_out} features, flip {', '.join(f'{f:g}' for f in h.flip)}")  # fmt: skip
     print(f"groups      {len(plan.groups)} compile group(s)")
     for gi, g in enumerate(plan.groups):
-        per_call = plan.bytes_per_run[gi] * g.batch
+        per_call = plan.call_bytes(gi)
         print(
             f"  {g.label():45s} {len(g.runs):7d} runs  batch {g.batch:6d}  chunk {g.chunk_size:7d}  "
             f"{g.n_chunks:5d} chunk(s)  ~{report.mib(per_call)} per call and device"
@@ -199,11 +199,11 @@ def _validate(args) -> int:
         )
     memory = device_memory()
     for gi, g in enumerate(plan.groups):
-        per_call = plan.bytes_per_run[gi] * g.batch
+        per_call = plan.call_bytes(gi)
         if memory and per_call > memory:
             print(
                 f"warning: {g.label()}: ~{report.mib(per_call)} per call is more than this device's memory "
-                f"(~{report.mib(memory)}); one run alone needs ~{report.mib(plan.bytes_per_run[gi])}: "
+                f"(~{report.mib(memory)}); one run alone needs ~{report.mib(plan.alone_bytes(gi))}: "
                 f"lower n_in or width, or record fewer epochs"
             )
     check_fits(plan)  # what dynax run would refuse: a SpecError, exit 2

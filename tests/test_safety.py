@@ -367,3 +367,37 @@ def test_an_impossible_plan_is_refused_before_anything_is_made(tmp_path, monkeyp
     monkeypatch.setattr(fits, "host_memory", lambda: 64)  # bytes: the result itself cannot be held
     with pytest.raises(dynax.SpecError, match="of host memory"):
         dynax.run(dynax.load_spec(spec), progress=False)
+
+
+@pytest.mark.parametrize("optimizer, dtype, seeds", [("gd", "float32", 1), ("adam", "float64", 4)])
+def test_the_memory_estimate_covers_the_compiled_kernel(optimizer, dtype, seeds):
+    """The plan's bytes per compiled call (a run alone: what refuses an impossible plan; a
+    batch: what sizes it) are at least what XLA's compiled GD kernel says it needs (arguments,
+    outputs and temporaries), at a width where the weights dominate, and within 1.6x of it
+    (adam in a batch: 6 copies of the weights counted, 4 held per run).
+    (A run alone had been counted like a run in a batch, 4 copies of the weights, where the
+    program holds 8 in float32: a run at width 1e7 grew past twice its estimate.)"""
+    import jax
+
+    from dynax import engine
+    from dynax.sim import trainers
+
+    spec = dynax.parse_spec(
+        spec_text(
+            f"depth = [2]\nn_over_p = 1.0\nsnr = 1.0\nseed = {{ count = {seeds} }}",
+            "n_in = 20",
+            "width = 3000",
+            f"epochs = 5\nkernel = 'xla'\noptimizer = '{optimizer}'\nlearning_rate = 0.001\n"
+            f"dtype = '{dtype}'",
+        )
+    )
+    plan = engine.plan_sweep(spec)
+    group = plan.groups[0]
+    trainer = trainers.trainer(group.trainer)
+    inputs, _ = engine.inputs.chunk_inputs(plan, group, group.chunk(0, 1), engine.inputs.stats_cache(plan))
+    program = lambda: trainer.program(group.config)  # noqa: E731
+    exe, _ = trainers.executables.compiled((trainer.name, group.config, 1), program, inputs)
+    m = exe.memory_analysis()
+    need = m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes
+    assert group.batch == jax.tree.leaves(inputs)[0].shape[0] == min(seeds, 4)
+    assert need <= plan.call_bytes(0) <= 1.6 * need

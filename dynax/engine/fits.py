@@ -44,7 +44,7 @@ def check_fits(plan, device: int | None = None, host: int | None = None) -> None
     fix = "lower problem.n_in or model.width, or record fewer epochs (train.record)"
     force = "; --no-memory-check (check_memory=False in Python) runs it anyway"
     for gi, g in enumerate(plan.groups):
-        need = plan.bytes_per_run[gi]
+        need = plan.alone_bytes(gi)
         if device and need > device:
             raise SpecError(
                 f"{spec.path}: one run of `{g.label()}` needs ~{_size(need)}, more than this device's "

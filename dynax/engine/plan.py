@@ -115,6 +115,16 @@ class Plan:
         groups = [dataclasses.replace(g, runs=g.runs[take[g.runs]]) for g in self.groups]
         return dataclasses.replace(self, groups=groups, shard_of=(i, n))
 
+    def alone_bytes(self, gi: int) -> int:
+        """Estimated bytes of one run of group ``gi`` trained alone (a batch of one)."""
+        g = self.groups[gi]
+        return trainers.trainer(g.trainer).alone_bytes(g.config)
+
+    def call_bytes(self, gi: int) -> int:
+        """Estimated bytes of one compiled call of group ``gi`` on one device."""
+        g = self.groups[gi]
+        return self.alone_bytes(gi) if g.batch == 1 else self.bytes_per_run[gi] * g.batch
+
     @property
     def chunks(self) -> list[tuple[int, int]]:
         """Every (group, chunk) in execution order; the global chunk id is the position."""
