@@ -1,13 +1,16 @@
 """Bit-identity baselines for a change that must not move any number (a redesign).
 
     python benchmarks/baselines.py make DIR        # run every case below, write DIR/<case>.nc
-    python benchmarks/baselines.py compare OLD NEW [--except-halved]
+    python benchmarks/baselines.py compare OLD NEW [--except-halved] [--report]
 
 Run ``make`` with the code before the change (e.g. in a ``git worktree`` of the commit) and
 after it, then ``compare``: every data variable of OLD must equal NEW's bit for bit
 (``xarray.testing.assert_equal``; attributes may differ, variables NEW adds are listed).
 ``--except-halved`` leaves out runs whose automatic rate was halved after a rise
 (``rate_halvings > 0``), the one behaviour the stable-rate change (issue 26) meant to change.
+``--report`` says, for a sweep that differs, by how much: per variable the largest difference
+relative to the variable's largest magnitude (floats, NaN where one side is NaN and the other
+not) or the count of entries that differ (integers), for a change whose tolerance is stated.
 
 The cases: the quickstart; the tests/baselines sweeps; one small sweep per trainer (closed
 form, XLA kernel, fused CPU kernel, Pallas in interpret mode, raw-data: online, minibatch,
@@ -121,7 +124,7 @@ def make(out: Path, names=None) -> None:
         print(f"{name:28s} {ds.diverged.size:6d} runs  {time.perf_counter() - t0:6.1f} s", flush=True)
 
 
-def compare(old: Path, new: Path, except_halved: bool) -> int:
+def compare(old: Path, new: Path, except_halved: bool, report: bool = False) -> int:
     import xarray as xr
 
     bad = 0
@@ -144,8 +147,29 @@ def compare(old: Path, new: Path, except_halved: bool) -> int:
             print(f"{path.stem:28s} equal{note}" + (f"; new variables {added}" if added else ""))
         except AssertionError as e:
             bad += 1
-            print(f"{path.stem:28s} DIFFERS{note}: {str(e)[:1500]}")
+            print(f"{path.stem:28s} DIFFERS{note}: " + (_report(a, b) if report else str(e)[:1500]))
     return bad
+
+
+def _report(a, b) -> str:
+    """How far each data variable of ``b`` is from ``a``'s (see the module's ``--report``)."""
+    import numpy as np
+
+    out = []
+    for v in a.data_vars:
+        x, y = a[v].values, b[v].values
+        if np.issubdtype(x.dtype, np.floating):
+            both = np.isfinite(x) & np.isfinite(y)
+            if (np.isnan(x) != np.isnan(y)).any():
+                out.append(f"{v}: NaN in one only at {int((np.isnan(x) != np.isnan(y)).sum())}")
+            elif both.any():
+                scale = np.max(np.abs(x[both])) or 1.0
+                d = np.max(np.abs(x[both] - y[both])) / scale
+                if d:
+                    out.append(f"{v}: {d:.1e}")
+        elif (x != y).any():
+            out.append(f"{v}: {int((x != y).sum())} of {x.size} differ")
+    return "; ".join(out) or "attributes or coordinates only"
 
 
 if __name__ == "__main__":
@@ -153,6 +177,8 @@ if __name__ == "__main__":
     if cmd == "make":
         make(Path(args[0]), args[1:])
     elif cmd == "compare":
-        sys.exit(1 if compare(Path(args[0]), Path(args[1]), "--except-halved" in args) else 0)
+        sys.exit(
+            1 if compare(Path(args[0]), Path(args[1]), "--except-halved" in args, "--report" in args) else 0
+        )
     else:
         raise SystemExit(__doc__)

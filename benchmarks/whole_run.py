@@ -8,9 +8,9 @@ phase of the second by wrapping the functions that do it:
   dask import  ``dask.array``, which xarray imports when the run builds its first Dataset
                (dask is installed with dynax, for lazy reads); timed here, before the run
   plan         planning the sweep (``plan_sweep``)
-  statistics   each seed's sufficient statistics (``StatsCache``: the examples, drawn by a
-               JAX program traced in this process, the factor L and the eigendecompositions
-               per (seed, P))
+  statistics   each seed's sufficient statistics (``StatsCache``: the examples, drawn by one
+               JAX program, and one eigendecomposition per (seed, P)); the draws' compile
+               (tracing and lowering it, and loading it from the cache) is in compile
   weights      the initial weights, drawn and rotated into each run's eigenbasis
   eigen data   each (seed, P)'s O(N) vectors for the eigenbasis kernels
   compile      compiling (or loading from the caches) every program the run needs
@@ -57,18 +57,22 @@ def _child(spec: str, out: str) -> dict:
 
     phases["dask import"] = time.perf_counter() - t
 
+    from dynax.sim.executables import compile_total
+
     def timed(module, name, phase, minus_compile=False):
         """Wrap ``module.name`` so that its calls add to ``phase`` (its compile seconds, the
-        last element of what it returns, left out with ``minus_compile``); ``module`` a
-        dotted name (a package may shadow its module by a function of the same name) or a class."""
+        last element of what it returns, left out with ``minus_compile``, and any XLA
+        compile inside it always); ``module`` a dotted name (a package may shadow its module
+        by a function of the same name) or a class."""
         if isinstance(module, str):
             module = importlib.import_module(module)
         original = getattr(module, name)
 
         def wrapper(*args, **kwargs):
-            t = time.perf_counter()
+            t, c = time.perf_counter(), compile_total()
             value = original(*args, **kwargs)
-            seconds = time.perf_counter() - t - (value[-1] if minus_compile else 0.0)
+            inner = value[-1] if minus_compile else compile_total() - c
+            seconds = time.perf_counter() - t - inner
             phases[phase] = phases.get(phase, 0.0) + seconds
             return value
 

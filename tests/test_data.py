@@ -1,12 +1,18 @@
 """Common random numbers: keys from a run's coordinates, nested data, paired inits."""
 
 import itertools
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
+import pytest
 from conftest import spec_text
 
 from dynax import parse_spec, run_sweep
 from dynax.sim import data
+from dynax.sim.ridge import ridge_error
 
 
 def test_teacher_and_examples_are_nested_across_p():
@@ -25,6 +31,77 @@ def test_teacher_and_examples_are_nested_across_p():
         np.testing.assert_allclose(f[:12] @ f[:12].T, x.T @ x, atol=1e-12)
     assert not np.allclose(data.seed_stats(0, 5, [10], 12, 2, 1.0).teacher, big.teacher)
     assert not np.allclose(data.seed_stats(1, 4, [10], 12, 2, 1.0).teacher, big.teacher)
+
+
+@pytest.mark.parametrize(
+    "n_out, p_values, inputs",
+    [
+        (1, [8, 29, 30, 31, 90], "gaussian"),
+        (3, [12, 33, 34, 80], "gaussian"),
+        (2, [6, 30, 70], "whitened"),
+        (2, [5, 20, 31], "gaussian"),  # fewer than N + N_out examples: the raw data is L
+    ],
+)
+def test_statistics_from_one_decomposition_equal_their_definitions(n_out, p_values, inputs):
+    """Each (seed, P)'s statistics come from one eigendecomposition of Σ_xx (the factor built
+    in its eigenbasis with more than N + N_out examples, the raw data with fewer): each equals
+    its definition on the examples themselves, to float64 rounding times Σ_xx's condition
+    number κ (largest over smallest nonzero eigenvalue: ~1e4 near P = N)."""
+    n_in, sigma = 30, 0.3
+    st = data.seed_stats(0, 7, p_values, n_in, n_out, 1.0, eigen=True, inputs=inputs)
+    x_all, z_all = (np.asarray(v) for v in data.examples(data.data_key(0, 7), n_in, n_out, max(p_values)))
+    w_bar = st.teacher
+    eps = np.finfo(np.float64).eps
+    for j, p in enumerate(p_values):
+        x, z = x_all[:p], z_all[:p]
+        if inputs == "whitened":
+            x = data.whiten(x)
+        sxx = x.T @ x
+        lam = np.linalg.eigvalsh(sxx)
+        kappa = lam[-1] / lam[lam > 1e-10 * lam[-1]].min()
+        gram = np.concatenate([x, z], 1).T @ np.concatenate([x, z], 1)
+        f = st.factor[j]
+        np.testing.assert_allclose(f @ f.T, gram, rtol=0, atol=100 * eps * np.abs(gram).max())
+        np.testing.assert_allclose(st.lam_max[j], lam[-1], rtol=100 * eps)
+        # the min-norm least-squares solution at noise σ: ‖w̄ Π + σ zᵀ X⁺ᵀ‖² = aa + 2σ ag + σ² gg
+        pinv = np.linalg.pinv(x, rcond=1e-5)  # singular values below 1e-5 σ_max: λ < 1e-10 λ_max
+        w_ls = (x @ w_bar.T + sigma * z).T @ pinv.T
+        aa, ag, gg = st.ls_terms[j]
+        tol = 1e3 * eps * kappa
+        np.testing.assert_allclose(aa + 2 * sigma * ag + sigma**2 * gg, np.sum(w_ls**2), rtol=tol)
+        for gamma in (1e-3, 0.1, 1.0, 10.0):  # ridge on these examples, solved directly
+            w = np.linalg.solve(sxx + gamma * np.eye(n_in), x.T @ (x @ w_bar.T + sigma * z)).T
+            direct = np.sum((w - w_bar) ** 2) / (n_in * n_out) + sigma**2
+            got = ridge_error(st.ls_spectrum[j], float(np.sum(w_bar**2)), sigma, gamma, n_in, n_out)
+            np.testing.assert_allclose(got, direct, rtol=tol)
+        u, ev = st.eigvecs[j], st.eigvals[j]
+        np.testing.assert_allclose(u.T @ u, np.eye(n_in), atol=100 * eps)
+        np.testing.assert_allclose(u @ np.diag(ev) @ u.T, sxx, atol=100 * eps * lam[-1])
+        np.testing.assert_allclose(u @ st.rotated[j], f[:n_in], atol=100 * eps * np.sqrt(lam[-1]))
+
+
+THREADS = """
+import sys, numpy as np
+from dynax.sim import data
+st = data.seed_stats(0, 1, [333, 120, 90], 100, 2, 1.0, eigen=True)
+np.savez(sys.argv[1], *st)
+"""
+
+
+def test_statistics_do_not_depend_on_blas_threads(tmp_path):
+    """The host's linear algebra runs on one BLAS thread per P (OpenBLAS's eigendecompositions
+    and products change in their last bits with its thread count): the same numbers here
+    (a thread per core) and in a process held to one BLAS thread."""
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    out = tmp_path / "one.npz"
+    root = Path(__file__).resolve().parents[1]
+    subprocess.run([sys.executable, "-c", THREADS, str(out)], check=True, env=env, cwd=root, timeout=300)
+    one = np.load(out)
+    here = data.seed_stats(0, 1, [333, 120, 90], 100, 2, 1.0, eigen=True)
+    for name, mine, theirs in zip(
+        here._fields, here, (one[f"arr_{i}"] for i in range(len(here))), strict=True
+    ):
+        np.testing.assert_array_equal(mine, theirs, err_msg=name)
 
 
 def test_same_noise_pattern_at_every_snr():

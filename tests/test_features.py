@@ -9,7 +9,7 @@ import pytest
 from conftest import spec_text
 
 from dynax import parse_spec, predict, run_sweep, theory
-from dynax.sim import data, raw
+from dynax.sim import data, raw, teachers
 from dynax.sim.init import InitConfig, init_from
 from dynax.spec import INITS
 
@@ -60,7 +60,9 @@ def test_closed_form_readout_is_the_engines_gd_on_its_own_test_set():
     for seed in range(3):
         key = data.data_key(spec.seed, seed)
         x, z = (np.asarray(a) for a in data.examples(key, pr.n_in, 1, p))
-        tv, ta = (np.asarray(a) for a in data.teacher_params(key, "relu", pr.n_in, 1, 1.0, pr.teacher_width))
+        tv, ta = (
+            np.asarray(a) for a in teachers.teacher_params(key, "relu", pr.n_in, 1, 1.0, pr.teacher_width)
+        )
         tkey = jax.random.fold_in(data.run_key(spec.seed, seed), data.TEST_STREAM)
         test_x = np.asarray(data.examples(tkey, pr.n_in, 1, pr.n_test)[0])
         test_f = np.maximum(test_x @ tv.T, 0.0) @ ta[0]

@@ -204,7 +204,7 @@ def test_gallery_rebuilds_a_result_spec_with_its_overrides(tmp_path):
     from dynax.cli import main
     from dynax.gallery.common import realized_teacher_var
     from dynax.gallery.frozen_subspace import _teacher_null
-    from dynax.sim import data
+    from dynax.sim import data, teachers
 
     out = tmp_path / "frozen_subspace" / "frozen_subspace.nc"
     tiny = ["grid.depth=[1]", "grid.n_over_p=[2.0]", "grid.init_scale=[0.1]", "grid.seed={count=2}"]
@@ -214,7 +214,7 @@ def test_gallery_rebuilds_a_result_spec_with_its_overrides(tmp_path):
     ((ds, th),) = gallery.load("frozen_subspace", tmp_path)
     assert th.attrs["spec_sha256"] == ds.attrs["spec_sha256"] and "seed=5" in th.attrs["spec_overrides"]
     teachers = [
-        np.asarray(data.teacher(data.data_key(root, s), 8, 1, 1.0)) for root in (5, 0) for s in (0, 1)
+        np.asarray(teachers.teacher(data.data_key(root, s), 8, 1, 1.0)) for root in (5, 0) for s in (0, 1)
     ]
     np.testing.assert_allclose(realized_teacher_var(ds), [np.mean(t**2) for t in teachers[:2]], rtol=1e-12)
     assert not np.allclose(realized_teacher_var(ds), [np.mean(t**2) for t in teachers[2:]])

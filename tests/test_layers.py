@@ -249,7 +249,7 @@ import dynax
 from dynax.gallery.common import realized_teacher_var
 from dynax.gallery.nonlinear import hidden_spectrum
 from dynax.predict import theory_dataset
-from dynax.sim import data
+from dynax.sim import data, teachers
 from dynax.sim.scope import x64
 spec = dynax.parse_spec(
     "[grid]\\ndepth = 2\\nn_over_p = [0.25]\\nsnr = [1.0]\\nseed = {count = 2}\\n[problem]\\nn_in = 6\\n"
@@ -261,7 +261,8 @@ ds = dynax.run_sweep(spec)
 theory_dataset(spec, n=50)
 hidden_spectrum(ds, widths=(30,), n_seeds=2)
 with x64():
-    expect = [float(np.mean(np.asarray(data.teacher(data.data_key(0, s), 6, 1, 1.0)) ** 2)) for s in (0, 1)]
+    draws = [np.asarray(teachers.teacher(data.data_key(0, s), 6, 1, 1.0)) for s in (0, 1)]
+    expect = [float(np.mean(w**2)) for w in draws]
 np.testing.assert_array_equal(realized_teacher_var(ds).values, expect)
 from dynax.sim import gd  # a single run by hand, as the README's moved-names table points to
 st = data.seed_stats(0, 0, [6], 6, 1, 1.0)

@@ -39,6 +39,9 @@ def _train_batch(plan, group, idx: np.ndarray, cache: StatsCache, compiles, halv
     its rates; ``halvings`` (per run) divide the automatic rates by 2^h (a retrain)."""
     trainer = trainers.trainer(group.trainer)
     inputs, lr = BUILDERS[trainer.inputs](plan, group, idx, cache)
+    drawn = cache.take_compile_seconds()  # the data's draws compiled on the way
+    if drawn and compiles is not None:
+        compiles.append(drawn)
     if halvings is not None and halvings.any():
         lr = lr * 0.5**halvings
         inputs = _with_rate(inputs, lr)

@@ -9,7 +9,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..sim import data, ridge, trainers
+from ..sim import data, executables, ridge, trainers
 from ..sim.eigen_batch import FusedBatch
 from ..sim.gd import RunInputs
 from ..sim.raw import RawInputs
@@ -45,6 +45,13 @@ class StatsCache:
         per_seed = (self.p_bucket + spec.problem.n_test) * (n + no) + n * n
         self.raw_capacity = max(1, max_bytes // (per_seed * 8))
         self.ridge: dict = {}  # (seed, P index, σ_ε) -> the ridge baselines of that data
+        self.compile_s = 0.0  # seconds compiling the data's programs, not yet reported
+
+    def take_compile_seconds(self) -> float:
+        """The seconds spent compiling the data's draws since the last call (a run counts
+        them with its trainers' compiles)."""
+        seconds, self.compile_s = self.compile_s, 0.0
+        return seconds
 
     def raw(self, seed: int) -> data.RawData:
         """The raw examples, teacher and test set of a seed (the raw-data path)."""
@@ -60,7 +67,7 @@ class StatsCache:
         if seed in self.items:
             self.items.move_to_end(seed)
             return self.items[seed]
-        pr = self.spec.problem
+        pr, t = self.spec.problem, executables.compile_total()
         st = data.problem_stats(
             self.spec.seed,
             seed,
@@ -69,6 +76,7 @@ class StatsCache:
             self.eigen,
             self.spec.n_val if self.spec.train.validation else None,
         )
+        self.compile_s += executables.compile_total() - t
         self.items[seed] = st
         while len(self.items) > self.capacity:
             self.items.popitem(last=False)

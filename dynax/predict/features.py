@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 
-from ..sim import data
+from ..sim import data, teachers
 from ..sim.raw import RawConfig, feature_layer, initial_weights
 from ..sim.scope import float64
 from ..spec import INITS, Auto, SweepSpec, derived
@@ -61,7 +61,7 @@ def _run(spec: SweepSpec, v: dict, cache: dict, epochs):
     if (seed, p) not in cache:
         key = data.data_key(spec.seed, seed)
         xs, zs = (np.asarray(a) for a in data.examples(key, pr.n_in, 1, p))
-        tv, ta = data.teacher_params(key, "relu", pr.n_in, 1, pr.teacher_var, pr.teacher_width)
+        tv, ta = teachers.teacher_params(key, "relu", pr.n_in, 1, pr.teacher_var, pr.teacher_width)
         cache[(seed, p)] = (xs, zs[:, 0], np.asarray(tv), np.asarray(ta)[0])
     xs, zs, tv, ta = cache[(seed, p)]
     fl = np.asarray(feature_layer(spec.seed, seed, width, pr.n_in))

@@ -36,21 +36,24 @@ meant to run inside :func:`dynax.sim.scope.x64`, which the host functions here e
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from ..spec import derived
+from . import executables
 from .scope import float64
+from .teachers import teacher, teacher_apply, teacher_params
 
 __all__ = [
-    "TEACHERS",
     "RawData",
     "SeedStats",
-    "Teacher",
     "data_key",
     "example",
     "examples",
@@ -64,10 +67,7 @@ __all__ = [
     "seed_stats",
     "seed_teacher",
     "spectral_teacher",
-    "teacher",
-    "teacher_apply",
     "teacher_modes",
-    "teacher_params",
     "whiten",
 ]
 
@@ -108,12 +108,6 @@ def example(key, mu, n_in: int, n_out: int):
     x = jax.random.normal(kx, (n_in,), jnp.float64) / np.sqrt(n_in)
     z = jax.random.normal(kz, (n_out,), jnp.float64)
     return x, z
-
-
-@float64
-def teacher(key, n_in: int, n_out: int, teacher_var):
-    """The teacher ``w̄`` (n_out, n_in), entries N(0, σ_w²)."""
-    return jnp.sqrt(teacher_var) * jax.random.normal(key, (n_out, n_in), jnp.float64)
 
 
 def _orthonormal(key, n, r):
@@ -177,63 +171,6 @@ def whiten(x: np.ndarray) -> np.ndarray:
     return (a @ bt) * np.sqrt(p / n)
 
 
-def _drawn_matrix(key, n_in, n_out, teacher_var, width, linear):
-    w = teacher(key, n_in, n_out, teacher_var) if linear is None else linear
-    return w, jnp.zeros((n_out, 0), jnp.float64)
-
-
-def _given_matrix(key, n_in, n_out, teacher_var, width, linear):
-    if linear is None:
-        raise ValueError("this teacher's matrix is built from the spec (a hierarchy's features): pass it")
-    return linear, jnp.zeros((n_out, 0), jnp.float64)
-
-
-def _relu_params(key, n_in, n_out, teacher_var, width, linear):
-    kv, ka = jax.random.split(key)
-    v = jax.random.normal(kv, (width, n_in), jnp.float64)
-    a = jnp.sqrt(2.0 * teacher_var / width) * jax.random.normal(ka, (n_out, width), jnp.float64)
-    return v, a
-
-
-class Teacher(NamedTuple):
-    """A teacher kind's parameters ``(key, n_in, n_out, σ_w², width, linear) -> (t1, t2)`` and
-    its noiseless outputs ``(t1, t2, x (M, N)) -> (M, N_out)``."""
-
-    params: object
-    outputs: object
-
-
-# every kind of dynax.spec.TEACHER_KINDS; adding a teacher: a row there and one here
-TEACHERS = {
-    "linear": Teacher(_drawn_matrix, lambda t1, t2, x: x @ t1.T),
-    "relu": Teacher(_relu_params, lambda t1, t2, x: jax.nn.relu(x @ t1.T) @ t2.T),
-    "hierarchy": Teacher(_given_matrix, lambda t1, t2, x: x @ t1.T),
-}
-
-
-def _teacher(kind: str) -> Teacher:
-    if kind not in TEACHERS:
-        raise ValueError(f"unknown teacher {kind!r}; allowed: {', '.join(TEACHERS)}")
-    return TEACHERS[kind]
-
-
-@float64
-def teacher_params(key, kind: str, n_in: int, n_out: int, teacher_var, width: int = 0, linear=None):
-    """The teacher of a seed from its data key, float64: ``(t1, t2)``.
-
-    linear: ``t1 = w̄`` entries N(0, σ_w²) (the draw of :func:`teacher`), ``t2`` empty
-    (n_out, 0); relu: ``t1 = V`` entries N(0, 1) (so ``V x`` has unit-variance entries) and
-    the readout ``t2 = a`` with entries N(0, 2σ_w²/N_t), so ``E[f(x)²] = σ_w²`` and the
-    SNR keeps its meaning. ``linear``, if given, is the linear teacher to use (a chosen spectrum,
-    a hierarchy's features)."""
-    return _teacher(kind).params(key, n_in, n_out, teacher_var, width, linear)
-
-
-def teacher_apply(kind: str, t1, t2, x):
-    """Noiseless teacher outputs for inputs x (M, N) -> (M, N_out)."""
-    return _teacher(kind).outputs(t1, t2, x)
-
-
 class SeedStats(NamedTuple):
     """Everything the kernel needs from the data of one seed, for every P of the sweep."""
 
@@ -278,7 +215,6 @@ def noise_draws(key, n_out: int, p_max: int):
     return jax.vmap(one)(jnp.arange(p_max, dtype=jnp.uint32))
 
 
-@partial(jax.jit, static_argnames=("n_in", "n_out", "p_max", "spectrum", "hierarchy"))
 def _seed_stats(root_seed, seed, teacher_var, *, n_in, n_out, p_max, spectrum, hierarchy):
     """The teacher and the first p_max examples of a seed (one compilation per sweep); one-hot
     items (a hierarchy) are the identity, so only their noise is drawn."""
@@ -316,10 +252,11 @@ def seed_stats(
     """Sufficient statistics of one seed for each P in ``p_values``, in float64.
 
     The examples are drawn on the device by one compiled program for every seed of a sweep;
-    the small dense linear algebra per P (eigendecompositions of (N + N_out)-square or
-    K-square matrices) runs in NumPy on the host, deterministic and independent of any
-    batching. ``eigen`` adds the eigendecomposition of Σ_xx the depth-1 closed form needs,
-    computed once per (seed, P) for every run that shares that data. ``spectrum`` and
+    the small dense linear algebra per P (one eigendecomposition of Σ_xx, :func:`_p_stats`)
+    runs in NumPy on the host, the P side by side on one BLAS thread each: deterministic,
+    independent of any batching and of the machine's core count. ``eigen`` keeps that
+    eigendecomposition (the closed form's and the fused kernel's basis) for every run that
+    shares the data. ``spectrum`` and
     ``inputs`` are the problem's ``teacher_singular_values`` and ``inputs`` (``hierarchy``: its
     tree, whose features are the teacher and whose items the inputs); with
     ``validation`` (V per P), each P of ``p_values`` is a fit set (the first P examples) and
@@ -328,27 +265,30 @@ def seed_stats(
     p_values = np.asarray(p_values, dtype=np.int64)
     n_val = np.zeros_like(p_values) if validation is None else np.asarray(validation, dtype=np.int64)
     p_max = int(p_values.max())
-    w_bar, x, z = (
-        np.asarray(v)
-        for v in _seed_stats(
-            np.uint32(root_seed),
-            np.uint32(seed),
-            np.float64(teacher_var),
-            n_in=n_in,
-            n_out=n_out,
-            p_max=int((p_values + n_val).max()),
-            spectrum=tuple(float(v) for v in spectrum),
-            hierarchy=hierarchy,
-        )
+    static = dict(
+        n_in=n_in,
+        n_out=n_out,
+        p_max=int((p_values + n_val).max()),
+        spectrum=tuple(float(v) for v in spectrum),
+        hierarchy=hierarchy,
     )
+    args = (np.uint32(root_seed), np.uint32(seed), np.float64(teacher_var))
+    draws, _ = executables.compiled(
+        ("seed draws", *static.items()), lambda: jax.jit(partial(_seed_stats, **static)), *args
+    )  # timed as a compile: the caller takes it from executables.compile_total()
+    w_bar, x, z = (np.asarray(v) for v in draws(*args))
     x_all, z_all, x, z = x, z, x[:p_max], z[:p_max]
     k = factor_width(n_in, n_out, p_max)
     k_val = min(int(n_val.max()), n_in + n_out)
-    vals = [  # each P's next V examples, held out
-        gram_factor(np.concatenate([x_all[p : p + v_p], z_all[p : p + v_p]], axis=1).T, k_val)
-        for p, v_p in zip(p_values, n_val, strict=True)
-    ]
-    per_p = [_p_stats(x, z, w_bar, p, k, n_in, inputs, eigen) for p in p_values]
+
+    def one(p, v_p):  # each P's statistics, and its next V examples, held out
+        held = np.concatenate([x_all[p : p + v_p], z_all[p : p + v_p]], axis=1).T
+        return _p_stats(x, z, w_bar, p, k, n_in, inputs, eigen), gram_factor(held, k_val)
+
+    # the P side by side, each on one BLAS thread: as fast as BLAS's own threads and the
+    # same numbers on any number of cores (OpenBLAS's results depend on its thread count)
+    with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(min(len(p_values), _cores())) as pool:
+        per_p, vals = zip(*pool.map(one, p_values, n_val), strict=True)
     factors, lam_max, ls, spectra, lams, us, rots = zip(*per_p, strict=True)
     empty = np.zeros((len(p_values), 0))
     modes = teacher_modes(root_seed, seed, w_bar, spectrum)
@@ -366,31 +306,55 @@ def seed_stats(
     )
 
 
+def _cores() -> int:
+    """The cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def _p_stats(x, z, w_bar, p: int, k: int, n_in: int, inputs: str, eigen: bool) -> tuple:
-    """One P's statistics from the first ``p`` of the examples ``x``, ``z``: the factor L, λ_max
-    of Σ_xx, the min-norm least-squares terms, the spectrum of G = L_xᵀ L_x with the teacher's and
-    the noise's parts, and with ``eigen`` Σ_xx's eigendecomposition and L_x in its basis (else None)."""
-    p_max = len(x)
-    am = np.concatenate([_inputs_of(x, p, inputs), np.where(np.arange(p_max)[:, None] < p, z, 0.0)], axis=1).T
+    """One P's statistics from the first ``p`` of the examples ``x``, ``z``, all from one
+    eigendecomposition, Σ_xx = U Λ Uᵀ: the factor L (L Lᵀ = the augmented Gram matrix of those
+    examples), λ_max, the min-norm least-squares terms, the spectrum of G = L_xᵀ L_x with the
+    teacher's and the noise's parts, and with ``eigen`` U, Λ and Uᵀ L_x (else None).
+
+    G's nonzero eigenvalues are Σ_xx's, with eigenvectors v_k = L_xᵀ u_k/√λ_k, so the teacher's
+    and the noise's coefficients along mode k are w̄ u_k √λ_k and zᵀX u_k/√λ_k (= b_k). With more
+    examples than N + N_out the factor is built in Σ_xx's eigenbasis, where G is diagonal:
+    L = [[0, U√Λ], [C, B]] with B = zᵀX U/√Λ and C Cᵀ = zᵀz − B Bᵀ (the N_out-square Schur
+    complement), so L Lᵀ = [[XᵀX, Xᵀz], [zᵀX, zᵀz]]; with fewer, the raw (masked) data is the
+    factor. Directions of Σ_xx at its rounding (λ ≤ N·ε·λ_max: X u = 0 in exact arithmetic)
+    carry no B; modes of G below 1e-10 λ_max enter no sum (zeros in the spectrum)."""
+    p_max, n_out = len(x), z.shape[1]
+    xp = _inputs_of(x, p, inputs)
+    zp = np.where(np.arange(p_max)[:, None] < p, z, 0.0)
+    lam, u = np.linalg.eigh(xp.T @ xp)  # the one decomposition
+    top = lam[-1]
+    root = np.sqrt(np.clip(lam, 0.0, None))
+    nonzero = lam > n_in * np.finfo(np.float64).eps * top
+    b = np.where(nonzero, (zp.T @ (xp @ u)) / np.where(nonzero, root, 1.0), 0.0)  # (N_out, N)
+    tu = (w_bar @ u) * root  # the teacher's coefficients w̄ u_k √λ_k (N_out, N)
     if k == p_max:  # the raw (masked) data is already the smallest factor
-        factor = am
-    else:
-        lam, q = np.linalg.eigh(am @ am.T)
-        factor = q * np.sqrt(np.clip(lam, 0.0, None))[None, :]
-    lx, lz = factor[:n_in], factor[n_in:]
-    # G = L_xᵀ L_x (K × K) has the nonzero eigenvalues of Σ_xx; with b = w̄ L_x + σ L_z,
-    # the min-norm least-squares solution w = b G⁺ L_xᵀ has ‖w‖² = b G⁺ bᵀ
-    g_lam, v = np.linalg.eigh(lx.T @ lx)
-    top = g_lam[-1]
-    inv = np.where(g_lam > 1e-10 * top, 1.0 / np.where(g_lam > 0, g_lam, 1.0), 0.0)
-    tv, zv = (w_bar @ lx) @ v, lz @ v
-    ls = [np.sum(tv * tv * inv), np.sum(tv * zv * inv), np.sum(zv * zv * inv)]
-    g_kept = np.where(g_lam > 1e-10 * top, g_lam, 0.0)  # the null space of X carries no signal
-    spectrum = [g_kept, np.sum(tv * tv, 0), np.sum(tv * zv, 0), np.sum(zv * zv, 0)]
+        factor = np.concatenate([xp, zp], axis=1).T
+    else:  # k = N + N_out
+        s_lam, s_vec = np.linalg.eigh(zp.T @ zp - b @ b.T)  # N_out-square
+        factor = np.block(
+            [[np.zeros((n_in, n_out)), u * root[None, :]], [s_vec * np.sqrt(np.clip(s_lam, 0.0, None)), b]]
+        )
+    # G's K eigenvalues: Σ_xx's (ascending), its smallest dropped or zeros put first
+    kept = lam > 1e-10 * top
+    g = np.where(kept, lam, 0.0)
+    modes = [g, np.sum(tu * tu, 0), np.sum(tu * b, 0), np.sum(b * b, 0)]
+    modes = [np.where(kept, m, 0.0) for m in modes]
+    spectrum = [m[max(n_in - k, 0) :] if k <= n_in else np.pad(m, (k - n_in, 0)) for m in modes]
+    inv = np.where(kept, 1.0 / np.where(kept, lam, 1.0), 0.0)
+    ls = [np.sum(modes[1] * inv), np.sum(modes[2] * inv), np.sum(modes[3] * inv)]
     if not eigen:
         return factor, top, ls, spectrum, None, None, None
-    lam, u = np.linalg.eigh(lx @ lx.T)
-    return factor, top, ls, spectrum, lam, u, u.T @ lx
+    if k == p_max:
+        rotated = u.T @ factor[:n_in]
+    else:  # Uᵀ L_x = [0, √Λ]
+        rotated = np.concatenate([np.zeros((n_in, n_out)), np.diag(root)], axis=1)
+    return factor, top, ls, spectrum, lam, u, rotated
 
 
 def problem_stats(root_seed: int, seed: int, p_values, problem, eigen: bool = False, validation=None):

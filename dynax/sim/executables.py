@@ -16,11 +16,12 @@ import numpy as np
 
 from .. import interrupt
 
-__all__ = ["MAX_EXECUTABLES", "clear", "compiled", "vmapped"]
+__all__ = ["MAX_EXECUTABLES", "clear", "compile_total", "compiled", "vmapped"]
 
 MAX_EXECUTABLES = 64  # the least recently used goes beyond this many
 
 _cache: OrderedDict = OrderedDict()
+_total = [0.0]  # seconds spent in compiled() compiling, in this process
 
 
 def compiled(key: tuple, build, *args) -> tuple:
@@ -35,10 +36,17 @@ def compiled(key: tuple, build, *args) -> tuple:
     interrupt.stage("compile")
     exe = build().lower(*args).compile()
     seconds = time.perf_counter() - t0
+    _total[0] += seconds
     _cache[key] = exe
     while len(_cache) > MAX_EXECUTABLES:
         _cache.popitem(last=False)
     return exe, seconds
+
+
+def compile_total() -> float:
+    """Seconds this process has spent compiling in :func:`compiled` (a caller that cannot
+    get the seconds back from a call, like a cache of data, takes the difference)."""
+    return _total[0]
 
 
 def clear() -> None:

@@ -35,7 +35,7 @@ import optax
 
 from ..spec import derived
 from ..theory import optimal_online_rate
-from . import data, modes, recorders, tracker
+from . import data, modes, recorders, teachers, tracker
 from .gd import product
 from .init import InitConfig, init_from
 from .optimizers import optimizer
@@ -195,7 +195,7 @@ def _network(cfg: RawConfig, run: RawInputs, dtype) -> _Net:
     sigma = run.noise_std.astype(dtype)
     noise_var = sigma * sigma
     t1, t2 = run.t1.astype(dtype), run.t2.astype(dtype)
-    y_tr = data.teacher_apply(cfg.teacher, t1, t2, x_tr) + sigma * run.z.astype(dtype)
+    y_tr = teachers.teacher_apply(cfg.teacher, t1, t2, x_tr) + sigma * run.z.astype(dtype)
     feats = (
         feature_layer(cfg.root_seed, run.seed, cfg.width, n, dtype)
         if cfg.student == "random_features"
@@ -263,7 +263,9 @@ def _online_steps(cfg: RawConfig, run: RawInputs, net: _Net, check, update, dtyp
         mus = (k * b + jnp.arange(b)).astype(jnp.uint32)
         x, z = jax.vmap(lambda mu: data.example(key, mu, cfg.n_in, cfg.n_out))(mus)
         x = x.astype(dtype)
-        return net.inputs(x), data.teacher_apply(cfg.teacher, net.t1, net.t2, x) + net.sigma * z.astype(dtype)
+        return net.inputs(x), teachers.teacher_apply(cfg.teacher, net.t1, net.t2, x) + net.sigma * z.astype(
+            dtype
+        )
 
     def step(k, state):
         state = check(state, net.test_error(state.weights), k.astype(jnp.int64))

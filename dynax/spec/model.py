@@ -69,7 +69,7 @@ OPTIMIZERS = tuple(OPTIMIZER_KINDS)
 @dataclass(frozen=True)
 class TeacherKind:
     """A teacher as the spec and the engine see it; its parameters and outputs are
-    :data:`dynax.sim.data.TEACHERS`'s."""
+    :data:`dynax.sim.teachers.TEACHERS`'s."""
 
     linear: bool  # a matrix w̄: exact E_g, singular modes, ridge baselines
 
