@@ -47,6 +47,19 @@ def test_maps_name_their_reduction_and_mark_late_optima(result):
     assert len(marks) == 1 and len(marks[0].get_offsets()) == 1
 
 
+@pytest.mark.parametrize("n_snr", [3, 4])
+def test_maps_draw_contours_only_through_enough_rows(n_snr):
+    """A contour through 2-3 rows of cells is mostly straight-line interpolation: drawn from 4
+    values along each axis, else the legend says there are none."""
+    x, y = np.geomspace(0.3, 3, 6), np.geomspace(0.5, 8, n_snr)
+    da = xr.DataArray(np.add.outer(np.log(y), np.log(x)) + 3, {"snr": y, "n_over_p": x}, ("snr", "n_over_p"))
+    fig = plot.heatmaps(da, label="E", log=True)
+    labels = [t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().get_texts()]
+    contours = [c for ax in fig.axes for c in ax.collections if type(c).__name__ == "QuadContourSet"]
+    assert bool(contours) == (n_snr >= 4)
+    assert any(t.startswith("no contours") for t in labels) == (n_snr < 4)
+
+
 @pytest.mark.slow  # 13-15 s: the default suite stays under 10 minutes on 2 cores
 def test_facet_draws_an_extra_axis_inside_each_figure(tmp_path, capsys):
     from dynax.cli import main

@@ -16,6 +16,9 @@ NP_LABEL = "parameters per sample  N/P"
 SNR_LABEL = r"signal-to-noise ratio  SNR = $\sigma_w^2/\sigma_\varepsilon^2$"
 
 
+CONTOUR_MIN = 4  # values along each axis a map needs for its contours
+
+
 def _edges(values: np.ndarray) -> np.ndarray:
     """Cell edges for a log-spaced axis: geometric midpoints, extended at both ends."""
     v = np.log(np.asarray(values, dtype=np.float64))
@@ -160,9 +163,11 @@ def _map_panel(ax, x, y, z, cells: list, norm, cmap: str, levels: list, title: s
     """One depth's map: the cells, labelled contours, the line N = P and the cell markers
     (``cells``: this depth's masks); returns the mesh the colour bar reads."""
     mesh = ax.pcolormesh(_edges(x), _edges(y), z, norm=norm, cmap=cmap, shading="flat")
-    if levels and np.isfinite(z).sum() > 3 and len(x) > 1 and len(y) > 1:
+    if levels and min(len(x), len(y)) >= CONTOUR_MIN and np.isfinite(z).sum() > 3:
         cs = ax.contour(x, y, np.ma.masked_invalid(z), levels=levels, colors="white", linewidths=0.8)
         ax.clabel(cs, fmt=lambda v: f"{v:g}", fontsize=9)
+    elif levels:  # a contour through 2-3 rows is mostly the interpolation's straight lines
+        ax.plot([], [], " ", label=f"no contours: fewer than {CONTOUR_MIN} values of N/P or SNR")
     ax.axvline(1.0, color="red", lw=1.2, ls="--", label="N = P")
     gx, gy = np.meshgrid(x, y)
     for mask, marker, size, text in cells:
