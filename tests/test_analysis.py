@@ -112,9 +112,9 @@ def test_lazy_dask_reduction_equals_eager(tmp_path):
 def test_heatmap_draws_the_reduced_data():
     rng = np.random.default_rng(1)
     da = xr.DataArray(
-        rng.uniform(1, 5, size=(2, 4, 3)),
+        rng.uniform(1, 5, size=(2, 4, 5)),
         dims=("depth", "snr", "n_over_p"),  # deliberately not the plotting order
-        coords={"depth": [1, 2], "snr": [0.5, 2.0, 8.0, 32.0], "n_over_p": [0.3, 1.0, 3.0]},
+        coords={"depth": [1, 2], "snr": [0.5, 2.0, 8.0, 32.0], "n_over_p": [0.3, 0.6, 1.0, 3.0, 6.0]},
     )
     fig = plot.heatmaps(da, levels=[2, 3, 4])
     axes = [a for a in fig.axes if a.get_label() != "<colorbar>"]
