@@ -266,3 +266,19 @@ def test_modes_tiny(tmp_path):
     assert u[0] > 0.8 and u[-1] < 0.5  # the strong mode is learnt by t*, the weak one is not
     at = nums["generalization"]["error_at_optimum"]["alpha=4,snr=10"]  # the oracle knows the modes
     assert at["mode_oracle"][0] < min(at["depth=2"][0], at["best_ridge"][0])
+
+
+@pytest.mark.slow  # a gallery item end to end (6 s); `dynax gallery` on the committed results runs it
+def test_dropout_tiny(tmp_path):
+    """One mode on one unit under dropout: the fixed point p s (inverted) and s (unscaled), and
+    the time to half of it against the expected-loss logistic, at N = 8."""
+    small = ["problem.n_in=8", "grid.seed={count=4}", "grid.dropout=[0.0, 0.5]", "train.epochs=6000"]
+    results = [_results("dropout", small, theory=False), _results("dropout_unscaled", small, theory=False)]
+    nums = _make("dropout", results, tmp_path)
+    for scaling, fixed in (("inverted", 0.5), ("none", 1.0)):
+        row = nums[scaling]["by_q"]["q=0.5"]
+        assert abs(row["fixed_point_over_s"]["sim"] - fixed) < 2e-3
+        half = row["half_time"]
+        assert abs(half["sim"] - half["theory"]) < 0.03 * half["theory"]
+    slow, fast = (nums[k]["by_q"]["q=0.5"]["half_time"]["sim"] for k in ("none", "inverted"))
+    assert slow > 1.6 * fast  # unscaled masks learn at rate 2 p s: half as fast at p = 1/2

@@ -252,6 +252,7 @@ def test_final_weights_over_the_cap_are_refused_before_training():
     )
 
 
+@pytest.mark.slow  # 10 s; test_depth1_closed_form_records_modes_like_the_gd_kernel covers recorded modes
 def test_modes_are_opt_in_without_a_spectrum_and_analyze_reads_them(tmp_path):
     from dynax.cli import main
 

@@ -78,6 +78,7 @@ def test_held_out_stopping_equals_a_numpy_loop_and_the_refit():
                     assert np.isnan(run.refit_test_error) and np.isnan(run.refit_equal_time_test_error)
 
 
+@pytest.mark.slow  # 13 s; test_held_out_stopping_equals_a_numpy_loop_and_the_refit covers the held-out path
 def test_held_out_ridge_equals_a_direct_fit_on_the_raw_data():
     """γ chosen on the held-out examples (ridge fitted to the others), then refitted on all P:
     against NumPy's solve on the raw examples."""

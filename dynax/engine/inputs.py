@@ -212,6 +212,8 @@ def raw_inputs(plan, group, idx: np.ndarray, cache: StatsCache) -> tuple[RawInpu
     z = np.stack([pad(rd[w].z) for w in where])
     keep = (rows[None, :] < p[:, None])[..., None]
     x, z = np.where(keep, x, 0.0), np.where(keep, z, 0.0)
+    if spec.problem.inputs == "whitened":  # each run's first P inputs made exactly white
+        x = np.stack([data.inputs_of(xi, int(pi), "whitened") for xi, pi in zip(x, p, strict=True)])
     n_rec = len(spec.record_epochs)
     if cfg.protocol == "online":
         total = derived.online_total_steps(spec.train.epochs, p, cfg.batch)
@@ -241,6 +243,8 @@ def raw_inputs(plan, group, idx: np.ndarray, cache: StatsCache) -> tuple[RawInpu
         )
 
     lr = raw_rates(spec, t, idx, cfg, teachers, init_var, grad_scale, full_batch)
+    if cfg.dropout and cfg.dropout_scaling == "inverted":  # kept units × 1/p: curvature up to 1/p
+        lr = np.where(np.isnan(t.lr[idx]), lr * (1.0 - t.dropout[idx]), lr)
     inputs = RawInputs(
         x=x,
         z=z,
@@ -260,6 +264,7 @@ def raw_inputs(plan, group, idx: np.ndarray, cache: StatsCache) -> tuple[RawInpu
             ],
             where,
         ),
+        dropout=t.dropout[idx] if cfg.dropout else None,
     )
     return inputs, lr
 

@@ -187,7 +187,7 @@ def _group_facts(spec: SweepSpec, table: RunTable, kernel: str) -> list[GroupFac
     """Each run's :class:`~dynax.sim.trainers.GroupFacts` (what separates compile groups):
     ``kernel`` is :func:`~dynax.sim.trainers.requested_kernel`'s choice."""
     online = table.protocol == PROTOCOLS.index("online")
-    is_raw = online | spec.nonlinear | (spec.train.batch_size > 0)
+    is_raw = online | spec.nonlinear | (spec.train.batch_size > 0) | (table.dropout > 0)
     linear_student = spec.model.student == "deep_linear"
     p_bucket = np.asarray([derived.p_bucket(p) for p in spec.n_train], dtype=np.int64)[table.p_index]
     facts = {}

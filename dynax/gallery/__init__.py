@@ -20,6 +20,7 @@ from ..spec import SpecError
 from ..store import spec_of, write_netcdf
 from .decomposition import decomposition
 from .depth import depth
+from .dropout import dropout
 from .frozen_subspace import frozen_subspace
 from .hierarchy import hierarchy
 from .learning_curves import learning_curves
@@ -50,6 +51,7 @@ SPECS = {
     ),
     "stopping": ("stopping",),
     "hierarchy": ("hierarchy_stages", "hierarchy_illusory", "hierarchy_noise"),
+    "dropout": ("dropout", "dropout_unscaled"),
 }
 ITEMS = tuple(SPECS)
 _MAKERS = {
@@ -64,6 +66,7 @@ _MAKERS = {
     "regularization": regularization,
     "stopping": stopping,
     "hierarchy": hierarchy,
+    "dropout": dropout,
 }
 
 
@@ -127,6 +130,11 @@ REDUCTIONS = {
         "the exact recursion of the same run, half times averaged over a level's modes and the seeds, "
         "illusory-correlation times the median over (item, feature) pairs of all seeds; noise: "
         f"{MIN_OF_MEAN}, learnt fractions the seed mean of each level's mean u/s there"
+    ),
+    "dropout": (
+        "mode strength u/s: seed mean (s.e.) at each recorded epoch, the theory from each seed's own start "
+        "averaged; fixed point: u/s at the last epoch; half time: each seed's first crossing of half its "
+        "fixed point (linear between records), then the seed mean"
     ),
     "modes": (
         "mode curves and half-learning times: seed means at equal t (one rate per run group); "

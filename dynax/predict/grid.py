@@ -63,6 +63,7 @@ class _Point:
         self.init, self.scale, self.optimizer = get("init"), get("init_scale"), get("optimizer")
         self.protocol = get("protocol")
         self.gamma = float(get("weight_decay"))
+        self.dropout = float(get("dropout"))
 
 
 def _random_features(point: _Point, rf: xr.Dataset, dims, epochs) -> tuple[dict, str]:
@@ -174,6 +175,8 @@ def _point_theory(spec, point: _Point, dims, epochs, n, cache, rf) -> tuple[dict
     """The theory of one grid point (None where none applies) and its note."""
     if point.optimizer != "gd":
         return None, f"no theory for optimizer {point.optimizer!r} (gradient descent only)"
+    if point.dropout:
+        return None, "dropout: one mode per hidden unit in dynax.theory.dropout_mode (docs/theory.md §3.6)"
     if point.gamma and (spec.nonlinear or point.protocol == "online" or spec.train.batch_size):
         return None, "weight-decay theory: full-batch linear GD (depth 1; modes for aligned white inputs)"
     if spec.nonlinear:

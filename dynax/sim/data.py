@@ -59,6 +59,7 @@ __all__ = [
     "examples",
     "factor_width",
     "hierarchy_features",
+    "inputs_of",
     "problem_stats",
     "problem_teacher",
     "raw_data",
@@ -225,7 +226,7 @@ def _seed_stats(root_seed, seed, teacher_var, *, n_in, n_out, p_max, spectrum, h
     return seed_teacher(root_seed, seed, n_in, n_out, teacher_var, spectrum, hierarchy), x, z
 
 
-def _inputs_of(x: np.ndarray, p: int, inputs: str) -> np.ndarray:
+def inputs_of(x: np.ndarray, p: int, inputs: str) -> np.ndarray:
     """The first p inputs of a seed as a run sees them (all rows of x; rows ≥ p zero)."""
     if inputs == "onehot":  # item μ is e_μ (P = N: every item once)
         return np.eye(*x.shape)
@@ -325,7 +326,7 @@ def _p_stats(x, z, w_bar, p: int, k: int, n_in: int, inputs: str, eigen: bool) -
     factor. Directions of Σ_xx at its rounding (λ ≤ N·ε·λ_max: X u = 0 in exact arithmetic)
     carry no B; modes of G below 1e-10 λ_max enter no sum (zeros in the spectrum)."""
     p_max, n_out = len(x), z.shape[1]
-    xp = _inputs_of(x, p, inputs)
+    xp = inputs_of(x, p, inputs)
     zp = np.where(np.arange(p_max)[:, None] < p, z, 0.0)
     lam, u = np.linalg.eigh(xp.T @ xp)  # the one decomposition
     top = lam[-1]
@@ -398,7 +399,7 @@ def raw_data(
         x, z = np.eye(p, n_in), np.asarray(noise_draws(data_key(root_seed, seed), n_out, p))
     else:
         x, z = (np.asarray(v) for v in examples(data_key(root_seed, seed), n_in, n_out, p))
-    x = _inputs_of(x, p, inputs)
+    x = inputs_of(x, p, inputs)
     noise_var = float(derived.noise_var(teacher_var, snr))
     y = x @ w_bar.T + np.sqrt(noise_var) * z
     return x, y, w_bar, noise_var

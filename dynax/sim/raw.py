@@ -77,6 +77,8 @@ class RawConfig:
     data_modes: int = 0
     validation: bool = False  # never on this path (a spec error): kept for one config layout
     weight_decay: bool = False  # the spec has γ > 0 somewhere: the loss carries the penalty term
+    dropout: bool = False  # the spec has q > 0 somewhere: the loss masks the hidden units
+    dropout_scaling: str = "inverted"  # kept units × 1/p ("inverted") or × 1 ("none")
 
     def shapes(self) -> list[tuple[int, int]]:
         """Shapes of the TRAINED layers, input side first."""
@@ -120,7 +122,10 @@ class RawInputs(NamedTuple):
     weight_decay: jax.Array  # γ
     mode_u: jax.Array | None = None  # the teacher's singular vectors (modes recorded only)
     mode_v: jax.Array | None = None
+    dropout: jax.Array | None = None  # q, the drop probability (dropout runs only)
 
+
+DROPOUT_STREAM = 5  # fold_in(run, 5): the dropout masks (docs/design.md §4 Randomness)
 
 _ACT = {"linear": lambda h: h, "relu": jax.nn.relu, "tanh": jnp.tanh}
 
@@ -140,7 +145,8 @@ def feature_layer(root_seed, seed, width: int, n_in: int, dtype=jnp.float64):
 def initial_weights(cfg: RawConfig, run):
     """Initial trained weights: the same draws as the sufficient-statistics path (the
     random-feature readout is drawn as a depth-1 network on N_h inputs). ``run`` needs
-    ``seed``, ``init_code`` and ``init_scale``."""
+    ``seed``, ``init_code`` and ``init_scale`` (and its examples for the aligned init, which
+    reads their Σ_yx: full-batch replay with a linear teacher, e.g. under dropout)."""
     rf = cfg.student == "random_features"
     icfg = InitConfig(
         depth=1 if rf else cfg.depth,
@@ -151,7 +157,15 @@ def initial_weights(cfg: RawConfig, run):
         dtype=cfg.dtype,
         root_seed=cfg.root_seed,
     )
-    return init_from(icfg, run.seed, run.init_code, run.init_scale, None)
+    return init_from(
+        icfg, run.seed, run.init_code, run.init_scale, _syx(cfg, run) if "aligned" in cfg.inits else None
+    )
+
+
+def _syx(cfg: RawConfig, run) -> jax.Array:
+    """Σ_yx (N_out, N) of a run's P stored examples (a linear teacher), float64."""
+    x64 = run.x * (jnp.arange(cfg.p_bucket) < run.n_train)[:, None]
+    return (x64 @ run.t1.T + run.noise_std * run.z).T @ x64
 
 
 def _optimizer(name, run, dtype, scheduled: bool):
@@ -178,6 +192,7 @@ class _Net(NamedTuple):
     grad: object  # (weights, inputs, labels, per-example weight) -> gradient of the loss
     loss_and_grad: object  # the same -> (the loss, its gradient)
     loss: object  # the same -> the loss (with the weight-decay penalty): the training objective
+    masks: object  # (example ids, epoch) -> each hidden layer's scaled dropout masks, or None
     s_tr: jax.Array  # (p_bucket, ·) the training inputs as the trained layers see them
     y_tr: jax.Array  # (p_bucket, N_out) labels
     mask: jax.Array  # (p_bucket,) 1 for the P real examples
@@ -206,12 +221,14 @@ def _network(cfg: RawConfig, run: RawInputs, dtype) -> _Net:
     def inputs(x):
         return x if feats is None else act(x @ feats.T)
 
-    def forward(ws, s):
+    def forward(ws, s, drop=None):
         if feats is not None:
             return s @ ws[0].T
         h = s
-        for w in ws[:-1]:
+        for layer, w in enumerate(ws[:-1]):
             h = act(h @ w.T)
+            if drop is not None:  # dropout: the hidden units each example keeps, scaled
+                h = h * drop[layer]
         return h @ ws[-1].T
 
     s_tr = inputs(x_tr)  # computed once: the features are fixed
@@ -238,8 +255,8 @@ def _network(cfg: RawConfig, run: RawInputs, dtype) -> _Net:
 
     gamma = run.weight_decay.astype(dtype)
 
-    def loss(ws, x, y, weight):
-        r = (y - forward(ws, x)) * weight[:, None]
+    def loss(ws, x, y, weight, drop=None):
+        r = (y - forward(ws, x, drop)) * weight[:, None]
         # weight decay in proportion to the examples the step sees (Σ weight of P): one pass
         # over the P examples adds (γ/2)Σ_l‖W_l‖² once, as one full-batch step does
         if not cfg.weight_decay:
@@ -249,8 +266,33 @@ def _network(cfg: RawConfig, run: RawInputs, dtype) -> _Net:
 
     return _Net(
         inputs, forward, test_error, train_error, jax.grad(loss), jax.value_and_grad(loss), loss,
-        s_tr, y_tr, mask, sigma, t1, t2,
+        _dropout_masks(cfg, run, dtype), s_tr, y_tr, mask, sigma, t1, t2,
     )  # fmt: skip
+
+
+def _dropout_masks(cfg: RawConfig, run: RawInputs, dtype):
+    """``masks(ids, epoch)``: for examples ``ids`` (B,) at ``epoch`` (online: 0, the ids being
+    unique), each hidden layer's mask (B, width), 1 with probability p = 1 − q, times 1/p
+    under inverted scaling; example μ's mask at epoch e and layer l from
+    ``fold_in(fold_in(fold_in(fold_in(run, 5), e), μ), l)``, so it depends on nothing else
+    (not on the minibatch, the run's place in a batch or the other runs). None without dropout."""
+    if not cfg.dropout:
+        return None
+    key = jax.random.fold_in(data.run_key(cfg.root_seed, run.seed), DROPOUT_STREAM)
+    keep = 1.0 - run.dropout.astype(jnp.float64)
+    scale = (1.0 / keep if cfg.dropout_scaling == "inverted" else jnp.ones_like(keep)).astype(dtype)
+
+    def masks(ids, epoch):
+        def one(mu):
+            k = jax.random.fold_in(jax.random.fold_in(key, jnp.asarray(epoch).astype(jnp.uint32)), mu)
+            layers = range(cfg.depth - 1)
+            return [
+                jax.random.bernoulli(jax.random.fold_in(k, layer), keep, (cfg.width,)) for layer in layers
+            ]
+
+        return [m.astype(dtype) * scale for m in jax.vmap(one)(ids.astype(jnp.uint32))]
+
+    return masks
 
 
 def _online_steps(cfg: RawConfig, run: RawInputs, net: _Net, check, update, dtype):
@@ -270,7 +312,8 @@ def _online_steps(cfg: RawConfig, run: RawInputs, net: _Net, check, update, dtyp
     def step(k, state):
         state = check(state, net.test_error(state.weights), k.astype(jnp.int64))
         x, y = fresh(k)
-        return update(state, x, y, jnp.ones((b,), dtype), ~state.track.diverged)
+        drop = net.masks(k * b + jnp.arange(b), 0) if cfg.dropout else None  # each example once
+        return update(state, x, y, jnp.ones((b,), dtype), ~state.track.diverged, drop=drop)
 
     return step, run.record_steps.astype(jnp.int64)
 
@@ -287,7 +330,8 @@ def _replay_epochs(cfg: RawConfig, run: RawInputs, net: _Net, check, update, dty
     def epoch_step(epoch, state):
         state = check(state, net.test_error(state.weights), epoch.astype(jnp.int64))
         if not cfg.batch:
-            return update(state, net.s_tr, net.y_tr, net.mask, ~state.track.diverged, epoch)
+            drop = net.masks(index, epoch) if cfg.dropout else None
+            return update(state, net.s_tr, net.y_tr, net.mask, ~state.track.diverged, epoch, drop)
         ekey = jax.random.fold_in(stream, epoch)
         u = jax.vmap(lambda mu: jax.random.uniform(jax.random.fold_in(ekey, mu)))(index)
         order = jnp.argsort(jnp.where(index < p, u, 2.0))  # real examples first, shuffled
@@ -296,7 +340,9 @@ def _replay_epochs(cfg: RawConfig, run: RawInputs, net: _Net, check, update, dty
         def sub(s, state):
             idx = jax.lax.dynamic_slice(order, (s * b,), (b,))
             valid = ((s * b + jnp.arange(b)) < p).astype(dtype)
-            return update(state, net.s_tr[idx], net.y_tr[idx], valid, (s * b < p) & ~state.track.diverged)
+            drop = net.masks(idx, epoch) if cfg.dropout else None
+            active = (s * b < p) & ~state.track.diverged
+            return update(state, net.s_tr[idx], net.y_tr[idx], valid, active, drop=drop)
 
         return jax.lax.fori_loop(0, n_sub, sub, state)
 
@@ -304,13 +350,14 @@ def _replay_epochs(cfg: RawConfig, run: RawInputs, net: _Net, check, update, dty
 
 
 def _updater(cfg: RawConfig, net, opt, scheduled: bool, noise_var):
-    """The step of a run: ``update(state, x, y, weight, active, epoch=None)``, a no-op where
-    not ``active``; full batch (``epoch`` given): the objective before it joins the descent
-    state; with the optimal online schedule, the rate from the predicted error e."""
+    """The step of a run: ``update(state, x, y, weight, active, epoch=None, drop=None)``, a no-op
+    where not ``active``; full batch (``epoch`` given): the objective before it joins the descent
+    state (not with dropout, whose objective is stochastic); ``drop``: the dropout masks of the
+    examples; with the optimal online schedule, the rate from the predicted error e."""
 
-    def update(state: _State, x, y, weight, active, epoch=None):
-        if epoch is None:
-            g = net.grad(state.weights, x, y, weight)
+    def update(state: _State, x, y, weight, active, epoch=None, drop=None):
+        if epoch is None or drop is not None:
+            g = net.grad(state.weights, x, y, weight, drop)
         else:
             value, g = net.loss_and_grad(state.weights, x, y, weight)
             state = state._replace(descent=tracker.descend(state.descent, value, epoch))
@@ -351,7 +398,8 @@ def train_raw(cfg: RawConfig, run: RawInputs) -> Outputs:
     def check(state: _State, test, pos):
         return state._replace(track=tracker.update(state.track, test, pos, limit))
 
-    full_batch = cfg.protocol == "replay" and not cfg.batch  # a rise of the objective means something
+    # a rise of the objective means something (not under dropout's fresh masks)
+    full_batch = cfg.protocol == "replay" and not cfg.batch and not cfg.dropout
 
     update = _updater(cfg, net, opt, scheduled, noise_var)
     mb = _mode_bases(cfg, run, dtype)
@@ -398,9 +446,7 @@ def _mode_bases(cfg: RawConfig, run: RawInputs, dtype):
     Σ_yx of the P stored examples (an online run's first P), float64."""
     if not cfg.modes:
         return None
-    x64 = run.x * (jnp.arange(cfg.p_bucket) < run.n_train)[:, None]
-    syx = (x64 @ run.t1.T + run.noise_std * run.z).T @ x64
-    return modes.bases(run.mode_u, run.mode_v, syx, run.n_train, cfg.data_modes, dtype)
+    return modes.bases(run.mode_u, run.mode_v, _syx(cfg, run), run.n_train, cfg.data_modes, dtype)
 
 
 def _records(cfg: RawConfig, run: RawInputs, state, recs: dict, lasts: dict, mb, dtype) -> dict:

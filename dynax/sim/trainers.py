@@ -359,6 +359,7 @@ def _raw_config(spec: SweepSpec, f: GroupFacts, inits) -> RawConfig:
         n_test=pr.n_test,
         schedule=spec.train.schedule if f.protocol == "online" else "none",
         **_recorded(spec),
+        **_dropout(spec),
     )
 
 
@@ -377,6 +378,12 @@ def _recorded(spec: SweepSpec) -> dict:
         "validation": bool(spec.train.validation),
         "weight_decay": any(v > 0 for v in decay),
     }
+
+
+def _dropout(spec: SweepSpec) -> dict:
+    """The raw trainer's dropout settings: on where any run has q > 0."""
+    qs = spec.axis("dropout").values if "dropout" in spec.dims else [spec.train.dropout]
+    return {"dropout": any(q > 0 for q in qs), "dropout_scaling": spec.train.dropout_scaling}
 
 
 def _factor(cfg) -> int:

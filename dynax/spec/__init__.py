@@ -10,6 +10,7 @@ from a spec's grid (docs/design.md §4). Standard library and NumPy only.
 from .model import (
     ACTIVATIONS,
     CORE_DIMS,
+    DROPOUT_SCALINGS,
     DTYPES,
     EXTRA_AXES,
     INITS,
@@ -41,6 +42,7 @@ from .parse import load_spec, parse_spec
 __all__ = [
     "ACTIVATIONS",
     "CORE_DIMS",
+    "DROPOUT_SCALINGS",
     "DTYPES",
     "EXTRA_AXES",
     "INITS",

@@ -18,7 +18,12 @@ def cross_checks(v, problem: Problem, student: str, activation: str, train: dict
         return f"grid.{name}" if name in axes else f"{EXTRA_AXES[name][0]}.{EXTRA_AXES[name][1]}"
 
     nonlinear = problem.n_test > 0
-    raw_path = nonlinear or train["batch_size"] > 0 or "online" in values["protocol"]
+    dropout = any(q > 0 for q in values["dropout"])
+    # the raw-data path: the examples themselves (dropout's full-batch runs keep Σ_yx and white sets)
+    sampled = nonlinear or train["batch_size"] > 0 or "online" in values["protocol"]
+    raw_path = sampled or dropout
+    if dropout:
+        dropout_checks(v, problem, student, axes, where)
     schedule = train["schedule"]
     hierarchy_checks(v, problem, pr or {}, student, activation, train, axes, values, raw_path)
     modes_checks(v, problem, student, activation, train, axes, values, raw_path, where)
@@ -46,7 +51,7 @@ def cross_checks(v, problem: Problem, student: str, activation: str, train: dict
         )
     if activation != "linear" and student == "deep_linear" and 1 in axes["depth"]:
         v.fail("model.activation", "applies to hidden layers; depth 1 has none (use depth ≥ 2)")
-    if raw_path and "aligned" in values["init"]:
+    if sampled and "aligned" in values["init"]:
         v.fail(
             where("init"),
             "init 'aligned' needs the full-batch linear path (it reads Σ_yx); "
@@ -72,6 +77,18 @@ def cross_checks(v, problem: Problem, student: str, activation: str, train: dict
             where("init_scale"),
             "init_scale = 0 starts a depth ≥ 2 network at the saddle point W = 0, where no gradient "
             "ever flows (like init 'zero'); give a scale > 0, or use it at depth 1 only",
+        )
+
+
+def dropout_checks(v, problem: Problem, student: str, axes, where) -> None:
+    """``train.dropout`` (q > 0): hidden units of a trained deep network, on the raw-data path."""
+    if 1 in axes["depth"]:
+        v.fail(where("dropout"), "drops hidden units; depth 1 has none (use depth ≥ 2, or dropout = 0)")
+    if student != "deep_linear":
+        v.fail(where("dropout"), "applies to deep_linear students (the random-feature layer is fixed)")
+    if problem.inputs == "onehot":
+        v.fail(
+            where("dropout"), "is not combined with a hierarchy's one-hot items (problem.inputs = 'onehot')"
         )
 
 

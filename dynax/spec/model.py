@@ -17,6 +17,7 @@ from . import derived
 __all__ = [
     "ACTIVATIONS",
     "CORE_DIMS",
+    "DROPOUT_SCALINGS",
     "DTYPES",
     "EXTRA_AXES",
     "INITS",
@@ -85,6 +86,8 @@ DTYPES = ("float32", "float64")
 METHODS = ("auto", "gd")
 KERNELS = ("auto", "xla", "fused", "pallas")
 SCHEDULES = ("none", "optimal_online")
+# inverted: kept hidden units scaled by 1/p (the expected output unchanged); none: unscaled masks
+DROPOUT_SCALINGS = ("inverted", "none")
 
 CORE_DIMS = ("depth", "n_over_p", "snr", "seed")
 # Grid-able keys outside the core dims: grid name -> (section, field).
@@ -99,6 +102,7 @@ EXTRA_AXES = {
     "learning_rate": ("train", "learning_rate"),
     "protocol": ("train", "protocol"),
     "weight_decay": ("train", "weight_decay"),
+    "dropout": ("train", "dropout"),
 }
 STUDENTS = ("deep_linear", "random_features")
 ACTIVATIONS = ("linear", "relu", "tanh")
@@ -141,6 +145,8 @@ SECTION_KEYS = {
         "null_space_error",
         "weight_decay",
         "validation",
+        "dropout",
+        "dropout_scaling",
     ),
 }
 
@@ -258,6 +264,9 @@ class Train:
     weight_decay: float = 0.0  # γ: grad_scale·(γ/2)·Σ_l ‖W_l‖²_F added to the loss
     # held-out examples: a fraction f in (0, 1) (V = max(1, round(f·P))) or a count ≥ 1; 0 = none
     validation: float | int = 0
+    # q: each hidden unit dropped with probability q per example and step (p = 1 − q kept)
+    dropout: float = 0.0
+    dropout_scaling: str = "inverted"
 
 
 @dataclass(frozen=True)
@@ -369,6 +378,8 @@ class SweepSpec:
             del out["train"]["validation"]
         if "weight_decay" not in self.dims and self.train.weight_decay == 0:  # added later, likewise
             del out["train"]["weight_decay"]
+        if "dropout" not in self.dims and self.train.dropout == 0:  # added later, likewise
+            del out["train"]["dropout"], out["train"]["dropout_scaling"]
         if self.train.kernel == "auto":  # likewise (the kernel auto picks is in the layout hash)
             del out["train"]["kernel"]
         return out

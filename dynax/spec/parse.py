@@ -21,6 +21,7 @@ from .checks import cross_checks
 from .model import (
     ACTIVATIONS,
     CORE_DIMS,
+    DROPOUT_SCALINGS,
     DTYPES,
     EXTRA_AXES,
     INITS,
@@ -351,6 +352,8 @@ class _Validator:
             return self.choice(key, v, OPTIMIZERS)
         if name == "weight_decay":
             return self.number(key, v, lo=0)
+        if name == "dropout":  # the drop probability q: q = 1 would drop every unit
+            return self.number(key, v, lo=0, hi=1, hi_open=True)
         if name in ("momentum", "b1", "b2"):
             return self.number(key, v, lo=0, hi=1, hi_open=True)
         if name == "learning_rate":
@@ -422,6 +425,7 @@ class _Validator:
             ("dtype", DTYPES),
             ("method", METHODS),
             ("kernel", KERNELS),
+            ("dropout_scaling", DROPOUT_SCALINGS),
         ):
             out[key] = self.choice(f"train.{key}", tr.get(key, _default(Train, key)), allowed)
         out["batch_size"] = (

@@ -31,6 +31,7 @@ class RunTable(NamedTuple):
     b2: np.ndarray
     protocol: np.ndarray  # index into PROTOCOLS
     weight_decay: np.ndarray  # γ
+    dropout: np.ndarray  # q, the drop probability of a hidden unit
 
 
 def run_table(spec: SweepSpec) -> RunTable:
@@ -66,4 +67,5 @@ def run_table(spec: SweepSpec) -> RunTable:
         b2=values("b2"),
         protocol=values("protocol", PROTOCOLS.index, np.int32),
         weight_decay=values("weight_decay"),
+        dropout=values("dropout"),
     )

@@ -30,6 +30,7 @@ _AXIS_ATTRS = {
     "learning_rate": ("learning rate", "1"),
     "protocol": ("training protocol", "1"),
     "weight_decay": ("weight decay gamma: grad_scale*(gamma/2)*sum_l ||W_l||_F^2 added to the loss", "1"),
+    "dropout": ("dropout q: the probability a hidden unit is dropped, per example and step", "1"),
 }
 
 

@@ -152,6 +152,10 @@ def build_dataset(plan, res: FlatResult, history: str = "", machine: dict | None
             attrs[name] = value
     if "weight_decay" not in dims and spec.train.weight_decay:
         attrs["weight_decay"] = float(spec.train.weight_decay)
+    if "dropout" not in dims and spec.train.dropout:
+        attrs["dropout"] = float(spec.train.dropout)
+    if "dropout" in dims or spec.train.dropout:
+        attrs["dropout_scaling"] = spec.train.dropout_scaling
     attrs["epochs"] = int(spec.train.epochs)
     attrs["dtype"] = spec.train.dtype
     h = spec.problem.hierarchy

@@ -4,7 +4,8 @@
 * :mod:`dynax.theory.deep`: the stable step of deep networks and the Saxe et al. modes (§3);
 * :mod:`dynax.theory.online`: one-pass online SGD and its oracle schedule (§4);
 * :mod:`dynax.theory.features`: random-feature students in closed form (§5 item 8);
-* :mod:`dynax.theory.hierarchy`: a tree of items and features, its modes and singular values (§3.5).
+* :mod:`dynax.theory.hierarchy`: a tree of items and features, its modes and singular values (§3.5);
+* :mod:`dynax.theory.dropout`: dropout's expected loss and its mode dynamics (§3.6).
 
 The theory on a spec's grid, as a Dataset beside a result, is :mod:`dynax.predict`.
 """
@@ -17,6 +18,7 @@ from .deep import (
     saxe_plateau_time,
     stability_bound,
 )
+from .dropout import dropout_learning_time, dropout_mode
 from .features import decompose_run, relu_moments
 from .hierarchy import (
     hierarchy_covariance,
@@ -43,6 +45,8 @@ __all__ = [
     "asymptotic_test_error",
     "bayes_error",
     "decompose_run",
+    "dropout_learning_time",
+    "dropout_mode",
     "hierarchy_covariance",
     "hierarchy_eigenvalues",
     "hierarchy_levels",
