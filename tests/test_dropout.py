@@ -1,6 +1,8 @@
 """Dropout on hidden units (train.dropout): its expected loss against simulation, the decoupled
 mode's fixed point and speed against dynax.theory, the masks' keys, and the key's checks."""
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 from conftest import initial_weights, spec_text
@@ -146,14 +148,62 @@ TEXT = spec_text(
 )
 
 
-@pytest.mark.slow  # 20 s (three compiles); the spec hash below shows q = 0 is today's spec
-def test_dropout_zero_runs_are_todays():
-    """q = 0 runs in a grid with q > 0 take today's trainer and give its numbers bit for bit."""
-    both = dynax.run_sweep(dynax.parse_spec(TEXT))
-    plain = dynax.run_sweep(dynax.parse_spec(TEXT.replace("dropout = [0.0, 0.3]\n", "")))
-    for v in ("test_error", "train_error", "best_test_error"):
+@pytest.mark.slow  # 30 s (five compiles); the spec hash below shows q = 0 is today's spec
+@pytest.mark.parametrize("student", ["linear", "relu"])
+def test_dropout_zero_runs_are_todays(student):
+    """q = 0 runs in a grid with q > 0 give today's numbers bit for bit: on their own trainer
+    (linear, full batch), or on the raw-data trainer they share with the q > 0 runs (a ReLU
+    student), where they keep the rise check (with the automatic rate: the same halvings)."""
+    text = (
+        TEXT
+        if student == "linear"
+        else TEXT.replace("init_scale = 0.3", "init_scale = 0.3\nactivation = 'relu'")
+    )
+    if student == "relu":
+        text = text.replace("learning_rate = 0.02", "learning_rate = 0.05")
+    both = dynax.run_sweep(dynax.parse_spec(text))
+    plain = dynax.run_sweep(dynax.parse_spec(text.replace("dropout = [0.0, 0.3]\n", "")))
+    for v in ("test_error", "train_error", "best_test_error", "best_epoch"):
         np.testing.assert_array_equal(both[v].sel(dropout=0.0).values, plain[v].values)
     assert not np.allclose(both.test_error.sel(dropout=0.3), both.test_error.sel(dropout=0.0))
+
+
+@pytest.mark.slow  # 10 s: two compiles
+def test_dropout_keeps_an_automatic_rate_stable_at_depth_3():
+    """Inverted scaling raises a step's curvature up to 1/p per hidden layer: the automatic rate
+    of a depth-3 run is p² times the q = 0 run's on the same data, and none diverges."""
+    text = TEXT.replace("depth = [2]", "depth = [3]").replace(
+        "learning_rate = 0.02", "learning_rate = { auto = 0.5 }"
+    )
+    ds = dynax.run_sweep(dynax.parse_spec(text))
+    lr = ds.learning_rate_used.squeeze()
+    np.testing.assert_allclose(lr.sel(dropout=0.3), 0.7**2 * lr.sel(dropout=0.0), rtol=1e-12)
+    assert int(ds.diverged.sum()) == 0
+
+
+def test_masks_are_fresh_per_epoch_example_and_layer():
+    """The masks of dynax.sim.raw: Bernoulli(p) per hidden unit, scaled by 1/p (inverted), drawn
+    anew for every epoch, example and hidden layer, and all ones at q = 0."""
+    import jax.numpy as jnp
+
+    from dynax.sim import raw
+
+    cfg = raw.RawConfig(
+        depth=3, width=400, n_in=4, n_out=1, p_bucket=8, epochs=1, record=(0, 1), dropout=True
+    )
+    run = SimpleNamespace(seed=jnp.uint32(2), dropout=jnp.float64(0.25))
+    masks = raw._dropout_masks(cfg, run, jnp.float64)
+    ids = jnp.arange(6)
+    a, b = (np.asarray(m) for m in masks(ids, 3))  # two hidden layers, (6, 400) each
+    assert set(np.unique(a)) == {0.0, 1 / 0.75}
+    kept = (a > 0).mean()
+    assert abs(kept - 0.75) < 4 * np.sqrt(0.75 * 0.25 / a.size)  # 4 s.e. of the kept fraction
+    assert not (a == b).all() and not (a[0] == a[1]).all()  # layers and examples differ
+    again = np.asarray(masks(ids[::-1], 3)[0])[::-1]  # an example's mask is its own, in any order
+    np.testing.assert_array_equal(again, a)
+    assert not (np.asarray(masks(ids, 4)[0]) == a).all()  # the next epoch draws anew
+    none = raw._dropout_masks(cfg, SimpleNamespace(seed=run.seed, dropout=jnp.float64(0.0)), jnp.float64)
+    assert (np.asarray(none(ids, 3)[0]) == 1).all()
 
 
 def test_dropout_keys_are_checked_and_zero_is_absent_from_the_hash():

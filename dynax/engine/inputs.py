@@ -243,8 +243,9 @@ def raw_inputs(plan, group, idx: np.ndarray, cache: StatsCache) -> tuple[RawInpu
         )
 
     lr = raw_rates(spec, t, idx, cfg, teachers, init_var, grad_scale, full_batch)
-    if cfg.dropout and cfg.dropout_scaling == "inverted":  # kept units × 1/p: curvature up to 1/p
-        lr = np.where(np.isnan(t.lr[idx]), lr * (1.0 - t.dropout[idx]), lr)
+    if cfg.dropout and cfg.dropout_scaling == "inverted":  # kept units × 1/p in each hidden layer:
+        # a step's curvature up to 1/p^(D−1) (the masks' second moment)
+        lr = np.where(np.isnan(t.lr[idx]), lr * (1.0 - t.dropout[idx]) ** (cfg.depth - 1), lr)
     inputs = RawInputs(
         x=x,
         z=z,

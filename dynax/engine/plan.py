@@ -77,7 +77,7 @@ class Group:
         label = f"{self.trainer} depth={c.depth}{width} optimizer={c.optimizer}"
         if isinstance(c, RawConfig):
             batch = f" batch={c.batch}" if c.batch else ""
-            label += f" {c.protocol}{batch} P<={c.p_bucket}"
+            label += f" {c.protocol}{batch} P<={c.p_bucket}" + (" dropout" if c.dropout else "")
         return label
 
 
@@ -192,15 +192,15 @@ def _group_facts(spec: SweepSpec, table: RunTable, kernel: str) -> list[GroupFac
     p_bucket = np.asarray([derived.p_bucket(p) for p in spec.n_train], dtype=np.int64)[table.p_index]
     facts = {}
     out = []
-    for raw, d, w, o, proto, pb in zip(
+    for raw, d, w, o, proto, pb, drop in zip(
         is_raw.tolist(), table.depth.tolist(), table.width.tolist(), table.optimizer.tolist(),
-        table.protocol.tolist(), p_bucket.tolist(), strict=True,
+        table.protocol.tolist(), p_bucket.tolist(), (table.dropout > 0).tolist(), strict=True,
     ):  # fmt: skip
-        key = (raw, d, w, o, proto if raw else 0, pb if raw else 0)
+        key = (raw, d, w, o, proto if raw else 0, pb if raw else 0, drop)
         if key not in facts:
             width = spec.problem.n_in if d == 1 and linear_student else w
             protocol = PROTOCOLS[proto] if raw else "replay"
-            facts[key] = GroupFacts(d, width, OPTIMIZERS[o], raw, protocol, pb if raw else 0, kernel)
+            facts[key] = GroupFacts(d, width, OPTIMIZERS[o], raw, protocol, pb if raw else 0, kernel, drop)
         out.append(facts[key])
     return out
 

@@ -13,10 +13,11 @@ the largest of f × bound × 2^-h that stays stable. What is guaranteed, per opt
   or a divergence);
 * ``momentum`` and ``adam``, which are not descent methods: no divergence (retrained on one).
 
-Only full-batch runs (replay, no minibatches, no dropout) qualify: a stochastic gradient's
-objective rises by design; full-batch dropout runs with an automatic rate are trained again
-on a divergence only. After :data:`MAX_HALVINGS` a run is kept as it is (and flagged by
-``n_train_error_rose`` if it still rose).
+Only full-batch runs (replay, no minibatches) qualify: a stochastic gradient's objective
+rises by design. Full-batch runs with dropout (q > 0) report no rise (their masks make the
+objective stochastic), so they are trained again on a divergence only. After
+:data:`MAX_HALVINGS` a run is kept as it is (and flagged by ``n_train_error_rose`` if it
+still rose).
 """
 
 from __future__ import annotations
@@ -31,13 +32,8 @@ MAX_HALVINGS = 10  # a rate 1/1024 of the first: beyond it the run is kept as it
 
 
 def full_batch(group) -> bool:
-    """Whether the group's runs see every example at every step, with no dropout (a rise then
-    means instability)."""
-    return group.config.protocol == "replay" and not group.config.batch and not _dropout(group)
-
-
-def _dropout(group) -> bool:
-    return bool(getattr(group.config, "dropout", False))
+    """Whether the group's runs see every example at every step (a rise then means instability)."""
+    return group.config.protocol == "replay" and not group.config.batch
 
 
 def _auto(plan, idx) -> np.ndarray:
@@ -46,8 +42,6 @@ def _auto(plan, idx) -> np.ndarray:
 
 def unstable(plan, group, idx: np.ndarray, out, halvings: np.ndarray) -> np.ndarray:
     """(len(idx),) bool: the automatic-rate runs to train again at half the rate."""
-    if _dropout(group) and group.config.protocol == "replay" and not group.config.batch:
-        return np.asarray(out.diverged, bool) & _auto(plan, idx) & (halvings < MAX_HALVINGS)
     if not full_batch(group):
         return np.zeros(len(idx), bool)
     bad = np.asarray(out.diverged, bool)

@@ -166,7 +166,7 @@ def _map_panel(ax, x, y, z, cells: list, norm, cmap: str, levels: list, title: s
     if levels and min(len(x), len(y)) >= CONTOUR_MIN and np.isfinite(z).sum() > 3:
         cs = ax.contour(x, y, np.ma.masked_invalid(z), levels=levels, colors="white", linewidths=0.8)
         ax.clabel(cs, fmt=lambda v: f"{v:g}", fontsize=9)
-    elif levels:  # a contour through 2-3 rows is mostly the interpolation's straight lines
+    elif levels and min(len(x), len(y)) < CONTOUR_MIN:  # through 2-3 rows: straight interpolation
         ax.plot([], [], " ", label=f"no contours: fewer than {CONTOUR_MIN} values of N/P or SNR")
     ax.axvline(1.0, color="red", lw=1.2, ls="--", label="N = P")
     gx, gy = np.meshgrid(x, y)

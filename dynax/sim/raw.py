@@ -352,8 +352,8 @@ def _replay_epochs(cfg: RawConfig, run: RawInputs, net: _Net, check, update, dty
 def _updater(cfg: RawConfig, net, opt, scheduled: bool, noise_var):
     """The step of a run: ``update(state, x, y, weight, active, epoch=None, drop=None)``, a no-op
     where not ``active``; full batch (``epoch`` given): the objective before it joins the descent
-    state (not with dropout, whose objective is stochastic); ``drop``: the dropout masks of the
-    examples; with the optimal online schedule, the rate from the predicted error e."""
+    state (not with dropout's masks: the objective is then stochastic); ``drop``: the dropout
+    masks of the examples; with the optimal online schedule, the rate from the predicted error e."""
 
     def update(state: _State, x, y, weight, active, epoch=None, drop=None):
         if epoch is None or drop is not None:
@@ -398,7 +398,7 @@ def train_raw(cfg: RawConfig, run: RawInputs) -> Outputs:
     def check(state: _State, test, pos):
         return state._replace(track=tracker.update(state.track, test, pos, limit))
 
-    # a rise of the objective means something (not under dropout's fresh masks)
+    # a rise of the objective means something (not under dropout's fresh masks: a group of q > 0)
     full_batch = cfg.protocol == "replay" and not cfg.batch and not cfg.dropout
 
     update = _updater(cfg, net, opt, scheduled, noise_var)

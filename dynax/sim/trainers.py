@@ -60,6 +60,7 @@ class GroupFacts:
     protocol: str = "replay"
     p_bucket: int = 0  # raw runs: stored examples padded to this many
     kernel: str = "xla"  # the fast kernel the spec asks for (requested_kernel)
+    dropout: bool = False  # the runs have q > 0 (raw-data trainer; q = 0 runs are a group apart)
 
 
 class Trainer:
@@ -140,6 +141,8 @@ class RawTrainer(_Vmapped):
         else:
             floats += cfg.n_test * (2 * (cfg.n_in + cfg.n_out) + 3 * hidden)
         floats += 2 * cfg.p_bucket * (cfg.n_in + cfg.n_out)  # float64 inputs as they arrive
+        if cfg.dropout:  # each hidden layer's masks per example, drawn from float64 uniforms
+            floats += 3 * (cfg.depth - 1) * rows * cfg.width
         return int((floats + recorded_floats(cfg)) * itemsize) + 512
 
 
@@ -359,7 +362,8 @@ def _raw_config(spec: SweepSpec, f: GroupFacts, inits) -> RawConfig:
         n_test=pr.n_test,
         schedule=spec.train.schedule if f.protocol == "online" else "none",
         **_recorded(spec),
-        **_dropout(spec),
+        dropout=f.dropout,
+        dropout_scaling=spec.train.dropout_scaling,
     )
 
 
@@ -378,12 +382,6 @@ def _recorded(spec: SweepSpec) -> dict:
         "validation": bool(spec.train.validation),
         "weight_decay": any(v > 0 for v in decay),
     }
-
-
-def _dropout(spec: SweepSpec) -> dict:
-    """The raw trainer's dropout settings: on where any run has q > 0."""
-    qs = spec.axis("dropout").values if "dropout" in spec.dims else [spec.train.dropout]
-    return {"dropout": any(q > 0 for q in qs), "dropout_scaling": spec.train.dropout_scaling}
 
 
 def _factor(cfg) -> int:

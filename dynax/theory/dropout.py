@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .deep import saxe_mode
+from .deep import _check_alpha, saxe_mode
 
 __all__ = ["DROPOUT_SCALINGS", "dropout_learning_time", "dropout_mode"]
 
@@ -43,6 +43,7 @@ def dropout_mode(s, u0, t, q, scaling: str = "inverted", alpha: float = 1.0):
     ``u = p·saxe_mode(s, u0/p, t)``, unscaled ``u = saxe_mode(s, u0, t, alpha = α p)``
     (:func:`dynax.theory.saxe_mode` at depth 2). Arguments broadcast together."""
     p = _keep(q, scaling)
+    _check_alpha(alpha)
     if scaling == "inverted":
         return p * saxe_mode(s, np.asarray(u0) / p, t, depth=2, alpha=alpha)
     s, u0, t, p = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (s, u0, t, p)))
@@ -54,7 +55,12 @@ def dropout_learning_time(s, u0, q, scaling: str = "inverted", frac: float = 0.5
     point (p s inverted, s unscaled): ``ln[(f/(1 − f))(u*/u0 − 1)] / r`` with the logistic's rate
     r = 2αs (inverted) or 2αps (unscaled); needs 0 < u0 < f u*."""
     p = _keep(q, scaling)
+    _check_alpha(alpha)
+    if not 0 < frac < 1:
+        raise ValueError(f"frac must be in (0, 1), got {frac}")
     s = np.asarray(s, dtype=np.float64)
     u_star = p * s if scaling == "inverted" else s
+    if np.any(np.asarray(u0) <= 0) or np.any(np.asarray(u0) >= frac * u_star):
+        raise ValueError("dropout_learning_time needs 0 < u0 < frac · u* (u* = p s inverted, s unscaled)")
     rate = 2 * alpha * s * (1.0 if scaling == "inverted" else p)
     return np.log(frac / (1 - frac) * (u_star / np.asarray(u0) - 1)) / rate
