@@ -54,8 +54,11 @@ def test_dropout_follows_its_expected_loss(scaling):
     sim = ds.test_error.squeeze().values  # (seed, epoch)
     p = spec.n_train[0]
     theory = []
+    noise_var = float(ds.noise_var.squeeze())
     for s in range(seeds):
-        x, y, w_bar, noise_var = data.raw_data(spec.seed, s, p, n, 1, spec.problem.teacher_var, 4.0)
+        rd = data.seed_raw_data(spec.seed, s, spec.problem, p)  # one compiled draw for every seed
+        x, w_bar = rd.x[:p], rd.t1
+        y = x @ w_bar.T + np.sqrt(noise_var) * rd.z[:p]
         effs = _expected_gd(x, y, initial_weights(spec, 2, s), lr, epochs, q, scaling)
         theory.append([np.sum((effs[e] - w_bar) ** 2) / n + noise_var for e in ds.epoch.values])
     theory = np.array(theory)
