@@ -20,10 +20,18 @@ GRACE = 2.0  # DYNAX_SIGNAL_GRACE in these tests (10 s by default)
 SMALL = ["--set", "grid.depth=[2]", "--set", "grid.seed={count=2}", "--set", "train.epochs=100"]
 
 
+def _interruptible() -> None:
+    """Ctrl-C as a terminal gives it, whatever started these tests: a shell runs a background
+    job with SIGINT ignored, and a child inherits that (then no SIGINT would reach dynax)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start(out: Path, env_extra: dict, *more) -> subprocess.Popen:
     env = {**os.environ, "DYNAX_SIGNAL_GRACE": str(GRACE), **env_extra}
     cmd = [sys.executable, "-m", "dynax.cli", "run", QUICK, "-o", str(out), *more]
-    return subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env)
+    return subprocess.Popen(
+        cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env, preexec_fn=_interruptible
+    )
 
 
 def _wait_for(proc: subprocess.Popen, text: str, timeout: float = 120.0) -> list[str]:
