@@ -266,6 +266,7 @@ def raw_inputs(plan, group, idx: np.ndarray, cache: StatsCache) -> tuple[RawInpu
             where,
         ),
         dropout=t.dropout[idx] if cfg.dropout else None,
+        input_noise=t.input_noise[idx] if cfg.input_noise else None,
     )
     return inputs, lr
 

@@ -78,6 +78,7 @@ class Group:
         if isinstance(c, RawConfig):
             batch = f" batch={c.batch}" if c.batch else ""
             label += f" {c.protocol}{batch} P<={c.p_bucket}" + (" dropout" if c.dropout else "")
+            label += " input_noise" if c.input_noise else ""
         return label
 
 
@@ -187,20 +188,24 @@ def _group_facts(spec: SweepSpec, table: RunTable, kernel: str) -> list[GroupFac
     """Each run's :class:`~dynax.sim.trainers.GroupFacts` (what separates compile groups):
     ``kernel`` is :func:`~dynax.sim.trainers.requested_kernel`'s choice."""
     online = table.protocol == PROTOCOLS.index("online")
-    is_raw = online | spec.nonlinear | (spec.train.batch_size > 0) | (table.dropout > 0)
+    stochastic = (table.dropout > 0) | (table.input_noise > 0)  # masks or noise per example and step
+    is_raw = online | spec.nonlinear | (spec.train.batch_size > 0) | stochastic
     linear_student = spec.model.student == "deep_linear"
     p_bucket = np.asarray([derived.p_bucket(p) for p in spec.n_train], dtype=np.int64)[table.p_index]
     facts = {}
     out = []
-    for raw, d, w, o, proto, pb, drop in zip(
+    for raw, d, w, o, proto, pb, drop, noise in zip(
         is_raw.tolist(), table.depth.tolist(), table.width.tolist(), table.optimizer.tolist(),
-        table.protocol.tolist(), p_bucket.tolist(), (table.dropout > 0).tolist(), strict=True,
+        table.protocol.tolist(), p_bucket.tolist(), (table.dropout > 0).tolist(),
+        (table.input_noise > 0).tolist(), strict=True,
     ):  # fmt: skip
-        key = (raw, d, w, o, proto if raw else 0, pb if raw else 0, drop)
+        key = (raw, d, w, o, proto if raw else 0, pb if raw else 0, drop, noise)
         if key not in facts:
             width = spec.problem.n_in if d == 1 and linear_student else w
             protocol = PROTOCOLS[proto] if raw else "replay"
-            facts[key] = GroupFacts(d, width, OPTIMIZERS[o], raw, protocol, pb if raw else 0, kernel, drop)
+            facts[key] = GroupFacts(
+                d, width, OPTIMIZERS[o], raw, protocol, pb if raw else 0, kernel, drop, noise
+            )
         out.append(facts[key])
     return out
 

@@ -64,6 +64,7 @@ class _Point:
         self.protocol = get("protocol")
         self.gamma = float(get("weight_decay"))
         self.dropout = float(get("dropout"))
+        self.input_noise = float(get("input_noise"))
 
 
 def _random_features(point: _Point, rf: xr.Dataset, dims, epochs) -> tuple[dict, str]:
@@ -177,6 +178,11 @@ def _point_theory(spec, point: _Point, dims, epochs, n, cache, rf) -> tuple[dict
         return None, f"no theory for optimizer {point.optimizer!r} (gradient descent only)"
     if point.dropout:
         return None, "dropout: one mode per hidden unit in dynax.theory.dropout_mode (docs/theory.md §3.6)"
+    if point.input_noise:
+        return (
+            None,
+            "input noise: its expected loss is ridge on W_eff at gamma = P sigma_n^2 (docs/theory.md §3.7)",
+        )
     if point.gamma and (spec.nonlinear or point.protocol == "online" or spec.train.batch_size):
         return None, "weight-decay theory: full-batch linear GD (depth 1; modes for aligned white inputs)"
     if spec.nonlinear:

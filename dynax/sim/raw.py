@@ -79,6 +79,7 @@ class RawConfig:
     weight_decay: bool = False  # the spec has γ > 0 somewhere: the loss carries the penalty term
     dropout: bool = False  # the spec has q > 0 somewhere: the loss masks the hidden units
     dropout_scaling: str = "inverted"  # kept units × 1/p ("inverted") or × 1 ("none")
+    input_noise: bool = False  # σ_n > 0: the training inputs get fresh Gaussian noise per step
 
     def shapes(self) -> list[tuple[int, int]]:
         """Shapes of the TRAINED layers, input side first."""
@@ -123,9 +124,11 @@ class RawInputs(NamedTuple):
     mode_u: jax.Array | None = None  # the teacher's singular vectors (modes recorded only)
     mode_v: jax.Array | None = None
     dropout: jax.Array | None = None  # q, the drop probability (dropout runs only)
+    input_noise: jax.Array | None = None  # σ_n (input-noise runs only)
 
 
 DROPOUT_STREAM = 5  # fold_in(run, 5): the dropout masks (docs/design.md §4 Randomness)
+NOISE_STREAM = 6  # fold_in(run, 6): the input noise
 
 _ACT = {"linear": lambda h: h, "relu": jax.nn.relu, "tanh": jnp.tanh}
 
@@ -193,6 +196,7 @@ class _Net(NamedTuple):
     loss_and_grad: object  # the same -> (the loss, its gradient)
     loss: object  # the same -> the loss (with the weight-decay penalty): the training objective
     masks: object  # (example ids, epoch) -> each hidden layer's scaled dropout masks, or None
+    noise: object  # (example ids, epoch) -> the input noise of those examples (B, N), or None
     s_tr: jax.Array  # (p_bucket, ·) the training inputs as the trained layers see them
     y_tr: jax.Array  # (p_bucket, N_out) labels
     mask: jax.Array  # (p_bucket,) 1 for the P real examples
@@ -266,7 +270,7 @@ def _network(cfg: RawConfig, run: RawInputs, dtype) -> _Net:
 
     return _Net(
         inputs, forward, test_error, train_error, jax.grad(loss), jax.value_and_grad(loss), loss,
-        _dropout_masks(cfg, run, dtype), s_tr, y_tr, mask, sigma, t1, t2,
+        _dropout_masks(cfg, run, dtype), _input_noise(cfg, run, dtype), s_tr, y_tr, mask, sigma, t1, t2,
     )  # fmt: skip
 
 
@@ -295,6 +299,25 @@ def _dropout_masks(cfg: RawConfig, run: RawInputs, dtype):
     return masks
 
 
+def _input_noise(cfg: RawConfig, run: RawInputs, dtype):
+    """``noise(ids, epoch)``: σ_n times standard normal draws (B, N) for examples ``ids`` at
+    ``epoch``, example μ's from ``fold_in(fold_in(fold_in(run, 6), e), μ)`` (keyed like the
+    dropout masks: the same on any minibatch or batching). None without input noise."""
+    if not cfg.input_noise:
+        return None
+    key = jax.random.fold_in(data.run_key(cfg.root_seed, run.seed), NOISE_STREAM)
+    sigma = run.input_noise.astype(jnp.float64)
+
+    def noise(ids, epoch):
+        def one(mu):
+            k = jax.random.fold_in(jax.random.fold_in(key, jnp.asarray(epoch).astype(jnp.uint32)), mu)
+            return jax.random.normal(k, (cfg.n_in,), jnp.float64)
+
+        return (sigma * jax.vmap(one)(ids.astype(jnp.uint32))).astype(dtype)
+
+    return noise
+
+
 def _online_steps(cfg: RawConfig, run: RawInputs, net: _Net, check, update, dtype):
     """Online SGD: one step per minibatch of B fresh examples (example k drawn as stored
     example k is); returns the step loop body and the record positions (steps)."""
@@ -312,7 +335,9 @@ def _online_steps(cfg: RawConfig, run: RawInputs, net: _Net, check, update, dtyp
     def step(k, state):
         state = check(state, net.test_error(state.weights), k.astype(jnp.int64))
         x, y = fresh(k)
-        drop = net.masks(k * b + jnp.arange(b), 0) if cfg.dropout else None  # each example once
+        ids = k * b + jnp.arange(b)  # each example once: epoch 0 for its mask and noise
+        drop = net.masks(ids, 0) if cfg.dropout else None
+        x = x + net.noise(ids, 0) if cfg.input_noise else x
         return update(state, x, y, jnp.ones((b,), dtype), ~state.track.diverged, drop=drop)
 
     return step, run.record_steps.astype(jnp.int64)
@@ -331,7 +356,8 @@ def _replay_epochs(cfg: RawConfig, run: RawInputs, net: _Net, check, update, dty
         state = check(state, net.test_error(state.weights), epoch.astype(jnp.int64))
         if not cfg.batch:
             drop = net.masks(index, epoch) if cfg.dropout else None
-            return update(state, net.s_tr, net.y_tr, net.mask, ~state.track.diverged, epoch, drop)
+            x = net.s_tr + net.noise(index, epoch) if cfg.input_noise else net.s_tr
+            return update(state, x, net.y_tr, net.mask, ~state.track.diverged, epoch, drop)
         ekey = jax.random.fold_in(stream, epoch)
         u = jax.vmap(lambda mu: jax.random.uniform(jax.random.fold_in(ekey, mu)))(index)
         order = jnp.argsort(jnp.where(index < p, u, 2.0))  # real examples first, shuffled
@@ -341,8 +367,9 @@ def _replay_epochs(cfg: RawConfig, run: RawInputs, net: _Net, check, update, dty
             idx = jax.lax.dynamic_slice(order, (s * b,), (b,))
             valid = ((s * b + jnp.arange(b)) < p).astype(dtype)
             drop = net.masks(idx, epoch) if cfg.dropout else None
+            x = net.s_tr[idx] + net.noise(idx, epoch) if cfg.input_noise else net.s_tr[idx]
             active = (s * b < p) & ~state.track.diverged
-            return update(state, net.s_tr[idx], net.y_tr[idx], valid, active, drop=drop)
+            return update(state, x, net.y_tr[idx], valid, active, drop=drop)
 
         return jax.lax.fori_loop(0, n_sub, sub, state)
 
@@ -352,11 +379,11 @@ def _replay_epochs(cfg: RawConfig, run: RawInputs, net: _Net, check, update, dty
 def _updater(cfg: RawConfig, net, opt, scheduled: bool, noise_var):
     """The step of a run: ``update(state, x, y, weight, active, epoch=None, drop=None)``, a no-op
     where not ``active``; full batch (``epoch`` given): the objective before it joins the descent
-    state (not with dropout's masks: the objective is then stochastic); ``drop``: the dropout
+    state (not with dropout's masks or input noise: the objective is then stochastic); ``drop``: the dropout
     masks of the examples; with the optimal online schedule, the rate from the predicted error e."""
 
     def update(state: _State, x, y, weight, active, epoch=None, drop=None):
-        if epoch is None or drop is not None:
+        if epoch is None or cfg.dropout or cfg.input_noise:  # no descent state for a noisy objective
             g = net.grad(state.weights, x, y, weight, drop)
         else:
             value, g = net.loss_and_grad(state.weights, x, y, weight)
@@ -398,8 +425,8 @@ def train_raw(cfg: RawConfig, run: RawInputs) -> Outputs:
     def check(state: _State, test, pos):
         return state._replace(track=tracker.update(state.track, test, pos, limit))
 
-    # a rise of the objective means something (not under dropout's fresh masks: a group of q > 0)
-    full_batch = cfg.protocol == "replay" and not cfg.batch and not cfg.dropout
+    # a rise of the objective means something (not under fresh masks or input noise: groups apart)
+    full_batch = cfg.protocol == "replay" and not cfg.batch and not cfg.dropout and not cfg.input_noise
 
     update = _updater(cfg, net, opt, scheduled, noise_var)
     mb = _mode_bases(cfg, run, dtype)

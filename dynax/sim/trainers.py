@@ -61,6 +61,7 @@ class GroupFacts:
     p_bucket: int = 0  # raw runs: stored examples padded to this many
     kernel: str = "xla"  # the fast kernel the spec asks for (requested_kernel)
     dropout: bool = False  # the runs have q > 0 (raw-data trainer; q = 0 runs are a group apart)
+    input_noise: bool = False  # the runs have σ_n > 0 (likewise)
 
 
 class Trainer:
@@ -143,6 +144,8 @@ class RawTrainer(_Vmapped):
         floats += 2 * cfg.p_bucket * (cfg.n_in + cfg.n_out)  # float64 inputs as they arrive
         if cfg.dropout:  # each hidden layer's masks per example, drawn from float64 uniforms
             floats += 3 * (cfg.depth - 1) * rows * cfg.width
+        if cfg.input_noise:  # the noise of each example's inputs, drawn in float64, and the noisy copy
+            floats += 3 * rows * cfg.n_in
         return int((floats + recorded_floats(cfg)) * itemsize) + 512
 
 
@@ -364,6 +367,7 @@ def _raw_config(spec: SweepSpec, f: GroupFacts, inits) -> RawConfig:
         **_recorded(spec),
         dropout=f.dropout,
         dropout_scaling=spec.train.dropout_scaling,
+        input_noise=f.input_noise,
     )
 
 

@@ -19,11 +19,14 @@ def cross_checks(v, problem: Problem, student: str, activation: str, train: dict
 
     nonlinear = problem.n_test > 0
     dropout = any(q > 0 for q in values["dropout"])
-    # the raw-data path: the examples themselves (dropout's full-batch runs keep Σ_yx and white sets)
+    noise = any(s > 0 for s in values["input_noise"])
+    # the raw-data path: the examples themselves (full-batch dropout and noise runs keep Σ_yx and white sets)
     sampled = nonlinear or train["batch_size"] > 0 or "online" in values["protocol"]
-    raw_path = sampled or dropout
+    raw_path = sampled or dropout or noise
     if dropout:
         dropout_checks(v, problem, student, axes, where)
+    if noise:
+        noise_checks(v, problem, student, values, where)
     schedule = train["schedule"]
     hierarchy_checks(v, problem, pr or {}, student, activation, train, axes, values, raw_path)
     modes_checks(v, problem, student, activation, train, axes, values, raw_path, where)
@@ -89,6 +92,26 @@ def dropout_checks(v, problem: Problem, student: str, axes, where) -> None:
     if problem.inputs == "onehot":
         v.fail(
             where("dropout"), "is not combined with a hierarchy's one-hot items (problem.inputs = 'onehot')"
+        )
+
+
+def noise_checks(v, problem: Problem, student: str, values, where) -> None:
+    """``train.input_noise`` (σ_n > 0): Gaussian inputs of a deep_linear-type student, fixed rates."""
+    if problem.inputs == "onehot":
+        v.fail(
+            where("input_noise"),
+            "is not combined with a hierarchy's one-hot items (problem.inputs = 'onehot')",
+        )
+    if student != "deep_linear":
+        v.fail(
+            where("input_noise"),
+            "applies to deep_linear students (the random-feature layer is computed once)",
+        )
+    if any(isinstance(x, Auto) for x in values["learning_rate"]):
+        v.fail(
+            where("learning_rate"),
+            "learning_rate = {auto = f} reads the clean inputs' λ_max; with input_noise give a number "
+            "(the noise adds P·σ_n² to the curvature)",
         )
 
 

@@ -103,6 +103,7 @@ EXTRA_AXES = {
     "protocol": ("train", "protocol"),
     "weight_decay": ("train", "weight_decay"),
     "dropout": ("train", "dropout"),
+    "input_noise": ("train", "input_noise"),
 }
 STUDENTS = ("deep_linear", "random_features")
 ACTIVATIONS = ("linear", "relu", "tanh")
@@ -147,6 +148,7 @@ SECTION_KEYS = {
         "validation",
         "dropout",
         "dropout_scaling",
+        "input_noise",
     ),
 }
 
@@ -267,6 +269,9 @@ class Train:
     # q: each hidden unit dropped with probability q per example and step (p = 1 − q kept)
     dropout: float = 0.0
     dropout_scaling: str = "inverted"
+    # σ_n: Gaussian noise of this standard deviation added to each training input entry, fresh
+    # per example and step (the inputs' own entries have standard deviation 1/√N)
+    input_noise: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -380,6 +385,8 @@ class SweepSpec:
             del out["train"]["weight_decay"]
         if "dropout" not in self.dims and self.train.dropout == 0:  # added later, likewise
             del out["train"]["dropout"], out["train"]["dropout_scaling"]
+        if "input_noise" not in self.dims and self.train.input_noise == 0:  # likewise
+            del out["train"]["input_noise"]
         if self.train.kernel == "auto":  # likewise (the kernel auto picks is in the layout hash)
             del out["train"]["kernel"]
         return out

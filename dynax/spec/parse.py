@@ -354,6 +354,8 @@ class _Validator:
             return self.number(key, v, lo=0)
         if name == "dropout":  # the drop probability q: q = 1 would drop every unit
             return self.number(key, v, lo=0, hi=1, hi_open=True)
+        if name == "input_noise":
+            return self.number(key, v, lo=0)
         if name in ("momentum", "b1", "b2"):
             return self.number(key, v, lo=0, hi=1, hi_open=True)
         if name == "learning_rate":

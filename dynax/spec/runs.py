@@ -32,6 +32,7 @@ class RunTable(NamedTuple):
     protocol: np.ndarray  # index into PROTOCOLS
     weight_decay: np.ndarray  # γ
     dropout: np.ndarray  # q, the drop probability of a hidden unit
+    input_noise: np.ndarray  # σ_n, the training inputs' added noise
 
 
 def run_table(spec: SweepSpec) -> RunTable:
@@ -68,4 +69,5 @@ def run_table(spec: SweepSpec) -> RunTable:
         protocol=values("protocol", PROTOCOLS.index, np.int32),
         weight_decay=values("weight_decay"),
         dropout=values("dropout"),
+        input_noise=values("input_noise"),
     )

@@ -31,6 +31,7 @@ _AXIS_ATTRS = {
     "protocol": ("training protocol", "1"),
     "weight_decay": ("weight decay gamma: grad_scale*(gamma/2)*sum_l ||W_l||_F^2 added to the loss", "1"),
     "dropout": ("dropout q: the probability a hidden unit is dropped, per example and step", "1"),
+    "input_noise": ("input noise sigma_n: std of Gaussian noise added to each training input entry", "1"),
 }
 
 

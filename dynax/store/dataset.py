@@ -156,6 +156,8 @@ def build_dataset(plan, res: FlatResult, history: str = "", machine: dict | None
         attrs["dropout"] = float(spec.train.dropout)
     if "dropout" in dims or spec.train.dropout:
         attrs["dropout_scaling"] = spec.train.dropout_scaling
+    if "input_noise" not in dims and spec.train.input_noise:
+        attrs["input_noise"] = float(spec.train.input_noise)
     attrs["epochs"] = int(spec.train.epochs)
     attrs["dtype"] = spec.train.dtype
     h = spec.problem.hierarchy
