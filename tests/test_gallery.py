@@ -282,3 +282,22 @@ def test_dropout_tiny(tmp_path):
         assert abs(half["sim"] - half["theory"]) < 0.03 * half["theory"]
     slow, fast = (nums[k]["by_q"]["q=0.5"]["half_time"]["sim"] for k in ("none", "inverted"))
     assert slow > 1.6 * fast  # unscaled masks learn at rate 2 p s: half as fast at p = 1/2
+
+
+@pytest.mark.slow  # a gallery item end to end (10 s); `dynax gallery` on the committed results runs it
+def test_input_noise_tiny(tmp_path):
+    """Input noise shrinks every mode by 1/(1 + N sigma_n^2); weight decay at gamma = P sigma_n^2 is
+    the same at depth 1 and thresholds the weak modes at depth 2."""
+    small = ["grid.seed={count=2}", "grid.depth=[1, 2]", "train.epochs=3000"]
+    results = [
+        _results("input_noise", [*small, "grid.input_noise=[0.0, 0.2]"], theory=False),
+        _results("input_noise_decay", [*small, "grid.weight_decay=[0.0, 0.64]"], theory=False),
+    ]
+    nums = _make("input_noise", results, tmp_path)
+    rows = nums["by_case"]
+    for depth in (1, 2):
+        noisy = rows[f"noise depth={depth} sigma_n=0.2 (gamma=0.64)"]["fixed_point_over_s"]
+        np.testing.assert_allclose(noisy["sim"], 1 / 1.64, rtol=0.02)  # seeds' noise: 2 seeds
+    decay = rows["decay depth=2 gamma=0.64"]["fixed_point_over_s"]["sim"]
+    np.testing.assert_allclose(decay[:3], [0.84, 0.68, 0.36], atol=2e-3)
+    assert decay[3] < 1e-3  # s = 0.5 < gamma/alpha: the mode dies

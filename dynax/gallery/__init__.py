@@ -23,6 +23,7 @@ from .depth import depth
 from .dropout import dropout
 from .frozen_subspace import frozen_subspace
 from .hierarchy import hierarchy
+from .input_noise import input_noise
 from .learning_curves import learning_curves
 from .modes import modes
 from .nonlinear import hidden_spectrum, nonlinear
@@ -52,6 +53,7 @@ SPECS = {
     "stopping": ("stopping",),
     "hierarchy": ("hierarchy_stages", "hierarchy_illusory", "hierarchy_noise"),
     "dropout": ("dropout", "dropout_unscaled"),
+    "input_noise": ("input_noise", "input_noise_decay"),
 }
 ITEMS = tuple(SPECS)
 _MAKERS = {
@@ -67,6 +69,7 @@ _MAKERS = {
     "stopping": stopping,
     "hierarchy": hierarchy,
     "dropout": dropout,
+    "input_noise": input_noise,
 }
 
 
@@ -135,6 +138,11 @@ REDUCTIONS = {
         "mode strength u/s: seed mean (s.e.) at each recorded epoch, the theory from each seed's own start "
         "averaged; fixed point: u/s at the last epoch; half time: each seed's first crossing of half its "
         "fixed point (linear between records), then the seed mean"
+    ),
+    "input_noise": (
+        "fixed points: u/s at the last epoch, seed mean per mode; curves: seed mean (s.e.) at each recorded "
+        "epoch, theory from the seed-mean start; half times: the seed-mean curve's crossing of half way "
+        "from its start to the theory's fixed point"
     ),
     "modes": (
         "mode curves and half-learning times: seed means at equal t (one rate per run group); "

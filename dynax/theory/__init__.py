@@ -18,7 +18,7 @@ from .deep import (
     saxe_plateau_time,
     stability_bound,
 )
-from .dropout import dropout_learning_time, dropout_mode
+from .dropout import dropout_learning_time, dropout_mode, input_noise_mode
 from .features import decompose_run, relu_moments
 from .hierarchy import (
     hierarchy_covariance,
@@ -52,6 +52,7 @@ __all__ = [
     "hierarchy_levels",
     "hierarchy_modes",
     "hierarchy_singular_values",
+    "input_noise_mode",
     "leaf_correlations",
     "mode_oracle",
     "mp_bulk_nodes",

@@ -1,4 +1,5 @@
-"""Dropout on the hidden units of a depth-2 linear network, in expectation (docs/theory.md §3.6).
+"""Dropout on the hidden units of a depth-2 linear network, in expectation (docs/theory.md §3.6),
+and input noise (§3.7, :func:`input_noise_mode`).
 
 A hidden unit i is kept with probability p = 1 − q, independently per example and step. In
 dynax's conventions (½-sum loss, Σ_xx = Σ_μ x_μ x_μᵀ) the expected loss is the clean one plus a
@@ -23,7 +24,7 @@ import numpy as np
 
 from .deep import _check_alpha, saxe_mode
 
-__all__ = ["DROPOUT_SCALINGS", "dropout_learning_time", "dropout_mode"]
+__all__ = ["DROPOUT_SCALINGS", "dropout_learning_time", "dropout_mode", "input_noise_mode"]
 
 DROPOUT_SCALINGS = ("inverted", "none")
 
@@ -64,3 +65,15 @@ def dropout_learning_time(s, u0, q, scaling: str = "inverted", frac: float = 0.5
         raise ValueError("dropout_learning_time needs 0 < u0 < frac · u* (u* = p s inverted, s unscaled)")
     rate = 2 * alpha * s * (1.0 if scaling == "inverted" else p)
     return np.log(frac / (1 - frac) * (u_star / np.asarray(u0) - 1)) / rate
+
+
+def input_noise_mode(s, u0, t, n_in: int, sigma_n, depth: int = 2, alpha: float = 1.0):
+    """One mode's strength under input noise's expected flow (docs/theory.md §3.7), whitened
+    inputs Σ_xx = αI, decoupled balanced start: the expected loss ½α[(s − u)² + N σ_n² u²] is
+    Saxe's with the target s and the curvature scaled by ξ = 1 + N σ_n², so
+    ``u(t) = saxe_mode(s/ξ, u0, ξ t)`` (depth 1: ridge GD's exponential; depth 2: a logistic with
+    growth 2αs and fixed point s/ξ)."""
+    _check_alpha(alpha)
+    xi = 1.0 + n_in * np.asarray(sigma_n, dtype=np.float64) ** 2
+    s, u0, t, xi = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (s, u0, t, xi)))
+    return saxe_mode(s / xi, u0, xi * t, depth=depth, alpha=alpha)
