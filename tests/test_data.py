@@ -37,8 +37,8 @@ def test_teacher_and_examples_are_nested_across_p():
     "n_out, p_values, inputs",
     [
         (1, [8, 29, 30, 31, 90], "gaussian"),
-        (3, [12, 33, 34, 80], "gaussian"),
-        (2, [6, 30, 70], "whitened"),
+        pytest.param(3, [12, 33, 34, 80], "gaussian", marks=pytest.mark.slow),  # 2 s each: the
+        pytest.param(2, [6, 30, 70], "whitened", marks=pytest.mark.slow),  # other two cover both factors
         (2, [5, 20, 31], "gaussian"),  # fewer than N + N_out examples: the raw data is L
     ],
 )
