@@ -20,18 +20,19 @@ GRACE = 2.0  # DYNAX_SIGNAL_GRACE in these tests (10 s by default)
 SMALL = ["--set", "grid.depth=[2]", "--set", "grid.seed={count=2}", "--set", "train.epochs=100"]
 
 
-def _interruptible() -> None:
-    """Ctrl-C as a terminal gives it, whatever started these tests: a shell runs a background
-    job with SIGINT ignored, and a child inherits that (then no SIGINT would reach dynax)."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+# `dynax ...` with Ctrl-C as a terminal gives it, whatever started these tests: a shell runs a
+# background job with SIGINT ignored and a child inherits that (then no SIGINT reaches dynax).
+# Set in the child's Python, not by a preexec_fn (which forks this multithreaded process).
+INTERRUPTIBLE = (
+    "import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "sys.argv = ['dynax', *sys.argv[1:]]; runpy.run_module('dynax.cli', run_name='__main__')"
+)
 
 
 def _start(out: Path, env_extra: dict, *more) -> subprocess.Popen:
     env = {**os.environ, "DYNAX_SIGNAL_GRACE": str(GRACE), **env_extra}
-    cmd = [sys.executable, "-m", "dynax.cli", "run", QUICK, "-o", str(out), *more]
-    return subprocess.Popen(
-        cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env, preexec_fn=_interruptible
-    )
+    cmd = [sys.executable, "-c", INTERRUPTIBLE, "run", QUICK, "-o", str(out), *more]
+    return subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env)
 
 
 def _wait_for(proc: subprocess.Popen, text: str, timeout: float = 120.0) -> list[str]:
