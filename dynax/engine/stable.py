@@ -14,8 +14,8 @@ the largest of f × bound × 2^-h that stays stable. What is guaranteed, per opt
 * ``momentum`` and ``adam``, which are not descent methods: no divergence (retrained on one).
 
 Only full-batch runs (replay, no minibatches) qualify: a stochastic gradient's objective
-rises by design. Full-batch runs with dropout (q > 0) report no rise (their masks make the
-objective stochastic), so they are trained again on a divergence only. After
+rises by design. Full-batch runs with dropout or input noise report no rise (fresh masks or
+noise make the objective stochastic), so they are trained again on a divergence only. After
 :data:`MAX_HALVINGS` a run is kept as it is (and flagged by ``n_train_error_rose`` if it
 still rose).
 """

@@ -77,9 +77,9 @@ class RawConfig:
     data_modes: int = 0
     validation: bool = False  # never on this path (a spec error): kept for one config layout
     weight_decay: bool = False  # the spec has γ > 0 somewhere: the loss carries the penalty term
-    dropout: bool = False  # the spec has q > 0 somewhere: the loss masks the hidden units
+    dropout: bool = False  # the group's runs have q > 0: the loss masks the hidden units
     dropout_scaling: str = "inverted"  # kept units × 1/p ("inverted") or × 1 ("none")
-    input_noise: bool = False  # σ_n > 0: the training inputs get fresh Gaussian noise per step
+    input_noise: bool = False  # the group's runs have σ_n > 0: fresh input noise per step
 
     def shapes(self) -> list[tuple[int, int]]:
         """Shapes of the TRAINED layers, input side first."""
@@ -274,48 +274,47 @@ def _network(cfg: RawConfig, run: RawInputs, dtype) -> _Net:
     )  # fmt: skip
 
 
+def _per_example(cfg: RawConfig, run: RawInputs, stream: int, draw):
+    """``draws(ids, epoch)``: ``draw(key)`` for each of the examples ``ids`` (B,) at ``epoch``
+    (online: 0, the ids being unique), example μ's key ``fold_in(fold_in(fold_in(run, stream),
+    e), μ)``: it depends on nothing else (not on the minibatch, the run's place in a batch or
+    the other runs)."""
+    key = jax.random.fold_in(data.run_key(cfg.root_seed, run.seed), stream)
+
+    def draws(ids, epoch):
+        at = jax.random.fold_in(key, jnp.asarray(epoch).astype(jnp.uint32))
+        return jax.vmap(lambda mu: draw(jax.random.fold_in(at, mu)))(ids.astype(jnp.uint32))
+
+    return draws
+
+
 def _dropout_masks(cfg: RawConfig, run: RawInputs, dtype):
-    """``masks(ids, epoch)``: for examples ``ids`` (B,) at ``epoch`` (online: 0, the ids being
-    unique), each hidden layer's mask (B, width), 1 with probability p = 1 − q, times 1/p
-    under inverted scaling; example μ's mask at epoch e and layer l from
-    ``fold_in(fold_in(fold_in(fold_in(run, 5), e), μ), l)``, so it depends on nothing else
-    (not on the minibatch, the run's place in a batch or the other runs). None without dropout."""
+    """``masks(ids, epoch)``: each hidden layer's mask (B, width), 1 with probability p = 1 − q,
+    times 1/p under inverted scaling; layer l's from ``fold_in(example key, l)`` of stream 5
+    (:func:`_per_example`). None without dropout."""
     if not cfg.dropout:
         return None
-    key = jax.random.fold_in(data.run_key(cfg.root_seed, run.seed), DROPOUT_STREAM)
     keep = 1.0 - run.dropout.astype(jnp.float64)
     scale = (1.0 / keep if cfg.dropout_scaling == "inverted" else jnp.ones_like(keep)).astype(dtype)
 
-    def masks(ids, epoch):
-        def one(mu):
-            k = jax.random.fold_in(jax.random.fold_in(key, jnp.asarray(epoch).astype(jnp.uint32)), mu)
-            layers = range(cfg.depth - 1)
-            return [
-                jax.random.bernoulli(jax.random.fold_in(k, layer), keep, (cfg.width,)) for layer in layers
-            ]
+    def layers(k):  # hidden layer l's mask from fold_in(example key, l)
+        return [
+            jax.random.bernoulli(jax.random.fold_in(k, lay), keep, (cfg.width,))
+            for lay in range(cfg.depth - 1)
+        ]
 
-        return [m.astype(dtype) * scale for m in jax.vmap(one)(ids.astype(jnp.uint32))]
-
-    return masks
+    draws = _per_example(cfg, run, DROPOUT_STREAM, layers)
+    return lambda ids, epoch: [m.astype(dtype) * scale for m in draws(ids, epoch)]
 
 
 def _input_noise(cfg: RawConfig, run: RawInputs, dtype):
-    """``noise(ids, epoch)``: σ_n times standard normal draws (B, N) for examples ``ids`` at
-    ``epoch``, example μ's from ``fold_in(fold_in(fold_in(run, 6), e), μ)`` (keyed like the
-    dropout masks: the same on any minibatch or batching). None without input noise."""
+    """``noise(ids, epoch)``: σ_n times N standard normals (B, N) per example, from stream 6
+    (:func:`_per_example`, keyed like the masks). None without input noise."""
     if not cfg.input_noise:
         return None
-    key = jax.random.fold_in(data.run_key(cfg.root_seed, run.seed), NOISE_STREAM)
     sigma = run.input_noise.astype(jnp.float64)
-
-    def noise(ids, epoch):
-        def one(mu):
-            k = jax.random.fold_in(jax.random.fold_in(key, jnp.asarray(epoch).astype(jnp.uint32)), mu)
-            return jax.random.normal(k, (cfg.n_in,), jnp.float64)
-
-        return (sigma * jax.vmap(one)(ids.astype(jnp.uint32))).astype(dtype)
-
-    return noise
+    draws = _per_example(cfg, run, NOISE_STREAM, lambda k: jax.random.normal(k, (cfg.n_in,), jnp.float64))
+    return lambda ids, epoch: (sigma * draws(ids, epoch)).astype(dtype)
 
 
 def _online_steps(cfg: RawConfig, run: RawInputs, net: _Net, check, update, dtype):

@@ -83,30 +83,24 @@ def cross_checks(v, problem: Problem, student: str, activation: str, train: dict
         )
 
 
+def _stochastic_checks(v, key: str, problem: Problem, student: str, fixed: str) -> None:
+    """What dropout and input noise (raw-data runs with fresh draws per step) both refuse."""
+    if student != "deep_linear":
+        v.fail(key, f"applies to deep_linear students (the random-feature layer is {fixed})")
+    if problem.inputs == "onehot":
+        v.fail(key, "is not combined with a hierarchy's one-hot items (problem.inputs = 'onehot')")
+
+
 def dropout_checks(v, problem: Problem, student: str, axes, where) -> None:
     """``train.dropout`` (q > 0): hidden units of a trained deep network, on the raw-data path."""
     if 1 in axes["depth"]:
         v.fail(where("dropout"), "drops hidden units; depth 1 has none (use depth ≥ 2, or dropout = 0)")
-    if student != "deep_linear":
-        v.fail(where("dropout"), "applies to deep_linear students (the random-feature layer is fixed)")
-    if problem.inputs == "onehot":
-        v.fail(
-            where("dropout"), "is not combined with a hierarchy's one-hot items (problem.inputs = 'onehot')"
-        )
+    _stochastic_checks(v, where("dropout"), problem, student, "fixed")
 
 
 def noise_checks(v, problem: Problem, student: str, values, where) -> None:
     """``train.input_noise`` (σ_n > 0): Gaussian inputs of a deep_linear-type student, fixed rates."""
-    if problem.inputs == "onehot":
-        v.fail(
-            where("input_noise"),
-            "is not combined with a hierarchy's one-hot items (problem.inputs = 'onehot')",
-        )
-    if student != "deep_linear":
-        v.fail(
-            where("input_noise"),
-            "applies to deep_linear students (the random-feature layer is computed once)",
-        )
+    _stochastic_checks(v, where("input_noise"), problem, student, "computed once")
     if any(isinstance(x, Auto) for x in values["learning_rate"]):
         v.fail(
             where("learning_rate"),
