@@ -16,7 +16,15 @@ from ..sim.tracker import Outputs
 from ..spec.variables import recorded
 from ..store import Chunk
 from . import stable
-from .inputs import StatsCache, chunk_inputs, fused_inputs, mode_levels, raw_inputs, ridge_baseline
+from .inputs import (
+    StatsCache,
+    bound_terms,
+    chunk_inputs,
+    fused_inputs,
+    mode_levels,
+    raw_inputs,
+    ridge_baseline,
+)
 from .refit import heldout_ridge, refit_test_error
 
 __all__ = ["BUILDERS", "run_chunk"]
@@ -147,6 +155,8 @@ def run_chunk(
         values.update(ridge_baseline(plan, idx[:n], cache))
         if group.config.validation:
             values.update(heldout_ridge(plan, idx[:n], cache))
+    if "bounds" in plan.spec.train.record.flags:
+        values.update(bound_terms(plan, idx[:n], cache))
     if plan.spec.problem.hierarchy is not None and "modes" in plan.spec.train.record.flags:
         values["teacher_mode_level"] = mode_levels(plan, idx[:n], cache)
     return Chunk(idx[:n], values)

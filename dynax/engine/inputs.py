@@ -21,6 +21,7 @@ from .rates import auto_rates, raw_rates
 __all__ = [
     "FusedBatch",
     "StatsCache",
+    "bound_terms",
     "chunk_inputs",
     "fused_inputs",
     "mode_levels",
@@ -307,3 +308,20 @@ def ridge_baseline(plan, idx: np.ndarray, cache: StatsCache) -> dict:
             cache.ridge[k] = (at_star[j], best[j], gam[j])
     out = np.asarray([cache.ridge[k] for k in keys]).T.reshape(3, len(idx))
     return dict(zip(("ridge_test_error", "best_ridge_test_error", "best_ridge_gamma"), out, strict=True))
+
+
+BOUND_TERMS = ("input_min_eigenvalue", "input_max_norm", "noise_mean_square", "noise_max")
+
+
+def bound_terms(plan, idx: np.ndarray, cache: StatsCache) -> dict:
+    """What the generalization bounds read of each run's training set (``train.record.bounds``,
+    docs/theory.md §2.9): :attr:`~dynax.sim.data.SeedStats.data_terms` at its P, and the
+    seed's ``teacher_norm`` ‖w̄‖_F."""
+    t = plan.table
+    stats = {s: cache.get(int(s)) for s in dict.fromkeys(t.seed[idx].tolist())}
+    terms = np.stack(
+        [stats[s].data_terms[j] for s, j in zip(t.seed[idx].tolist(), t.p_index[idx], strict=True)]
+    )
+    out = dict(zip(BOUND_TERMS, terms.T, strict=True))
+    out["teacher_norm"] = np.asarray([np.linalg.norm(stats[s].teacher) for s in t.seed[idx].tolist()])
+    return out

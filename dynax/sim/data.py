@@ -194,6 +194,10 @@ class SeedStats(NamedTuple):
     # the held-out examples (train.validation) of each P: a factor (n_P, N + N_out, K_v) of
     # their augmented Gram matrix, zero columns beyond; (n_P, N + N_out, 0) without
     val_factor: np.ndarray
+    # what the generalization bounds read of each training set (docs/theory.md §2.9), (n_P, 4):
+    # Σ_xx's smallest nonzero eigenvalue (the min(P, N)-th largest), the largest input norm
+    # max_μ ‖x_μ‖, the noise draws' mean square ‖Z‖²/(P N_out) and their largest |z_μk|
+    data_terms: np.ndarray
 
 
 def gram_factor(a: np.ndarray, k: int) -> np.ndarray:
@@ -290,7 +294,7 @@ def seed_stats(
     # same numbers on any number of cores (OpenBLAS's results depend on its thread count)
     with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(min(len(p_values), _cores())) as pool:
         per_p, vals = zip(*pool.map(one, p_values, n_val), strict=True)
-    factors, lam_max, ls, spectra, lams, us, rots = zip(*per_p, strict=True)
+    factors, lam_max, ls, spectra, lams, us, rots, terms = zip(*per_p, strict=True)
     empty = np.zeros((len(p_values), 0))
     modes = teacher_modes(root_seed, seed, w_bar, spectrum)
     return SeedStats(
@@ -304,6 +308,7 @@ def seed_stats(
         np.stack(rots) if eigen else empty[..., None],
         *modes,
         np.stack(vals),
+        np.asarray(terms),
     )
 
 
@@ -316,7 +321,8 @@ def _p_stats(x, z, w_bar, p: int, k: int, n_in: int, inputs: str, eigen: bool) -
     """One P's statistics from the first ``p`` of the examples ``x``, ``z``, all from one
     eigendecomposition, Σ_xx = U Λ Uᵀ: the factor L (L Lᵀ = the augmented Gram matrix of those
     examples), λ_max, the min-norm least-squares terms, the spectrum of G = L_xᵀ L_x with the
-    teacher's and the noise's parts, and with ``eigen`` U, Λ and Uᵀ L_x (else None).
+    teacher's and the noise's parts, with ``eigen`` U, Λ and Uᵀ L_x (else None), and the
+    bounds' :attr:`SeedStats.data_terms`.
 
     G's nonzero eigenvalues are Σ_xx's, with eigenvectors v_k = L_xᵀ u_k/√λ_k, so the teacher's
     and the noise's coefficients along mode k are w̄ u_k √λ_k and zᵀX u_k/√λ_k (= b_k). With more
@@ -349,13 +355,16 @@ def _p_stats(x, z, w_bar, p: int, k: int, n_in: int, inputs: str, eigen: bool) -
     spectrum = [m[max(n_in - k, 0) :] if k <= n_in else np.pad(m, (k - n_in, 0)) for m in modes]
     inv = np.where(kept, 1.0 / np.where(kept, lam, 1.0), 0.0)
     ls = [np.sum(modes[1] * inv), np.sum(modes[2] * inv), np.sum(modes[3] * inv)]
+    # the row space is Σ_xx's top min(P, N) directions (as null_space_error's complement)
+    terms = (lam[n_in - min(p, n_in)], np.sqrt(np.max(np.sum(xp * xp, 1))), np.sum(zp * zp) / (p * n_out))
+    terms = (*terms, np.max(np.abs(zp)))
     if not eigen:
-        return factor, top, ls, spectrum, None, None, None
+        return factor, top, ls, spectrum, None, None, None, terms
     if k == p_max:
         rotated = u.T @ factor[:n_in]
     else:  # Uᵀ L_x = [0, √Λ]
         rotated = np.concatenate([np.zeros((n_in, n_out)), np.diag(root)], axis=1)
-    return factor, top, ls, spectrum, lam, u, rotated
+    return factor, top, ls, spectrum, lam, u, rotated, terms
 
 
 def problem_stats(root_seed: int, seed: int, p_values, problem, eigen: bool = False, validation=None):

@@ -31,6 +31,13 @@ def cross_checks(v, problem: Problem, student: str, activation: str, train: dict
     hierarchy_checks(v, problem, pr or {}, student, activation, train, axes, values, raw_path)
     modes_checks(v, problem, student, activation, train, axes, values, raw_path, where)
     validation_checks(v, problem, train, axes, raw_path)
+    if "bounds" in train["record"].flags and (raw_path or train["validation"]):
+        v.fail(
+            "train.record.bounds",
+            "bounds a fixed training set's own error: it needs full-batch GD on every example "
+            "(replay, no batch_size, no dropout, input noise or train.validation, a linear teacher "
+            "and student)",
+        )
     if train["null_space_error"] and raw_path:
         v.fail(
             "train.null_space_error",

@@ -436,9 +436,16 @@ class _Validator:
             else _default(Train, "batch_size")
         )
         out["validation"] = self.validation(tr["validation"]) if "validation" in tr else 0
-        null_space = tr.get("null_space_error", _default(Train, "null_space_error"))
+        bounds = "bounds" in out["record"].flags
+        null_space = tr.get("null_space_error", bounds or _default(Train, "null_space_error"))
         if not isinstance(null_space, bool):
             self.fail("train.null_space_error", f"got {null_space!r}; expected true or false")
+        if bounds and not null_space:
+            self.fail(
+                "train.null_space_error",
+                "got false; train.record.bounds needs it (the frozen-subspace bound reads the error "
+                "in the inputs' null space): drop the key or set it true",
+            )
         out["null_space_error"] = null_space
         return out
 
@@ -478,6 +485,14 @@ class _Validator:
             if not isinstance(on, bool):
                 self.fail(f"train.record.{name}", f"got {on!r}; expected true or false")
             flags |= {name} if on else set()
+        if "bounds" in flags:  # the norm bound reads the end-to-end norm at every record
+            if v.get("end_to_end_norm") is False:
+                self.fail(
+                    "train.record.end_to_end_norm",
+                    "got false; train.record.bounds needs it (the norm bound reads ||W_eff||_F at every "
+                    "record): drop the key or set it true",
+                )
+            flags.add("end_to_end_norm")
         return Record(kind, value, frozenset(flags))
 
 

@@ -35,6 +35,14 @@ def _needs_modes(linear_student: bool, problem: Problem) -> str | None:
     return "needs the linear teacher (a ReLU teacher has no singular modes)"
 
 
+def _needs_sampled_inputs(linear_student: bool, problem: Problem) -> str | None:
+    if problem.hierarchy is not None or problem.inputs == "onehot":
+        return "needs sampled inputs (one-hot items have no population to bound the error over)"
+    if not problem.linear_teacher:
+        return "needs the linear teacher (the bounds read its norm and the inputs' null space)"
+    return _needs_linear_student(linear_student, problem)
+
+
 def _structured(linear_student: bool, problem: Problem) -> bool:
     """Modes are on by default with a chosen spectrum or a hierarchy (no older spec changes hash)."""
     return (bool(problem.teacher_singular_values) or problem.hierarchy is not None) and linear_student
@@ -53,6 +61,12 @@ FLAGS: dict[str, Flag] = {
             "end_to_end_norm", "the end-to-end weights' Frobenius norm at every record", _needs_linear_student
         ),
         Flag("layer_frobenius_norm", "each layer's Frobenius norm at every record", _needs_linear_student),
+        Flag(
+            "bounds",
+            "what the generalization bounds read (docs/theory.md §2.9): each training set's input "
+            "spectrum, norms and noise, and with them end_to_end_norm and null_space_error",
+            _needs_sampled_inputs,
+        ),
     )
 }
 

@@ -137,6 +137,10 @@ def _heldout_ridge(spec: SweepSpec) -> bool:
     return bool(spec.train.validation) and spec.problem.linear_teacher
 
 
+def _bounds(spec: SweepSpec) -> bool:
+    return "bounds" in spec.train.record.flags
+
+
 def _modes(spec: SweepSpec) -> bool:
     return "modes" in spec.train.record.flags
 
@@ -361,6 +365,53 @@ VARIABLES: tuple[Variable, ...] = (
         "the oracle ridge parameter gamma of best_ridge_test_error (sum-loss units; 0: min-norm)",
         computed=_linear_teacher,
         over=DATA_DIMS,
+    ),
+    Variable(
+        "input_min_eigenvalue",
+        False,
+        "float64",
+        np.nan,
+        "smallest nonzero eigenvalue of the training inputs' Sigma_xx = sum_mu x_mu x_mu^T (its "
+        "min(P, N)-th largest; the row space's edge, docs/theory.md 2.9)",
+        computed=_bounds,
+        over=("n_over_p", "seed"),
+    ),
+    Variable(
+        "input_max_norm",
+        False,
+        "float64",
+        np.nan,
+        "largest training input norm max_mu ||x_mu||",
+        computed=_bounds,
+        over=("n_over_p", "seed"),
+    ),
+    Variable(
+        "noise_mean_square",
+        False,
+        "float64",
+        np.nan,
+        "mean square of the training set's standard-normal label-noise draws ||Z||^2/(P N_out) "
+        "(its noise power is noise_var times this)",
+        computed=_bounds,
+        over=("n_over_p", "seed"),
+    ),
+    Variable(
+        "noise_max",
+        False,
+        "float64",
+        np.nan,
+        "largest |z| of the training set's standard-normal label-noise draws",
+        computed=_bounds,
+        over=("n_over_p", "seed"),
+    ),
+    Variable(
+        "teacher_norm",
+        False,
+        "float64",
+        np.nan,
+        "Frobenius norm of the seed's teacher ||w_bar||_F",
+        computed=_bounds,
+        over=("seed",),
     ),
     Variable(
         "final_weights",
