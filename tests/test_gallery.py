@@ -301,3 +301,18 @@ def test_input_noise_tiny(tmp_path):
     decay = rows["decay depth=2 gamma=0.64"]["fixed_point_over_s"]["sim"]
     np.testing.assert_allclose(decay[:3], [0.84, 0.68, 0.36], atol=2e-3)
     assert decay[3] < 1e-3  # s = 0.5 < gamma/alpha: the mode dies
+
+
+@pytest.mark.slow  # a gallery item end to end (10 s); `dynax gallery` on the committed results runs it
+def test_bounds_tiny(tmp_path):
+    """Both bounds hold at every run and epoch; the norm bound is far above the gap everywhere; the
+    gap and the frozen-subspace bound peak at N/P = 1."""
+    small = ["grid.seed={count=4}", "grid.n_over_p=[2.0, 1.0, 0.5]", "problem.n_in=20", "model.width=20"]
+    nums = _make("bounds", [_results("bounds", [*small, "train.epochs=4000"], theory=False)], tmp_path)
+    held = nums["bound_holds_at_run_epochs"]
+    assert held["rademacher"] == held["frozen_subspace"] == held["of"] > 0
+    for depth in ("depth=1", "depth=2"):
+        last = nums["seed_means"][depth]["t=20"]
+        assert min(last["rademacher_over_gap"]) > 20
+        assert nums["peak_n_over_p_at_last_epoch"][depth]["frozen_subspace_gap_bound"] == 1.0
+        assert nums["peak_n_over_p_at_last_epoch"][depth]["generalization_gap"] == 1.0

@@ -18,6 +18,7 @@ import xarray as xr
 from ..predict import theory_dataset
 from ..spec import SpecError
 from ..store import spec_of, write_netcdf
+from .bounds import bounds
 from .decomposition import decomposition
 from .depth import depth
 from .dropout import dropout
@@ -54,6 +55,7 @@ SPECS = {
     "hierarchy": ("hierarchy_stages", "hierarchy_illusory", "hierarchy_noise"),
     "dropout": ("dropout", "dropout_unscaled"),
     "input_noise": ("input_noise", "input_noise_decay"),
+    "bounds": ("bounds",),
 }
 ITEMS = tuple(SPECS)
 _MAKERS = {
@@ -70,6 +72,7 @@ _MAKERS = {
     "hierarchy": hierarchy,
     "dropout": dropout,
     "input_noise": input_noise,
+    "bounds": bounds,
 }
 
 
@@ -138,6 +141,11 @@ REDUCTIONS = {
         "mode strength u/s: seed mean (s.e.) at each recorded epoch, the theory from each seed's own start "
         "averaged; fixed point: u/s at the last epoch; half time: each seed's first crossing of half its "
         "fixed point (linear between records), then the seed mean"
+    ),
+    "bounds": (
+        "gap and bounds: seed means (s.e.) at each recorded epoch of test_error - train_error and of "
+        "each bound minus train_error (analysis.generalization_bounds, delta = 0.05); ratios: bound seed "
+        "mean over gap seed mean; holds: counted over every (run, epoch) pair"
     ),
     "input_noise": (
         "fixed points: u/s at the last epoch, seed mean per mode; curves: seed mean (s.e.) at each recorded "
