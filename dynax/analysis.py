@@ -22,7 +22,7 @@ import warnings
 import numpy as np
 import xarray as xr
 
-from .bounds import generalization_bounds
+from .bounds import final_bounds, generalization_bounds
 from .store.cf import CONVENTIONS, cell_methods_attrs
 
 __all__ = [
@@ -404,23 +404,6 @@ def excess_over_ridge(ds: xr.Dataset, opt: xr.Dataset) -> dict:
     return out
 
 
-def final_bounds(ds: xr.Dataset) -> dict:
-    """Seed means at the last recorded epoch of the measured gap and of both bounds on it
-    (:func:`generalization_bounds` at its default δ), diverged runs and norm bounds whose
-    training set left their region excluded."""
-    b = generalization_bounds(ds).isel(epoch=-1).where(valid(ds))
-    out = {}
-    for name, what in (
-        ("generalization_gap", "measured generalization gap test_error - train_error"),
-        ("rademacher_gap_bound", f"norm-based (Rademacher) bound on the gap (delta = {b.attrs['delta']:g})"),
-        ("frozen_subspace_gap_bound", "frozen-subspace bound on the gap"),
-    ):
-        out[f"final_{name}"] = _label(
-            b[name].mean("seed"), f"{what} at the last epoch", "1", "epoch: point seed: mean"
-        )
-    return out
-
-
 def summarize(ds: xr.Dataset, theory: xr.Dataset | None = None) -> xr.Dataset:
     """The summary Dataset of docs/design.md §4 ("Names others read").
 
@@ -463,7 +446,7 @@ def summarize(ds: xr.Dataset, theory: xr.Dataset | None = None) -> xr.Dataset:
     if "best_ridge_test_error" in ds:
         out.update(excess_over_ridge(ds, opt))
     if "input_min_eigenvalue" in ds:  # train.record.bounds: the gap and its bounds at the last epoch
-        out.update(final_bounds(ds))
+        out.update(final_bounds(ds, valid(ds)))
     if theory is not None:
         bayes = theory.bayes_test_error
         out["bayes_test_error"] = _label(

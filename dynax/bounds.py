@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-__all__ = ["DELTA", "generalization_bounds", "input_radius", "noise_radius"]
+__all__ = ["DELTA", "final_bounds", "generalization_bounds", "input_radius", "noise_radius"]
 
 DELTA = 0.05  # the default failure probability of the norm bound (over training sets)
 
@@ -129,3 +129,25 @@ def generalization_bounds(ds: xr.Dataset, delta: float = DELTA) -> xr.Dataset:
     )
     out.attrs = {"delta": delta}
     return out.transpose(*ds.test_error.dims, missing_dims="ignore")  # the result's dim order
+
+
+def final_bounds(ds: xr.Dataset, ok: xr.DataArray) -> dict:
+    """The summary's seed means at the last recorded epoch of the measured gap and of both bounds
+    on it (:func:`generalization_bounds` at its default δ) over the runs ``ok`` (those that did
+    not diverge), norm bounds whose training set left their region excluded."""
+    b = generalization_bounds(ds).isel(epoch=-1).where(ok)
+    out = {}
+    for name, what in (
+        ("generalization_gap", "measured generalization gap test_error - train_error"),
+        ("rademacher_gap_bound", f"norm-based (Rademacher) bound on the gap (delta = {b.attrs['delta']:g})"),
+        ("frozen_subspace_gap_bound", "frozen-subspace bound on the gap"),
+    ):
+        da = b[name].mean("seed")
+        da = da.drop_vars([c for c in ("epoch", "time", "examples") if c in da.coords])
+        da.attrs = {
+            "long_name": f"{what} at the last epoch",
+            "units": "1",
+            "cell_methods": "epoch: point seed: mean",
+        }
+        out[f"final_{name}"] = da
+    return out

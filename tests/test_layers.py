@@ -25,7 +25,7 @@ LAYERS = [
     ("store",),
     ("engine",),
     ("predict",),
-    ("analysis",),
+    ("analysis", "bounds"),
     ("plot",),
     ("gallery", "bench", "api", "report"),
     ("cli",),

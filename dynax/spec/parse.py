@@ -42,12 +42,11 @@ from .model import (
     Axis,
     Model,
     Problem,
-    Record,
     SpecError,
     SweepSpec,
     Train,
 )
-from .records import FLAGS
+from .records import parse_record
 
 __all__ = ["load_spec", "parse_spec"]
 
@@ -417,8 +416,8 @@ class _Validator:
         """``[train]`` keys that are never grid axes (``linear``: a linear student)."""
         out = {
             "epochs": self.integer("train.epochs", tr.get("epochs", _default(Train, "epochs")), lo=1),
-            "record": self.record(
-                tr.get("record", {"log": _default(Train, "record").value}), problem, linear
+            "record": parse_record(
+                self, tr.get("record", {"log": _default(Train, "record").value}), problem, linear
             ),
         }
         for key, allowed in (
@@ -436,16 +435,11 @@ class _Validator:
             else _default(Train, "batch_size")
         )
         out["validation"] = self.validation(tr["validation"]) if "validation" in tr else 0
-        bounds = "bounds" in out["record"].flags
+        bounds = "bounds" in out["record"].flags  # the frozen-subspace bound reads null_space_error
         null_space = tr.get("null_space_error", bounds or _default(Train, "null_space_error"))
-        if not isinstance(null_space, bool):
-            self.fail("train.null_space_error", f"got {null_space!r}; expected true or false")
-        if bounds and not null_space:
-            self.fail(
-                "train.null_space_error",
-                "got false; train.record.bounds needs it (the frozen-subspace bound reads the error "
-                "in the inputs' null space): drop the key or set it true",
-            )
+        if not isinstance(null_space, bool) or (bounds and not null_space):
+            needs = "; train.record.bounds needs it (drop the key)" if isinstance(null_space, bool) else ""
+            self.fail("train.null_space_error", f"got {null_space!r}; expected true or false{needs}")
         out["null_space_error"] = null_space
         return out
 
@@ -465,35 +459,6 @@ class _Validator:
         if isinstance(v, int):
             return self.integer(key, v, lo=1)
         return self.number(key, v, lo=0, lo_open=True, hi=1, hi_open=True)
-
-    def record(self, v, problem: Problem, linear_student: bool = True):
-        """``train.record``: the epochs, and the flags of :data:`~dynax.spec.records.FLAGS`
-        (``modes`` on by default with a given spectrum or a hierarchy and a linear student, the
-        others off)."""
-        expected = f"expected {{log = n}} or {{every = k}}, optionally with {', '.join(FLAGS)} = true/false"
-        if not isinstance(v, dict):
-            self.fail("train.record", f"got {_describe(v)}; {expected}")
-        self.check_keys(v, ("log", "every", *FLAGS), "train.record.")
-        kinds = [k for k in ("log", "every") if k in v]
-        if len(kinds) != 1:
-            self.fail("train.record", f"got {v!r}; {expected}")
-        kind = kinds[0]
-        value = self.integer(f"train.record.{kind}", v[kind], lo=2 if kind == "log" else 1)
-        flags = set()
-        for name, flag in FLAGS.items():
-            on = v.get(name, flag.default(linear_student, problem))
-            if not isinstance(on, bool):
-                self.fail(f"train.record.{name}", f"got {on!r}; expected true or false")
-            flags |= {name} if on else set()
-        if "bounds" in flags:  # the norm bound reads the end-to-end norm at every record
-            if v.get("end_to_end_norm") is False:
-                self.fail(
-                    "train.record.end_to_end_norm",
-                    "got false; train.record.bounds needs it (the norm bound reads ||W_eff||_F at every "
-                    "record): drop the key or set it true",
-                )
-            flags.add("end_to_end_norm")
-        return Record(kind, value, frozenset(flags))
 
 
 def _range(lo, hi):

@@ -8,9 +8,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .model import Problem, SweepSpec
+from .model import Problem, Record, SweepSpec
 
-__all__ = ["DIMS", "FLAGS", "Dim", "Flag", "flag_problems"]
+__all__ = ["DIMS", "FLAGS", "IMPLIES", "Dim", "Flag", "flag_problems", "parse_record"]
 
 
 @dataclass(frozen=True)
@@ -69,6 +69,37 @@ FLAGS: dict[str, Flag] = {
         ),
     )
 }
+
+
+# a switch that needs others turns them on (setting one of them false is refused)
+IMPLIES = {"bounds": ("end_to_end_norm",)}
+
+
+def parse_record(val, v, problem: Problem, linear_student: bool = True) -> Record:
+    """``train.record`` (``val``: the spec's validator, whose ``fail`` raises): the epochs, and the
+    flags of :data:`FLAGS` (``modes`` on by default with a given spectrum or a hierarchy and a
+    linear student, the others off, those a flag :data:`IMPLIES` on with it)."""
+    expected = f"expected {{log = n}} or {{every = k}}, optionally with {', '.join(FLAGS)} = true/false"
+    if not isinstance(v, dict):
+        val.fail("train.record", f"got {v!r} ({type(v).__name__}); {expected}")
+    val.check_keys(v, ("log", "every", *FLAGS), "train.record.")
+    kinds = [k for k in ("log", "every") if k in v]
+    if len(kinds) != 1:
+        val.fail("train.record", f"got {v!r}; {expected}")
+    kind = kinds[0]
+    value = val.integer(f"train.record.{kind}", v[kind], lo=2 if kind == "log" else 1)
+    flags = set()
+    for name, flag in FLAGS.items():
+        on = v.get(name, flag.default(linear_student, problem))
+        if not isinstance(on, bool):
+            val.fail(f"train.record.{name}", f"got {on!r}; expected true or false")
+        flags |= {name} if on else set()
+    for name in [f for f in IMPLIES if f in flags]:
+        for other in IMPLIES[name]:
+            if v.get(other) is False:
+                val.fail(f"train.record.{other}", f"got false; train.record.{name} needs it (drop the key)")
+            flags.add(other)
+    return Record(kind, value, frozenset(flags))
 
 
 def flag_problems(flags, linear_student: bool, problem: Problem) -> list[tuple[str, str]]:
