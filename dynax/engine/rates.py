@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 
-from ..spec import INITS, Auto, SweepSpec, derived
+from ..spec import INITS, Auto, SweepSpec, derived, fixed_rate
 from ..theory import mp_edges, optimal_online_rate, stability_bound
 
 __all__ = ["auto_rates", "auto_step", "fixed_rate_warnings", "raw_rates", "ridge_norm", "weight_norm"]
@@ -143,7 +143,7 @@ def fixed_rate_warnings(spec: SweepSpec) -> list[str]:
                         gamma = max(get("weight_decay"))
                         eps = float(stability_bound(depth, lam_max, teacher_norm, init, shapes, s, gamma))
                         worst = min(worst, eps / scale)
-            bad = [lr for lr in rates if lr > worst]
+            bad = [fixed_rate(lr, depth) for lr in rates if fixed_rate(lr, depth) > worst]  # eta0/D at D
             if bad:
                 out.append(
                     f"learning rate {max(bad):g} exceeds the stability bound {worst:.3g} at depth {depth}, "

@@ -14,7 +14,7 @@ import xarray as xr
 from ..sim import data, teachers
 from ..sim.raw import RawConfig, feature_layer, initial_weights
 from ..sim.scope import float64
-from ..spec import INITS, Auto, SweepSpec, derived
+from ..spec import INITS, Auto, SweepSpec, derived, fixed_rate
 from ..store import coordinates
 from ..store.dataset import spec_attrs
 from ..theory.features import TERMS, decompose_run
@@ -76,7 +76,9 @@ def _run(spec: SweepSpec, v: dict, cache: dict, epochs):
     a0 = np.asarray(initial_weights(rcfg, run)[0])[0]
     y = np.maximum(xs @ tv.T, 0.0) @ ta + math.sqrt(noise_var) * zs
     gs = float(derived.grad_scale(spec.train.loss, p))
-    return decompose_run(xs, y, fl, a0, tv, ta, noise_var, float(get("learning_rate")), gs, epochs)
+    return decompose_run(
+        xs, y, fl, a0, tv, ta, noise_var, float(fixed_rate(get("learning_rate"), 2)), gs, epochs
+    )
 
 
 @float64

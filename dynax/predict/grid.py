@@ -15,7 +15,7 @@ import numpy as np
 import xarray as xr
 
 from ..sim.scope import float64
-from ..spec import Auto, SweepSpec, derived
+from ..spec import Auto, SweepSpec, derived, fixed_rate
 from ..store import coordinates
 from ..store.dataset import spec_attrs
 from ..theory import (
@@ -58,7 +58,7 @@ class _Point:
         self.p = spec.n_fit[self.j]  # the examples GD fits (P − V with train.validation)
         self.alpha = self.p / pr.n_in
         self.noise_var = float(derived.noise_var(pr.teacher_var, v["snr"]))
-        self.lr = get("learning_rate")
+        self.lr = fixed_rate(get("learning_rate"), self.depth)  # a number, or Auto
         self.grad_scale = float(derived.grad_scale(spec.train.loss, self.p))
         self.init, self.scale, self.optimizer = get("init"), get("init_scale"), get("optimizer")
         self.protocol = get("protocol")

@@ -19,7 +19,7 @@ import xarray as xr
 
 from ..sim import data
 from ..sim.modes import ZERO_MODE
-from ..spec import Auto, SweepSpec, derived
+from ..spec import Auto, SweepSpec, derived, fixed_rate
 from ..theory import mode_oracle, saxe_mode_discrete
 
 __all__ = ["mode_oracle_dataset", "mode_theory"]
@@ -80,7 +80,7 @@ def mode_theory(spec: SweepSpec) -> dict[str, xr.Variable]:
         width = get("width") if depth > 1 else pr.n_in
         r = min(pr.n_out, pr.n_in) if depth == 1 else min(pr.n_out, pr.n_in, width)
         u0 = np.where(np.arange(pr.n_data_modes) < r, float(get("init_scale")) ** depth, 0.0)
-        step = float(get("learning_rate")) * float(derived.grad_scale(spec.train.loss, p))
+        step = float(fixed_rate(get("learning_rate"), depth)) * float(derived.grad_scale(spec.train.loss, p))
         g = float(get("weight_decay"))
         dms[idx] = saxe_mode_discrete(s_data, u0, epochs, step, depth, p / pr.n_in, g).T
         # a zero singular value has no direction (the simulation's strengths are NaN there)

@@ -30,12 +30,14 @@ from .model import (
     Hierarchy,
     Model,
     OptimizerKind,
+    OverDepth,
     Problem,
     Record,
     SpecError,
     SweepSpec,
     TeacherKind,
     Train,
+    fixed_rate,
 )
 from .parse import load_spec, parse_spec
 
@@ -62,12 +64,14 @@ __all__ = [
     "Hierarchy",
     "Model",
     "OptimizerKind",
+    "OverDepth",
     "Problem",
     "Record",
     "SpecError",
     "SweepSpec",
     "TeacherKind",
     "Train",
+    "fixed_rate",
     "load_spec",
     "parse_spec",
 ]

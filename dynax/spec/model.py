@@ -165,6 +165,24 @@ class Auto:
 
 
 @dataclass(frozen=True)
+class OverDepth:
+    """``learning_rate = {over_depth = eta0}``: a fixed rate eta0/D for a run of depth D (the
+    curvature of a deep linear network grows with D; docs/theory.md §3.1, "Very deep networks")."""
+
+    eta0: float
+
+    def at(self, depth) -> float:
+        """The rate of a run of this depth."""
+        return self.eta0 / depth
+
+
+def fixed_rate(setting, depth):
+    """A fixed learning-rate setting at a depth: the number itself, or eta0/D (``OverDepth``);
+    an :class:`Auto` setting is returned as it is."""
+    return setting.at(depth) if isinstance(setting, OverDepth) else setting
+
+
+@dataclass(frozen=True)
 class Record:
     """What is recorded: the epochs (``{log = n}`` or ``{every = k}``), and the switches that are
     on (:data:`dynax.spec.records.FLAGS`: ``modes``, ``final_weights``, ``weights``, ...)."""
@@ -251,7 +269,7 @@ class Train:
     momentum: float = 0.9
     b1: float = 0.9
     b2: float = 0.999
-    learning_rate: float | Auto = Auto(0.5)
+    learning_rate: float | Auto | OverDepth = Auto(0.5)
     loss: str = "sum"
     record: Record = Record("log", 100)
     protocol: str = "replay"
@@ -361,6 +379,8 @@ class SweepSpec:
                 return "inf"
             if isinstance(v, Auto):
                 return {"auto": v.factor}
+            if isinstance(v, OverDepth):
+                return {"over_depth": v.eta0}
             if isinstance(v, Record):  # the flags added later: present only when on
                 return {v.kind: v.value, **{k: True for k in sorted(v.flags)}}
             return v

@@ -41,6 +41,7 @@ from .model import (
     Auto,
     Axis,
     Model,
+    OverDepth,
     Problem,
     SpecError,
     SweepSpec,
@@ -445,10 +446,12 @@ class _Validator:
 
     def learning_rate(self, key, v):
         if isinstance(v, dict):
-            self.check_keys(v, ("auto",), f"{key}.")
-            if "auto" not in v:
-                self.fail(key, f"got {v!r}; expected a number > 0 or {{auto = f}}")
-            return Auto(self.number(f"{key}.auto", v["auto"], lo=0, lo_open=True))
+            self.check_keys(v, ("auto", "over_depth"), f"{key}.")
+            if len(v) != 1:
+                self.fail(key, f"got {v!r}; expected a number > 0, {{auto = f}} or {{over_depth = eta0}}")
+            ((form, x),) = v.items()
+            x = self.number(f"{key}.{form}", x, lo=0, lo_open=True)
+            return Auto(x) if form == "auto" else OverDepth(x)
         return self.number(key, v, lo=0, lo_open=True)
 
     def validation(self, v):

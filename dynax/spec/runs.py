@@ -8,7 +8,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import derived
-from .model import INITS, OPTIMIZERS, PROTOCOLS, Auto, SweepSpec
+from .model import INITS, OPTIMIZERS, PROTOCOLS, Auto, OverDepth, SweepSpec
 
 __all__ = ["RunTable", "run_table"]
 
@@ -50,6 +50,8 @@ def run_table(spec: SweepSpec) -> RunTable:
     if lr_setting is None and isinstance(spec.train.learning_rate, Auto):
         lr = np.full(idx.shape[1], np.nan)
         auto = np.full(idx.shape[1], spec.train.learning_rate.factor)
+    elif lr_setting is None and isinstance(spec.train.learning_rate, OverDepth):  # eta0/D
+        lr, auto = spec.train.learning_rate.eta0 / values("depth"), np.full(idx.shape[1], np.nan)
     else:
         lr, auto = values("learning_rate"), np.full(idx.shape[1], np.nan)
     return RunTable(

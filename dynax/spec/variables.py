@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from .model import Auto, SweepSpec
+from .model import Auto, OverDepth, SweepSpec
 from .records import DIMS, FLAGS
 
 __all__ = ["PRESENT", "VARIABLES", "Variable", "computed", "extra_size", "recorded"]
@@ -42,7 +42,8 @@ def _test_long_name(spec: SweepSpec) -> str:
 
 
 def _auto_rate(spec: SweepSpec) -> bool:
-    return isinstance(spec.train.learning_rate, Auto) and "learning_rate" not in spec.dims
+    """The rate differs from run to run: automatic, or eta0/D (not an axis)."""
+    return isinstance(spec.train.learning_rate, Auto | OverDepth) and "learning_rate" not in spec.dims
 
 
 def _any_auto_rate(spec: SweepSpec) -> bool:
@@ -51,6 +52,8 @@ def _any_auto_rate(spec: SweepSpec) -> bool:
 
 
 def _rate_long_name(spec: SweepSpec) -> str:
+    if isinstance(spec.train.learning_rate, OverDepth):
+        return f"learning rate used: eta0/depth with eta0 = {spec.train.learning_rate.eta0:g}"
     factor = spec.train.learning_rate.factor if isinstance(spec.train.learning_rate, Auto) else float("nan")
     return f"learning rate used: {factor:g} x the run's stability bound"
 

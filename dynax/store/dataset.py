@@ -15,7 +15,7 @@ import numpy as np
 import xarray as xr
 
 from .._version import __version__, git_commit
-from ..spec import Auto, SweepSpec, parse_spec
+from ..spec import Auto, OverDepth, SweepSpec, parse_spec
 from ..spec.variables import PRESENT, VARIABLES, computed
 from .cf import CONVENTIONS, REFERENCES
 from .coords import coordinates, time_coordinate
@@ -149,6 +149,8 @@ def build_dataset(plan, res: FlatResult, history: str = "", machine: dict | None
             value = spec.setting(name)
             if isinstance(value, Auto):
                 value = f"auto {value.factor:g}"
+            elif isinstance(value, OverDepth):
+                value = f"over_depth {value.eta0:g}"
             attrs[name] = value
     if "weight_decay" not in dims and spec.train.weight_decay:
         attrs["weight_decay"] = float(spec.train.weight_decay)
