@@ -316,3 +316,18 @@ def test_bounds_tiny(tmp_path):
         assert min(last["rademacher_over_gap"]) > 20
         assert nums["peak_n_over_p_at_last_epoch"][depth]["frozen_subspace_gap_bound"] == 1.0
         assert nums["peak_n_over_p_at_last_epoch"][depth]["generalization_gap"] == 1.0
+
+
+@pytest.mark.slow  # a gallery item end to end (15 s); `dynax gallery` on the committed results runs it
+def test_very_deep_tiny(tmp_path):
+    """The aligned start at scale 1 learns in the exact recursion's epochs at every depth and no
+    slower at depth 12 than at depth 3; the Gaussian start is slower than the orthogonal one at
+    depth 12."""
+    small = ["grid.seed={count=3}", "grid.depth=[1, 3, 12]", "grid.init_scale=[1.0]", "train.epochs=600"]
+    nums = _make("very_deep", [_results("very_deep", small, theory=False)], tmp_path)
+    assert nums["aligned_sim_vs_theory_on_records_max_relative"] < 1e-9
+    aligned = nums["by_init"]["aligned,scale=1"]["epochs_mean"]
+    assert aligned[2] <= aligned[1] <= aligned[0]
+    orthogonal = nums["by_init"]["orthogonal,scale=1"]
+    gaussian = nums["by_init"]["gaussian_fan_in,scale=1"]
+    assert gaussian["n_not_reached"][2] == 3 or gaussian["epochs_mean"][2] > 2 * orthogonal["epochs_mean"][2]

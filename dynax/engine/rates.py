@@ -123,30 +123,44 @@ def raw_rates(spec: SweepSpec, table, idx, cfg, teachers, init_var, grad_scale, 
 
 
 def fixed_rate_warnings(spec: SweepSpec) -> list[str]:
-    """Fixed learning rates above the stability bound, with the theory's λ_max = (1+√α)²."""
+    """Fixed learning rates above the stability bound, with the theory's λ_max = (1+√α)², naming
+    the init and scale whose estimate is the smallest."""
     rates = spec.axis("learning_rate").values if "learning_rate" in spec.dims else [spec.train.learning_rate]
     if any(isinstance(r, Auto) for r in rates) or spec.model.student == "random_features":
         return []  # random features: the bound is 2/λ_max of the feature Gram, not of the inputs
     pr = spec.problem
-    teacher_norm = math.sqrt(pr.n_in * pr.n_out * pr.teacher_var)
+    spectrum = pr.teacher_singular_values
+    teacher_norm = math.sqrt(
+        sum(v * v for v in spectrum) if spectrum else pr.n_in * pr.n_out * pr.teacher_var
+    )
     get = lambda name: spec.axis(name).values if name in spec.dims else [spec.setting(name)]  # noqa: E731
     out = []
     for depth in spec.axis("depth").values:
         for r, p in zip(spec.axis("n_over_p").values, spec.n_train, strict=True):
             lam_max = p / pr.n_in if pr.white else mp_edges(p / pr.n_in)[1]
             scale = float(derived.grad_scale(spec.train.loss, p))
-            worst = math.inf
+            worst, at = math.inf, ""
             for init in get("init"):
                 for s in get("init_scale"):
                     for w in get("width"):
                         shapes = derived.layer_shapes(depth, w, pr.n_in, pr.n_out)
                         gamma = max(get("weight_decay"))
-                        eps = float(stability_bound(depth, lam_max, teacher_norm, init, shapes, s, gamma))
-                        worst = min(worst, eps / scale)
+                        eps = (
+                            float(stability_bound(depth, lam_max, teacher_norm, init, shapes, s, gamma))
+                            / scale
+                        )
+                        worst, at = (eps, f"init {init} at scale {s:g}") if eps < worst else (worst, at)
             bad = [fixed_rate(lr, depth) for lr in rates if fixed_rate(lr, depth) > worst]  # eta0/D at D
             if bad:
+                gauss = depth > 2 and "gaussian" in at  # each layer's typical norm multiplied: pessimistic
+                why = (
+                    "the estimate multiplies each Gaussian layer's typical spectral norm, pessimistic for a "
+                    "product of many layers: try a short run"
+                    if gauss
+                    else "those runs will likely diverge"
+                )
                 out.append(
                     f"learning rate {max(bad):g} exceeds the stability bound {worst:.3g} at depth {depth}, "
-                    f"N/P = {r:g} (docs/theory.md §3.2); those runs will likely diverge"
+                    f"N/P = {r:g}, for {at} (docs/theory.md §3.2); {why}"
                 )
     return out

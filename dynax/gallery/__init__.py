@@ -32,6 +32,7 @@ from .phase_diagram import phase_diagram
 from .regularization import regularization
 from .replay_vs_online import replay_vs_online
 from .stopping import stopping
+from .very_deep import very_deep
 
 __all__ = ["ITEMS", "SPECS", "hidden_spectrum", "load", "make"]
 
@@ -56,6 +57,7 @@ SPECS = {
     "dropout": ("dropout", "dropout_unscaled"),
     "input_noise": ("input_noise", "input_noise_decay"),
     "bounds": ("bounds",),
+    "very_deep": ("very_deep",),
 }
 ITEMS = tuple(SPECS)
 _MAKERS = {
@@ -73,6 +75,7 @@ _MAKERS = {
     "dropout": dropout,
     "input_noise": input_noise,
     "bounds": bounds,
+    "very_deep": very_deep,
 }
 
 
@@ -141,6 +144,11 @@ REDUCTIONS = {
         "mode strength u/s: seed mean (s.e.) at each recorded epoch, the theory from each seed's own start "
         "averaged; fixed point: u/s at the last epoch; half time: each seed's first crossing of half its "
         "fixed point (linear between records), then the seed mean"
+    ),
+    "very_deep": (
+        "learning time: each seed's first crossing of the criterion (linear between records), then the "
+        "seed mean and s.e. over the seeds that reached it (diverged and unfinished runs counted apart); "
+        "aligned theory: the exact per-mode GD recursion's first epoch below the criterion"
     ),
     "bounds": (
         "gap and bounds: seed means (s.e.) at each recorded epoch of test_error - train_error and of "
