@@ -9,7 +9,7 @@ from conftest import initial_weights, spec_text
 
 import dynax
 from dynax.sim import data
-from dynax.theory import dropout_learning_time, dropout_mode, saxe_mode
+from dynax.theory import dropout_learning_time, dropout_mode, dropout_shared_minimum, saxe_mode
 
 
 def _expected_gd(x, y, ws, lr, epochs, q, scaling):
@@ -240,3 +240,27 @@ def test_dropout_masks_do_not_depend_on_the_batch():
     np.testing.assert_array_equal(
         dynax.run_sweep(spec, chunk_size=1).test_error.values, dynax.run_sweep(spec).test_error.values
     )
+
+
+def test_shared_minimum_is_gd_on_the_expected_loss():
+    """Modes sharing a hidden layer (docs/theory.md §3.6): GD on the inverted expected loss
+    ½‖S − W₂W₁‖² + ½(q/p)Σ_i‖a_i‖²‖w_i‖² (Σ_xx = I) from a random start ends at the singular values
+    of dropout_shared_minimum (one common threshold θ, every mode cut by it) with every unit's share
+    equal to Σm/h; unscaled masks' minimum is (s − θ)₊/p."""
+    rng = np.random.default_rng(1)
+    s = np.array([4.0, 2.0, 1.0, 0.5])
+    for width, q in ((4, 0.4), (8, 0.25)):
+        p = 1 - q
+        target = np.zeros((4, 6))
+        target[np.arange(4), np.arange(4)] = s
+        w1, w2 = 0.3 * rng.standard_normal((width, 6)), 0.3 * rng.standard_normal((4, width))
+        for _ in range(20000):
+            r = w2 @ w1 - target
+            g2 = r @ w1.T + (q / p) * w2 * np.sum(w1**2, 1)[None, :]
+            g1 = w2.T @ r + (q / p) * w1 * np.sum(w2**2, 0)[:, None]
+            w2, w1 = w2 - 0.02 * g2, w1 - 0.02 * g1
+        m, share = dropout_shared_minimum(s, q, width)
+        np.testing.assert_allclose(np.linalg.svd(w2 @ w1, compute_uv=False), m, atol=1e-3)
+        np.testing.assert_allclose(np.linalg.norm(w2, axis=0) * np.linalg.norm(w1, axis=1), share, rtol=1e-3)
+    m, _ = dropout_shared_minimum(s, 0.5, 4, "none")  # unscaled: (s − θ)₊/p
+    np.testing.assert_allclose(m, [6.0, 2.0, 0.0, 0.0])

@@ -271,10 +271,17 @@ def test_modes_tiny(tmp_path):
 @pytest.mark.slow  # a gallery item end to end (6 s); `dynax gallery` on the committed results runs it
 def test_dropout_tiny(tmp_path):
     """One mode on one unit under dropout: the fixed point p s (inverted) and s (unscaled), and
-    the time to half of it against the expected-loss logistic, at N = 8."""
+    the time to half of it against the expected-loss logistic, at N = 8; modes sharing a hidden
+    layer end at the equalised minimum with equal unit shares (and unequal ones without dropout)."""
     small = ["problem.n_in=8", "grid.seed={count=4}", "grid.dropout=[0.0, 0.5]", "train.epochs=6000"]
     results = [_results("dropout", small, theory=False), _results("dropout_unscaled", small, theory=False)]
+    shared = ["grid.seed={count=2}", "grid.width=[4, 8]", "grid.dropout=[0.0, 0.5]", "train.epochs=10000"]
+    results.append(_results("dropout_shared", shared, theory=False))
     nums = _make("dropout", results, tmp_path)
+    for width in (4, 8):  # modes sharing a hidden layer: the equalised minimum, equal shares
+        row = nums["shared"]["by_case"][f"width={width},q=0.5"]
+        assert row["max_abs_difference_over_s"] < 0.03 and row["unit_share_spread_end"] < 0.1
+        assert nums["shared"]["by_case"][f"width={width},q=0"]["unit_share_spread_end"] > 0.2
     for scaling, fixed in (("inverted", 0.5), ("none", 1.0)):
         row = nums[scaling]["by_q"]["q=0.5"]
         assert abs(row["fixed_point_over_s"]["sim"] - fixed) < 2e-3

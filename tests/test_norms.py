@@ -39,9 +39,9 @@ def _product(ws):
 
 
 def test_norms_equal_a_numpy_loop_layers_nan_past_the_depth():
-    """Both curves from one sweep (depths 1 and 3 in one grid: the layer dim is 3 long, depth 1's
-    layers 2 and 3 NaN)."""
-    spec = parse_spec(_spec("end_to_end_norm = true, layer_frobenius_norm = true"))
+    """The three curves from one sweep (depths 1 and 3 in one grid: the layer dim is 3 long, depth
+    1's layers 2 and 3 NaN, and its hidden units, which it has none of, NaN)."""
+    spec = parse_spec(_spec("end_to_end_norm = true, layer_frobenius_norm = true, hidden_units = true"))
     assert {g.trainer for g in plan_sweep(spec).groups} == {"closed_form", "xla"}
     ds = run_sweep(spec)
     assert ds.end_to_end_norm.dims[-2:] == ("seed", "epoch")
@@ -55,6 +55,15 @@ def test_norms_equal_a_numpy_loop_layers_nan_past_the_depth():
             want = np.full((3, len(layers)), np.nan)
             want[:depth] = np.array([[np.linalg.norm(w) for w in ws] for ws in layers]).T
             np.testing.assert_allclose(run.layer_frobenius_norm, want, rtol=1e-10)  # NaN exactly where NaN
+            want = np.full((6, len(layers)), np.nan)  # unit i: ‖(W_3 W_2)[:, i]‖ ‖W_1[i, :]‖
+            if depth > 1:
+                want[:] = np.array(
+                    [
+                        np.linalg.norm(_product(ws[1:]), axis=0) * np.linalg.norm(ws[0], axis=1)
+                        for ws in layers
+                    ]
+                ).T
+            np.testing.assert_allclose(run.hidden_unit_product, want, rtol=1e-10)
 
 
 @pytest.mark.parametrize("flag", ["end_to_end_norm", "layer_frobenius_norm"])

@@ -54,7 +54,7 @@ SPECS = {
     ),
     "stopping": ("stopping",),
     "hierarchy": ("hierarchy_stages", "hierarchy_illusory", "hierarchy_noise"),
-    "dropout": ("dropout", "dropout_unscaled"),
+    "dropout": ("dropout", "dropout_unscaled", "dropout_shared"),
     "input_noise": ("input_noise", "input_noise_decay"),
     "bounds": ("bounds",),
     "very_deep": ("very_deep",),
@@ -143,7 +143,8 @@ REDUCTIONS = {
     "dropout": (
         "mode strength u/s: seed mean (s.e.) at each recorded epoch, the theory from each seed's own start "
         "averaged; fixed point: u/s at the last epoch; half time: each seed's first crossing of half its "
-        "fixed point (linear between records), then the seed mean"
+        "fixed point (linear between records), then the seed mean; shared modes: the mean of the last 10 "
+        "records (seed mean, s.e.) and the units' shares' std/mean over units (seed mean)"
     ),
     "very_deep": (
         "learning time: each seed's first crossing of the criterion (linear between records), then the "

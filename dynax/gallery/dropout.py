@@ -1,5 +1,6 @@
 """Gallery item `dropout`: one mode on one hidden unit under dropout, inverted and unscaled
-masks, against the expected-loss logistic of docs/theory.md §3.6."""
+masks, against the expected-loss logistic of docs/theory.md §3.6; and (a third result, in
+:mod:`.dropout_shared`) modes sharing a hidden layer against the equalised minimum."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from matplotlib.figure import Figure
 
 from .. import analysis, theory
 from .common import COLOURS, crossing, mean_sem, mean_time, num, save
+from .dropout_shared import shared
 
 __all__ = ["dropout"]
 
@@ -54,6 +56,7 @@ def _half_times(c) -> dict:
 def dropout(results, out: Path) -> tuple[dict, list]:
     """Mode curves under dropout for each q and both scalings, the fixed points against p, and
     the time to half the fixed point against 1/p."""
+    results, extra = results[:2], results[2:]  # one mode on one unit (both scalings); shared modes
     curves = [_curves(ds) for ds, _ in results]
     halves = [_half_times(c) for c in curves]
     written = []
@@ -71,6 +74,8 @@ def dropout(results, out: Path) -> tuple[dict, list]:
                 "max_abs_curve_difference_over_s": num(np.nanmax(np.abs(u - th))),
             }
         nums[c["scaling"]] = {"s": num(c["s"]), "alpha": num(c["alpha"]), "by_q": rows}
+    if extra:
+        nums["shared"] = shared(extra[0][0], out, written)
     return nums, written
 
 

@@ -22,7 +22,7 @@ import jax.numpy as jnp
 
 from . import modes
 
-__all__ = ["RECORDERS", "Recorder", "View", "at_end", "at_record", "similarity"]
+__all__ = ["RECORDERS", "Recorder", "View", "at_end", "at_record", "similarity", "unit_products"]
 
 
 class View(NamedTuple):
@@ -48,6 +48,17 @@ def similarity(w_eff, n_out: int):
     return jnp.swapaxes(w_eff, -1, -2) @ w_eff / n_out
 
 
+def unit_products(ws):
+    """Each unit i of the first hidden layer: ‖(W_D ⋯ W_2)[:, i]‖ · ‖W_1[i, :]‖, the size of its
+    rank-one share of W_eff (what dropout's penalty equalises; none at depth 1)."""
+    if len(ws) < 2:
+        return jnp.zeros((*ws[0].shape[:-2], 0), ws[0].dtype)
+    out = ws[-1]
+    for w in reversed(ws[1:-1]):
+        out = out @ w
+    return jnp.sqrt(jnp.sum(out * out, axis=-2)) * jnp.sqrt(jnp.sum(ws[0] * ws[0], axis=-1))
+
+
 RECORDERS: dict[str, Recorder] = {
     "mode_strength": Recorder("record", lambda v: modes.strengths(v.w_eff, v.bases.u, v.bases.v)),
     "data_mode_strength": Recorder("record", lambda v: modes.strengths(v.w_eff, v.bases.du, v.bases.dv)),
@@ -57,6 +68,7 @@ RECORDERS: dict[str, Recorder] = {
     "layer_frobenius_norm": Recorder(
         "record", lambda v: jnp.stack([jnp.sqrt(jnp.sum(w * w, axis=(-2, -1))) for w in v.ws], axis=-1)
     ),
+    "hidden_unit_product": Recorder("record", lambda v: unit_products(v.ws)),
     "final_weights": Recorder("end", lambda v: v.w_eff),
     "teacher_singular_value": Recorder(
         "run", lambda v: modes.strengths(v.run.teacher, v.run.mode_u, v.run.mode_v)

@@ -62,6 +62,11 @@ FLAGS: dict[str, Flag] = {
         ),
         Flag("layer_frobenius_norm", "each layer's Frobenius norm at every record", _needs_linear_student),
         Flag(
+            "hidden_units",
+            "each first-layer hidden unit's share of W_eff, ||(W_D...W_2)[:, i]|| ||W_1[i, :]||, per record",
+            _needs_linear_student,
+        ),
+        Flag(
             "bounds",
             "what the generalization bounds read (docs/theory.md §2.9): each training set's input "
             "spectrum, norms and noise, and with them end_to_end_norm and null_space_error",
@@ -130,6 +135,12 @@ DIMS: dict[str, Dim] = {
     "input": Dim(lambda spec: spec.problem.n_in, "input unit", "N"),
     "item_a": Dim(lambda spec: spec.problem.n_in, "item (leaf of the hierarchy)", "N"),
     "item_b": Dim(lambda spec: spec.problem.n_in, "item (leaf of the hierarchy)", "N"),
+    # the sweep's largest width: a narrower run's extra units are NaN (depth 1: all)
+    "unit": Dim(
+        lambda spec: max(spec.axis("width").values) if "width" in spec.dims else spec.model.width,
+        "unit i of the first hidden layer",
+        "N_h",
+    ),
     # the sweep's largest depth: a shallower run's deeper layers are NaN
     "layer": Dim(
         lambda spec: max(spec.axis("depth").values), "layer l of W_l, input side first", "D", first=1

@@ -455,6 +455,16 @@ VARIABLES: tuple[Variable, ...] = (
         flag="end_to_end_norm",
     ),
     Variable(
+        "hidden_unit_product",
+        True,
+        "float",
+        np.nan,
+        "size of each first-hidden-layer unit's rank-one share of W_eff, ||(W_D ... W_2)[:, i]|| "
+        "||W_1[i, :]||, at each recorded epoch (NaN at depth 1, past a run's width and once diverged)",
+        flag="hidden_units",
+        extra=("unit",),
+    ),
+    Variable(
         "layer_frobenius_norm",
         True,
         "float",

@@ -18,7 +18,7 @@ from .deep import (
     saxe_plateau_time,
     stability_bound,
 )
-from .dropout import dropout_learning_time, dropout_mode, input_noise_mode
+from .dropout import dropout_learning_time, dropout_mode, dropout_shared_minimum, input_noise_mode
 from .features import decompose_run, relu_moments
 from .hierarchy import (
     hierarchy_covariance,
@@ -47,6 +47,7 @@ __all__ = [
     "decompose_run",
     "dropout_learning_time",
     "dropout_mode",
+    "dropout_shared_minimum",
     "hierarchy_covariance",
     "hierarchy_eigenvalues",
     "hierarchy_levels",

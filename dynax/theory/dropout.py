@@ -24,7 +24,13 @@ import numpy as np
 
 from .deep import _check_alpha, saxe_mode
 
-__all__ = ["DROPOUT_SCALINGS", "dropout_learning_time", "dropout_mode", "input_noise_mode"]
+__all__ = [
+    "DROPOUT_SCALINGS",
+    "dropout_learning_time",
+    "dropout_mode",
+    "dropout_shared_minimum",
+    "input_noise_mode",
+]
 
 DROPOUT_SCALINGS = ("inverted", "none")
 
@@ -65,6 +71,31 @@ def dropout_learning_time(s, u0, q, scaling: str = "inverted", frac: float = 0.5
         raise ValueError("dropout_learning_time needs 0 < u0 < frac · u* (u* = p s inverted, s unscaled)")
     rate = 2 * alpha * s * (1.0 if scaling == "inverted" else p)
     return np.log(frac / (1 - frac) * (u_star / np.asarray(u0) - 1)) / rate
+
+
+def dropout_shared_minimum(s, q: float, width: int, scaling: str = "inverted"):
+    """The minimum of the expected loss over every depth-2 network of ``width`` hidden units
+    (whitened inputs, any α; docs/theory.md §3.6, "Modes sharing a hidden layer"): the hidden units
+    equalise, and every mode of strength s_k is cut by one common threshold,
+
+        m_k = (s_k − θ)₊ / κ,   θ = c S_A / (1 + c |A|),   c = q / (p h)
+
+    with A the modes above θ, S_A the sum of their s_k, κ = 1 (inverted) or p (unscaled masks).
+    Each unit's share ‖a_i‖‖w_i‖ is then Σ_k m_k / h.
+
+    Returns ``(m, share)``: the end-to-end strengths (same order as ``s``) and the common share.
+    """
+    p = float(_keep(q, scaling))
+    s = np.asarray(s, dtype=np.float64)
+    c = (1.0 - p) / (p * width)
+    order = np.sort(s)[::-1]
+    theta = 0.0
+    for n in range(len(order), 0, -1):  # the largest active set whose threshold stays below its modes
+        theta = c * order[:n].sum() / (1.0 + c * n)
+        if order[n - 1] > theta:
+            break
+    m = np.clip(s - theta, 0.0, None) / (1.0 if scaling == "inverted" else p)
+    return m, float(m.sum() / width)
 
 
 def input_noise_mode(s, u0, t, n_in: int, sigma_n, depth: int = 2, alpha: float = 1.0):
