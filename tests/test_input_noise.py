@@ -1,20 +1,19 @@
 """Input noise (train.input_noise): the noise-averaged weights are ridge GD at γ = P σ_n² (depth
 1, exactly in expectation), E_g against the expected loss at depth 2, and the key's checks."""
 
-import jax
 import numpy as np
 import pytest
 from conftest import initial_weights, spec_text
 
 import dynax
-from dynax import engine
-from dynax.sim import data, raw
+from dynax.sim import data
 
 
-def _spec(depth: int, seeds: int, init: str, flags: str = "") -> dynax.SweepSpec:
+def _spec(depth: int, seeds: int, init: str, flags: str = "", draws: int = 0) -> dynax.SweepSpec:
+    draw = f"\ndraw = {{ count = {draws} }}" if draws else ""
     return dynax.parse_spec(
         spec_text(
-            f"depth = [{depth}]\nn_over_p = [0.5]\nsnr = [4.0]\nseed = {{ count = {seeds} }}",
+            f"depth = [{depth}]\nn_over_p = [0.5]\nsnr = [4.0]{draw}\nseed = {{ count = {seeds} }}",
             "n_in = 8",
             f"width = 8\ninit = '{init}'\ninit_scale = 0.5",
             f"epochs = 200\nlearning_rate = 0.01\nrecord = {{ log = 6{flags} }}\ndtype = 'float64'\n"
@@ -24,33 +23,28 @@ def _spec(depth: int, seeds: int, init: str, flags: str = "") -> dynax.SweepSpec
 
 
 def test_noise_averaged_weights_follow_ridge_gd():
-    """Depth 1 from W = 0 on one fixed training set, 64 draws of the noise (the runs of a batch
-    given seed 0's examples, each its own noise stream): the mean final weights equal GD on the
-    ridge loss at γ = P σ_n² (the noise enters the gradient linearly and through E[ξξᵀ] = σ_n² I)
-    within 4 standard errors per entry, while each run's E_g sits above the mean's (the
-    weights' variance). It fails with γ = σ_n² (no factor P)."""
-    spec = _spec(1, 64, "zero", ", final_weights = true")
-    plan = engine.plan_sweep(spec)
-    (group,) = plan.groups
-    assert group.config.input_noise
-    inputs, _ = engine.inputs.raw_inputs(plan, group, group.runs, engine.inputs.stats_cache(plan))
-    same = {
-        k: np.broadcast_to(getattr(inputs, k)[:1], getattr(inputs, k).shape) for k in ("x", "z", "t1", "t2")
-    }
-    inputs = inputs._replace(**same)  # one training set; the seeds now only draw the noise
-    out = jax.device_get(jax.jit(jax.vmap(lambda r: raw.train_raw(group.config, r)))(inputs))
-    w = np.asarray(out.records["final_weights"])  # (runs, N_out, N)
-    p, sigma_n, noise_std = spec.n_train[0], 0.3, float(inputs.noise_std[0])
-    x = np.asarray(inputs.x[0, :p])
-    y = x @ np.asarray(inputs.t1[0]).T + noise_std * np.asarray(inputs.z[0, :p])
+    """Depth 1 from W = 0 on one training set (seed 0), 64 draws of the noise (grid.draw: the
+    same data and initial weights, another draw of the noise stream each): the mean final weights
+    equal GD on the ridge loss at γ = P σ_n² (the noise enters the gradient linearly and through
+    E[ξξᵀ] = σ_n² I) within 4 standard errors per entry, while each run's E_g sits above the
+    mean's (the weights' variance). It fails with γ = σ_n² (no factor P). Draw 0 is the run without
+    the axis, bit for bit."""
+    spec = _spec(1, 1, "zero", ", final_weights = true", draws=64)
+    ds = dynax.run_sweep(spec)
+    assert ds.test_error.dims[3] == "draw" and ds.draw.dtype == np.int64
+    w = ds.final_weights.isel(depth=0, n_over_p=0, snr=0, seed=0).values  # (draw, N_out, N)
+    p, sigma_n = spec.n_train[0], 0.3
+    x, y, w_bar, _ = data.raw_data(0, 0, p, 8, 1, 1.0, 4.0)
     ridge = np.zeros_like(w[0])
     for _ in range(spec.train.epochs):
         ridge = ridge - 0.01 * (-(y.T - ridge @ x.T) @ x + p * sigma_n**2 * ridge)
     se = w.std(0, ddof=1) / np.sqrt(len(w))
     assert (np.abs(w.mean(0) - ridge) <= 4 * se).all()
     # the spread is real: each run's distance from the teacher exceeds the mean weights'
-    w_bar = np.asarray(inputs.t1[0])
     assert np.mean(np.sum((w - w_bar) ** 2, axis=(1, 2))) > np.sum((w.mean(0) - w_bar) ** 2)
+    alone = dynax.run_sweep(_spec(1, 1, "zero", ", final_weights = true"))
+    np.testing.assert_array_equal(alone.final_weights.isel(depth=0, n_over_p=0, snr=0, seed=0).values, w[0])
+    assert spec.sha256 != _spec(1, 1, "zero", ", final_weights = true").sha256
 
 
 def _expected_gd(x, y, ws, lr, epochs, gamma):
@@ -98,7 +92,10 @@ def test_input_noise_keys_are_checked_and_zero_is_absent_from_the_hash():
             "width = 8", "width = 8\nstudent = 'random_features'"
         )
         + "input_noise = 0.1\nlearning_rate = 0.01\n": "deep_linear",
+        base.replace("seed =", "draw = { count = 3 }\nseed ="): "grid.draw.*neither",
+        base + "draw = -1\n": "train.draw",
     }
+    assert dynax.parse_spec(base + "draw = 0\n").sha256 == dynax.parse_spec(base).sha256
     for text, words in bad.items():
         with pytest.raises(dynax.SpecError, match=words):
             dynax.parse_spec(text)

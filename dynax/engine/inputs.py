@@ -268,6 +268,7 @@ def raw_inputs(plan, group, idx: np.ndarray, cache: StatsCache) -> tuple[RawInpu
         ),
         dropout=t.dropout[idx] if cfg.dropout else None,
         input_noise=t.input_noise[idx] if cfg.input_noise else None,
+        draw=t.draw[idx].astype(np.uint32) if cfg.dropout or cfg.input_noise else None,
     )
     return inputs, lr
 

@@ -28,6 +28,36 @@ def _theory_epochs(s, u0: float, depth: int, step: float, epochs, level: float) 
     return crossing(epochs, np.sum((s - u) ** 2, axis=1), level, rising=False)
 
 
+def _measured(ds, ok, init, scale, depths, epochs, level) -> tuple:
+    """One (init, scale): each seed's epochs to the criterion per depth; (mean, s.e.) and the row
+    of counts (inf: diverged, NaN: never reached)."""
+    pt = {"init": init, "init_scale": scale, "n_over_p": ds.n_over_p.values[0], "snr": ds.snr.values[0]}
+    per_d = []
+    for d in depths:
+        e = ds.test_error.sel({**pt, "depth": d}).transpose("seed", "epoch").values
+        good = ok.sel({**pt, "depth": d}).values
+        per_d.append(
+            [
+                crossing(epochs, row, level, rising=False) if g else np.inf
+                for row, g in zip(e, good, strict=True)
+            ]
+        )
+    t = np.asarray(per_d)  # (depth, seed)
+    mean, sem = mean_sem(np.where(np.isfinite(t), t, np.nan), axis=1)
+    row = {
+        "epochs_mean": [num(v) for v in mean],
+        "epochs_sem": [num(v, 2) for v in sem],
+        "n_learnt": [int(v) for v in np.isfinite(t).sum(1)],
+        "n_not_reached": [int(v) for v in np.isnan(t).sum(1)],
+        "n_diverged": [int(v) for v in np.isinf(t).sum(1)],
+        # a mode still near the saddle u = 0 (it started with the wrong sign) at the last epoch
+        "n_final_error_above_1e-6": [
+            int((ds.test_error.sel({**pt, "depth": d}).isel(epoch=-1) > 1e-6).sum()) for d in depths
+        ],
+    }
+    return (mean, sem), row
+
+
 def very_deep(results, out: Path) -> tuple[dict, list]:
     """Each seed's epochs to E_g ≤ 0.1 E_g(W = 0) (linear between records), their seed mean and
     s.e. per (init, scale, depth); runs that diverged or never reached it counted apart."""
@@ -44,36 +74,8 @@ def very_deep(results, out: Path) -> tuple[dict, list]:
     sims, rows = {}, {}
     for init in ds.init.values:
         for scale in ds.init_scale.values:
-            pt = {
-                "init": init,
-                "init_scale": scale,
-                "n_over_p": ds.n_over_p.values[0],
-                "snr": ds.snr.values[0],
-            }
-            per_d = []
-            for d in depths:
-                e = ds.test_error.sel({**pt, "depth": d}).transpose("seed", "epoch").values
-                good = ok.sel({**pt, "depth": d}).values
-                per_d.append(
-                    [
-                        crossing(epochs, row, level, rising=False) if g else np.inf
-                        for row, g in zip(e, good, strict=True)
-                    ]
-                )
-            t = np.asarray(per_d)  # (depth, seed): inf diverged, NaN not reached
-            mean, sem = mean_sem(np.where(np.isfinite(t), t, np.nan), axis=1)
-            sims[init, float(scale)] = (mean, sem)
-            rows[f"{init},scale={float(scale):g}"] = {
-                "epochs_mean": [num(v) for v in mean],
-                "epochs_sem": [num(v, 2) for v in sem],
-                "n_learnt": [int(v) for v in np.isfinite(t).sum(1)],
-                "n_not_reached": [int(v) for v in np.isnan(t).sum(1)],
-                "n_diverged": [int(v) for v in np.isinf(t).sum(1)],
-                # a mode still near the saddle u = 0 (it started with the wrong sign) at the last epoch
-                "n_final_error_above_1e-6": [
-                    int((ds.test_error.sel({**pt, "depth": d}).isel(epoch=-1) > 1e-6).sum()) for d in depths
-                ],
-            }
+            key = f"{init},scale={float(scale):g}"
+            sims[init, float(scale)], rows[key] = _measured(ds, ok, init, scale, depths, epochs, level)
     total = level * pr.n_in * pr.n_out  # the criterion on Σ(s − u)²
     every = np.arange(spec.train.epochs + 1)
     aligned_theory = {

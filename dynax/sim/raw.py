@@ -125,10 +125,12 @@ class RawInputs(NamedTuple):
     mode_v: jax.Array | None = None
     dropout: jax.Array | None = None  # q, the drop probability (dropout runs only)
     input_noise: jax.Array | None = None  # σ_n (input-noise runs only)
+    draw: jax.Array | None = None  # the streams' replicate (dropout and input-noise runs only)
 
 
 DROPOUT_STREAM = 5  # fold_in(run, 5): the dropout masks (docs/design.md §4 Randomness)
 NOISE_STREAM = 6  # fold_in(run, 6): the input noise
+DRAW_STREAMS = 100  # draw d > 0 of stream k: fold_in(fold_in(run, 100 + k), d)
 
 _ACT = {"linear": lambda h: h, "relu": jax.nn.relu, "tanh": jnp.tanh}
 
@@ -278,8 +280,12 @@ def _per_example(cfg: RawConfig, run: RawInputs, stream: int, draw):
     """``draws(ids, epoch)``: ``draw(key)`` for each of the examples ``ids`` (B,) at ``epoch``
     (online: 0, the ids being unique), example μ's key ``fold_in(fold_in(fold_in(run, stream),
     e), μ)``: it depends on nothing else (not on the minibatch, the run's place in a batch or
-    the other runs)."""
-    key = jax.random.fold_in(data.run_key(cfg.root_seed, run.seed), stream)
+    the other runs). Draw d > 0 (``train.draw``) starts from ``fold_in(fold_in(run, 100 + stream), d)``."""
+    run_key = data.run_key(cfg.root_seed, run.seed)
+    key = jax.random.fold_in(run_key, stream)
+    if run.draw is not None:
+        other = jax.random.fold_in(jax.random.fold_in(run_key, DRAW_STREAMS + stream), run.draw)
+        key = jnp.where(run.draw == 0, key, other)
 
     def draws(ids, epoch):
         at = jax.random.fold_in(key, jnp.asarray(epoch).astype(jnp.uint32))

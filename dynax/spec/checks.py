@@ -23,6 +23,7 @@ def cross_checks(v, problem: Problem, student: str, activation: str, train: dict
     # the raw-data path: the examples themselves (full-batch dropout and noise runs keep Σ_yx and white sets)
     sampled = nonlinear or train["batch_size"] > 0 or "online" in values["protocol"]
     raw_path = sampled or dropout or noise
+    stream_checks(v, train, values, where, dropout or noise, raw_path)
     if dropout:
         dropout_checks(v, problem, student, axes, where)
     if noise:
@@ -31,13 +32,6 @@ def cross_checks(v, problem: Problem, student: str, activation: str, train: dict
     hierarchy_checks(v, problem, pr or {}, student, activation, train, axes, values, raw_path)
     modes_checks(v, problem, student, activation, train, axes, values, raw_path, where)
     validation_checks(v, problem, train, axes, raw_path)
-    if "bounds" in train["record"].flags and (raw_path or train["validation"]):
-        v.fail(
-            "train.record.bounds",
-            "bounds a fixed training set's own error: it needs full-batch GD on every example "
-            "(replay, no batch_size, no dropout, input noise or train.validation, a linear teacher "
-            "and student)",
-        )
     if train["null_space_error"] and raw_path:
         v.fail(
             "train.null_space_error",
@@ -87,6 +81,24 @@ def cross_checks(v, problem: Problem, student: str, activation: str, train: dict
             where("init_scale"),
             "init_scale = 0 starts a depth ≥ 2 network at the saddle point W = 0, where no gradient "
             "ever flows (like init 'zero'); give a scale > 0, or use it at depth 1 only",
+        )
+
+
+def stream_checks(v, train, values, where, stochastic: bool, raw_path: bool) -> None:
+    """``draw`` (a replicate of the dropout and input-noise streams) needs one of them; the bounds
+    need a fixed training set trained on every example."""
+    if values["draw"] != [0] and not stochastic:
+        v.fail(
+            where("draw"),
+            f"got {values['draw']}; a draw replicates the dropout masks and the input noise on the same "
+            "data, and this sweep has neither (set train.dropout or train.input_noise > 0)",
+        )
+    if "bounds" in train["record"].flags and (raw_path or train["validation"]):
+        v.fail(
+            "train.record.bounds",
+            "bounds a fixed training set's own error: it needs full-batch GD on every example "
+            "(replay, no batch_size, no dropout, input noise or train.validation, a linear teacher "
+            "and student)",
         )
 
 

@@ -104,6 +104,7 @@ EXTRA_AXES = {
     "weight_decay": ("train", "weight_decay"),
     "dropout": ("train", "dropout"),
     "input_noise": ("train", "input_noise"),
+    "draw": ("train", "draw"),
 }
 STUDENTS = ("deep_linear", "random_features")
 ACTIVATIONS = ("linear", "relu", "tanh")
@@ -148,6 +149,7 @@ SECTION_KEYS = {
         "validation",
         "dropout",
         "dropout_scaling",
+        "draw",
         "input_noise",
     ),
 }
@@ -290,6 +292,9 @@ class Train:
     # σ_n: Gaussian noise of this standard deviation added to each training input entry, fresh
     # per example and step (the inputs' own entries have standard deviation 1/√N)
     input_noise: float = 0.0
+    # which replicate of the dropout masks and input noise (0: the run key's own streams; d > 0
+    # another draw of them on the same data and initial weights, docs/design.md §4 Randomness)
+    draw: int = 0
 
 
 @dataclass(frozen=True)
@@ -407,6 +412,8 @@ class SweepSpec:
             del out["train"]["dropout"], out["train"]["dropout_scaling"]
         if "input_noise" not in self.dims and self.train.input_noise == 0:  # likewise
             del out["train"]["input_noise"]
+        if "draw" not in self.dims and self.train.draw == 0:  # likewise
+            del out["train"]["draw"]
         if self.train.kernel == "auto":  # likewise (the kernel auto picks is in the layout hash)
             del out["train"]["kernel"]
         return out

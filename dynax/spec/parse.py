@@ -356,6 +356,8 @@ class _Validator:
             return self.number(key, v, lo=0, hi=1, hi_open=True)
         if name == "input_noise":
             return self.number(key, v, lo=0)
+        if name == "draw":
+            return self.integer(key, v, lo=0, hi=2**31 - 1)
         if name in ("momentum", "b1", "b2"):
             return self.number(key, v, lo=0, hi=1, hi_open=True)
         if name == "learning_rate":

@@ -33,6 +33,7 @@ class RunTable(NamedTuple):
     weight_decay: np.ndarray  # γ
     dropout: np.ndarray  # q, the drop probability of a hidden unit
     input_noise: np.ndarray  # σ_n, the training inputs' added noise
+    draw: np.ndarray  # the replicate of the dropout masks and input noise (0: the run key's own)
 
 
 def run_table(spec: SweepSpec) -> RunTable:
@@ -72,4 +73,5 @@ def run_table(spec: SweepSpec) -> RunTable:
         weight_decay=values("weight_decay"),
         dropout=values("dropout"),
         input_noise=values("input_noise"),
+        draw=values("draw", int, np.int64),
     )

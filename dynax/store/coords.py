@@ -32,6 +32,7 @@ _AXIS_ATTRS = {
     "weight_decay": ("weight decay gamma: grad_scale*(gamma/2)*sum_l ||W_l||_F^2 added to the loss", "1"),
     "dropout": ("dropout q: the probability a hidden unit is dropped, per example and step", "1"),
     "input_noise": ("input noise sigma_n: std of Gaussian noise added to each training input entry", "1"),
+    "draw": ("replicate of the dropout masks and input noise on the same data and initial weights", "1"),
 }
 
 
@@ -41,7 +42,7 @@ def coordinates(spec: SweepSpec) -> dict:
     coords = {}
     for axis in spec.axes:
         vals = list(axis.values)
-        if axis.name in ("depth", "seed", "width"):
+        if axis.name in ("depth", "seed", "width", "draw"):
             arr = np.asarray(vals, dtype=np.int64)
         elif isinstance(vals[0], str):
             arr = np.asarray(vals, dtype=object)
