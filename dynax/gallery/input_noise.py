@@ -16,12 +16,12 @@ __all__ = ["input_noise"]
 
 def _decay_mode(s: float, u0: float, t: np.ndarray, gamma: float, depth: int, alpha: float) -> np.ndarray:
     """A mode under weight decay from the balanced aligned start, integrated finely:
-    depth 1 du/dt = α(s − u) − γu; depth 2 du/dt = 2u[α(s − u) − γ] (each layer's penalty)."""
-    rhs = (
-        (lambda u: alpha * (s - u) - gamma * u)
-        if depth == 1
-        else (lambda u: 2 * u * (alpha * (s - u) - gamma))
-    )
+    du/dt = αD u^(2−2/D)(s − u) − Dγu (each layer's penalty; depth 1 α(s − u) − γu, depth 2
+    2u[α(s − u) − γ]; at depth ≥ 3 u = 0 is stable, so a mode that starts small can die)."""
+
+    def rhs(u):
+        return alpha * depth * u ** (2 - 2 / depth) * (s - u) - depth * gamma * u
+
     dt = min(1e-3, t[-1] / 2e5)
     grid = np.arange(0.0, t[-1] + dt, dt)
     u = np.empty_like(grid)
@@ -107,11 +107,12 @@ def input_noise(results, out: Path) -> tuple[dict, list]:
 
 
 def _shrink_figure(cases, p: int, out: Path, written: list) -> None:
-    fig = Figure(figsize=(11, 4.3), layout="constrained")
-    axes = fig.subplots(1, 2, sharey=True)
-    s_fine = np.geomspace(0.3, 5, 200)
     noise, decay = cases["noise"], cases["decay"]
-    for ax, depth in zip(axes, (1, 2), strict=True):
+    depths = sorted({d for d, _ in noise["u"]})
+    fig = Figure(figsize=(5.5 * len(depths), 4.3), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(depths), sharey=True))
+    s_fine = np.geomspace(0.3, 5, 200)
+    for ax, depth in zip(axes, depths, strict=True):
         sigmas = sorted(v for d, v in noise["u"] if d == depth)
         for colour, sn in zip(COLOURS, sigmas, strict=False):
             gamma = p * sn**2
@@ -131,28 +132,34 @@ def _shrink_figure(cases, p: int, out: Path, written: list) -> None:
                     ms=8,
                     label=rf"weight decay $\gamma = P\sigma_n^2 = {gamma:g}$",
                 )
-                th = (
-                    1 / (1 + gamma / decay["alpha"])
-                    if depth == 1
-                    else np.clip(1 - gamma / (decay["alpha"] * s_fine), 0, None)
-                )
-                ax.plot(s_fine, np.broadcast_to(th, s_fine.shape), color=colour, lw=1, ls="--")
-        ax.plot([], [], "k-", lw=1, label=r"theory: $1/(1 + N\sigma_n^2)$ (noise)")
-        ax.plot(
-            [],
-            [],
-            "k--",
-            lw=1,
-            label=r"theory: weight decay" + ("" if depth == 1 else r" ($1 - \gamma/\alpha s$)"),
-        )
+                if depth <= 2:
+                    th = (
+                        1 / (1 + gamma / decay["alpha"])
+                        if depth == 1
+                        else np.clip(1 - gamma / (decay["alpha"] * s_fine), 0, None)
+                    )
+                    ax.plot(s_fine, np.broadcast_to(th, s_fine.shape), color=colour, lw=1, ls="--")
+                else:  # no closed form: u = 0 is stable, the end depends on the start (integrated)
+                    end = decay["theory"][match[0]][:, -1] / decay["s"]
+                    ax.plot(decay["s"], end, color=colour, lw=1, ls="--")
+        if depth == depths[0]:
+            ax.plot([], [], "k-", lw=1, label=r"theory: $1/(1 + N\sigma_n^2)$ (noise)")
+            ax.plot([], [], "k--", lw=1, label="theory: weight decay")
+            ax.legend(fontsize=7, loc="lower right")
+        note = {1: r"$\alpha/(\alpha + \gamma)$", 2: r"$1 - \gamma/\alpha s$"}
+        note = "\n(dashed, decay: " + note.get(depth, "integrated from the start; u = 0 is stable") + ")"
         ax.set_xscale("log")
         ax.set_xticks(noise["s"], [f"{v:g}" for v in noise["s"]])
         ax.minorticks_off()
         ax.set_xlabel(r"teacher singular value $s$")
         ax.set_title(
-            f"depth {depth}" + (": the same penalty" if depth == 1 else ": noise shrinks, decay thresholds")
+            f"depth {depth}"
+            + {1: ": the same penalty", 2: ": noise shrinks, decay thresholds"}.get(
+                depth, ": decay lets small modes die"
+            )
+            + note,
+            fontsize=10,
         )
-        ax.legend(fontsize=7, loc="lower right")
     axes[0].set_ylabel(r"$u/s$ at the last epoch (seed mean)")
     fig.suptitle(
         r"input noise against weight decay at $\gamma = P\sigma_n^2$: white inputs at $P = N$, "
