@@ -118,5 +118,7 @@ def test_bounds_flag_turns_on_what_it_reads_and_refuses_the_rest():
         dynax.parse_spec(
             spec_text(grid, "n_in = 12", "", "record = { log = 5, bounds = true, end_to_end_norm = false }")
         )
+    with pytest.raises(ValueError, match=r"train\.record\.bounds.*i\.i\.d\. Gaussian"):
+        dynax.parse_spec(_text(grid, "n_in = 12\ninputs = 'whitened'"))
     with pytest.raises(ValueError, match=r"train\.record\.bounds.*linear teacher"):
         dynax.parse_spec(_text(grid, "n_in = 12\nteacher = 'relu'\nteacher_width = 4"))

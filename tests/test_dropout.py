@@ -264,3 +264,5 @@ def test_shared_minimum_is_gd_on_the_expected_loss():
         np.testing.assert_allclose(np.linalg.norm(w2, axis=0) * np.linalg.norm(w1, axis=1), share, rtol=1e-3)
     m, _ = dropout_shared_minimum(s, 0.5, 4, "none")  # unscaled: (s − θ)₊/p
     np.testing.assert_allclose(m, [6.0, 2.0, 0.0, 0.0])
+    with pytest.raises(ValueError, match="width 2"):  # three modes kept: no width-2 network holds them
+        dropout_shared_minimum(s, 0.25, 2)

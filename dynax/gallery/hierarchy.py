@@ -50,6 +50,14 @@ def hierarchy(results, out: Path) -> tuple[dict, list]:
 # --------------------------------------------------------------------------- shared
 
 
+def _one_rate(spec) -> float:
+    """The item's one fixed learning rate (its theory steps every depth at it)."""
+    lr = spec.setting("learning_rate")
+    if not isinstance(lr, int | float):
+        raise ValueError(f"gallery hierarchy: needs one numeric learning rate, got {lr!r}")
+    return float(lr)
+
+
 class _Runs:
     """The noiseless sweep, one (depth, init_scale, seed) run at a time, with its exact theory."""
 
@@ -58,7 +66,7 @@ class _Runs:
         self.spec = spec_of(ds)
         pr = self.spec.problem
         self.h, self.n_out = pr.hierarchy, pr.n_out
-        self.lr = float(self.spec.setting("learning_rate"))
+        self.lr = _one_rate(self.spec)
         self.epochs = np.asarray(self.spec.record_epochs)
         self.t = self.lr * self.epochs
         self.fine = np.arange(self.spec.train.epochs + 1)  # the theory at every epoch

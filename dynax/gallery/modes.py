@@ -116,7 +116,10 @@ def _mode_curves(ds, out, written) -> dict:
     ds = _point(ds)
     s, alpha, t = ds.singular_value.values, float(ds.alpha), ds.time.values
     a0 = float(ds.init_scale.values[np.argmin(abs(np.log(ds.init_scale.values / 0.1)))])
-    depths, step = list(ds.depth.values), float(spec_of(ds).setting("learning_rate"))
+    depths, step = list(ds.depth.values), spec_of(ds).setting("learning_rate")
+    if not isinstance(step, int | float):  # the flow's time t = step·epoch at every depth
+        raise ValueError(f"gallery modes: needs one numeric learning rate, got {step!r}")
+    step = float(step)
     fig = Figure(figsize=(4.4 * len(depths), 8), layout="constrained")
     axes = fig.subplots(2, len(depths), squeeze=False)
     res, xmax = {"init_scale_a0": num(a0), "alpha": num(alpha), "learning_rate": num(step)}, {}

@@ -11,6 +11,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from .. import analysis, theory
+from ..spec import OverDepth, derived
 from ..store import spec_of
 from .common import COLOURS, crossing, mean_sem, num, save
 
@@ -21,10 +22,11 @@ LARGE_D = 2000  # the recursion at this depth stands for the D → ∞ limit du/
 STYLE = {"aligned": ("k", "^"), "orthogonal": (COLOURS[0], "o"), "gaussian_fan_in": (COLOURS[3], "s")}
 
 
-def _theory_epochs(s, u0: float, depth: int, step: float, epochs, level: float) -> float:
-    """The aligned network's epochs to E_g ≤ level, exact GD recursion evaluated at ``epochs``
-    (the result's records: the simulation's own crossing rule; or every epoch), NaN if never."""
-    u = theory.saxe_mode_discrete(s, u0, np.asarray(epochs), step, depth)
+def _theory_epochs(s, u0: float, depth: int, step: float, epochs, level: float, alpha: float = 1.0) -> float:
+    """The aligned network's epochs to E_g ≤ level, exact GD recursion (white inputs at load α,
+    ``step`` in sum-loss units) evaluated at ``epochs`` (the result's records: the simulation's own
+    crossing rule; or every epoch), NaN if never."""
+    u = theory.saxe_mode_discrete(s, u0, np.asarray(epochs), step, depth, alpha)
     return crossing(epochs, np.sum((s - u) ** 2, axis=1), level, rising=False)
 
 
@@ -64,8 +66,15 @@ def very_deep(results, out: Path) -> tuple[dict, list]:
     ((ds, _),) = results
     spec = spec_of(ds)
     pr = spec.problem
+    if not isinstance(spec.train.learning_rate, OverDepth) or not pr.white or not pr.teacher_singular_values:
+        raise ValueError(
+            "gallery very_deep: needs learning_rate = {over_depth = eta0}, whitened inputs and "
+            "problem.teacher_singular_values (the aligned theory's setting)"
+        )
     s = np.asarray(pr.teacher_singular_values, float)
-    eta0 = spec.train.learning_rate.eta0
+    p = spec.n_train[0]
+    alpha, gs = p / pr.n_in, float(derived.grad_scale(spec.train.loss, p))  # the step is eta·grad_scale
+    eta0 = spec.train.learning_rate.eta0 * gs
     zero = float(np.sum(s**2) / (pr.n_in * pr.n_out))
     level = CRITERION * zero
     epochs = ds.epoch.values.astype(float)
@@ -79,14 +88,14 @@ def very_deep(results, out: Path) -> tuple[dict, list]:
     total = level * pr.n_in * pr.n_out  # the criterion on Σ(s − u)²
     every = np.arange(spec.train.epochs + 1)
     aligned_theory = {
-        float(c): [_theory_epochs(s, float(c) ** d, d, eta0 / d, every, total) for d in depths]
+        float(c): [_theory_epochs(s, float(c) ** d, d, eta0 / d, every, total, alpha) for d in depths]
         for c in ds.init_scale.values
     }
     on_records = {
-        float(c): [_theory_epochs(s, float(c) ** d, d, eta0 / d, epochs, total) for d in depths]
+        float(c): [_theory_epochs(s, float(c) ** d, d, eta0 / d, epochs, total, alpha) for d in depths]
         for c in ds.init_scale.values
     }
-    limit = _theory_epochs(s, 1.0, LARGE_D, eta0 / LARGE_D, every, total)
+    limit = _theory_epochs(s, 1.0, LARGE_D, eta0 / LARGE_D, every, total, alpha)
     nums = {
         "eta0": num(eta0),
         "depths": depths,

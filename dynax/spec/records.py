@@ -36,8 +36,11 @@ def _needs_modes(linear_student: bool, problem: Problem) -> str | None:
 
 
 def _needs_sampled_inputs(linear_student: bool, problem: Problem) -> str | None:
-    if problem.hierarchy is not None or problem.inputs == "onehot":
-        return "needs sampled inputs (one-hot items have no population to bound the error over)"
+    if problem.hierarchy is not None or problem.inputs != "gaussian":
+        return (
+            "needs i.i.d. Gaussian inputs (problem.inputs = 'gaussian'): the norm bound is over "
+            "independent draws, which whitened sets and one-hot items are not"
+        )
     if not problem.linear_teacher:
         return "needs the linear teacher (the bounds read its norm and the inputs' null space)"
     return _needs_linear_student(linear_student, problem)

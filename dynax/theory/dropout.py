@@ -84,6 +84,7 @@ def dropout_shared_minimum(s, q: float, width: int, scaling: str = "inverted"):
     Each unit's share ‖a_i‖‖w_i‖ is then Σ_k m_k / h.
 
     Returns ``(m, share)``: the end-to-end strengths (same order as ``s``) and the common share.
+    Raises ValueError when more modes than ``width`` stay active (the split needs h ≥ rank M).
     """
     p = float(_keep(q, scaling))
     s = np.asarray(s, dtype=np.float64)
@@ -95,6 +96,11 @@ def dropout_shared_minimum(s, q: float, width: int, scaling: str = "inverted"):
         if order[n - 1] > theta:
             break
     m = np.clip(s - theta, 0.0, None) / (1.0 if scaling == "inverted" else p)
+    if np.count_nonzero(m) > width:  # the bound ‖M‖_*²/h is reached only with rank M ≤ h
+        raise ValueError(
+            f"width {width} is below the {np.count_nonzero(m)} modes this minimum keeps; "
+            "the equalised minimum needs width >= its rank"
+        )
     return m, float(m.sum() / width)
 
 
