@@ -185,7 +185,8 @@ def test_dropout_keeps_an_automatic_rate_stable_at_depth_3():
 
 def test_masks_are_fresh_per_epoch_example_and_layer():
     """The masks of dynax.sim.raw: Bernoulli(p) per hidden unit, scaled by 1/p (inverted), drawn
-    anew for every epoch, example and hidden layer, and all ones at q = 0."""
+    anew for every epoch, example and hidden layer, all ones at q = 0; draw 0 the same masks, draw 1
+    others."""
     import jax.numpy as jnp
 
     from dynax.sim import raw
@@ -193,7 +194,7 @@ def test_masks_are_fresh_per_epoch_example_and_layer():
     cfg = raw.RawConfig(
         depth=3, width=400, n_in=4, n_out=1, p_bucket=8, epochs=1, record=(0, 1), dropout=True
     )
-    run = SimpleNamespace(seed=jnp.uint32(2), dropout=jnp.float64(0.25))
+    run = SimpleNamespace(seed=jnp.uint32(2), dropout=jnp.float64(0.25), draw=None)
     masks = raw._dropout_masks(cfg, run, jnp.float64)
     ids = jnp.arange(6)
     a, b = (np.asarray(m) for m in masks(ids, 3))  # two hidden layers, (6, 400) each
@@ -204,8 +205,14 @@ def test_masks_are_fresh_per_epoch_example_and_layer():
     again = np.asarray(masks(ids[::-1], 3)[0])[::-1]  # an example's mask is its own, in any order
     np.testing.assert_array_equal(again, a)
     assert not (np.asarray(masks(ids, 4)[0]) == a).all()  # the next epoch draws anew
-    none = raw._dropout_masks(cfg, SimpleNamespace(seed=run.seed, dropout=jnp.float64(0.0)), jnp.float64)
+    none = raw._dropout_masks(
+        cfg, SimpleNamespace(seed=run.seed, dropout=jnp.float64(0.0), draw=None), jnp.float64
+    )
     assert (np.asarray(none(ids, 3)[0]) == 1).all()
+    for d, same in ((0, True), (1, False)):  # grid.draw: draw 0 is the run key's own stream
+        other = SimpleNamespace(seed=run.seed, dropout=run.dropout, draw=jnp.uint32(d))
+        drawn = raw._dropout_masks(cfg, other, jnp.float64)
+        assert (np.asarray(drawn(ids, 3)[0]) == a).all() == same
 
 
 def test_dropout_keys_are_checked_and_zero_is_absent_from_the_hash():
