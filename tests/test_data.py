@@ -173,3 +173,34 @@ def test_linear_algebra_in_a_batch_runs_one_matrix_at_a_time():
             np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
         hlo = jax.jit(jax.vmap(unbatched(jnp.linalg.qr))).lower(a).as_text()
         assert "while" in hlo  # a loop over the batch, each call one 5 x 4 matrix
+
+
+def test_identity_teacher_is_a_linear_autoencoder():
+    """problem.teacher = "identity": w̄ = I, labels = the clean inputs (plus σ_ε z), σ_w² = 1/N
+    derived; from W = 0 the exact E_g(0) is 1/N + σ_ε², and with P > N noiseless GD drives it to 0;
+    n_out ≠ n_in and a given teacher_var are refused."""
+    from conftest import spec_text
+
+    import dynax
+
+    text = spec_text(
+        "depth = [1]\nn_over_p = [0.5]\nsnr = [inf, 4.0]\nseed = { count = 2 }",
+        "n_in = 6\nn_out = 6\nteacher = 'identity'",
+        "init = 'zero'",
+        "epochs = 400\nlearning_rate = 0.1\ndtype = 'float64'",
+    )
+    spec = dynax.parse_spec(text)
+    assert spec.problem.teacher_var == 1 / 6
+    x, y, w_bar, _ = data.raw_data(0, 1, 12, 6, 6, 1 / 6, np.inf, kind="identity")
+    np.testing.assert_array_equal(w_bar, np.eye(6))
+    np.testing.assert_array_equal(y, x)
+    ds = dynax.run(spec, progress=False)
+    np.testing.assert_allclose(
+        ds.test_error.isel(epoch=0).squeeze().values,
+        (1 / 6 + ds.noise_var).values[:, None] * np.ones(2),
+        rtol=1e-12,
+    )
+    assert float(ds.test_error.sel(snr=np.inf).isel(epoch=-1).max()) < 1e-8
+    for bad, key in (("n_out = 3", "problem.n_out"), ("n_out = 6\nteacher_var = 2.0", "problem.teacher_var")):
+        with pytest.raises(dynax.SpecError, match=key.replace(".", r"\.")):
+            dynax.parse_spec(text.replace("n_out = 6", bad))

@@ -303,8 +303,8 @@ def ridge_baseline(plan, idx: np.ndarray, cache: StatsCache) -> dict:
         s = np.asarray([k[2] for k in new])
         at_star = ridge.ridge_error_many(spectra, sq, s, s * s / pr.teacher_var, pr.n_in, pr.n_out)
         best, gam = ridge.best_ridge_many(spectra, sq, s, pr.n_in, pr.n_out)
-        if pr.teacher_singular_values or pr.hierarchy is not None:
-            at_star = np.full(len(new), np.nan)
+        if pr.teacher_singular_values or pr.hierarchy is not None or pr.teacher == "identity":
+            at_star = np.full(len(new), np.nan)  # no Gaussian prior: γ* is not the Bayes choice
         for j, k in enumerate(new):
             cache.ridge[k] = (at_star[j], best[j], gam[j])
     out = np.asarray([cache.ridge[k] for k in keys]).T.reshape(3, len(idx))

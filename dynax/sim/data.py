@@ -144,9 +144,14 @@ def hierarchy_features(root_seed, seed, n_out: int, hierarchy):
 
 
 @float64
-def seed_teacher(root_seed, seed, n_in: int, n_out: int, teacher_var, spectrum: tuple = (), hierarchy=None):
+def seed_teacher(
+    root_seed, seed, n_in: int, n_out: int, teacher_var, spectrum: tuple = (), hierarchy=None, kind="linear"
+):
     """The linear teacher of a seed: drawn with entries N(0, σ_w²) from the data key, of the
-    chosen ``spectrum``, or a ``hierarchy``'s features (a :class:`~dynax.spec.Hierarchy`)."""
+    chosen ``spectrum``, a ``hierarchy``'s features (a :class:`~dynax.spec.Hierarchy`), or the
+    identity (``kind = "identity"``: a linear autoencoder's target, labels = the clean inputs)."""
+    if kind == "identity":
+        return jnp.eye(n_out, n_in, dtype=jnp.float64)
     if hierarchy is not None:
         return hierarchy_features(root_seed, seed, n_out, hierarchy)
     if spectrum:
@@ -220,14 +225,14 @@ def noise_draws(key, n_out: int, p_max: int):
     return jax.vmap(one)(jnp.arange(p_max, dtype=jnp.uint32))
 
 
-def _seed_stats(root_seed, seed, teacher_var, *, n_in, n_out, p_max, spectrum, hierarchy):
+def _seed_stats(root_seed, seed, teacher_var, *, n_in, n_out, p_max, spectrum, hierarchy, kind):
     """The teacher and the first p_max examples of a seed (one compilation per sweep); one-hot
     items (a hierarchy) are the identity, so only their noise is drawn."""
     if hierarchy is not None:
         x, z = jnp.eye(p_max, n_in, dtype=jnp.float64), noise_draws(data_key(root_seed, seed), n_out, p_max)
     else:
         x, z = examples(data_key(root_seed, seed), n_in, n_out, p_max)
-    return seed_teacher(root_seed, seed, n_in, n_out, teacher_var, spectrum, hierarchy), x, z
+    return seed_teacher(root_seed, seed, n_in, n_out, teacher_var, spectrum, hierarchy, kind), x, z
 
 
 def inputs_of(x: np.ndarray, p: int, inputs: str) -> np.ndarray:
@@ -253,6 +258,7 @@ def seed_stats(
     inputs: str = "gaussian",
     validation=None,
     hierarchy=None,
+    teacher_kind: str = "linear",
 ) -> SeedStats:
     """Sufficient statistics of one seed for each P in ``p_values``, in float64.
 
@@ -276,6 +282,7 @@ def seed_stats(
         p_max=int((p_values + n_val).max()),
         spectrum=tuple(float(v) for v in spectrum),
         hierarchy=hierarchy,
+        kind=teacher_kind,
     )
     args = (np.uint32(root_seed), np.uint32(seed), np.float64(teacher_var))
     draws, _ = executables.compiled(
@@ -371,7 +378,7 @@ def problem_stats(root_seed: int, seed: int, p_values, problem, eigen: bool = Fa
     """:func:`seed_stats` for a spec's :class:`~dynax.spec.Problem` (every teacher and input key)."""
     return seed_stats(
         root_seed, seed, p_values, problem.n_in, problem.n_out, problem.teacher_var, eigen,
-        problem.teacher_singular_values, problem.inputs, validation, problem.hierarchy,
+        problem.teacher_singular_values, problem.inputs, validation, problem.hierarchy, problem.teacher,
     )  # fmt: skip
 
 
@@ -380,7 +387,7 @@ def problem_teacher(root_seed: int, seed: int, problem) -> np.ndarray:
     return np.asarray(
         seed_teacher(
             root_seed, seed, problem.n_in, problem.n_out, problem.teacher_var,
-            tuple(problem.teacher_singular_values), problem.hierarchy,
+            tuple(problem.teacher_singular_values), problem.hierarchy, problem.teacher,
         )
     )  # fmt: skip
 
@@ -397,13 +404,16 @@ def raw_data(
     spectrum: tuple = (),
     inputs: str = "gaussian",
     hierarchy=None,
+    kind: str = "linear",
 ):
     """The raw training set of one run (for oracles and baselines, not the engine).
 
     Returns:
         x: (P, N) inputs; y: (P, N_out) labels ``w̄ x + σ_ε z``; w_bar: (N_out, N); noise_var.
     """
-    w_bar = np.asarray(seed_teacher(root_seed, seed, n_in, n_out, teacher_var, tuple(spectrum), hierarchy))
+    w_bar = np.asarray(
+        seed_teacher(root_seed, seed, n_in, n_out, teacher_var, tuple(spectrum), hierarchy, kind)
+    )
     if hierarchy is not None:  # one-hot items: the noise only
         x, z = np.eye(p, n_in), np.asarray(noise_draws(data_key(root_seed, seed), n_out, p))
     else:

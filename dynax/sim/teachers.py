@@ -32,6 +32,10 @@ def _given_matrix(key, n_in, n_out, teacher_var, width, linear):
     return linear, jnp.zeros((n_out, 0), jnp.float64)
 
 
+def _identity(key, n_in, n_out, teacher_var, width, linear):
+    return jnp.eye(n_out, n_in, dtype=jnp.float64), jnp.zeros((n_out, 0), jnp.float64)
+
+
 def _relu_params(key, n_in, n_out, teacher_var, width, linear):
     kv, ka = jax.random.split(key)
     v = jax.random.normal(kv, (width, n_in), jnp.float64)
@@ -52,6 +56,7 @@ TEACHERS = {
     "linear": Teacher(_drawn_matrix, lambda t1, t2, x: x @ t1.T),
     "relu": Teacher(_relu_params, lambda t1, t2, x: jax.nn.relu(x @ t1.T) @ t2.T),
     "hierarchy": Teacher(_given_matrix, lambda t1, t2, x: x @ t1.T),
+    "identity": Teacher(_identity, lambda t1, t2, x: x),
 }
 
 

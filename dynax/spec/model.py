@@ -79,6 +79,7 @@ TEACHER_KINDS = {
     "linear": TeacherKind(linear=True),
     "relu": TeacherKind(linear=False),
     "hierarchy": TeacherKind(linear=True),
+    "identity": TeacherKind(linear=True),  # w̄ = I (n_out = n_in): a linear autoencoder's target
 }
 PROTOCOLS = ("replay", "online")
 LOSSES = ("sum", "mean")

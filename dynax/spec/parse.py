@@ -48,6 +48,7 @@ from .model import (
     Train,
 )
 from .records import parse_record
+from .structured import identity_teacher
 
 __all__ = ["load_spec", "parse_spec"]
 
@@ -274,6 +275,8 @@ class _Validator:
         if tree is not None:  # ±1 features (σ_w² = 1 exactly) seen through one-hot items
             teacher_var, inputs = 1.0, "onehot"
         teacher = self.choice("problem.teacher", pr.get("teacher", _default(Problem, "teacher")), TEACHERS)
+        if teacher == "identity":  # a linear autoencoder: labels are the clean inputs
+            teacher_var = identity_teacher(self, pr, n_in, n_out, spectrum)
         if teacher == "relu":
             if "teacher_width" not in pr:
                 self.fail(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from .model import MAX_ITEMS, Hierarchy
 
-__all__ = ["hierarchy", "hierarchy_checks"]
+__all__ = ["hierarchy", "hierarchy_checks", "identity_teacher"]
 
 KEYS = ("branching", "levels", "flip")
 
@@ -110,3 +110,23 @@ def hierarchy_checks(v, problem, pr: dict, student, activation, train, axes, val
             "is refused for a hierarchy: a held-out one-hot item has an input direction no training "
             "example touches, so it is never learnt and its error says nothing about stopping",
         )
+
+
+def identity_teacher(v, pr: dict, n_in: int, n_out: int, spectrum) -> float:
+    """``problem.teacher = "identity"``: w̄ = I, the labels the clean inputs (a linear autoencoder;
+    with ``train.input_noise`` a denoising one). Needs n_out = n_in; σ_w² = ‖I‖²/(N·N_out) = 1/N
+    is derived (each output's variance, E[x_k²] = 1/N), so the SNR keeps its meaning."""
+    if n_out != n_in:
+        v.fail(
+            "problem.n_out",
+            f"got {n_out}; the identity teacher maps the inputs to themselves: n_out = n_in = {n_in}",
+        )
+    for key in ("teacher_var", "teacher_singular_values"):
+        if key in pr:
+            v.fail(
+                f"problem.{key}",
+                "is fixed by problem.teacher = 'identity' (σ_w² = 1/N, every singular value 1)",
+            )
+    if spectrum:
+        v.fail("problem.teacher_singular_values", "does not apply to the identity teacher")
+    return 1.0 / n_in

@@ -140,6 +140,14 @@ def _heldout_ridge(spec: SweepSpec) -> bool:
     return bool(spec.train.validation) and spec.problem.linear_teacher
 
 
+def _not_bayes(pr) -> str | None:
+    """Why ``ridge_test_error`` is NaN: a teacher without a Gaussian prior (None: it has one)."""
+    what = ("has a chosen spectrum (problem.teacher_singular_values)" if pr.teacher_singular_values
+            else "is a hierarchy's +-1 features" if pr.hierarchy is not None
+            else "is the identity (an autoencoder)" if pr.teacher == "identity" else None)  # fmt: skip
+    return what and f"NaN: ridge at gamma* is Bayes only for a Gaussian teacher prior; this teacher {what}"
+
+
 def _bounds(spec: SweepSpec) -> bool:
     return "bounds" in spec.train.record.flags
 
@@ -341,15 +349,7 @@ VARIABLES: tuple[Variable, ...] = (
         "prior; the min-norm interpolator when noiseless",
         computed=_linear_teacher,
         over=DATA_DIMS,
-        comment=lambda spec: (
-            "NaN: ridge at gamma* is the Bayes estimate only for a Gaussian teacher prior, and this "
-            "teacher has a chosen spectrum (problem.teacher_singular_values)"
-            if spec.problem.teacher_singular_values
-            else "NaN: ridge at gamma* is the Bayes estimate only for a Gaussian teacher prior, and this "
-            "teacher is a hierarchy's +-1 features (best_ridge_test_error is the oracle baseline)"
-            if spec.problem.hierarchy is not None
-            else None
-        ),
+        comment=lambda spec: _not_bayes(spec.problem),
     ),
     Variable(
         "best_ridge_test_error",
