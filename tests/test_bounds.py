@@ -21,6 +21,7 @@ def _text(grid: str, problem: str = "n_in = 12", train: str = "") -> str:
     )
 
 
+@pytest.mark.slow  # 10 s (a sweep and its raw data); the radii and the flag's checks run by default
 def test_bounds_of_a_sweep():
     """One sweep, depths 1-2 across P = N (where the gap and both bounds peak), two SNRs, float64:
 

@@ -111,6 +111,7 @@ def test_same_noise_pattern_at_every_snr():
     np.testing.assert_allclose((y1 - x1 @ w.T) / np.sqrt(v1), (y2 - x2 @ w.T) / np.sqrt(v2), rtol=1e-12)
 
 
+@pytest.mark.slow  # 13 s (four compile groups); test_initialisations_have_their_defining_structure by default
 def test_initial_weights_shared_across_learning_rates_optimizers_and_snr():
     spec = parse_spec(
         spec_text(

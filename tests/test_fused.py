@@ -63,8 +63,10 @@ def test_fast_kernel_float32_error_is_the_xla_kernels(reference, kernel):
     assert errors[kernel] <= max(1e-5, 2 * errors["xla"]), errors
 
 
-# Pallas behind slow (~11 s in interpret mode): tests/test_trainers.py checks its numbers per batch
-@pytest.mark.parametrize("kernel", ["fused", pytest.param("pallas", marks=pytest.mark.slow)])
+# both behind slow (12 s each; Pallas in interpret mode): tests/test_engine.py's
+# test_batched_equals_loop_of_single_runs checks that batching changes nothing by default, tests/test_trainers.py each
+# kernel's numbers
+@pytest.mark.parametrize("kernel", [pytest.param(k, marks=pytest.mark.slow) for k in ("fused", "pallas")])
 def test_fast_kernel_results_do_not_depend_on_the_batching(kernel):
     spec = _spec(kernel, "float32")
     one = run_sweep(spec, memory_budget=1 << 40)
