@@ -63,9 +63,9 @@ def test_fast_kernel_float32_error_is_the_xla_kernels(reference, kernel):
     assert errors[kernel] <= max(1e-5, 2 * errors["xla"]), errors
 
 
-# both behind slow (12 s each; Pallas in interpret mode): tests/test_engine.py's
-# test_batched_equals_loop_of_single_runs checks that batching changes nothing by default, tests/test_trainers.py each
-# kernel's numbers
+# both behind slow (12 s each; Pallas in interpret mode): by default tests/test_engine.py's
+# test_batched_equals_loop_of_single_runs checks that batching changes nothing and
+# tests/test_trainers.py each kernel's numbers
 @pytest.mark.parametrize("kernel", [pytest.param(k, marks=pytest.mark.slow) for k in ("fused", "pallas")])
 def test_fast_kernel_results_do_not_depend_on_the_batching(kernel):
     spec = _spec(kernel, "float32")
