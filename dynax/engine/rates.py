@@ -129,10 +129,9 @@ def fixed_rate_warnings(spec: SweepSpec) -> list[str]:
     if any(isinstance(r, Auto) for r in rates) or spec.model.student == "random_features":
         return []  # random features: the bound is 2/λ_max of the feature Gram, not of the inputs
     pr = spec.problem
-    spectrum = pr.teacher_singular_values
     teacher_norm = math.sqrt(
-        sum(v * v for v in spectrum) if spectrum else pr.n_in * pr.n_out * pr.teacher_var
-    )
+        pr.n_in * pr.n_out * pr.teacher_var
+    )  # a chosen spectrum's: σ_w² is derived from it
     get = lambda name: spec.axis(name).values if name in spec.dims else [spec.setting(name)]  # noqa: E731
     out = []
     for depth in spec.axis("depth").values:
