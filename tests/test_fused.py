@@ -75,7 +75,8 @@ def test_fast_kernel_results_do_not_depend_on_the_batching(kernel):
         np.testing.assert_array_equal(one[name], small[name], err_msg=name)
 
 
-@pytest.mark.parametrize("kernel", FAST)
+# behind slow (8-15 s each): tests/test_engine.py's test_divergence_is_recorded_not_raised by default
+@pytest.mark.parametrize("kernel", [pytest.param(k, marks=pytest.mark.slow) for k in FAST])
 def test_fast_kernel_records_divergence_as_data(kernel):
     grid = "depth = [2]\nn_over_p = [0.5]\nsnr = [1.0]\nseed = { count = 2 }\nlearning_rate = [0.01, 5.0]"
     ds = {k: run_sweep(_spec(k, grid=grid)) for k in ("xla", kernel)}

@@ -70,7 +70,12 @@ def _as(name, plan, group, idx):
     return Group(name, group.config, idx, len(idx), len(idx))
 
 
-@pytest.mark.parametrize("key", [(2, "gd"), (3, "momentum")], ids=["depth2-gd", "depth3-momentum"])
+# depth 2 behind slow (6 s each): depth 3 with momentum covers both kernels by default
+@pytest.mark.parametrize(
+    "key",
+    [pytest.param((2, "gd"), marks=pytest.mark.slow), (3, "momentum")],
+    ids=["depth2-gd", "depth3-momentum"],
+)
 @pytest.mark.parametrize("name", ["fused", "pallas"])
 def test_eigenbasis_kernels_equal_the_xla_kernel(batches, name, key):
     _, plan, group, idx, cache, reference = batches[key]
