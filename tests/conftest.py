@@ -94,6 +94,7 @@ def initial_weights(spec, depth, seed, init=None, init_scale=None, p=None, noise
         inits=(init or spec.model.init,),
         dtype="float64",
         root_seed=spec.seed,
+        pretrain_epochs=spec.model.pretrain_epochs,
     )
     run = gd.run_inputs(
         st.factor[0],

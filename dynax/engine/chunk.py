@@ -151,7 +151,7 @@ def run_chunk(
     if group.config.validation:  # NaN but at depth 1
         for name, parts in refits.items():
             values[name] = np.concatenate(parts)[:n] if parts else np.full(n, np.nan)
-    if plan.spec.problem.linear_teacher:  # the paired baselines: data only, not the student
+    if plan.spec.problem.ridge_baselines:  # the paired baselines: data only, not the student
         values.update(ridge_baseline(plan, idx[:n], cache))
         if group.config.validation:
             values.update(heldout_ridge(plan, idx[:n], cache))

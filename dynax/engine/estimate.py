@@ -71,8 +71,8 @@ class DataEstimate:
 
 
 def _ridge_keys(plan: Plan, idx=slice(None)) -> set:
-    """The (seed, P, σ_ε) of the runs ``idx`` that get ridge baselines (a linear teacher)."""
-    if not plan.spec.problem.linear_teacher:
+    """The (seed, P, σ_ε) of the runs ``idx`` that get ridge baselines (a linear teacher, white)."""
+    if not plan.spec.problem.ridge_baselines:
         return set()
     t = plan.table
     return set(zip(t.seed[idx].tolist(), t.p_index[idx].tolist(), t.noise_std[idx].tolist(), strict=True))

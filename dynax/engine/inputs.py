@@ -146,6 +146,7 @@ def chunk_inputs(
         rotated=eig[2],
         **_mode_fields(cfg, stats, where),
         **_validation_fields(cfg, stats, where, p_index, plan.spec),
+        input_root=np.stack([st.input_root for st in stats])[where] if cfg.covariance else None,
     )
     return inputs, lr
 
@@ -269,6 +270,7 @@ def raw_inputs(plan, group, idx: np.ndarray, cache: StatsCache) -> tuple[RawInpu
         dropout=t.dropout[idx] if cfg.dropout else None,
         input_noise=t.input_noise[idx] if cfg.input_noise else None,
         draw=t.draw[idx].astype(np.uint32) if cfg.dropout or cfg.input_noise else None,
+        input_root=np.stack([r.input_root for r in rd])[where] if cfg.covariance else None,
     )
     return inputs, lr
 

@@ -137,6 +137,7 @@ def fixed_rate_warnings(spec: SweepSpec) -> list[str]:
     for depth in spec.axis("depth").values:
         for r, p in zip(spec.axis("n_over_p").values, spec.n_train, strict=True):
             lam_max = p / pr.n_in if pr.white else mp_edges(p / pr.n_in)[1]
+            lam_max *= max(pr.input_spectrum, default=1.0)  # about: C's top direction carries it
             scale = float(derived.grad_scale(spec.train.loss, p))
             worst, at = math.inf, ""
             for init in get("init"):

@@ -25,12 +25,13 @@ HELDOUT_GAMMAS = derived.HELDOUT_GAMMAS
 
 
 def _full_eigenbasis(plan, seed: int, pj: int, cache):
-    """All P examples of (seed, P index): their factor, the teacher, and Σ_xx = U Λ Uᵀ, once."""
+    """All P examples of (seed, P index): their factor, the teacher, Σ_xx = U Λ Uᵀ and the input
+    root A of a chosen covariance ((0, 0) if white), once."""
     spec = plan.spec
     key = ("refit", seed, pj)
     if key not in cache.ridge:  # the full training set's eigenbasis, once per (seed, P)
         st = data.problem_stats(spec.seed, seed, [spec.n_train[pj]], spec.problem, eigen=True)
-        cache.ridge[key] = (st.factor[0], st.teacher, st.eigvals[0], st.eigvecs[0])
+        cache.ridge[key] = (st.factor[0], st.teacher, st.eigvals[0], st.eigvecs[0], st.input_root)
     return cache.ridge[key]
 
 
@@ -56,7 +57,7 @@ def refit_test_error(plan, idx: np.ndarray, w0, lr, stopped, cache, equal_time: 
         if stopped[j] < 0:
             continue
         seed, pj = int(t.seed[i]), int(t.p_index[i])
-        factor, w_bar, lam, u = _full_eigenbasis(plan, seed, pj, cache)
+        factor, w_bar, lam, u, root = _full_eigenbasis(plan, seed, pj, cache)
         lx, lz = factor[: pr.n_in], factor[pr.n_in :]
         s = float(t.noise_std[i])
         eps = float(lr[j]) * float(derived.grad_scale(spec.train.loss, spec.n_train[pj]))
@@ -66,6 +67,7 @@ def refit_test_error(plan, idx: np.ndarray, w0, lr, stopped, cache, equal_time: 
         b = ((w_bar @ lx + s * lz) @ lx.T) @ u  # Σ_yx U
         w = (w0[j] @ u) * q[None, :] + eps * b * sk[None, :]
         d = w - w_bar @ u
+        d = (d @ u.T) @ root if root.size else d  # an input covariance C = A Aᵀ: ‖(W − w̄) A‖²
         out[j] = np.sum(d * d) / (pr.n_in * pr.n_out) + s * s
     return out
 
@@ -95,7 +97,7 @@ def _heldout_one(plan, seed: int, pj: int, s: float, cache) -> tuple[float, floa
     gamma = float(HELDOUT_GAMMAS[int(np.argmin(np.sum(r * r, axis=(1, 2))))])  # the first least
     d = w[HELDOUT_GAMMAS == gamma][0] - st.teacher
     fit = float(np.sum(d * d)) / (n * no) + s * s
-    factor, w_bar, lam_p, u_p = _full_eigenbasis(plan, seed, pj, cache)
+    factor, w_bar, lam_p, u_p, _ = _full_eigenbasis(plan, seed, pj, cache)  # white only (ridge_baselines)
     d = _ridge_in_eigenbasis(factor, w_bar, lam_p, u_p, s, np.array([gamma]), n)[0] - w_bar
     return gamma, fit, float(np.sum(d * d)) / (n * no) + s * s
 

@@ -174,6 +174,11 @@ def _random_feature_means(spec: SweepSpec):
 
 def _point_theory(spec, point: _Point, dims, epochs, n, cache, rf) -> tuple[dict | None, str]:
     """The theory of one grid point (None where none applies) and its note."""
+    if spec.problem.input_spectrum:
+        return (
+            None,
+            "no theory for an input covariance of chosen spectrum (the theory here takes white inputs)",
+        )
     if point.optimizer != "gd":
         return None, f"no theory for optimizer {point.optimizer!r} (gradient descent only)"
     if point.dropout:
@@ -232,7 +237,8 @@ def theory_dataset(spec: SweepSpec, n: int = 2000) -> xr.Dataset:
     for idx in itertools.product(*[range(s) for s in shape]):
         point = _Point(spec, {a.name: a.values[i] for a, i in zip(axes, idx, strict=True)})
         white = pr.white
-        arrays["bayes_test_error"][idx] = bayes_error(point.alpha, pr.teacher_var, point.noise_var, white)
+        bayes = bayes_error(point.alpha, pr.teacher_var, point.noise_var, white)
+        arrays["bayes_test_error"][idx] = np.nan if pr.input_spectrum else bayes
         if rf is None and spec.nonlinear and point.optimizer == "gd":
             rf = _random_feature_means(spec)
         values, note = _point_theory(spec, point, dims, epochs, n, cache, rf)
@@ -254,7 +260,9 @@ def _assemble(spec: SweepSpec, dims, arrays: dict, notes: set, rf, n: int) -> xr
         if comment and name != "bayes_test_error" and np.isnan(arr).any():
             a["comment"] = f"NaN where no theory applies: {comment}"
         pr = spec.problem
-        if name == "bayes_test_error" and (pr.teacher_singular_values or pr.hierarchy is not None):
+        if name == "bayes_test_error" and pr.input_spectrum:
+            a["comment"] = "NaN: the isotropic teacher's Bayes error (MP theory) takes white inputs"
+        elif name == "bayes_test_error" and (pr.teacher_singular_values or pr.hierarchy is not None):
             a["comment"] = (
                 "the Bayes error of an isotropic Gaussian teacher of variance teacher_var (ridge at "
                 "gamma* = sigma_eps^2/sigma_w^2); this teacher is not one (a chosen spectrum or a "

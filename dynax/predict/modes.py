@@ -105,9 +105,10 @@ def mode_oracle_dataset(spec: SweepSpec) -> dict[str, xr.Variable]:
     """``oracle_test_error`` and ``oracle_expected_test_error`` over (n_over_p, snr, seed) for
     a teacher of chosen spectrum (:func:`dynax.theory.mode_oracle` on each seed's own data):
     the error of an estimator that knows the teacher's singular vectors and values, a
-    reference below what any network can do without them; empty for other teachers."""
+    reference below what any network can do without them; empty for other teachers and for an
+    input covariance of chosen spectrum (its error formula takes white inputs)."""
     pr = spec.problem
-    if not pr.teacher_singular_values or not pr.linear_teacher:
+    if not pr.teacher_singular_values or not pr.linear_teacher or pr.input_spectrum:
         return {}
     r_values, snrs, seeds = (spec.axis(d).values for d in ("n_over_p", "snr", "seed"))
     out = np.full((2, len(r_values), len(snrs), len(seeds)), np.nan)

@@ -12,7 +12,11 @@ Randomness follows docs/design.md §4 ("Randomness"): for a run with replicate `
   (:func:`spectral_teacher`) instead of ``data``; the examples stay where they are;
 * a hierarchy (``problem.teacher = "hierarchy"``) draws its ±1 features from
   ``fold_in(run, 4)`` too (:func:`hierarchy_features`); its inputs are the one-hot items
-  (``X = I``, P = N) and only the label noise ``z`` comes from ``data``.
+  (``X = I``, P = N) and only the label noise ``z`` comes from ``data``;
+* an input covariance of chosen spectrum (``problem.input_spectrum``) takes each white draw
+  ``x`` to ``A x`` with ``A = U diag(√λ)`` (:func:`input_root`), U random orthonormal from
+  ``fold_in(run, 7)`` (or the teacher's V first, ``input_basis = "teacher"``): the same
+  numbers ``x`` and ``z`` as white inputs, so nesting and common noise stand.
 
 With ``problem.inputs = "whitened"`` the first P inputs are made exactly white,
 ``X_w = X (XᵀX)^{-1/2} √(P/N)`` so that ``Σ_μ x_μ x_μᵀ = (P/N)·I``; whitening mixes all P
@@ -48,6 +52,7 @@ from threadpoolctl import threadpool_limits
 
 from ..spec import derived
 from . import executables
+from .covariance import inputs_of, root, whiten
 from .scope import float64
 from .teachers import teacher, teacher_apply, teacher_params
 
@@ -59,6 +64,7 @@ __all__ = [
     "examples",
     "factor_width",
     "hierarchy_features",
+    "input_root",
     "inputs_of",
     "problem_stats",
     "problem_teacher",
@@ -74,6 +80,7 @@ __all__ = [
 
 TEST_STREAM = 3  # fold_in(run, 3): the test set of nonlinear runs
 TEACHER_STREAM = 4  # fold_in(run, 4): a chosen spectrum's singular vectors, or a hierarchy's features
+INPUT_STREAM = 7  # fold_in(run, 7): the input covariance's eigenvectors (5, 6: dropout, input noise)
 
 
 def run_key(root_seed, seed):
@@ -169,12 +176,16 @@ def teacher_modes(root_seed: int, seed: int, w_bar: np.ndarray, spectrum: tuple 
     return u, s, vt.T
 
 
-def whiten(x: np.ndarray) -> np.ndarray:
-    """Inputs (P, N), P ≥ N, made exactly white: ``X_w = X (XᵀX)^{-1/2} √(P/N)``, so
-    ``X_wᵀ X_w = (P/N)·I`` (the nearest such set to X)."""
-    p, n = x.shape
-    a, _, bt = np.linalg.svd(x, full_matrices=False)
-    return (a @ bt) * np.sqrt(p / n)
+@float64
+def input_root(root_seed, seed, n_in: int, n_out: int, covariance: tuple, basis: str = "random", spectrum=()):
+    """``A = U diag(√λ)`` (N, N), ``A Aᵀ = C`` (:func:`dynax.sim.covariance.root`): U from
+    ``fold_in(run, INPUT_STREAM)``, first the teacher's V (chosen ``spectrum``) if ``basis = "teacher"``."""
+    if not covariance:  # white inputs: no root
+        return jnp.zeros((0, 0), jnp.float64)
+    key = jax.random.fold_in(run_key(root_seed, seed), INPUT_STREAM)
+    g = jax.random.normal(key, (n_in, n_in), jnp.float64)
+    v = spectral_teacher(root_seed, seed, n_in, n_out, spectrum)[2] if basis == "teacher" else None
+    return root(g, covariance, v)
 
 
 class SeedStats(NamedTuple):
@@ -203,6 +214,8 @@ class SeedStats(NamedTuple):
     # Σ_xx's smallest nonzero eigenvalue (the min(P, N)-th largest), the largest input norm
     # max_μ ‖x_μ‖, the noise draws' mean square ‖Z‖²/(P N_out) and their largest |z_μk|
     data_terms: np.ndarray
+    # A (N, N) with A Aᵀ = C, the population input covariance (problem.input_spectrum); (0, 0) if white
+    input_root: np.ndarray
 
 
 def gram_factor(a: np.ndarray, k: int) -> np.ndarray:
@@ -225,24 +238,18 @@ def noise_draws(key, n_out: int, p_max: int):
     return jax.vmap(one)(jnp.arange(p_max, dtype=jnp.uint32))
 
 
-def _seed_stats(root_seed, seed, teacher_var, *, n_in, n_out, p_max, spectrum, hierarchy, kind):
-    """The teacher and the first p_max examples of a seed (one compilation per sweep); one-hot
-    items (a hierarchy) are the identity, so only their noise is drawn."""
+def _seed_stats(
+    root_seed, seed, teacher_var, *, n_in, n_out, p_max, spectrum, hierarchy, kind, covariance, basis
+):
+    """The teacher, a seed's first p_max examples and the input root A ((0, 0) if white), one
+    compilation per sweep; one-hot items (a hierarchy) are I, so only their noise is drawn."""
     if hierarchy is not None:
         x, z = jnp.eye(p_max, n_in, dtype=jnp.float64), noise_draws(data_key(root_seed, seed), n_out, p_max)
     else:
         x, z = examples(data_key(root_seed, seed), n_in, n_out, p_max)
-    return seed_teacher(root_seed, seed, n_in, n_out, teacher_var, spectrum, hierarchy, kind), x, z
-
-
-def inputs_of(x: np.ndarray, p: int, inputs: str) -> np.ndarray:
-    """The first p inputs of a seed as a run sees them (all rows of x; rows ≥ p zero)."""
-    if inputs == "onehot":  # item μ is e_μ (P = N: every item once)
-        return np.eye(*x.shape)
-    xp = np.where(np.arange(len(x))[:, None] < p, x, 0.0)
-    if inputs == "whitened":
-        xp[:p] = whiten(x[:p])
-    return xp
+    root = input_root(root_seed, seed, n_in, n_out, covariance, basis, spectrum)
+    x = x @ root.T if covariance else x
+    return seed_teacher(root_seed, seed, n_in, n_out, teacher_var, spectrum, hierarchy, kind), x, z, root
 
 
 @float64
@@ -259,6 +266,8 @@ def seed_stats(
     validation=None,
     hierarchy=None,
     teacher_kind: str = "linear",
+    covariance: tuple = (),
+    basis: str = "random",
 ) -> SeedStats:
     """Sufficient statistics of one seed for each P in ``p_values``, in float64.
 
@@ -271,7 +280,8 @@ def seed_stats(
     ``inputs`` are the problem's ``teacher_singular_values`` and ``inputs`` (``hierarchy``: its
     tree, whose features are the teacher and whose items the inputs); with
     ``validation`` (V per P), each P of ``p_values`` is a fit set (the first P examples) and
-    the next V examples are its held-out set (``val_factor``).
+    the next V examples are its held-out set (``val_factor``). ``covariance`` and ``basis``:
+    the problem's ``input_spectrum`` and ``input_basis`` (:func:`input_root`).
     """
     p_values = np.asarray(p_values, dtype=np.int64)
     n_val = np.zeros_like(p_values) if validation is None else np.asarray(validation, dtype=np.int64)
@@ -283,12 +293,14 @@ def seed_stats(
         spectrum=tuple(float(v) for v in spectrum),
         hierarchy=hierarchy,
         kind=teacher_kind,
+        covariance=tuple(float(v) for v in covariance),
+        basis=basis,
     )
     args = (np.uint32(root_seed), np.uint32(seed), np.float64(teacher_var))
     draws, _ = executables.compiled(
         ("seed draws", *static.items()), lambda: jax.jit(partial(_seed_stats, **static)), *args
     )  # timed as a compile: the caller takes it from executables.compile_total()
-    w_bar, x, z = (np.asarray(v) for v in draws(*args))
+    w_bar, x, z, root = (np.asarray(v) for v in draws(*args))
     x_all, z_all, x, z = x, z, x[:p_max], z[:p_max]
     k = factor_width(n_in, n_out, p_max)
     k_val = min(int(n_val.max()), n_in + n_out)
@@ -316,6 +328,7 @@ def seed_stats(
         *modes,
         np.stack(vals),
         np.asarray(terms),
+        root,
     )
 
 
@@ -379,6 +392,7 @@ def problem_stats(root_seed: int, seed: int, p_values, problem, eigen: bool = Fa
     return seed_stats(
         root_seed, seed, p_values, problem.n_in, problem.n_out, problem.teacher_var, eigen,
         problem.teacher_singular_values, problem.inputs, validation, problem.hierarchy, problem.teacher,
+        problem.input_spectrum, problem.input_basis,
     )  # fmt: skip
 
 
@@ -405,8 +419,11 @@ def raw_data(
     inputs: str = "gaussian",
     hierarchy=None,
     kind: str = "linear",
+    covariance: tuple = (),
+    basis: str = "random",
 ):
-    """The raw training set of one run (for oracles and baselines, not the engine).
+    """The raw training set of one run (for oracles and baselines, not the engine); with a
+    ``covariance`` (an input spectrum) the inputs are ``A x`` (:func:`input_root`).
 
     Returns:
         x: (P, N) inputs; y: (P, N_out) labels ``w̄ x + σ_ε z``; w_bar: (N_out, N); noise_var.
@@ -418,6 +435,8 @@ def raw_data(
         x, z = np.eye(p, n_in), np.asarray(noise_draws(data_key(root_seed, seed), n_out, p))
     else:
         x, z = (np.asarray(v) for v in examples(data_key(root_seed, seed), n_in, n_out, p))
+    a = np.asarray(input_root(root_seed, seed, n_in, n_out, tuple(covariance), basis, tuple(spectrum)))
+    x = x @ a.T if covariance else x
     x = inputs_of(x, p, inputs)
     noise_var = float(derived.noise_var(teacher_var, snr))
     y = x @ w_bar.T + np.sqrt(noise_var) * z
@@ -433,19 +452,27 @@ class RawData(NamedTuple):
     t2: np.ndarray
     test_x: np.ndarray  # (n_test, N)
     test_f: np.ndarray  # (n_test, N_out) noiseless teacher outputs
+    input_root: np.ndarray  # A (N, N) of an input covariance (input_root); (0, 0) if white
 
 
 @partial(
-    jax.jit, static_argnames=("n_in", "n_out", "p_max", "teacher", "teacher_width", "n_test", "spectrum")
-)
-def _seed_raw(root_seed, seed, teacher_var, *, n_in, n_out, p_max, teacher, teacher_width, n_test, spectrum):
+    jax.jit,
+    static_argnames=(
+        "n_in", "n_out", "p_max", "teacher", "teacher_width", "n_test", "spectrum", "covariance", "basis"
+    ),
+)  # fmt: skip
+def _seed_raw(root_seed, seed, teacher_var, *, n_in, n_out, p_max, teacher, teacher_width, n_test, spectrum,
+              covariance, basis):  # fmt: skip
     key = data_key(root_seed, seed)
     x, z = examples(key, n_in, n_out, p_max)
     linear = spectral_teacher(root_seed, seed, n_in, n_out, spectrum)[0] if spectrum else None
     t1, t2 = teacher_params(key, teacher, n_in, n_out, teacher_var, teacher_width, linear)
     tkey = jax.random.fold_in(run_key(root_seed, seed), TEST_STREAM)
     test_x, _ = examples(tkey, n_in, n_out, n_test)
-    return x, z, t1, t2, test_x, teacher_apply(teacher, t1, t2, test_x)
+    root = input_root(root_seed, seed, n_in, n_out, covariance, basis, spectrum)
+    if covariance:  # the same white draws, each taken to A x (stored and test examples alike)
+        x, test_x = x @ root.T, test_x @ root.T
+    return x, z, t1, t2, test_x, teacher_apply(teacher, t1, t2, test_x), root
 
 
 @float64
@@ -466,6 +493,8 @@ def seed_raw_data(root_seed: int, seed: int, problem, p_max: int) -> RawData:
                 teacher_width=problem.teacher_width,
                 n_test=problem.n_test,
                 spectrum=problem.teacher_singular_values,
+                covariance=problem.input_spectrum,
+                basis=problem.input_basis,
             )
         )
     )

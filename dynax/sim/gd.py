@@ -9,7 +9,8 @@ NaN from the first bad epoch on (:mod:`dynax.sim.tracker`).
 
 Conventions (docs/design.md §1): the loss is ``½ Σ_μ ‖y_μ − W_eff x_μ‖²`` times
 ``grad_scale`` (1 for ``loss = "sum"``, 1/P for ``"mean"``); ``E_g`` is the exact
-population risk ``‖W_eff − w̄‖²_F/(N·N_out) + σ_ε²`` and ``E_t`` the mean squared
+population risk ``‖W_eff − w̄‖²_F/(N·N_out) + σ_ε²`` (``‖(W_eff − w̄) A‖²_F/(N·N_out) + σ_ε²``
+with an input covariance ``C = A Aᵀ``, ``problem.input_spectrum``) and ``E_t`` the mean squared
 training residual ``Σ_μ‖r_μ‖²/(P·N_out)``.
 """
 
@@ -66,6 +67,8 @@ class KernelConfig:
     data_modes: int = 0  # modes of Σ_yx beside them
     validation: bool = False  # early stopping on held-out examples (RunInputs.val_factor)
     weight_decay: bool = False  # the spec has γ > 0 somewhere: the loss carries the penalty term
+    covariance: bool = False  # an input covariance C = A Aᵀ (problem.input_spectrum): E_g reads A
+    pretrain_epochs: int = 0  # init "pretrained": each layer's autoencoding epochs
 
     def shapes(self) -> list[tuple[int, int]]:
         """Layer shapes, input side first: W_1 (N_h, N), ..., W_D (N_out, N_h)."""
@@ -76,8 +79,9 @@ class KernelConfig:
 
     def init_config(self) -> InitConfig:
         return InitConfig(
-            self.depth, self.width, self.n_in, self.n_out, self.inits, self.dtype, self.root_seed
-        )
+            self.depth, self.width, self.n_in, self.n_out, self.inits, self.dtype, self.root_seed,
+            self.pretrain_epochs,
+        )  # fmt: skip
 
 
 class RunInputs(NamedTuple):
@@ -106,6 +110,8 @@ class RunInputs(NamedTuple):
     # the held-out examples' factor (N + N_out, K_v) and their number V; None without validation
     val_factor: jax.Array | None = None
     n_val: jax.Array | None = None
+    # A (N, N), A Aᵀ = C the population input covariance; None for white inputs
+    input_root: jax.Array | None = None
 
 
 def validation_error_fn(cfg, run, w_bar, dtype):
@@ -189,7 +195,9 @@ def sigma_yx(cfg, run: RunInputs):
 def init_weights(cfg: KernelConfig, run: RunInputs) -> list[jax.Array]:
     """Initial weights of one run (:func:`dynax.sim.init.init_from`)."""
     syx = sigma_yx(cfg, run) if "aligned" in cfg.inits else None  # only the aligned init reads it
-    return init_from(cfg.init_config(), run.seed, run.init_code, run.init_scale, syx)
+    lx = run.factor[: cfg.n_in]
+    sxx = lx @ lx.T if "pretrained" in cfg.inits else None  # only pretraining reads Σ_xx
+    return init_from(cfg.init_config(), run.seed, run.init_code, run.init_scale, syx, sxx)
 
 
 @float64
@@ -227,6 +235,7 @@ class _Fit:
         self.lx, self.lz_noise, self.w_bar, self.noise_var, self.p = statistics(cfg, run, dtype)
         self.grad_scale = run.grad_scale.astype(dtype)
         self.gamma = run.weight_decay.astype(dtype)
+        self.root = run.input_root.astype(dtype) if cfg.covariance else None
         self.value_and_grad = jax.value_and_grad(self.loss, has_aux=True)
 
     def residual(self, w_eff):
@@ -248,8 +257,11 @@ class _Fit:
         return self.objective(ws, r), (w_eff, r)
 
     def errors(self, w_eff, r):
-        """(E_t, E_g) from the end-to-end weights and their residual."""
+        """(E_t, E_g) from the end-to-end weights and their residual; with an input covariance
+        C = A Aᵀ, E_g = tr((W − w̄) C (W − w̄)ᵀ)/(N·N_out) + σ_ε² = ‖(W − w̄) A‖²/(N·N_out) + σ_ε²."""
         d = w_eff - self.w_bar
+        if self.root is not None:
+            d = d @ self.root
         test = jnp.sum(d * d) / (self.cfg.n_in * self.cfg.n_out) + self.noise_var
         train = jnp.sum(r * r) / (self.p * self.cfg.n_out)
         return train, test

@@ -19,7 +19,7 @@ import jax.numpy as jnp
 from ..spec import INITS, derived
 from .scope import float64, unbatched
 
-__all__ = ["InitConfig", "init_from", "init_key"]
+__all__ = ["InitConfig", "autoencode", "init_from", "init_key"]
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,7 @@ class InitConfig:
     inits: tuple[str, ...]  # init kinds present in the group
     dtype: str
     root_seed: int
+    pretrain_epochs: int = 0  # init "pretrained": GD epochs of each layer's autoencoding
 
     def shapes(self) -> list[tuple[int, int]]:
         return derived.layer_shapes(self.depth, self.width, self.n_in, self.n_out)
@@ -90,26 +91,67 @@ def _init_unit(kind: str, cfg: InitConfig, key, syx, dtype):
     raise ValueError(kind)
 
 
-def _init_branch(kind, cfg, dtype, key, syx):
-    return _init_unit(kind, cfg, key, syx, dtype)
+def autoencode(e, sigma, epochs: int):
+    """Layer ``e`` (n_code, n) trained as the encoder of a linear autoencoder of inputs whose Gram
+    matrix (sum over the examples) is ``sigma`` (n, n): loss ``½ tr((I − D E) Σ (I − D E)ᵀ)``,
+    decoder D (n, n_code) starting tied (D = Eᵀ, so the pair stays balanced), ``epochs`` steps of
+    full-batch GD at the rate 0.5/λ_max(Σ) (a mode of strength λ learns at 0.5 λ/λ_max per step;
+    stable below 1/λ_max at the solution). Returns the trained encoder; the decoder is dropped."""
+    top = jnp.linalg.eigvalsh(sigma)[-1]
+    rate = 0.5 / jnp.where(top > 0, top, 1.0)
+    eye = jnp.eye(sigma.shape[0], dtype=sigma.dtype)
+
+    def step(_, pair):
+        enc, dec = pair
+        r = (eye - dec @ enc) @ sigma  # −∂L/∂(D E)
+        return enc + rate * (dec.T @ r), dec + rate * (r @ enc.T)
+
+    return jax.lax.fori_loop(0, epochs, step, (e, e.T))[0]
+
+
+def _pretrained(cfg: InitConfig, key, scale, sxx, dtype):
+    """Greedy layer-wise pretraining (docs/theory.md §3.1, "Unsupervised pretraining"): the
+    orthogonal draw at ``scale`` (the same weights as init 'orthogonal' at that scale), then each
+    hidden layer in turn, input side first, trained as a linear autoencoder of its own inputs
+    (:func:`autoencode`; the inputs' Gram matrix Σ_xx, then W_l Σ_l W_lᵀ), no labels. The output
+    layer keeps its draw: it maps to the labels, which pretraining does not see."""
+    ws = [scale * w for w in _init_unit("orthogonal", cfg, key, None, dtype)]
+    out, sigma = [], sxx.astype(dtype)
+    for w in ws[:-1]:
+        enc = autoencode(w, sigma, cfg.pretrain_epochs)
+        out.append(enc)
+        sigma = enc @ sigma @ enc.T
+    return [*out, ws[-1]]
+
+
+def _branch(kind, cfg, dtype, init_scale, orthogonal_key, sxx, key, syx):
+    """One init kind's weights and the scale still to multiply them by: the unit-scale draw and
+    ``init_scale``, or the pretrained weights (pretraining starts from the scaled draw) and 1."""
+    if kind == "pretrained":
+        return _pretrained(cfg, orthogonal_key, init_scale.astype(dtype), sxx, dtype), jnp.ones((), dtype)
+    return _init_unit(kind, cfg, key, syx, dtype), init_scale.astype(dtype)
 
 
 @float64
-def init_from(cfg: InitConfig, seed, init_code, init_scale, syx) -> list[jax.Array]:
+def init_from(cfg: InitConfig, seed, init_code, init_scale, syx, sxx=None) -> list[jax.Array]:
     """One run's initial weights, input side first, in ``cfg.dtype``.
 
     Args:
         seed: replicate seed; init_code: index into ``spec.INITS``; init_scale: the scale s;
-        syx: Σ_yx (N_out, N), read only by the ``aligned`` init (None otherwise).
+        syx: Σ_yx (N_out, N), read only by the ``aligned`` init (None otherwise);
+        sxx: Σ_xx (N, N), read only by the ``pretrained`` init (None otherwise).
     """
     dtype = jnp.dtype(cfg.dtype)
     f64 = jnp.float64  # drawn in float64 and rounded: float32 and float64 runs start from the same weights
     key = init_key(cfg.root_seed, seed, cfg.depth, cfg.width, init_code)
+    # pretraining starts from init 'orthogonal''s draw: the two are paired
+    orthogonal = init_key(cfg.root_seed, seed, cfg.depth, cfg.width, INITS.index("orthogonal"))
+    scale = jnp.asarray(init_scale)
     if len(cfg.inits) == 1:
-        ws = _init_unit(cfg.inits[0], cfg, key, syx, f64)
+        ws, factor = _branch(cfg.inits[0], cfg, f64, scale, orthogonal, sxx, key, syx)
     else:
-        branches = [partial(_init_branch, kind, cfg, f64) for kind in cfg.inits]
+        branches = [partial(_branch, kind, cfg, f64, scale, orthogonal, sxx) for kind in cfg.inits]
         # init_code indexes INITS; map it to this group's branch list
         local = jnp.argmax(jnp.array([INITS.index(k) for k in cfg.inits]) == init_code)
-        ws = jax.lax.switch(local, branches, key, syx)
-    return [(init_scale.astype(f64) * w).astype(dtype) for w in ws]
+        ws, factor = jax.lax.switch(local, branches, key, syx)
+    return [(factor * w).astype(dtype) for w in ws]

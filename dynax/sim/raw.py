@@ -15,8 +15,7 @@ protocols and models here need the examples themselves:
   readout) and fully trained ReLU/tanh students (``model.activation``).
 
 The stored examples are padded to a bucket of P (:func:`dynax.spec.derived.p_bucket`, less
-than 12.5% waste)
-with a mask: padded examples never enter a sum with nonzero weight, and the
+than 12.5% waste) with a mask: padded examples never enter a sum with nonzero weight, and the
 shuffle gives each real example a key of its own (``fold_in(epoch key, μ)``), so a run
 gives the same result in any bucket. ``E_g`` is the exact population risk where the
 teacher and the student are linear, and otherwise an estimate on a fixed test set of
@@ -80,6 +79,8 @@ class RawConfig:
     dropout: bool = False  # the group's runs have q > 0: the loss masks the hidden units
     dropout_scaling: str = "inverted"  # kept units × 1/p ("inverted") or × 1 ("none")
     input_noise: bool = False  # the group's runs have σ_n > 0: fresh input noise per step
+    covariance: bool = False  # an input covariance C = A Aᵀ (problem.input_spectrum)
+    pretrain_epochs: int = 0  # init "pretrained": each layer's autoencoding epochs
 
     def shapes(self) -> list[tuple[int, int]]:
         """Shapes of the TRAINED layers, input side first."""
@@ -126,6 +127,7 @@ class RawInputs(NamedTuple):
     dropout: jax.Array | None = None  # q, the drop probability (dropout runs only)
     input_noise: jax.Array | None = None  # σ_n (input-noise runs only)
     draw: jax.Array | None = None  # the streams' replicate (dropout and input-noise runs only)
+    input_root: jax.Array | None = None  # A (N, N), A Aᵀ = C (an input covariance only)
 
 
 DROPOUT_STREAM = 5  # fold_in(run, 5): the dropout masks (docs/design.md §4 Randomness)
@@ -154,23 +156,18 @@ def initial_weights(cfg: RawConfig, run):
     reads their Σ_yx: full-batch replay with a linear teacher, e.g. under dropout)."""
     rf = cfg.student == "random_features"
     icfg = InitConfig(
-        depth=1 if rf else cfg.depth,
-        width=cfg.width,
-        n_in=cfg.width if rf else cfg.n_in,
-        n_out=cfg.n_out,
-        inits=cfg.inits,
-        dtype=cfg.dtype,
-        root_seed=cfg.root_seed,
-    )
-    return init_from(
-        icfg, run.seed, run.init_code, run.init_scale, _syx(cfg, run) if "aligned" in cfg.inits else None
-    )
+        1 if rf else cfg.depth, cfg.width, cfg.width if rf else cfg.n_in, cfg.n_out, cfg.inits, cfg.dtype,
+        cfg.root_seed, cfg.pretrain_epochs,
+    )  # fmt: skip
+    syx = _syx(cfg, run) if "aligned" in cfg.inits else None
+    sxx = _syx(cfg, run, inputs=True) if "pretrained" in cfg.inits else None  # pretraining's Σ_xx
+    return init_from(icfg, run.seed, run.init_code, run.init_scale, syx, sxx)
 
 
-def _syx(cfg: RawConfig, run) -> jax.Array:
-    """Σ_yx (N_out, N) of a run's P stored examples (a linear teacher), float64."""
+def _syx(cfg: RawConfig, run, inputs: bool = False) -> jax.Array:
+    """Σ_yx (N_out, N) of a run's P stored examples (a linear teacher), float64; ``inputs``: Σ_xx."""
     x64 = run.x * (jnp.arange(cfg.p_bucket) < run.n_train)[:, None]
-    return (x64 @ run.t1.T + run.noise_std * run.z).T @ x64
+    return x64.T @ x64 if inputs else (x64 @ run.t1.T + run.noise_std * run.z).T @ x64
 
 
 def _optimizer(name, run, dtype, scheduled: bool):
@@ -245,8 +242,9 @@ def _network(cfg: RawConfig, run: RawInputs, dtype) -> _Net:
         quad = (s_test.T @ s_test / m, tf.T @ s_test / m, jnp.sum(tf * tf) / m)
 
     def test_error(ws):
-        if cfg.exact:
+        if cfg.exact:  # with an input covariance C = A Aᵀ: ‖(W − w̄) A‖²
             d = product(ws) - t1
+            d = d @ run.input_root.astype(dtype) if cfg.covariance else d
             return jnp.sum(d * d) / (n * n_out) + noise_var
         if quad is not None:
             g, h, c = quad
@@ -332,7 +330,7 @@ def _online_steps(cfg: RawConfig, run: RawInputs, net: _Net, check, update, dtyp
     def fresh(k):  # the B examples of step k, generated as stored examples are
         mus = (k * b + jnp.arange(b)).astype(jnp.uint32)
         x, z = jax.vmap(lambda mu: data.example(key, mu, cfg.n_in, cfg.n_out))(mus)
-        x = x.astype(dtype)
+        x = (x @ run.input_root.T if cfg.covariance else x).astype(dtype)
         return net.inputs(x), teachers.teacher_apply(cfg.teacher, net.t1, net.t2, x) + net.sigma * z.astype(
             dtype
         )

@@ -9,7 +9,10 @@ builds them from a batch), which recorded variables it can produce, and trains a
 :func:`choose` tries the registry in the order of :data:`PRIORITY`: the raw-data trainer for
 runs that need the examples themselves, the exact closed form where it applies, the fast
 kernel the spec asks for (``train.kernel``, or the one ``auto`` picks: :func:`requested_kernel`)
-where it supports the group, and the XLA kernel for every other full-batch linear group.
+where it supports the group, and the XLA kernel for every other full-batch linear group. An input
+covariance of chosen spectrum (``problem.input_spectrum``) goes to a trainer that reads it
+(``covariance``: the raw-data and XLA ones; the closed form and the eigenbasis kernels assume white
+populations).
 Adding a trainer: a class here, registered in :data:`TRAINERS` and placed in :data:`PRIORITY`.
 """
 
@@ -74,6 +77,7 @@ class Trainer:
     any_batch: ClassVar[bool] = False  # trains any count of runs with the same program (no padding)
     # the recorded variables it produces (train.record's flags: dynax.sim.recorders)
     records: ClassVar[frozenset[str]] = frozenset(RECORDERS)
+    covariance: ClassVar[bool] = False  # takes an input covariance of chosen spectrum (E_g reads it)
 
     def accepts(self, spec: SweepSpec, f: GroupFacts) -> bool:
         raise NotImplementedError
@@ -83,7 +87,8 @@ class Trainer:
 
     def run_bytes(self, cfg) -> int:
         """Estimated bytes one run needs in a batch (inputs, state, temporaries, outputs)."""
-        return _statistics_bytes(cfg, 4 + state_slots(cfg.optimizer), 3 * _factor(cfg))
+        root = 2 * cfg.n_in**2 if cfg.covariance else 0  # an input covariance's A, and (W − w̄) A
+        return _statistics_bytes(cfg, 4 + state_slots(cfg.optimizer), 3 * _factor(cfg) + root)
 
     def alone_bytes(self, cfg) -> int:
         """Estimated bytes of a run trained alone (a batch of one: what refuses an impossible
@@ -121,6 +126,7 @@ class RawTrainer(_Vmapped):
 
     name = "raw"
     inputs = "examples"
+    covariance = True
     one = staticmethod(train_raw)
 
     def accepts(self, spec, f):
@@ -146,6 +152,8 @@ class RawTrainer(_Vmapped):
             floats += 3 * (cfg.depth - 1) * rows * cfg.width
         if cfg.input_noise:  # the noise of each example's inputs, drawn in float64, and the noisy copy
             floats += 3 * rows * cfg.n_in
+        if cfg.covariance:  # an input covariance's A (float64 as it arrives, and in the run's dtype)
+            floats += 3 * cfg.n_in**2
         return int((floats + recorded_floats(cfg)) * itemsize) + 512
 
 
@@ -171,6 +179,7 @@ class Xla(_Vmapped):
 
     name = "xla"
     one = staticmethod(train_gd)
+    covariance = True
 
     def alone_bytes(self, cfg) -> int:
         """A batch of one holds more copies of the weights than each run of a larger batch: XLA's
@@ -281,9 +290,11 @@ def trainer(name: str) -> Trainer:
 def choose(spec: SweepSpec, f: GroupFacts) -> Trainer:
     """The first trainer of :data:`PRIORITY` that takes the group and records what it asks."""
     asked = {v.name for v in recorded(spec)}
+    white = not spec.problem.input_spectrum
     for name in PRIORITY:
-        if TRAINERS[name].accepts(spec, f) and asked <= TRAINERS[name].records:
-            return TRAINERS[name]
+        t = TRAINERS[name]
+        if t.accepts(spec, f) and asked <= t.records and (white or t.covariance):
+            return t
     raise SpecError(f"{spec.path}: no trainer takes the compile group {f} (trainers: {', '.join(PRIORITY)})")
 
 
@@ -339,6 +350,8 @@ def _kernel_config(spec: SweepSpec, f: GroupFacts, inits) -> KernelConfig:
         root_seed=spec.seed,
         null_space=spec.train.null_space_error,
         **_recorded(spec),
+        covariance=bool(pr.input_spectrum),
+        pretrain_epochs=spec.model.pretrain_epochs,
     )
 
 
@@ -368,6 +381,8 @@ def _raw_config(spec: SweepSpec, f: GroupFacts, inits) -> RawConfig:
         dropout=f.dropout,
         dropout_scaling=spec.train.dropout_scaling,
         input_noise=f.input_noise,
+        covariance=bool(pr.input_spectrum),
+        pretrain_epochs=spec.model.pretrain_epochs,
     )
 
 

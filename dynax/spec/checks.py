@@ -6,7 +6,7 @@ from __future__ import annotations
 from . import derived
 from .model import EXTRA_AXES, INITS, Auto, Problem
 from .records import flag_problems
-from .structured import hierarchy_checks
+from .structured import covariance_checks, hierarchy_checks
 
 __all__ = ["cross_checks"]
 
@@ -32,6 +32,7 @@ def cross_checks(v, problem: Problem, student: str, activation: str, train: dict
     hierarchy_checks(v, problem, pr or {}, student, activation, train, axes, values, raw_path)
     modes_checks(v, problem, student, activation, train, axes, values, raw_path, where)
     validation_checks(v, problem, train, axes, raw_path)
+    covariance_checks(v, problem, train)
     if train["null_space_error"] and raw_path:
         v.fail(
             "train.null_space_error",
@@ -55,12 +56,13 @@ def cross_checks(v, problem: Problem, student: str, activation: str, train: dict
         )
     if activation != "linear" and student == "deep_linear" and 1 in axes["depth"]:
         v.fail("model.activation", "applies to hidden layers; depth 1 has none (use depth ≥ 2)")
-    if sampled and "aligned" in values["init"]:
-        v.fail(
-            where("init"),
-            "init 'aligned' needs the full-batch linear path (it reads Σ_yx); "
-            "online, minibatch and nonlinear runs allow: " + ", ".join(i for i in INITS if i != "aligned"),
-        )
+    for kind, reads in (("aligned", "Σ_yx"), ("pretrained", "Σ_xx")):
+        if sampled and kind in values["init"]:
+            v.fail(
+                where("init"),
+                f"init {kind!r} needs the full-batch linear path (it reads {reads}); online, minibatch and "
+                "nonlinear runs allow: " + ", ".join(i for i in INITS if i not in ("aligned", "pretrained")),
+            )
     if nonlinear and any(isinstance(x, Auto) for x in values["learning_rate"]):
         v.fail(
             where("learning_rate"),

@@ -22,6 +22,7 @@ __all__ = [
     "EXTRA_AXES",
     "INITS",
     "INPUTS",
+    "INPUT_BASES",
     "KERNELS",
     "LOSSES",
     "METHODS",
@@ -45,7 +46,9 @@ __all__ = [
     "Train",
 ]
 
-INITS = ("gaussian", "gaussian_fan_in", "orthogonal", "balanced", "aligned", "zero")
+# the order of their codes in the run table (append only)
+INITS = ("gaussian", "gaussian_fan_in", "orthogonal", "balanced", "aligned", "zero", "pretrained")
+INPUT_BASES = ("random", "teacher")  # problem.input_basis: the input covariance's eigenvectors
 
 
 @dataclass(frozen=True)
@@ -128,8 +131,10 @@ SECTION_KEYS = {
         "teacher_width",
         "n_test",
         "hierarchy",
+        "input_spectrum",
+        "input_basis",
     ),
-    "model": ("width", "init", "init_scale", "student", "activation"),
+    "model": ("width", "init", "init_scale", "student", "activation", "pretrain_epochs"),
     "train": (
         "optimizer",
         "momentum",
@@ -234,11 +239,21 @@ class Problem:
     teacher_singular_values: tuple[float, ...] = ()
     inputs: str = "gaussian"  # or "whitened", or "onehot" (the hierarchy's)
     hierarchy: Hierarchy | None = None  # problem.teacher = "hierarchy": the tree (n_in = its items)
+    # the population covariance's eigenvalues λ_1..λ_N (mean 1; () = white): x = U diag(√λ) z,
+    # U random orthonormal, or the teacher's input singular vectors first (input_basis = "teacher")
+    input_spectrum: tuple[float, ...] = ()
+    input_basis: str = "random"
 
     @property
     def white(self) -> bool:
         """Σ_xx = (P/N)·I exactly: whitened inputs, or a hierarchy's one-hot items (P = N)."""
         return self.inputs in ("whitened", "onehot")
+
+    @property
+    def ridge_baselines(self) -> bool:
+        """The paired ridge baselines are computed: a linear teacher and a white population (their
+        closed forms, :mod:`dynax.sim.ridge`, take C = I/N)."""
+        return self.linear_teacher and not self.input_spectrum
 
     @property
     def linear_teacher(self) -> bool:
@@ -263,6 +278,7 @@ class Model:
     init_scale: float = 1e-3
     student: str = "deep_linear"
     activation: str = "linear"
+    pretrain_epochs: int = 0  # init = "pretrained": GD epochs of each layer's greedy autoencoding
 
 
 @dataclass(frozen=True)
@@ -397,12 +413,20 @@ class SweepSpec:
             "grid": {a.name: [conv(v) for v in a.values] for a in self.axes},
             "problem": dataclasses.asdict(self.problem),
         }
-        for key, default in (("teacher_singular_values", ()), ("inputs", "gaussian"), ("hierarchy", None)):
+        for key, default in (
+            ("teacher_singular_values", ()),
+            ("inputs", "gaussian"),
+            ("hierarchy", None),
+            ("input_spectrum", ()),  # added later: absent when off, so older hashes stand
+            ("input_basis", "random"),
+        ):
             if out["problem"][key] == default:
                 del out["problem"][key]
         for section in ("model", "train"):
             obj = getattr(self, section)
             out[section] = {f.name: conv(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+        if self.model.pretrain_epochs == 0:  # added later, likewise
+            del out["model"]["pretrain_epochs"]
         if not self.train.null_space_error:  # added later: absent when off, so older hashes stand
             del out["train"]["null_space_error"]
         if self.train.validation == 0:  # added later, likewise

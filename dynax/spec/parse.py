@@ -250,6 +250,9 @@ class _Validator:
             init_scale=fixed["init_scale"],
             student=student,
             activation=activation,
+            pretrain_epochs=structured.pretraining(
+                self, model_raw, values["init"], axes["depth"], student, activation
+            ),
         )
         train = Train(**{k: fixed[k] for k in EXTRA_AXES if EXTRA_AXES[k][0] == "train"}, **train)
         return SweepSpec(
@@ -302,7 +305,10 @@ class _Validator:
             )
         else:
             n_test = _default(Problem, "n_test")
-        problem = Problem(n_in, n_out, teacher_var, teacher, teacher_width, n_test, spectrum, inputs, tree)
+        cov, basis = structured.input_covariance(self, pr, n_in, spectrum)
+        problem = Problem(
+            n_in, n_out, teacher_var, teacher, teacher_width, n_test, spectrum, inputs, tree, cov, basis
+        )
         return problem, student, activation
 
     def spectrum(self, pr: dict, n_in: int, n_out: int) -> tuple[float, ...]:

@@ -43,6 +43,8 @@ def _needs_sampled_inputs(linear_student: bool, problem: Problem) -> str | None:
         )
     if not problem.linear_teacher:
         return "needs the linear teacher (the bounds read its norm and the inputs' null space)"
+    if problem.input_spectrum:
+        return "needs white Gaussian inputs: the bounds' truncation radius is for x ~ N(0, I/N)"
     return _needs_linear_student(linear_student, problem)
 
 

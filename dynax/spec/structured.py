@@ -1,4 +1,5 @@
-"""Structured teachers: ``problem.teacher = "hierarchy"`` (docs/design.md §4, docs/theory.md §3.5).
+"""Structured problems: ``problem.teacher = "hierarchy"`` (docs/design.md §4, docs/theory.md §3.5),
+the identity teacher, an input covariance of chosen spectrum and greedy layer-wise pretraining.
 
 Items are the leaves of a balanced tree; each is one input (one-hot, so N = items and P = N);
 its features are ±1 values diffused down the tree (:func:`dynax.sim.data.hierarchy_features`).
@@ -8,9 +9,10 @@ one-hot items cannot do, each with the key that asked for it.
 
 from __future__ import annotations
 
-from .model import MAX_ITEMS, Hierarchy
+from .model import INPUT_BASES, MAX_ITEMS, Hierarchy
 
-__all__ = ["hierarchy", "hierarchy_checks", "identity_teacher"]
+__all__ = ["covariance_checks", "hierarchy", "hierarchy_checks", "identity_teacher", "input_covariance",
+           "pretraining"]  # fmt: skip
 
 KEYS = ("branching", "levels", "flip")
 
@@ -130,3 +132,62 @@ def identity_teacher(v, pr: dict, n_in: int, n_out: int, spectrum) -> float:
     if spectrum:
         v.fail("problem.teacher_singular_values", "does not apply to the identity teacher")
     return 1.0 / n_in
+
+
+def input_covariance(v, pr: dict, n_in: int, teacher_spectrum) -> tuple[tuple[float, ...], str]:
+    """``problem.input_spectrum`` (N values ≥ 0, not all 0, normalised to mean 1) and
+    ``problem.input_basis`` (``random``, or ``teacher``: the teacher's input singular vectors
+    first, in the order of its singular values, which needs a chosen teacher spectrum)."""
+    key = "problem.input_spectrum"
+    basis = v.choice("problem.input_basis", pr.get("input_basis", "random"), INPUT_BASES)
+    if "input_spectrum" not in pr:
+        if "input_basis" in pr:
+            v.fail(
+                "problem.input_basis", "applies only with problem.input_spectrum (white inputs have no basis)"
+            )
+        return (), basis
+    values = pr["input_spectrum"]
+    if not isinstance(values, list) or len(values) != n_in:
+        got = f"{len(values)} values" if isinstance(values, list) else repr(values)
+        v.fail(key, f"got {got}; expected a list of N = n_in = {n_in} numbers ≥ 0 (the input covariance's "
+               "eigenvalues, relative: normalised to mean 1)")  # fmt: skip
+    lam = [v.number(f"{key}[{i}]", x, lo=0) for i, x in enumerate(values)]
+    if not any(lam):
+        v.fail(key, f"got {values!r}; at least one eigenvalue must be > 0")
+    if basis == "teacher" and not teacher_spectrum:
+        v.fail("problem.input_basis", "'teacher' pairs the input directions with the teacher's singular "
+               "vectors: it needs problem.teacher_singular_values")  # fmt: skip
+    mean = sum(lam) / n_in
+    return tuple(x / mean for x in lam), basis
+
+
+def covariance_checks(v, problem, train: dict) -> None:
+    """What an input covariance of chosen spectrum refuses: inputs made white or one-hot, and the
+    records whose formulas hold for white populations only."""
+    if not problem.input_spectrum:
+        return
+    if problem.inputs != "gaussian":
+        v.fail("problem.input_spectrum", f"needs Gaussian draws (problem.inputs = 'gaussian'); "
+               f"got inputs = {problem.inputs!r}, which fixes the training set's covariance")  # fmt: skip
+    if train["null_space_error"]:
+        v.fail("train.null_space_error", "splits E_g by the inputs' null space assuming a white population; "
+               "it is not defined with problem.input_spectrum")  # fmt: skip
+
+
+def pretraining(v, model_raw: dict, inits, depths, student: str, activation: str) -> int:
+    """``model.pretrain_epochs`` (int ≥ 1): required with ``init = "pretrained"``, refused without;
+    pretraining needs depth ≥ 2 and a deep linear student."""
+    key = "model.pretrain_epochs"
+    if "pretrained" not in inits:
+        if key.split(".")[1] in model_raw:
+            v.fail(key, "applies only to init = 'pretrained'")
+        return 0
+    where = "grid.init" if len(inits) > 1 else "model.init"
+    if 1 in depths:
+        v.fail(where, "'pretrained' trains each layer as an autoencoder of its input; depth 1 has no layer "
+               "below the output to pretrain (use depth ≥ 2)")  # fmt: skip
+    if student != "deep_linear" or activation != "linear":
+        v.fail(where, "'pretrained' is for deep linear students (linear autoencoders of each layer's input)")
+    if "pretrain_epochs" not in model_raw:
+        v.fail(key, "missing; init = 'pretrained' needs the GD epochs of each layer's autoencoding (int ≥ 1)")
+    return v.integer(key, model_raw["pretrain_epochs"], lo=1)

@@ -38,7 +38,8 @@ def _test_long_name(spec: SweepSpec) -> str:
             f"generalization error estimated on a fixed test set of n_test = {spec.problem.n_test} "
             "examples per run (noiseless teacher outputs) plus sigma_eps^2"
         )
-    return "generalization error: exact population risk E_g including sigma_eps^2"
+    cov = " under the input covariance of problem.input_spectrum" if spec.problem.input_spectrum else ""
+    return f"generalization error: exact population risk E_g{cov} including sigma_eps^2"
 
 
 def _auto_rate(spec: SweepSpec) -> bool:
@@ -128,16 +129,16 @@ def extra_size(spec: SweepSpec, dim: str) -> int:
 DATA_DIMS = ("n_over_p", "snr", "seed")  # what a training set depends on
 
 
-def _linear_teacher(spec: SweepSpec) -> bool:
-    return spec.problem.linear_teacher
-
-
 def _validates(spec: SweepSpec) -> bool:
     return bool(spec.train.validation)
 
 
 def _heldout_ridge(spec: SweepSpec) -> bool:
-    return bool(spec.train.validation) and spec.problem.linear_teacher
+    return bool(spec.train.validation) and spec.problem.ridge_baselines
+
+
+def _ridge(spec: SweepSpec) -> bool:
+    return spec.problem.ridge_baselines
 
 
 def _not_bayes(pr) -> str | None:
@@ -347,7 +348,7 @@ VARIABLES: tuple[Variable, ...] = (
         "population error of ridge regression at gamma* = sigma_eps^2/sigma_w^2 fitted to the run's own "
         "training set: the Bayes-optimal (posterior-mean) estimate given that data for a Gaussian teacher "
         "prior; the min-norm interpolator when noiseless",
-        computed=_linear_teacher,
+        computed=_ridge,
         over=DATA_DIMS,
         comment=lambda spec: _not_bayes(spec.problem),
     ),
@@ -357,7 +358,7 @@ VARIABLES: tuple[Variable, ...] = (
         "float64",
         np.nan,
         "population error of ridge regression at the oracle gamma (the best for the run's own training set)",
-        computed=_linear_teacher,
+        computed=_ridge,
         over=DATA_DIMS,
     ),
     Variable(
@@ -366,7 +367,7 @@ VARIABLES: tuple[Variable, ...] = (
         "float64",
         np.nan,
         "the oracle ridge parameter gamma of best_ridge_test_error (sum-loss units; 0: min-norm)",
-        computed=_linear_teacher,
+        computed=_ridge,
         over=DATA_DIMS,
     ),
     Variable(

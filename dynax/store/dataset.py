@@ -160,6 +160,11 @@ def build_dataset(plan, res: FlatResult, history: str = "", machine: dict | None
         attrs["dropout_scaling"] = spec.train.dropout_scaling
     if "input_noise" not in dims and spec.train.input_noise:
         attrs["input_noise"] = float(spec.train.input_noise)
+    if spec.problem.input_spectrum:  # normalised to mean 1: C = U diag(λ) Uᵀ/N (docs/theory.md §2.10)
+        attrs["input_spectrum"] = np.asarray(spec.problem.input_spectrum, np.float64)
+        attrs["input_basis"] = spec.problem.input_basis
+    if "pretrained" in (spec.axis("init").values if "init" in dims else [spec.model.init]):
+        attrs["pretrain_epochs"] = int(spec.model.pretrain_epochs)
     attrs["epochs"] = int(spec.train.epochs)
     attrs["dtype"] = spec.train.dtype
     h = spec.problem.hierarchy

@@ -43,13 +43,15 @@ def stability_bound(
 def _layer_norms(init: str, shapes, scale: float) -> list[float]:
     """Typical spectral norm of each initial layer."""
     out = []
-    for fan_out, fan_in in shapes:
+    for i, (fan_out, fan_in) in enumerate(shapes):
         if init == "gaussian":
             out.append(scale * (np.sqrt(fan_in) + np.sqrt(fan_out)))
         elif init == "gaussian_fan_in":
             out.append(scale * (1 + np.sqrt(fan_out / fan_in)))
         elif init == "zero":
             out.append(0.0)
+        elif init == "pretrained" and i < len(shapes) - 1:  # hidden layers learn singular values 1
+            out.append(max(scale, 1.0))
         else:  # orthogonal, balanced, aligned: singular values equal the scale
             out.append(scale)
     return out
