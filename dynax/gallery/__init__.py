@@ -29,6 +29,7 @@ from .learning_curves import learning_curves
 from .modes import modes
 from .nonlinear import hidden_spectrum, nonlinear
 from .phase_diagram import phase_diagram
+from .pretraining import pretraining
 from .regularization import regularization
 from .replay_vs_online import replay_vs_online
 from .stopping import stopping
@@ -58,6 +59,7 @@ SPECS = {
     "input_noise": ("input_noise", "input_noise_decay"),
     "bounds": ("bounds",),
     "very_deep": ("very_deep",),
+    "pretraining": ("pretraining", "pretraining_random"),
 }
 ITEMS = tuple(SPECS)
 _MAKERS = {
@@ -76,6 +78,7 @@ _MAKERS = {
     "input_noise": input_noise,
     "bounds": bounds,
     "very_deep": very_deep,
+    "pretraining": pretraining,
 }
 
 
@@ -150,6 +153,11 @@ REDUCTIONS = {
         "learning time: each seed's first crossing of the criterion (linear between records), then the "
         "seed mean and s.e. over the seeds that reached it (diverged and unfinished runs counted apart); "
         "aligned theory: the exact per-mode GD recursion's first epoch below the criterion"
+    ),
+    "pretraining": (
+        "learning time: each seed's first crossing of E_g <= 0.1 x its zero network's error (linear between "
+        "records), then the seed mean and s.e. over the seeds that reached it (diverged and unfinished runs "
+        "counted apart); pretraining epochs reported beside, not counted; the ratio is of seed means"
     ),
     "bounds": (
         "gap and bounds: seed means (s.e.) at each recorded epoch of test_error - train_error and of "
