@@ -232,7 +232,8 @@ def train_error_rose(ds: xr.Dataset) -> xr.DataArray:
     the step crossed it (with the auto rate: late, as the weights grew fitting the noise;
     with a fixed rate, possibly from the start). NaN where a rise says
     nothing (online or minibatch presentation, momentum or Adam, weight decay > 0, whose
-    penalty falls instead) and for diverged runs."""
+    penalty falls instead, dropout or input noise, whose fresh draws raise the clean training
+    error by design) and for diverged runs."""
     from .store import spec_of
 
     tr = ds.train_error
@@ -244,7 +245,14 @@ def train_error_rose(ds: xr.Dataset) -> xr.DataArray:
         return rose.where(False)
     if spec.train.batch_size > 0:
         ok = ok & False
-    for name, plain in (("protocol", "replay"), ("optimizer", "gd"), ("weight_decay", 0.0)):
+    plain_runs = (
+        ("protocol", "replay"),
+        ("optimizer", "gd"),
+        ("weight_decay", 0.0),
+        ("dropout", 0.0),
+        ("input_noise", 0.0),
+    )  # dropout and input noise raise the clean training error by design
+    for name, plain in plain_runs:
         if name in ds.coords:
             ok = ok & (ds[name] == plain)
         elif name in spec.dims:  # a grid axis selected away: which value is unknown here

@@ -6,6 +6,7 @@ import pytest
 from conftest import initial_weights, spec_text
 
 import dynax
+from dynax import analysis
 from dynax.sim import data
 
 
@@ -42,6 +43,8 @@ def test_noise_averaged_weights_follow_ridge_gd():
     assert (np.abs(w.mean(0) - ridge) <= 4 * se).all()
     # the spread is real: each run's distance from the teacher exceeds the mean weights'
     assert np.mean(np.sum((w - w_bar) ** 2, axis=(1, 2))) > np.sum((w.mean(0) - w_bar) ** 2)
+    # fresh noise raises the clean training error by design: no run is flagged, every one NaN
+    assert analysis.train_error_rose(ds).isnull().all()
     alone = dynax.run_sweep(_spec(1, 1, "zero", ", final_weights = true"))
     np.testing.assert_array_equal(alone.final_weights.isel(depth=0, n_over_p=0, snr=0, seed=0).values, w[0])
     assert spec.sha256 != _spec(1, 1, "zero", ", final_weights = true").sha256
