@@ -353,3 +353,16 @@ def test_pretraining_tiny(tmp_path):
     assert min(aligned) >= 2
     assert aligned[0] > random[0]
     assert nums["input_basis=teacher"]["by_init"]["pretrained"]["n_learnt"] == [3, 3]
+
+
+@pytest.mark.slow  # a gallery item end to end (10 s); `dynax gallery` on the committed results runs it
+def test_denoising_tiny(tmp_path):
+    """The denoising autoencoder's gains along the input's principal directions fall with the
+    noise and follow ridge at gamma = P sigma_n^2 on each seed's own data."""
+    small = ["grid.seed={count=4}", "grid.input_noise=[0.0, 0.3]", "train.epochs=1500"]
+    nums = _make("denoising", [_results("denoising", small, theory=False)], tmp_path)
+    for depth in (1, 2):
+        row = nums["by_run"][f"depth={depth},sigma_n=0.3"]
+        assert row["sim_minus_ridge_max_abs"] < 0.02
+        assert row["gain_seed_mean"][0] > 0.5 > 0.2 > row["gain_seed_mean"][-1]
+        assert max(nums["by_run"][f"depth={depth},sigma_n=0"]["gain_seed_mean"]) > 0.999

@@ -20,6 +20,7 @@ from ..spec import SpecError
 from ..store import spec_of, write_netcdf
 from .bounds import bounds
 from .decomposition import decomposition
+from .denoising import denoising
 from .depth import depth
 from .dropout import dropout
 from .frozen_subspace import frozen_subspace
@@ -60,6 +61,7 @@ SPECS = {
     "bounds": ("bounds",),
     "very_deep": ("very_deep",),
     "pretraining": ("pretraining", "pretraining_random"),
+    "denoising": ("denoising",),
 }
 ITEMS = tuple(SPECS)
 _MAKERS = {
@@ -79,6 +81,7 @@ _MAKERS = {
     "bounds": bounds,
     "very_deep": very_deep,
     "pretraining": pretraining,
+    "denoising": denoising,
 }
 
 
@@ -158,6 +161,11 @@ REDUCTIONS = {
         "learning time: each seed's first crossing of E_g <= 0.1 x its zero network's error (linear between "
         "records), then the seed mean and s.e. over the seeds that reached it (diverged and unfinished runs "
         "counted apart); pretraining epochs reported beside, not counted; the ratio is of seed means"
+    ),
+    "denoising": (
+        "gains: the final map's u_i^T W u_i along each input eigenvector, seed mean (s.e.); ridge at "
+        "gamma = P sigma_n^2 on each seed's own training set, seed mean; final_test_error: seed mean at the "
+        "last epoch"
     ),
     "bounds": (
         "gap and bounds: seed means (s.e.) at each recorded epoch of test_error - train_error and of "
