@@ -98,11 +98,18 @@ def test_autoencode_learns_the_principal_subspace():
 def test_pretrained_weights_equal_a_numpy_loop_and_start_from_the_orthogonal_draw():
     """Each hidden layer in turn, input side first, an autoencoder of its inputs' Gram matrix (a
     NumPy loop of the same GD), starting from init 'orthogonal''s weights at the same scale, the
-    output layer left at its draw; fine-tuning then is the run's GD from them (a NumPy loop)."""
-    text = _text(model="init = 'pretrained'\ninit_scale = 0.1\npretrain_epochs = 30", depth="[3]")
-    spec = parse_spec(text, overrides=["problem.input_basis=random"])
+    output layer left at its draw; fine-tuning then is the run's GD from them (a NumPy loop), on
+    the fused kernel (white inputs, one output), which must not take the scaled orthogonal draw."""
+    text = spec_text(
+        "depth = [3]\nn_over_p = [0.5]\nsnr = [4.0]\nseed = [3]",
+        "n_in = 8",
+        "width = 6\ninit = 'pretrained'\ninit_scale = 0.1\npretrain_epochs = 30",
+        "epochs = 40\nlearning_rate = 0.04\nrecord = { every = 8 }\ndtype = 'float64'\nkernel = 'fused'",
+    )
+    spec = parse_spec(text)
+    assert {g.trainer for g in plan_sweep(spec).groups} == {"fused"}
     p = max(spec.n_train)
-    x, y, w_bar, nv = data.raw_data(0, 3, p, 8, 2, 1.0, 4.0, covariance=spec.problem.input_spectrum)
+    x, y, w_bar, nv = data.raw_data(0, 3, p, 8, 1, 1.0, 4.0)
     ws = initial_weights(spec, 3, 3, init="orthogonal", init_scale=0.1)
     sigma, expect = x.T @ x, []
     for w in ws[:-1]:  # the hidden layers; the output layer keeps its draw
@@ -116,13 +123,10 @@ def test_pretrained_weights_equal_a_numpy_loop_and_start_from_the_orthogonal_dra
     got = initial_weights(spec, 3, 3)
     for g, e in zip(got, expect, strict=True):
         np.testing.assert_allclose(g, e, rtol=1e-10, atol=1e-14)
-    ds = run_sweep(spec).sel(n_over_p=0.5, seed=3).squeeze()
+    ds = run_sweep(spec).squeeze()
     _, effs = numpy_gd(x, y, got, 0.04, 40, ())
-    a = np.asarray(data.input_root(0, 3, 8, 2, spec.problem.input_spectrum))
     curves = effs[list(spec.record_epochs)]
-    np.testing.assert_allclose(
-        ds.test_error, np.sum(((curves - w_bar) @ a) ** 2, (1, 2)) / 16 + nv, rtol=1e-10
-    )
+    np.testing.assert_allclose(ds.test_error, np.sum((curves - w_bar) ** 2, (1, 2)) / 8 + nv, rtol=1e-9)
     assert ds.attrs["pretrain_epochs"] == 30
 
 
@@ -141,6 +145,12 @@ def test_pretrained_weights_equal_a_numpy_loop_and_start_from_the_orthogonal_dra
         ("", "init = 'orthogonal'\npretrain_epochs = 5", "", r"model\.pretrain_epochs.*'pretrained'"),
         ("", "init = 'pretrained'", "", r"model\.pretrain_epochs.*missing"),
         ("", "init = 'pretrained'\npretrain_epochs = 0", "", r"model\.pretrain_epochs"),
+        (
+            f"input_spectrum = {LAM}",
+            "",
+            "protocol = 'online'\nschedule = 'optimal_online'",
+            r"train\.schedule.*white inputs",
+        ),
     ],
 )
 def test_refusals(problem, model, train, match):

@@ -116,6 +116,7 @@ def raw_rates(spec: SweepSpec, table, idx, cfg, teachers, init_var, grad_scale, 
     epochs = spec.train.epochs
     if online:  # the bound at the minibatch's λ_max ≈ (1 + √(B/N))² (MP at load B/N) and ‖w̄‖
         lam = np.full(len(idx), mp_edges(cfg.batch / spec.problem.n_in)[1])
+        lam *= max(spec.problem.input_spectrum, default=1.0)  # a chosen covariance's top direction
         spectrum = np.zeros((len(idx), 4, 1))  # no ridge term: the norm is the teacher's
     else:
         lam, spectrum = full_batch()

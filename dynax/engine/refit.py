@@ -67,7 +67,7 @@ def refit_test_error(plan, idx: np.ndarray, w0, lr, stopped, cache, equal_time: 
         b = ((w_bar @ lx + s * lz) @ lx.T) @ u  # Σ_yx U
         w = (w0[j] @ u) * q[None, :] + eps * b * sk[None, :]
         d = w - w_bar @ u
-        d = (d @ u.T) @ root if root.size else d  # an input covariance C = A Aᵀ: ‖(W − w̄) A‖²
+        d = (d @ u.T) @ root if root.size else d  # an input covariance C = A Aᵀ/N: ‖(W − w̄) A‖²
         out[j] = np.sum(d * d) / (pr.n_in * pr.n_out) + s * s
     return out
 

@@ -41,7 +41,7 @@ def _gains(w, u) -> np.ndarray:
 def denoising(results, out: Path) -> tuple[dict, list]:
     """Per depth and σ_n: the gain of the final map along each principal direction, seed mean and
     s.e., against ridge at γ = Pσ_n² on each seed's own training set (the expected loss's
-    minimiser) and the population's λ/(λ + Nσ_n²); E_g at the last epoch beside ridge's."""
+    minimiser) and the population's λ/(λ + Nσ_n²); and E_g at the last epoch."""
     ((ds, _),) = results
     spec = spec_of(ds)
     pr = spec.problem

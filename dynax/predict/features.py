@@ -41,6 +41,8 @@ def _check(spec: SweepSpec) -> None:
         why.append("problem.teacher = 'relu' with one output")
     if tr.batch_size or "online" in spec.protocols:
         why.append("full-batch replay (no batch_size, no online protocol)")
+    if pr.input_spectrum:
+        why.append("white inputs (no problem.input_spectrum)")
     get_all = lambda name: spec.axis(name).values if name in spec.dims else [spec.setting(name)]  # noqa: E731
     if any(o != "gd" for o in get_all("optimizer")) or any(
         isinstance(r, Auto) for r in get_all("learning_rate")

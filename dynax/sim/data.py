@@ -178,7 +178,7 @@ def teacher_modes(root_seed: int, seed: int, w_bar: np.ndarray, spectrum: tuple 
 
 @float64
 def input_root(root_seed, seed, n_in: int, n_out: int, covariance: tuple, basis: str = "random", spectrum=()):
-    """``A = U diag(√λ)`` (N, N), ``A Aᵀ = C`` (:func:`dynax.sim.covariance.root`): U from
+    """``A = U diag(√λ)`` (N, N), ``A Aᵀ/N = C`` (:func:`dynax.sim.covariance.root`): U from
     ``fold_in(run, INPUT_STREAM)``, first the teacher's V (chosen ``spectrum``) if ``basis = "teacher"``."""
     if not covariance:  # white inputs: no root
         return jnp.zeros((0, 0), jnp.float64)
@@ -214,7 +214,7 @@ class SeedStats(NamedTuple):
     # Σ_xx's smallest nonzero eigenvalue (the min(P, N)-th largest), the largest input norm
     # max_μ ‖x_μ‖, the noise draws' mean square ‖Z‖²/(P N_out) and their largest |z_μk|
     data_terms: np.ndarray
-    # A (N, N) with A Aᵀ = C, the population input covariance (problem.input_spectrum); (0, 0) if white
+    # A (N, N) with A Aᵀ/N = C, the population input covariance (problem.input_spectrum); (0, 0) if white
     input_root: np.ndarray
 
 

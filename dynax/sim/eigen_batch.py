@@ -79,7 +79,7 @@ def _weights(cfg, batch: FusedBatch, rotate) -> tuple[list, float]:
     (``W_1 U`` in float64, then rounded), and the seconds spent compiling the init and the
     rotation."""
     inputs = batch.inputs
-    if "aligned" in cfg.inits:  # the aligned init reads each run's Σ_yx: drawn run by run
+    if {"aligned", "pretrained"} & set(cfg.inits):  # they read each run's Σ_yx or Σ_xx: run by run
         ws, seconds = initial_weights(cfg, inputs)
         ws = [np.asarray(w) for w in ws]
         ws[0], sec = rotate(ws[0], batch.eigvecs[batch.pair], ws[0])

@@ -10,7 +10,7 @@ NaN from the first bad epoch on (:mod:`dynax.sim.tracker`).
 Conventions (docs/design.md §1): the loss is ``½ Σ_μ ‖y_μ − W_eff x_μ‖²`` times
 ``grad_scale`` (1 for ``loss = "sum"``, 1/P for ``"mean"``); ``E_g`` is the exact
 population risk ``‖W_eff − w̄‖²_F/(N·N_out) + σ_ε²`` (``‖(W_eff − w̄) A‖²_F/(N·N_out) + σ_ε²``
-with an input covariance ``C = A Aᵀ``, ``problem.input_spectrum``) and ``E_t`` the mean squared
+with an input covariance ``C = A Aᵀ/N``, ``problem.input_spectrum``) and ``E_t`` the mean squared
 training residual ``Σ_μ‖r_μ‖²/(P·N_out)``.
 """
 
@@ -67,7 +67,7 @@ class KernelConfig:
     data_modes: int = 0  # modes of Σ_yx beside them
     validation: bool = False  # early stopping on held-out examples (RunInputs.val_factor)
     weight_decay: bool = False  # the spec has γ > 0 somewhere: the loss carries the penalty term
-    covariance: bool = False  # an input covariance C = A Aᵀ (problem.input_spectrum): E_g reads A
+    covariance: bool = False  # an input covariance C = A Aᵀ/N (problem.input_spectrum): E_g reads A
     pretrain_epochs: int = 0  # init "pretrained": each layer's autoencoding epochs
 
     def shapes(self) -> list[tuple[int, int]]:
@@ -110,7 +110,7 @@ class RunInputs(NamedTuple):
     # the held-out examples' factor (N + N_out, K_v) and their number V; None without validation
     val_factor: jax.Array | None = None
     n_val: jax.Array | None = None
-    # A (N, N), A Aᵀ = C the population input covariance; None for white inputs
+    # A (N, N), A Aᵀ/N = C the population input covariance; None for white inputs
     input_root: jax.Array | None = None
 
 
@@ -258,7 +258,7 @@ class _Fit:
 
     def errors(self, w_eff, r):
         """(E_t, E_g) from the end-to-end weights and their residual; with an input covariance
-        C = A Aᵀ, E_g = tr((W − w̄) C (W − w̄)ᵀ)/(N·N_out) + σ_ε² = ‖(W − w̄) A‖²/(N·N_out) + σ_ε²."""
+        C = A Aᵀ/N, E_g = tr((W − w̄) C (W − w̄)ᵀ)/N_out + σ_ε² = ‖(W − w̄) A‖²/(N·N_out) + σ_ε²."""
         d = w_eff - self.w_bar
         if self.root is not None:
             d = d @ self.root

@@ -97,7 +97,7 @@ def autoencode(e, sigma, epochs: int):
     decoder D (n, n_code) starting tied (D = Eᵀ, so the pair stays balanced), ``epochs`` steps of
     full-batch GD at the rate 0.5/λ_max(Σ) (a mode of strength λ learns at 0.5 λ/λ_max per step;
     stable below 1/λ_max at the solution). Returns the trained encoder; the decoder is dropped."""
-    top = jnp.linalg.eigvalsh(sigma)[-1]
+    top = unbatched(jnp.linalg.eigvalsh)(sigma)[-1]
     rate = 0.5 / jnp.where(top > 0, top, 1.0)
     eye = jnp.eye(sigma.shape[0], dtype=sigma.dtype)
 

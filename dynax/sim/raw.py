@@ -79,7 +79,7 @@ class RawConfig:
     dropout: bool = False  # the group's runs have q > 0: the loss masks the hidden units
     dropout_scaling: str = "inverted"  # kept units × 1/p ("inverted") or × 1 ("none")
     input_noise: bool = False  # the group's runs have σ_n > 0: fresh input noise per step
-    covariance: bool = False  # an input covariance C = A Aᵀ (problem.input_spectrum)
+    covariance: bool = False  # an input covariance C = A Aᵀ/N (problem.input_spectrum)
     pretrain_epochs: int = 0  # init "pretrained": each layer's autoencoding epochs
 
     def shapes(self) -> list[tuple[int, int]]:
@@ -127,7 +127,7 @@ class RawInputs(NamedTuple):
     dropout: jax.Array | None = None  # q, the drop probability (dropout runs only)
     input_noise: jax.Array | None = None  # σ_n (input-noise runs only)
     draw: jax.Array | None = None  # the streams' replicate (dropout and input-noise runs only)
-    input_root: jax.Array | None = None  # A (N, N), A Aᵀ = C (an input covariance only)
+    input_root: jax.Array | None = None  # A (N, N), A Aᵀ/N = C (an input covariance only)
 
 
 DROPOUT_STREAM = 5  # fold_in(run, 5): the dropout masks (docs/design.md §4 Randomness)
@@ -242,7 +242,7 @@ def _network(cfg: RawConfig, run: RawInputs, dtype) -> _Net:
         quad = (s_test.T @ s_test / m, tf.T @ s_test / m, jnp.sum(tf * tf) / m)
 
     def test_error(ws):
-        if cfg.exact:  # with an input covariance C = A Aᵀ: ‖(W − w̄) A‖²
+        if cfg.exact:  # with an input covariance C = A Aᵀ/N: ‖(W − w̄) A‖²
             d = product(ws) - t1
             d = d @ run.input_root.astype(dtype) if cfg.covariance else d
             return jnp.sum(d * d) / (n * n_out) + noise_var

@@ -172,6 +172,9 @@ def covariance_checks(v, problem, train: dict) -> None:
     if train["null_space_error"]:
         v.fail("train.null_space_error", "splits E_g by the inputs' null space assuming a white population; "
                "it is not defined with problem.input_spectrum")  # fmt: skip
+    if train["schedule"] == "optimal_online":
+        v.fail("train.schedule", "'optimal_online' is the optimal rate for white inputs; it is not defined "
+               "with problem.input_spectrum (give a fixed learning rate)")  # fmt: skip
 
 
 def pretraining(v, model_raw: dict, inits, depths, student: str, activation: str) -> int:
@@ -184,8 +187,9 @@ def pretraining(v, model_raw: dict, inits, depths, student: str, activation: str
         return 0
     where = "grid.init" if len(inits) > 1 else "model.init"
     if 1 in depths:
-        v.fail(where, "'pretrained' trains each layer as an autoencoder of its input; depth 1 has no layer "
-               "below the output to pretrain (use depth ≥ 2)")  # fmt: skip
+        v.fail(where, "'pretrained' trains each hidden layer as an autoencoder of its input; depth 1 has "
+               "none, and grid.depth has 1 (every init runs at every depth): use depth ≥ 2, or a spec of its "
+               "own for the depth-1 runs")  # fmt: skip
     if student != "deep_linear" or activation != "linear":
         v.fail(where, "'pretrained' is for deep linear students (linear autoencoders of each layer's input)")
     if "pretrain_epochs" not in model_raw:
