@@ -25,6 +25,12 @@ CASES = {
     ),
     "hierarchy": ("depth = [1, 2]\nn_over_p = [1.0]\nsnr = [inf, 2.0]\nseed = { count = 2 }", TREE, "", ""),
     "online": (f"{GRID}\nprotocol = ['replay', 'online']", "n_in = 8", "", ""),
+    "covariance_pretrained": (
+        f"{GRID.replace('[1, 2]', '[2]')}\ninit = ['orthogonal', 'pretrained']",
+        "n_in = 8\ninput_spectrum = [4, 2, 1, 1, 1, 0.5, 0.25, 0.25]",
+        "pretrain_epochs = 10\ninit_scale = 0.3",
+        "learning_rate = 0.02",
+    ),
     "nonlinear": (
         "depth = [2]\nn_over_p = [0.5, 2.0]\nsnr = [1.0]\nseed = { count = 2 }",
         "n_in = 8\nn_test = 200",
