@@ -5,11 +5,13 @@
 * :mod:`dynax.theory.online`: one-pass online SGD and its oracle schedule (§4);
 * :mod:`dynax.theory.features`: random-feature students in closed form (§5 item 8);
 * :mod:`dynax.theory.hierarchy`: a tree of items and features, its modes and singular values (§3.5);
-* :mod:`dynax.theory.dropout`: dropout's expected loss and its mode dynamics (§3.6).
+* :mod:`dynax.theory.dropout`: dropout's expected loss and its mode dynamics (§3.6);
+* :mod:`dynax.theory.committee`: soft committee machines, their erf error and ODEs (§6).
 
 The theory on a spec's grid, as a Dataset beside a result, is :mod:`dynax.predict`.
 """
 
+from .committee import committee_drift, committee_error, committee_ode
 from .deep import (
     mode_oracle,
     saxe_escape_time,
@@ -44,6 +46,9 @@ from .online import online_test_error, online_test_error_optimal, optimal_online
 __all__ = [
     "asymptotic_test_error",
     "bayes_error",
+    "committee_drift",
+    "committee_error",
+    "committee_ode",
     "decompose_run",
     "dropout_learning_time",
     "dropout_mode",
