@@ -4,8 +4,11 @@ integration against a halved step."""
 
 import numpy as np
 import pytest
+from conftest import spec_text
 from scipy.special import erf
 
+from dynax import parse_spec, run_sweep
+from dynax.sim import data
 from dynax.theory import committee
 
 RNG = np.random.default_rng(5)
@@ -91,3 +94,48 @@ def test_ode_escapes_the_plateau_and_learns_the_teacher():
     _, r, e = _ode([0.0, 60.0, 400.0], 5)
     assert e[-1] < 1e-4 * e[0]
     assert np.max(np.abs(np.sort(np.abs(r[-1]), axis=1)[:, 0])) < 0.05  # each student one teacher unit
+
+
+def _committee_spec(extra_problem="", n_test=20000):
+    return parse_spec(
+        spec_text(
+            "depth = [2]\nn_over_p = [1.0]\nsnr = [inf]\nseed = { count = 2 }",
+            f"n_in = 100\nteacher = 'committee'\nteacher_width = 2\nn_test = {n_test}\n{extra_problem}",
+            "width = 2\nactivation = 'erf'\ninit = 'gaussian'\ninit_scale = 0.1",
+            "epochs = 40\nrecord = { log = 10 }\ndtype = 'float64'\nprotocol = 'online'\nlearning_rate = 0.5",
+        )
+    )
+
+
+def test_committee_teacher_outputs_and_its_signal_variance():
+    """The committee teacher's test outputs are sum_n erf(w*_n x/sqrt 2); their mean square is
+    v*^T I2(T) v* for the seed's own overlaps T = W* W*^T/N (within 4 s.e.), and the derived
+    sigma_w^2 = M/3 is that at T = I."""
+    spec = _committee_spec()
+    assert spec.problem.teacher_var == 2 / 3 and spec.nonlinear
+    rd = data.seed_raw_data(spec.seed, 1, spec.problem, 100)
+    np.testing.assert_allclose(rd.test_f[:, 0], _g(rd.test_x @ rd.t1.T).sum(1), rtol=1e-12)
+    t = rd.t1 @ rd.t1.T / 100
+    sq = rd.test_f[:, 0] ** 2
+    exact = np.ones(2) @ committee.i2(t) @ np.ones(2)
+    assert abs(sq.mean() - exact) < 4 * sq.std() / np.sqrt(len(sq))
+
+
+def test_erf_students_learn_a_committee_teacher_online():
+    """K = M = 2 erf students, online SGD, N = 100: every run finishes and E_g falls."""
+    ds = run_sweep(_committee_spec(n_test=500))
+    assert int(ds.diverged.sum()) == 0
+    e = ds.test_error.squeeze()
+    assert bool((e.isel(epoch=-1) < 0.5 * e.isel(epoch=0)).all())
+
+
+@pytest.mark.parametrize(
+    "problem, match",
+    [
+        ("teacher_var = 2.0", r"problem\.teacher_var.*committee"),
+        ("n_out = 2", r"problem\.n_out.*one output"),
+    ],
+)
+def test_committee_teacher_refusals(problem, match):
+    with pytest.raises(ValueError, match=match):
+        _committee_spec(problem)

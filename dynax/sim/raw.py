@@ -134,7 +134,7 @@ DROPOUT_STREAM = 5  # fold_in(run, 5): the dropout masks (docs/design.md §4 Ran
 NOISE_STREAM = 6  # fold_in(run, 6): the input noise
 DRAW_STREAMS = 100  # draw d > 0 of stream k: fold_in(fold_in(run, 100 + k), d)
 
-_ACT = {"linear": lambda h: h, "relu": jax.nn.relu, "tanh": jnp.tanh}
+_ACT = {"linear": lambda h: h, "relu": jax.nn.relu, "tanh": jnp.tanh, "erf": teachers.erf_unit}
 
 
 @float64

@@ -12,7 +12,7 @@ import jax.numpy as jnp
 
 from .scope import float64
 
-__all__ = ["TEACHERS", "Teacher", "teacher", "teacher_apply", "teacher_params"]
+__all__ = ["TEACHERS", "Teacher", "erf_unit", "teacher", "teacher_apply", "teacher_params"]
 
 
 @float64
@@ -43,6 +43,15 @@ def _relu_params(key, n_in, n_out, teacher_var, width, linear):
     return v, a
 
 
+def _committee_params(key, n_in, n_out, teacher_var, width, linear):
+    return jax.random.normal(key, (width, n_in), jnp.float64), jnp.ones((n_out, width), jnp.float64)
+
+
+def erf_unit(h):
+    """The soft committee machine's activation g(h) = erf(h/√2) (docs/theory.md §6)."""
+    return jax.scipy.special.erf(h / jnp.sqrt(2.0))
+
+
 class Teacher(NamedTuple):
     """A teacher kind's parameters ``(key, n_in, n_out, σ_w², width, linear) -> (t1, t2)`` and
     its noiseless outputs ``(t1, t2, x (M, N)) -> (M, N_out)``."""
@@ -57,6 +66,7 @@ TEACHERS = {
     "relu": Teacher(_relu_params, lambda t1, t2, x: jax.nn.relu(x @ t1.T) @ t2.T),
     "hierarchy": Teacher(_given_matrix, lambda t1, t2, x: x @ t1.T),
     "identity": Teacher(_identity, lambda t1, t2, x: x),
+    "committee": Teacher(_committee_params, lambda t1, t2, x: erf_unit(x @ t1.T) @ t2.T),
 }
 
 
@@ -73,8 +83,9 @@ def teacher_params(key, kind: str, n_in: int, n_out: int, teacher_var, width: in
     linear: ``t1 = w̄`` entries N(0, σ_w²) (the draw of :func:`teacher`), ``t2`` empty
     (n_out, 0); relu: ``t1 = V`` entries N(0, 1) (so ``V x`` has unit-variance entries) and
     the readout ``t2 = a`` with entries N(0, 2σ_w²/N_t), so ``E[f(x)²] = σ_w²`` and the
-    SNR keeps its meaning. ``linear``, if given, is the linear teacher to use (a chosen spectrum,
-    a hierarchy's features)."""
+    SNR keeps its meaning; committee: ``t1 = W*`` entries N(0, 1) (pre-activations of variance
+    T_nn ≈ 1), ``t2`` the readout, all ones. ``linear``, if given, is the linear teacher to use
+    (a chosen spectrum, a hierarchy's features)."""
     return _teacher(kind).params(key, n_in, n_out, teacher_var, width, linear)
 
 

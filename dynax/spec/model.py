@@ -83,6 +83,7 @@ TEACHER_KINDS = {
     "relu": TeacherKind(linear=False),
     "hierarchy": TeacherKind(linear=True),
     "identity": TeacherKind(linear=True),  # w̄ = I (n_out = n_in): a linear autoencoder's target
+    "committee": TeacherKind(linear=False),  # Σ_n erf(w*_n·x/√2): a soft committee machine
 }
 PROTOCOLS = ("replay", "online")
 LOSSES = ("sum", "mean")
@@ -111,7 +112,7 @@ EXTRA_AXES = {
     "draw": ("train", "draw"),
 }
 STUDENTS = ("deep_linear", "random_features")
-ACTIVATIONS = ("linear", "relu", "tanh")
+ACTIVATIONS = ("linear", "relu", "tanh", "erf")  # erf: g(h) = erf(h/√2), the committee machines' unit
 TEACHERS = tuple(TEACHER_KINDS)
 # whitened: Σ_μ x_μ x_μᵀ = (P/N)·I exactly; onehot: item μ is e_μ (the hierarchy teacher's, P = N)
 INPUTS = ("gaussian", "whitened", "onehot")

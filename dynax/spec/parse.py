@@ -36,6 +36,7 @@ from .model import (
     SCHEDULES,
     SECTION_KEYS,
     STUDENTS,
+    TEACHER_KINDS,
     TEACHERS,
     TOP_KEYS,
     Auto,
@@ -280,21 +281,24 @@ class _Validator:
         teacher = self.choice("problem.teacher", pr.get("teacher", _default(Problem, "teacher")), TEACHERS)
         if teacher == "identity":  # a linear autoencoder: labels are the clean inputs
             teacher_var = identity_teacher(self, pr, n_in, n_out, spectrum)
-        if teacher == "relu":
+        if teacher in ("relu", "committee"):
             if "teacher_width" not in pr:
                 self.fail(
-                    "problem.teacher_width", "missing; the relu teacher needs its number of hidden units"
+                    "problem.teacher_width",
+                    f"missing; the {teacher} teacher needs its number of hidden units",
                 )
             teacher_width = self.integer("problem.teacher_width", pr["teacher_width"], lo=1)
         elif "teacher_width" in pr:
-            self.fail("problem.teacher_width", 'applies only to problem.teacher = "relu"')
+            self.fail("problem.teacher_width", "applies only to problem.teacher = 'relu' or 'committee'")
         else:
             teacher_width = _default(Problem, "teacher_width")
+        if teacher == "committee":  # σ_w² = E[f*²] at T = I: 1/3 per unit (docs/theory.md §6)
+            teacher_var = structured.committee_teacher(self, pr, n_out, teacher_width, spectrum)
         student = self.choice("model.student", model_raw.get("student", _default(Model, "student")), STUDENTS)
         activation = self.choice(
             "model.activation", model_raw.get("activation", _default(Model, "activation")), ACTIVATIONS
         )
-        nonlinear = teacher == "relu" or student != "deep_linear" or activation != "linear"
+        nonlinear = not TEACHER_KINDS[teacher].linear or student != "deep_linear" or activation != "linear"
         if nonlinear:
             n_test = self.integer("problem.n_test", pr.get("n_test", NONLINEAR_N_TEST), lo=1)
         elif "n_test" in pr:

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from .model import INPUT_BASES, MAX_ITEMS, Hierarchy
 
-__all__ = ["covariance_checks", "hierarchy", "hierarchy_checks", "identity_teacher", "input_covariance",
-           "pretraining"]  # fmt: skip
+__all__ = ["committee_teacher", "covariance_checks", "hierarchy", "hierarchy_checks", "identity_teacher",
+           "input_covariance", "pretraining"]  # fmt: skip
 
 KEYS = ("branching", "levels", "flip")
 
@@ -195,3 +195,17 @@ def pretraining(v, model_raw: dict, inits, depths, student: str, activation: str
     if "pretrain_epochs" not in model_raw:
         v.fail(key, "missing; init = 'pretrained' needs the GD epochs of each layer's autoencoding (int ≥ 1)")
     return v.integer(key, model_raw["pretrain_epochs"], lo=1)
+
+
+def committee_teacher(v, pr: dict, n_out: int, width: int, spectrum) -> float:
+    """``problem.teacher = "committee"``: a soft committee machine f*(x) = Σ_n erf(w*_n·x/√2) of
+    ``width`` units with readout 1 (docs/theory.md §6). One output; σ_w² = E[f*²] at the
+    overlaps' expectation T = I, ``width``/3, is derived (so the SNR keeps its meaning)."""
+    if n_out != 1:
+        v.fail("problem.n_out", f"got {n_out}; the committee teacher has one output (n_out = 1)")
+    for key in ("teacher_var", "teacher_singular_values"):
+        if key in pr:
+            v.fail(f"problem.{key}", "is fixed by problem.teacher = 'committee' (σ_w² = teacher_width/3)")
+    if spectrum:
+        v.fail("problem.teacher_singular_values", "does not apply to the committee teacher")
+    return width / 3.0
