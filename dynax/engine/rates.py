@@ -116,7 +116,7 @@ def raw_rates(spec: SweepSpec, table, idx, cfg, teachers, init_var, grad_scale, 
     epochs = spec.train.epochs
     if online:  # the bound at the minibatch's λ_max ≈ (1 + √(B/N))² (MP at load B/N) and ‖w̄‖
         lam = np.full(len(idx), mp_edges(cfg.batch / spec.problem.n_in)[1])
-        lam *= max(spec.problem.input_spectrum, default=1.0)  # a chosen covariance's top direction
+        lam *= spec.problem.top_input_variance  # a chosen covariance's top direction
         spectrum = np.zeros((len(idx), 4, 1))  # no ridge term: the norm is the teacher's
     else:
         lam, spectrum = full_batch()
@@ -138,7 +138,7 @@ def fixed_rate_warnings(spec: SweepSpec) -> list[str]:
     for depth in spec.axis("depth").values:
         for r, p in zip(spec.axis("n_over_p").values, spec.n_train, strict=True):
             lam_max = p / pr.n_in if pr.white else mp_edges(p / pr.n_in)[1]
-            lam_max *= max(pr.input_spectrum, default=1.0)  # about: C's top direction carries it
+            lam_max *= pr.top_input_variance  # about: C's top direction carries it
             scale = float(derived.grad_scale(spec.train.loss, p))
             worst, at = math.inf, ""
             for init in get("init"):

@@ -195,8 +195,8 @@ def sigma_yx(cfg, run: RunInputs):
 def init_weights(cfg: KernelConfig, run: RunInputs) -> list[jax.Array]:
     """Initial weights of one run (:func:`dynax.sim.init.init_from`)."""
     syx = sigma_yx(cfg, run) if "aligned" in cfg.inits else None  # only the aligned init reads it
-    lx = run.factor[: cfg.n_in]
-    sxx = lx @ lx.T if "pretrained" in cfg.inits else None  # only pretraining reads Σ_xx
+    lx = run.factor[: cfg.n_in] if "pretrained" in cfg.inits else None
+    sxx = None if lx is None else lx @ lx.T  # only pretraining reads Σ_xx
     return init_from(cfg.init_config(), run.seed, run.init_code, run.init_scale, syx, sxx)
 
 

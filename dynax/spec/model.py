@@ -251,6 +251,11 @@ class Problem:
         return self.inputs in ("whitened", "onehot")
 
     @property
+    def top_input_variance(self) -> float:
+        """The largest eigenvalue of a chosen input spectrum (normalised: mean 1); 1 for white inputs."""
+        return max(self.input_spectrum, default=1.0)
+
+    @property
     def ridge_baselines(self) -> bool:
         """The paired ridge baselines are computed: a linear teacher and a white population (their
         closed forms, :mod:`dynax.sim.ridge`, take C = I/N)."""

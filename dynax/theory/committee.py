@@ -48,13 +48,16 @@ def i3(c):
     return (2 / np.pi) * num / (d[:, None, None] * np.sqrt(lam3)[:, None, :])
 
 
-def i4(c):
+def i4(c, rows=None):
     """``⟨g'(u_a) g'(u_b) g(u_c) g(u_d)⟩`` for every quadruple, (n, n, n, n) indexed [a, b, c, d]:
     ``(4/π²) arcsin(Λ₀/√(Λ₁Λ₂))/√Λ₄`` with Λ₄ = (1 + C_aa)(1 + C_bb) − C_ab²,
     Λ₀ = Λ₄C_cd − C_bc C_bd (1 + C_aa) − C_ac C_ad (1 + C_bb) + C_ab C_ac C_bd + C_ab C_ad C_bc,
-    Λ₁ = Λ₄(1 + C_cc) − C_bc²(1 + C_aa) − C_ac²(1 + C_bb) + 2 C_ab C_ac C_bc, Λ₂ the same with d."""
+    Λ₁ = Λ₄(1 + C_cc) − C_bc²(1 + C_aa) − C_ac²(1 + C_bb) + 2 C_ab C_ac C_bc, Λ₂ the same with d.
+    ``rows``: the indices a and b run over (all if None)."""
     d = 1.0 + _d(c)
-    a_, b_, c_, d_ = np.ix_(*(np.arange(len(c)),) * 4)
+    every = np.arange(len(c))
+    ab = every if rows is None else np.asarray(rows)
+    a_, b_, c_, d_ = np.ix_(ab, ab, every, every)
     caa, cbb, ccc, cdd = d[a_], d[b_], d[c_], d[d_]
     cab, cac, cad, cbc, cbd, ccd = c[a_, b_], c[a_, c_], c[a_, d_], c[b_, c_], c[b_, d_], c[c_, d_]
     lam4 = caa * cbb - cab**2
@@ -91,7 +94,7 @@ def committee_drift(q, r, t, v, v_star, eta: float, noise_var: float = 0.0):
     g3 = i3(c)[:k] @ u  # [i, b]: ⟨g'(λ_i) z_b δ⟩, z = (λ, ν)
     d_r = eta * s[:, None] * g3[:, k:]
     first = s[:, None] * g3[:, :k]
-    g4 = np.einsum("abcd,c,d->ab", i4(c)[:k, :k], u, u) + noise_var * j2(c)[:k, :k]
+    g4 = np.einsum("abcd,c,d->ab", i4(c, np.arange(k)), u, u) + noise_var * j2(c)[:k, :k]
     d_q = eta * (first + first.T) + eta**2 * np.outer(s, s) * g4
     return d_q, d_r
 
