@@ -63,11 +63,13 @@ def test_generalization_error_and_drift_equal_the_average_sgd_step():
     lam, nu = z[:, :k], z[:, k:]
     delta = _g(nu) @ v_star - _g(lam) @ v + np.sqrt(nv) * RNG.standard_normal(S)
     _close(delta**2, committee.committee_error(q, r, t, v, v_star, nv))
-    d_q, d_r = committee.committee_drift(q, r, t, v, v_star, eta, nv)
+    kappa, kappa_v = 0.3, 0.05  # weight decay's shrinkage per unit of alpha (first layer, readout)
+    d_q, d_r, d_v = committee.committee_drift(q, r, t, v, v_star, eta, nv, kappa, kappa_v, True)
     a = v * _dg(lam) * delta[:, None]  # v_i g'(lambda_i) delta
-    _close(eta * a[:, :, None] * nu[:, None, :], d_r)
+    _close(eta * a[:, :, None] * nu[:, None, :], d_r + kappa * r)
     step = eta * (a[:, :, None] * lam[:, None, :] + a[:, None, :] * lam[:, :, None])
-    _close(step + eta**2 * a[:, :, None] * a[:, None, :], d_q)
+    _close(step + eta**2 * a[:, :, None] * a[:, None, :], d_q + 2 * kappa * q)
+    _close(eta * _g(lam) * delta[:, None], d_v + kappa_v * v)  # the readout's step (eta/N) g delta, x N
 
 
 def _ode(alphas, spu):
@@ -80,8 +82,8 @@ def test_rk4_converges_onto_the_plateau():
     """K = M = 2 from a small random start (noiseless, a realisable teacher): E_g falls from 0.68
     onto the symmetric plateau (about 0.029, the students not yet specialised) by alpha = 60, and
     halving the step changes the overlaps by less than 1e-8."""
-    q1, r1, e1 = _ode([0.0, 5.0, 60.0], 10)
-    q2, r2, _ = _ode([0.0, 5.0, 60.0], 20)
+    q1, r1, _, e1 = _ode([0.0, 5.0, 60.0], 10)
+    q2, r2, _, _ = _ode([0.0, 5.0, 60.0], 20)
     assert np.max(np.abs(q1 - q2)) < 1e-8 and np.max(np.abs(r1 - r2)) < 1e-8
     assert e1[0] > 0.6 and 0.02 < e1[-1] < 0.04
     assert abs(q1[-1][0, 0] - q1[-1][1, 1]) < 0.05  # symmetric: both students alike on the plateau
@@ -91,7 +93,7 @@ def test_rk4_converges_onto_the_plateau():
 def test_ode_escapes_the_plateau_and_learns_the_teacher():
     """Later the students specialise (R becomes diagonal up to a permutation) and E_g falls below
     1e-4 of its start by alpha = 400."""
-    _, r, e = _ode([0.0, 60.0, 400.0], 5)
+    _, r, _, e = _ode([0.0, 60.0, 400.0], 5)
     assert e[-1] < 1e-4 * e[0]
     assert np.max(np.abs(np.sort(np.abs(r[-1]), axis=1)[:, 0])) < 0.05  # each student one teacher unit
 

@@ -189,13 +189,13 @@ def test_masks_are_fresh_per_epoch_example_and_layer():
     others."""
     import jax.numpy as jnp
 
-    from dynax.sim import raw
+    from dynax.sim import raw, streams
 
     cfg = raw.RawConfig(
         depth=3, width=400, n_in=4, n_out=1, p_bucket=8, epochs=1, record=(0, 1), dropout=True
     )
     run = SimpleNamespace(seed=jnp.uint32(2), dropout=jnp.float64(0.25), draw=None)
-    masks = raw._dropout_masks(cfg, run, jnp.float64)
+    masks = streams.dropout_masks(cfg, run, jnp.float64)
     ids = jnp.arange(6)
     a, b = (np.asarray(m) for m in masks(ids, 3))  # two hidden layers, (6, 400) each
     assert set(np.unique(a)) == {0.0, 1 / 0.75}
@@ -205,13 +205,13 @@ def test_masks_are_fresh_per_epoch_example_and_layer():
     again = np.asarray(masks(ids[::-1], 3)[0])[::-1]  # an example's mask is its own, in any order
     np.testing.assert_array_equal(again, a)
     assert not (np.asarray(masks(ids, 4)[0]) == a).all()  # the next epoch draws anew
-    none = raw._dropout_masks(
+    none = streams.dropout_masks(
         cfg, SimpleNamespace(seed=run.seed, dropout=jnp.float64(0.0), draw=None), jnp.float64
     )
     assert (np.asarray(none(ids, 3)[0]) == 1).all()
     for d, same in ((0, True), (1, False)):  # grid.draw: draw 0 is the run key's own stream
         other = SimpleNamespace(seed=run.seed, dropout=run.dropout, draw=jnp.uint32(d))
-        drawn = raw._dropout_masks(cfg, other, jnp.float64)
+        drawn = streams.dropout_masks(cfg, other, jnp.float64)
         assert (np.asarray(drawn(ids, 3)[0]) == a).all() == same
 
 

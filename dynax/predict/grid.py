@@ -28,6 +28,7 @@ from ..theory import (
     test_error,
     train_error,
 )
+from . import committee
 from .balanced import balanced_seed_mean
 from .features import decomposition_dataset
 from .modes import mode_oracle_dataset, mode_theory
@@ -174,6 +175,8 @@ def _random_feature_means(spec: SweepSpec):
 
 def _point_theory(spec, point: _Point, dims, epochs, n, cache, rf) -> tuple[dict | None, str]:
     """The theory of one grid point (None where none applies) and its note."""
+    if spec.model.student == "committee":  # filled from the runs' own ODEs (committee_theory)
+        return None, committee.NOTE
     if spec.problem.input_spectrum:
         return (
             None,
@@ -238,7 +241,7 @@ def theory_dataset(spec: SweepSpec, n: int = 2000) -> xr.Dataset:
         point = _Point(spec, {a.name: a.values[i] for a, i in zip(axes, idx, strict=True)})
         white = pr.white
         bayes = bayes_error(point.alpha, pr.teacher_var, point.noise_var, white)
-        arrays["bayes_test_error"][idx] = np.nan if pr.input_spectrum else bayes
+        arrays["bayes_test_error"][idx] = np.nan if pr.input_spectrum or pr.teacher == "committee" else bayes
         if rf is None and spec.nonlinear and point.optimizer == "gd":
             rf = _random_feature_means(spec)
         values, note = _point_theory(spec, point, dims, epochs, n, cache, rf)
@@ -246,10 +249,17 @@ def theory_dataset(spec: SweepSpec, n: int = 2000) -> xr.Dataset:
             notes.add(note)
         for name, value in (values or {}).items():
             arrays[name][idx] = value
-    return _assemble(spec, dims, arrays, notes, rf, n)
+    ode = committee.committee_theory(spec)
+    if ode:  # the seed means of the runs' ODEs, at α = examples/N
+        mean = ode["ode_test_error"].values.mean(axis=-2)
+        arrays["test_error"][...], arrays["optimal_test_error"][...] = mean, mean.min(-1)
+        alpha = derived.online_examples(spec) / pr.n_in  # (n_over_p, epoch)
+        for idx in np.ndindex(shape):
+            arrays["time"][idx] = alpha[idx[dims.index("n_over_p")]]
+    return _assemble(spec, dims, arrays, notes, rf, n, ode)
 
 
-def _assemble(spec: SweepSpec, dims, arrays: dict, notes: set, rf, n: int) -> xr.Dataset:
+def _assemble(spec: SweepSpec, dims, arrays: dict, notes: set, rf, n: int, ode: dict) -> xr.Dataset:
     coords = {k: c for k, c in coordinates(spec).items() if "seed" not in getattr(c, "dims", ("seed",))}
     comment = "; ".join(sorted(notes)) if notes else ""
     data_vars = {}
@@ -262,6 +272,10 @@ def _assemble(spec: SweepSpec, dims, arrays: dict, notes: set, rf, n: int) -> xr
         pr = spec.problem
         if name == "bayes_test_error" and pr.input_spectrum:
             a["comment"] = "NaN: the isotropic teacher's Bayes error (MP theory) takes white inputs"
+        elif name == "bayes_test_error" and pr.teacher == "committee":
+            a["comment"] = (
+                "NaN: the Bayes error here is the linear teacher's; the committee's is not computed"
+            )
         elif name == "bayes_test_error" and (pr.teacher_singular_values or pr.hierarchy is not None):
             a["comment"] = (
                 "the Bayes error of an isotropic Gaussian teacher of variance teacher_var (ridge at "
@@ -281,7 +295,8 @@ def _assemble(spec: SweepSpec, dims, arrays: dict, notes: set, rf, n: int) -> xr
                 data_vars[name] = xr.Variable(rf[name].dims, rf[name].values, a)
     data_vars.update(mode_theory(spec))  # over seed: each seed's own data modes
     data_vars.update(mode_oracle_dataset(spec))
-    if "mode_strength" in data_vars or "oracle_test_error" in data_vars:
+    data_vars.update(ode)  # over seed: each run's own initial overlaps
+    if "mode_strength" in data_vars or "oracle_test_error" in data_vars or ode:
         coords["seed"] = coordinates(spec)["seed"]
     return xr.Dataset(
         data_vars,

@@ -455,18 +455,14 @@ class RawData(NamedTuple):
     input_root: np.ndarray  # A (N, N) of an input covariance (input_root); (0, 0) if white
 
 
-@partial(
-    jax.jit,
-    static_argnames=(
-        "n_in", "n_out", "p_max", "teacher", "teacher_width", "n_test", "spectrum", "covariance", "basis"
-    ),
-)  # fmt: skip
+@partial(jax.jit, static_argnames=("n_in", "n_out", "p_max", "teacher", "teacher_width", "n_test", "spectrum",
+                                   "covariance", "basis", "readout"))  # fmt: skip
 def _seed_raw(root_seed, seed, teacher_var, *, n_in, n_out, p_max, teacher, teacher_width, n_test, spectrum,
-              covariance, basis):  # fmt: skip
+              covariance, basis, readout):  # fmt: skip
     key = data_key(root_seed, seed)
     x, z = examples(key, n_in, n_out, p_max)
     linear = spectral_teacher(root_seed, seed, n_in, n_out, spectrum)[0] if spectrum else None
-    t1, t2 = teacher_params(key, teacher, n_in, n_out, teacher_var, teacher_width, linear)
+    t1, t2 = teacher_params(key, teacher, n_in, n_out, teacher_var, teacher_width, linear, readout)
     tkey = jax.random.fold_in(run_key(root_seed, seed), TEST_STREAM)
     test_x, _ = examples(tkey, n_in, n_out, n_test)
     root = input_root(root_seed, seed, n_in, n_out, covariance, basis, spectrum)
@@ -495,6 +491,7 @@ def seed_raw_data(root_seed: int, seed: int, problem, p_max: int) -> RawData:
                 spectrum=problem.teacher_singular_values,
                 covariance=problem.input_spectrum,
                 basis=problem.input_basis,
+                readout=problem.teacher_readout,
             )
         )
     )

@@ -34,7 +34,7 @@ import optax
 
 from ..spec import derived
 from ..theory import optimal_online_rate
-from . import data, modes, recorders, teachers, tracker
+from . import committee, data, modes, recorders, streams, teachers, tracker
 from .gd import product
 from .init import InitConfig, init_from
 from .optimizers import optimizer
@@ -81,6 +81,7 @@ class RawConfig:
     input_noise: bool = False  # the group's runs have σ_n > 0: fresh input noise per step
     covariance: bool = False  # an input covariance C = A Aᵀ/N (problem.input_spectrum)
     pretrain_epochs: int = 0  # init "pretrained": each layer's autoencoding epochs
+    train_readout: bool = False  # the committee student's readout trained at η/N (else fixed at 1)
 
     def shapes(self) -> list[tuple[int, int]]:
         """Shapes of the TRAINED layers, input side first."""
@@ -130,10 +131,6 @@ class RawInputs(NamedTuple):
     input_root: jax.Array | None = None  # A (N, N), A Aᵀ/N = C (an input covariance only)
 
 
-DROPOUT_STREAM = 5  # fold_in(run, 5): the dropout masks (docs/design.md §4 Randomness)
-NOISE_STREAM = 6  # fold_in(run, 6): the input noise
-DRAW_STREAMS = 100  # draw d > 0 of stream k: fold_in(fold_in(run, 100 + k), d)
-
 _ACT = {"linear": lambda h: h, "relu": jax.nn.relu, "tanh": jnp.tanh, "erf": teachers.erf_unit}
 
 
@@ -161,7 +158,8 @@ def initial_weights(cfg: RawConfig, run):
     )  # fmt: skip
     syx = _syx(cfg, run) if "aligned" in cfg.inits else None
     sxx = _syx(cfg, run, inputs=True) if "pretrained" in cfg.inits else None  # pretraining's Σ_xx
-    return init_from(icfg, run.seed, run.init_code, run.init_scale, syx, sxx)
+    ws = init_from(icfg, run.seed, run.init_code, run.init_scale, syx, sxx)
+    return committee.initial_weights(ws) if cfg.student == "committee" else ws
 
 
 def _syx(cfg: RawConfig, run, inputs: bool = False) -> jax.Array:
@@ -242,6 +240,8 @@ def _network(cfg: RawConfig, run: RawInputs, dtype) -> _Net:
         quad = (s_test.T @ s_test / m, tf.T @ s_test / m, jnp.sum(tf * tf) / m)
 
     def test_error(ws):
+        if cfg.student == "committee":  # exact from the overlaps (docs/theory.md §6)
+            return committee.test_error(ws, t1, t2) + noise_var
         if cfg.exact:  # with an input covariance C = A Aᵀ/N: ‖(W − w̄) A‖²
             d = product(ws) - t1
             d = d @ run.input_root.astype(dtype) if cfg.covariance else d
@@ -268,57 +268,14 @@ def _network(cfg: RawConfig, run: RawInputs, dtype) -> _Net:
         share = jnp.sum(weight) / p.astype(dtype)
         return 0.5 * gs * (jnp.sum(r * r) + gamma * share * sum(jnp.sum(w * w) for w in ws))
 
+    grad, loss_and_grad = jax.grad(loss), jax.value_and_grad(loss)
+    if cfg.student == "committee":  # the first layer at η, the readout at η/N or fixed
+        grad, loss_and_grad = committee.steps(cfg, grad), committee.steps(cfg, loss_and_grad)
     return _Net(
-        inputs, forward, test_error, train_error, jax.grad(loss), jax.value_and_grad(loss), loss,
-        _dropout_masks(cfg, run, dtype), _input_noise(cfg, run, dtype), s_tr, y_tr, mask, sigma, t1, t2,
+        inputs, forward, test_error, train_error, grad, loss_and_grad, loss,
+        streams.dropout_masks(cfg, run, dtype), streams.input_noise(cfg, run, dtype),
+        s_tr, y_tr, mask, sigma, t1, t2,
     )  # fmt: skip
-
-
-def _per_example(cfg: RawConfig, run: RawInputs, stream: int, draw):
-    """``draws(ids, epoch)``: ``draw(key)`` for each of the examples ``ids`` (B,) at ``epoch``
-    (online: 0, the ids being unique), example μ's key ``fold_in(fold_in(fold_in(run, stream),
-    e), μ)``: it depends on nothing else (not on the minibatch, the run's place in a batch or
-    the other runs). Draw d > 0 (``train.draw``) starts from ``fold_in(fold_in(run, 100 + stream), d)``."""
-    run_key = data.run_key(cfg.root_seed, run.seed)
-    key = jax.random.fold_in(run_key, stream)
-    if run.draw is not None:
-        other = jax.random.fold_in(jax.random.fold_in(run_key, DRAW_STREAMS + stream), run.draw)
-        key = jnp.where(run.draw == 0, key, other)
-
-    def draws(ids, epoch):
-        at = jax.random.fold_in(key, jnp.asarray(epoch).astype(jnp.uint32))
-        return jax.vmap(lambda mu: draw(jax.random.fold_in(at, mu)))(ids.astype(jnp.uint32))
-
-    return draws
-
-
-def _dropout_masks(cfg: RawConfig, run: RawInputs, dtype):
-    """``masks(ids, epoch)``: each hidden layer's mask (B, width), 1 with probability p = 1 − q,
-    times 1/p under inverted scaling; layer l's from ``fold_in(example key, l)`` of stream 5
-    (:func:`_per_example`). None without dropout."""
-    if not cfg.dropout:
-        return None
-    keep = 1.0 - run.dropout.astype(jnp.float64)
-    scale = (1.0 / keep if cfg.dropout_scaling == "inverted" else jnp.ones_like(keep)).astype(dtype)
-
-    def layers(k):  # hidden layer l's mask from fold_in(example key, l)
-        return [
-            jax.random.bernoulli(jax.random.fold_in(k, lay), keep, (cfg.width,))
-            for lay in range(cfg.depth - 1)
-        ]
-
-    draws = _per_example(cfg, run, DROPOUT_STREAM, layers)
-    return lambda ids, epoch: [m.astype(dtype) * scale for m in draws(ids, epoch)]
-
-
-def _input_noise(cfg: RawConfig, run: RawInputs, dtype):
-    """``noise(ids, epoch)``: σ_n times N standard normals (B, N) per example, from stream 6
-    (:func:`_per_example`, keyed like the masks). None without input noise."""
-    if not cfg.input_noise:
-        return None
-    sigma = run.input_noise.astype(jnp.float64)
-    draws = _per_example(cfg, run, NOISE_STREAM, lambda k: jax.random.normal(k, (cfg.n_in,), jnp.float64))
-    return lambda ids, epoch: (sigma * draws(ids, epoch)).astype(dtype)
 
 
 def _online_steps(cfg: RawConfig, run: RawInputs, net: _Net, check, update, dtype):
@@ -444,7 +401,8 @@ def train_raw(cfg: RawConfig, run: RawInputs) -> Outputs:
         train = net.train_error(state.weights)
         curves = {}
         if cfg.records:
-            view = View(state.weights, product(state.weights), cfg.n_out, mb)
+            teacher = _TeacherView(run.t1, run.mode_u, run.mode_v)
+            view = View(state.weights, product(state.weights), cfg.n_out, mb, teacher)
             curves = recorders.at_record(cfg.records, view)
         return state, jax.tree.map(lambda v: jnp.where(state.track.diverged, nan, v), (train, test, curves))
 

@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 
 import jax.numpy as jnp
 
-from . import modes
+from . import committee, modes
 
 __all__ = ["RECORDERS", "Recorder", "View", "at_end", "at_record", "similarity", "unit_products"]
 
@@ -74,6 +74,11 @@ RECORDERS: dict[str, Recorder] = {
         "run", lambda v: modes.strengths(v.run.teacher, v.run.mode_u, v.run.mode_v)
     ),
     "data_singular_value": Recorder("run", lambda v: v.bases.data_s),
+    # the committee student's (docs/theory.md §6): first layer W (K, N), readout (1, K), teacher W*
+    "overlap_Q": Recorder("record", lambda v: committee.overlap(v.ws[0], v.ws[0])),
+    "overlap_R": Recorder("record", lambda v: committee.overlap(v.ws[0], v.run.teacher)),
+    "readout_weight": Recorder("record", lambda v: v.ws[-1][..., 0, :]),
+    "overlap_T": Recorder("run", lambda v: committee.overlap(v.run.teacher, v.run.teacher)),
 }
 
 

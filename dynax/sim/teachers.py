@@ -21,30 +21,31 @@ def teacher(key, n_in: int, n_out: int, teacher_var):
     return jnp.sqrt(teacher_var) * jax.random.normal(key, (n_out, n_in), jnp.float64)
 
 
-def _drawn_matrix(key, n_in, n_out, teacher_var, width, linear):
+def _drawn_matrix(key, n_in, n_out, teacher_var, width, linear, readout):
     w = teacher(key, n_in, n_out, teacher_var) if linear is None else linear
     return w, jnp.zeros((n_out, 0), jnp.float64)
 
 
-def _given_matrix(key, n_in, n_out, teacher_var, width, linear):
+def _given_matrix(key, n_in, n_out, teacher_var, width, linear, readout):
     if linear is None:
         raise ValueError("this teacher's matrix is built from the spec (a hierarchy's features): pass it")
     return linear, jnp.zeros((n_out, 0), jnp.float64)
 
 
-def _identity(key, n_in, n_out, teacher_var, width, linear):
+def _identity(key, n_in, n_out, teacher_var, width, linear, readout):
     return jnp.eye(n_out, n_in, dtype=jnp.float64), jnp.zeros((n_out, 0), jnp.float64)
 
 
-def _relu_params(key, n_in, n_out, teacher_var, width, linear):
+def _relu_params(key, n_in, n_out, teacher_var, width, linear, readout):
     kv, ka = jax.random.split(key)
     v = jax.random.normal(kv, (width, n_in), jnp.float64)
     a = jnp.sqrt(2.0 * teacher_var / width) * jax.random.normal(ka, (n_out, width), jnp.float64)
     return v, a
 
 
-def _committee_params(key, n_in, n_out, teacher_var, width, linear):
-    return jax.random.normal(key, (width, n_in), jnp.float64), jnp.ones((n_out, width), jnp.float64)
+def _committee_params(key, n_in, n_out, teacher_var, width, linear, readout):
+    v = jnp.asarray(readout, jnp.float64).reshape(n_out, width) if readout else jnp.ones((n_out, width))
+    return jax.random.normal(key, (width, n_in), jnp.float64), v.astype(jnp.float64)
 
 
 def erf_unit(h):
@@ -53,7 +54,7 @@ def erf_unit(h):
 
 
 class Teacher(NamedTuple):
-    """A teacher kind's parameters ``(key, n_in, n_out, σ_w², width, linear) -> (t1, t2)`` and
+    """A teacher kind's parameters ``(key, n_in, n_out, σ_w², width, linear, readout) -> (t1, t2)`` and
     its noiseless outputs ``(t1, t2, x (M, N)) -> (M, N_out)``."""
 
     params: object
@@ -77,16 +78,18 @@ def _teacher(kind: str) -> Teacher:
 
 
 @float64
-def teacher_params(key, kind: str, n_in: int, n_out: int, teacher_var, width: int = 0, linear=None):
+def teacher_params(
+    key, kind: str, n_in: int, n_out: int, teacher_var, width: int = 0, linear=None, readout=()
+):
     """The teacher of a seed from its data key, float64: ``(t1, t2)``.
 
     linear: ``t1 = w̄`` entries N(0, σ_w²) (the draw of :func:`teacher`), ``t2`` empty
     (n_out, 0); relu: ``t1 = V`` entries N(0, 1) (so ``V x`` has unit-variance entries) and
     the readout ``t2 = a`` with entries N(0, 2σ_w²/N_t), so ``E[f(x)²] = σ_w²`` and the
     SNR keeps its meaning; committee: ``t1 = W*`` entries N(0, 1) (pre-activations of variance
-    T_nn ≈ 1), ``t2`` the readout, all ones. ``linear``, if given, is the linear teacher to use
-    (a chosen spectrum, a hierarchy's features)."""
-    return _teacher(kind).params(key, n_in, n_out, teacher_var, width, linear)
+    T_nn ≈ 1), ``t2`` the readout ``readout`` (problem.teacher_readout; () = all ones). ``linear``,
+    if given, is the linear teacher to use (a chosen spectrum, a hierarchy's features)."""
+    return _teacher(kind).params(key, n_in, n_out, teacher_var, width, linear, tuple(readout))
 
 
 def teacher_apply(kind: str, t1, t2, x):

@@ -383,6 +383,7 @@ def _raw_config(spec: SweepSpec, f: GroupFacts, inits) -> RawConfig:
         input_noise=f.input_noise,
         covariance=bool(pr.input_spectrum),
         pretrain_epochs=spec.model.pretrain_epochs,
+        train_readout=spec.model.train_readout,
     )
 
 

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from . import derived
+from . import committee, derived
 from .model import EXTRA_AXES, INITS, Auto, Problem
 from .records import flag_problems
 from .structured import covariance_checks, hierarchy_checks
@@ -33,6 +33,7 @@ def cross_checks(v, problem: Problem, student: str, activation: str, train: dict
     modes_checks(v, problem, student, activation, train, axes, values, raw_path, where)
     validation_checks(v, problem, train, axes, raw_path)
     covariance_checks(v, problem, train)
+    committee.student_checks(v, problem, student, activation, train, axes, values, where)
     if train["null_space_error"] and raw_path:
         v.fail(
             "train.null_space_error",

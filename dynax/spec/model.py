@@ -111,7 +111,7 @@ EXTRA_AXES = {
     "input_noise": ("train", "input_noise"),
     "draw": ("train", "draw"),
 }
-STUDENTS = ("deep_linear", "random_features")
+STUDENTS = ("deep_linear", "random_features", "committee")  # committee: K erf units, readout 1 or trained
 ACTIVATIONS = ("linear", "relu", "tanh", "erf")  # erf: g(h) = erf(h/√2), the committee machines' unit
 TEACHERS = tuple(TEACHER_KINDS)
 # whitened: Σ_μ x_μ x_μᵀ = (P/N)·I exactly; onehot: item μ is e_μ (the hierarchy teacher's, P = N)
@@ -134,8 +134,9 @@ SECTION_KEYS = {
         "hierarchy",
         "input_spectrum",
         "input_basis",
+        "teacher_readout",
     ),
-    "model": ("width", "init", "init_scale", "student", "activation", "pretrain_epochs"),
+    "model": ("width", "init", "init_scale", "student", "activation", "pretrain_epochs", "train_readout"),
     "train": (
         "optimizer",
         "momentum",
@@ -244,6 +245,7 @@ class Problem:
     # U random orthonormal, or the teacher's input singular vectors first (input_basis = "teacher")
     input_spectrum: tuple[float, ...] = ()
     input_basis: str = "random"
+    teacher_readout: tuple[float, ...] = ()  # the committee teacher's v* (() = all ones)
 
     @property
     def white(self) -> bool:
@@ -285,6 +287,7 @@ class Model:
     student: str = "deep_linear"
     activation: str = "linear"
     pretrain_epochs: int = 0  # init = "pretrained": GD epochs of each layer's greedy autoencoding
+    train_readout: bool = False  # the committee student's readout trained at η/N (else fixed at 1)
 
 
 @dataclass(frozen=True)
@@ -425,14 +428,16 @@ class SweepSpec:
             ("hierarchy", None),
             ("input_spectrum", ()),  # added later: absent when off, so older hashes stand
             ("input_basis", "random"),
+            ("teacher_readout", ()),
         ):
             if out["problem"][key] == default:
                 del out["problem"][key]
         for section in ("model", "train"):
             obj = getattr(self, section)
             out[section] = {f.name: conv(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
-        if self.model.pretrain_epochs == 0:  # added later, likewise
-            del out["model"]["pretrain_epochs"]
+        for key in ("pretrain_epochs", "train_readout"):  # added later, likewise
+            if not getattr(self.model, key):
+                del out["model"][key]
         if not self.train.null_space_error:  # added later: absent when off, so older hashes stand
             del out["train"]["null_space_error"]
         if self.train.validation == 0:  # added later, likewise

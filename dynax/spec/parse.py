@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import derived, structured
+from . import committee, derived, structured
 from .checks import cross_checks
 from .model import (
     ACTIVATIONS,
@@ -238,7 +238,8 @@ class _Validator:
             grid.setdefault("n_over_p", 1.0)
         fixed = self.settings(grid, model_raw, train_raw, problem.n_in)
         axes = self.axes(grid, problem.n_in)
-        train = self.train(train_raw, problem, student == "deep_linear" and activation == "linear")
+        linear = student == "deep_linear" and activation == "linear"
+        train = self.train(train_raw, problem, linear, ("overlaps",) if student == "committee" else ())
         values = {k: axes.get(k, [fixed[k]]) for k in EXTRA_AXES}
         cross_checks(self, problem, student, activation, train, axes, values, tables["problem"])
 
@@ -254,6 +255,7 @@ class _Validator:
             pretrain_epochs=structured.pretraining(
                 self, model_raw, values["init"], axes["depth"], student, activation
             ),
+            train_readout=committee.train_readout(self, model_raw, student),
         )
         train = Train(**{k: fixed[k] for k in EXTRA_AXES if EXTRA_AXES[k][0] == "train"}, **train)
         return SweepSpec(
@@ -272,7 +274,7 @@ class _Validator:
         teacher_var = self.number(
             "problem.teacher_var", pr.get("teacher_var", _default(Problem, "teacher_var")), lo=0, lo_open=True
         )
-        spectrum = self.spectrum(pr, n_in, n_out)
+        spectrum = structured.teacher_spectrum(self, pr, n_in, n_out)
         if spectrum:  # σ_w² = ‖W̄‖²_F/(N·N_out), so the SNR keeps its meaning
             teacher_var = sum(s * s for s in spectrum) / (n_in * n_out)
         inputs = self.choice("problem.inputs", pr.get("inputs", _default(Problem, "inputs")), INPUTS)
@@ -292,14 +294,19 @@ class _Validator:
             self.fail("problem.teacher_width", "applies only to problem.teacher = 'relu' or 'committee'")
         else:
             teacher_width = _default(Problem, "teacher_width")
-        if teacher == "committee":  # σ_w² = E[f*²] at T = I: 1/3 per unit (docs/theory.md §6)
-            teacher_var = structured.committee_teacher(self, pr, n_out, teacher_width, spectrum)
+        readout = ()
+        if teacher == "committee":  # σ_w² = E[f*²] at T = I: Σ v*²/3 (docs/theory.md §6)
+            teacher_var, readout = committee.committee_teacher(self, pr, n_out, teacher_width, spectrum)
+        elif "teacher_readout" in pr:
+            self.fail("problem.teacher_readout", "applies only to problem.teacher = 'committee'")
         student = self.choice("model.student", model_raw.get("student", _default(Model, "student")), STUDENTS)
         activation = self.choice(
             "model.activation", model_raw.get("activation", _default(Model, "activation")), ACTIVATIONS
         )
         nonlinear = not TEACHER_KINDS[teacher].linear or student != "deep_linear" or activation != "linear"
-        if nonlinear:
+        if student == "committee" and "n_test" in pr:  # learning the committee teacher (a cross check)
+            self.fail("problem.n_test", "the committee student's E_g is exact from its overlaps: no test set")
+        if nonlinear and student != "committee":
             n_test = self.integer("problem.n_test", pr.get("n_test", NONLINEAR_N_TEST), lo=1)
         elif "n_test" in pr:
             self.fail(
@@ -311,30 +318,20 @@ class _Validator:
             n_test = _default(Problem, "n_test")
         cov, basis = structured.input_covariance(self, pr, n_in, spectrum)
         problem = Problem(
-            n_in, n_out, teacher_var, teacher, teacher_width, n_test, spectrum, inputs, tree, cov, basis
+            n_in,
+            n_out,
+            teacher_var,
+            teacher,
+            teacher_width,
+            n_test,
+            spectrum,
+            inputs,
+            tree,
+            cov,
+            basis,
+            readout,
         )
         return problem, student, activation
-
-    def spectrum(self, pr: dict, n_in: int, n_out: int) -> tuple[float, ...]:
-        """``problem.teacher_singular_values``: 1 to min(N, N_out) finite values ≥ 0, not all 0."""
-        key = "problem.teacher_singular_values"
-        if key.split(".")[1] not in pr:
-            return ()
-        values = pr["teacher_singular_values"]
-        if "teacher_var" in pr:
-            self.fail(key, "given together with problem.teacher_var; σ_w² is derived from the spectrum "
-                      "(‖W̄‖²_F/(N·N_out)): give one of them")  # fmt: skip
-        r = min(n_in, n_out)
-        if not isinstance(values, list) or not values:
-            self.fail(
-                key, f"got {_describe(values)}; expected a list of 1 to min(N, N_out) = {r} numbers ≥ 0"
-            )
-        if len(values) > r:
-            self.fail(key, f"got {len(values)} values; at most min(N, N_out) = min({n_in}, {n_out}) = {r}")
-        out = tuple(self.number(f"{key}[{i}]", x, lo=0) for i, x in enumerate(values))
-        if not any(out):
-            self.fail(key, f"got {values!r}; at least one singular value must be > 0")
-        return out
 
     def settings(self, grid: dict, model_raw: dict, train_raw: dict, n_in: int) -> dict:
         """The grid-able settings given as fixed values (or their defaults), checked."""
@@ -428,12 +425,13 @@ class _Validator:
             ps[p] = r
         return axes
 
-    def train(self, tr: dict, problem: Problem, linear: bool = True) -> dict:
-        """``[train]`` keys that are never grid axes (``linear``: a linear student)."""
+    def train(self, tr: dict, problem: Problem, linear: bool = True, on: tuple = ()) -> dict:
+        """``[train]`` keys that are never grid axes (``linear``: a linear student; ``on``: the
+        train.record flags the student turns on unless the spec says false)."""
         out = {
             "epochs": self.integer("train.epochs", tr.get("epochs", _default(Train, "epochs")), lo=1),
             "record": parse_record(
-                self, tr.get("record", {"log": _default(Train, "record").value}), problem, linear
+                self, tr.get("record", {"log": _default(Train, "record").value}), problem, linear, on
             ),
         }
         for key, allowed in (

@@ -48,6 +48,12 @@ def _needs_sampled_inputs(linear_student: bool, problem: Problem) -> str | None:
     return _needs_linear_student(linear_student, problem)
 
 
+def _needs_committee(linear_student: bool, problem: Problem) -> str | None:
+    if problem.teacher == "committee" and not linear_student:
+        return None
+    return "needs a committee student learning the committee teacher (model.student = 'committee')"
+
+
 def _structured(linear_student: bool, problem: Problem) -> bool:
     """Modes are on by default with a chosen spectrum or a hierarchy (no older spec changes hash)."""
     return (bool(problem.teacher_singular_values) or problem.hierarchy is not None) and linear_student
@@ -72,6 +78,12 @@ FLAGS: dict[str, Flag] = {
             _needs_linear_student,
         ),
         Flag(
+            "overlaps",
+            "a committee student's overlaps Q = W W^T/N and R = W W*^T/N (its readout when trained) at "
+            "every record, and the teacher's T (on by default for model.student = 'committee')",
+            _needs_committee,
+        ),
+        Flag(
             "bounds",
             "what the generalization bounds read (docs/theory.md §2.9): each training set's input "
             "spectrum, norms and noise, and with them end_to_end_norm and null_space_error",
@@ -85,10 +97,11 @@ FLAGS: dict[str, Flag] = {
 IMPLIES = {"bounds": ("end_to_end_norm",)}
 
 
-def parse_record(val, v, problem: Problem, linear_student: bool = True) -> Record:
+def parse_record(val, v, problem: Problem, linear_student: bool = True, on: tuple = ()) -> Record:
     """``train.record`` (``val``: the spec's validator, whose ``fail`` raises): the epochs, and the
     flags of :data:`FLAGS` (``modes`` on by default with a given spectrum or a hierarchy and a
-    linear student, the others off, those a flag :data:`IMPLIES` on with it)."""
+    linear student, those in ``on`` (the student's own) too, the others off, those a flag
+    :data:`IMPLIES` on with it)."""
     expected = f"expected {{log = n}} or {{every = k}}, optionally with {', '.join(FLAGS)} = true/false"
     if not isinstance(v, dict):
         val.fail("train.record", f"got {v!r} ({type(v).__name__}); {expected}")
@@ -100,10 +113,10 @@ def parse_record(val, v, problem: Problem, linear_student: bool = True) -> Recor
     value = val.integer(f"train.record.{kind}", v[kind], lo=2 if kind == "log" else 1)
     flags = set()
     for name, flag in FLAGS.items():
-        on = v.get(name, flag.default(linear_student, problem))
-        if not isinstance(on, bool):
-            val.fail(f"train.record.{name}", f"got {on!r}; expected true or false")
-        flags |= {name} if on else set()
+        switch = v.get(name, flag.default(linear_student, problem) or name in on)
+        if not isinstance(switch, bool):
+            val.fail(f"train.record.{name}", f"got {switch!r}; expected true or false")
+        flags |= {name} if switch else set()
     for name in [f for f in IMPLIES if f in flags]:
         for other in IMPLIES[name]:
             if v.get(other) is False:
@@ -129,6 +142,10 @@ class Dim:
     first: int = 0  # coordinates first, first + 1, ...
 
 
+def _width(spec: SweepSpec) -> int:
+    return max(spec.axis("width").values) if "width" in spec.dims else spec.model.width
+
+
 DIMS: dict[str, Dim] = {
     "mode": Dim(lambda spec: spec.problem.n_modes, "teacher singular mode", "r"),
     "data_mode": Dim(
@@ -141,11 +158,13 @@ DIMS: dict[str, Dim] = {
     "item_a": Dim(lambda spec: spec.problem.n_in, "item (leaf of the hierarchy)", "N"),
     "item_b": Dim(lambda spec: spec.problem.n_in, "item (leaf of the hierarchy)", "N"),
     # the sweep's largest width: a narrower run's extra units are NaN (depth 1: all)
-    "unit": Dim(
-        lambda spec: max(spec.axis("width").values) if "width" in spec.dims else spec.model.width,
-        "unit i of the first hidden layer",
-        "N_h",
-    ),
+    "unit": Dim(lambda spec: _width(spec), "unit i of the first hidden layer", "N_h"),
+    # a committee's units (the sweep's largest width: a narrower run's are NaN) and its teacher's
+    "unit_a": Dim(lambda spec: _width(spec), "student unit a (first layer row w_a)", "K"),
+    "unit_b": Dim(lambda spec: _width(spec), "student unit b (first layer row w_b)", "K"),
+    "teacher_unit": Dim(lambda spec: spec.problem.teacher_width, "teacher unit n (w*_n)", "M"),
+    "teacher_unit_a": Dim(lambda spec: spec.problem.teacher_width, "teacher unit n (w*_n)", "M"),
+    "teacher_unit_b": Dim(lambda spec: spec.problem.teacher_width, "teacher unit m (w*_m)", "M"),
     # the sweep's largest depth: a shallower run's deeper layers are NaN
     "layer": Dim(
         lambda spec: max(spec.axis("depth").values), "layer l of W_l, input side first", "D", first=1

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from .model import INPUT_BASES, MAX_ITEMS, Hierarchy
 
-__all__ = ["committee_teacher", "covariance_checks", "hierarchy", "hierarchy_checks", "identity_teacher",
-           "input_covariance", "pretraining"]  # fmt: skip
+__all__ = ["covariance_checks", "hierarchy", "hierarchy_checks", "identity_teacher",
+           "input_covariance", "pretraining", "teacher_spectrum"]  # fmt: skip
 
 KEYS = ("branching", "levels", "flip")
 
@@ -197,15 +197,25 @@ def pretraining(v, model_raw: dict, inits, depths, student: str, activation: str
     return v.integer(key, model_raw["pretrain_epochs"], lo=1)
 
 
-def committee_teacher(v, pr: dict, n_out: int, width: int, spectrum) -> float:
-    """``problem.teacher = "committee"``: a soft committee machine f*(x) = Σ_n erf(w*_n·x/√2) of
-    ``width`` units with readout 1 (docs/theory.md §6). One output; σ_w² = E[f*²] at the
-    overlaps' expectation T = I, ``width``/3, is derived (so the SNR keeps its meaning)."""
-    if n_out != 1:
-        v.fail("problem.n_out", f"got {n_out}; the committee teacher has one output (n_out = 1)")
-    for key in ("teacher_var", "teacher_singular_values"):
-        if key in pr:
-            v.fail(f"problem.{key}", "is fixed by problem.teacher = 'committee' (σ_w² = teacher_width/3)")
-    if spectrum:
-        v.fail("problem.teacher_singular_values", "does not apply to the committee teacher")
-    return width / 3.0
+def teacher_spectrum(v, pr: dict, n_in: int, n_out: int) -> tuple[float, ...]:
+    """``problem.teacher_singular_values``: 1 to min(N, N_out) finite values ≥ 0, not all 0."""
+    key = "problem.teacher_singular_values"
+    if key.split(".")[1] not in pr:
+        return ()
+    values = pr["teacher_singular_values"]
+    if "teacher_var" in pr:
+        v.fail(key, "given together with problem.teacher_var; σ_w² is derived from the spectrum "
+                  "(‖W̄‖²_F/(N·N_out)): give one of them")  # fmt: skip
+    r = min(n_in, n_out)
+    if not isinstance(values, list) or not values:
+        v.fail(
+            key,
+            f"got {values!r} ({type(values).__name__}); expected a list of 1 to min(N, N_out) = {r} "
+            "numbers ≥ 0",
+        )
+    if len(values) > r:
+        v.fail(key, f"got {len(values)} values; at most min(N, N_out) = min({n_in}, {n_out}) = {r}")
+    out = tuple(v.number(f"{key}[{i}]", x, lo=0) for i, x in enumerate(values))
+    if not any(out):
+        v.fail(key, f"got {values!r}; at least one singular value must be > 0")
+    return out

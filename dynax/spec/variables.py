@@ -26,6 +26,11 @@ __all__ = ["PRESENT", "VARIABLES", "Variable", "computed", "extra_size", "record
 
 
 def _test_long_name(spec: SweepSpec) -> str:
+    if spec.model.student == "committee":
+        return (
+            "generalization error: exact from the overlaps Q, R, T and the readouts (the erf closed form, "
+            "docs/theory.md 6) including sigma_eps^2; twice the papers' noiseless epsilon_g, plus sigma_eps^2"
+        )
     if spec.nonlinear:
         return (
             f"generalization error estimated on a fixed test set of n_test = {spec.problem.n_test} "
@@ -402,6 +407,53 @@ VARIABLES: tuple[Variable, ...] = (
         extra=("layer",),
     ),
 )
+
+
+def _readout(spec: SweepSpec) -> bool:
+    return "overlaps" in spec.train.record.flags and spec.model.train_readout
+
+
+COMMITTEE = (  # model.student = "committee" (docs/theory.md 6); NaN past a run's width, once diverged
+    Variable(
+        "overlap_Q",
+        True,
+        "float",
+        np.nan,
+        "student-student overlap Q_ab = w_a . w_b / N of the first layer's rows at each recorded epoch",
+        flag="overlaps",
+        extra=("unit_a", "unit_b"),
+    ),
+    Variable(
+        "overlap_R",
+        True,
+        "float",
+        np.nan,
+        "student-teacher overlap R_an = w_a . w*_n / N at each recorded epoch",
+        flag="overlaps",
+        extra=("unit", "teacher_unit"),
+    ),
+    Variable(
+        "readout_weight",
+        True,
+        "float",
+        np.nan,
+        "the student's readout v_a at each recorded epoch (model.train_readout: trained at eta/N)",
+        flag="overlaps",
+        computed=_readout,
+        extra=("unit",),
+    ),
+    Variable(
+        "overlap_T",
+        False,
+        "float64",
+        np.nan,
+        "teacher-teacher overlap T_nm = w*_n . w*_m / N of the seed's committee teacher",
+        flag="overlaps",
+        extra=("teacher_unit_a", "teacher_unit_b"),
+        over=("seed",),
+    ),
+)
+VARIABLES = (*VARIABLES, *COMMITTEE)
 
 # a shard's mask: in the Dataset of a shard only, never computed by a chunk
 PRESENT = Variable(
