@@ -127,8 +127,8 @@ def fixed_rate_warnings(spec: SweepSpec) -> list[str]:
     """Fixed learning rates above the stability bound, with the theory's λ_max = (1+√α)², naming
     the init and scale whose estimate is the smallest."""
     rates = spec.axis("learning_rate").values if "learning_rate" in spec.dims else [spec.train.learning_rate]
-    if any(isinstance(r, Auto) for r in rates) or spec.model.student == "random_features":
-        return []  # random features: the bound is 2/λ_max of the feature Gram, not of the inputs
+    if any(isinstance(r, Auto) for r in rates) or spec.model.student != "deep_linear":
+        return []  # random features: 2/λ_max of the feature Gram, not of the inputs; committee: no bound
     pr = spec.problem
     teacher_norm = math.sqrt(
         pr.n_in * pr.n_out * pr.teacher_var

@@ -19,6 +19,7 @@ from ..predict import theory_dataset
 from ..spec import SpecError
 from ..store import spec_of, write_netcdf
 from .bounds import bounds
+from .committee import committee
 from .decomposition import decomposition
 from .denoising import denoising
 from .depth import depth
@@ -62,6 +63,7 @@ SPECS = {
     "very_deep": ("very_deep",),
     "pretraining": ("pretraining", "pretraining_random"),
     "denoising": ("denoising",),
+    "committee": ("committee_n250", "committee_n500", "committee_n1000", "committee_k3", "committee_k4"),
 }
 ITEMS = tuple(SPECS)
 _MAKERS = {
@@ -82,6 +84,7 @@ _MAKERS = {
     "very_deep": very_deep,
     "pretraining": pretraining,
     "denoising": denoising,
+    "committee": committee,
 }
 
 
@@ -166,6 +169,13 @@ REDUCTIONS = {
         "gains: the final map's u_i^T W u_i along each input eigenvector, seed mean (s.e.); ridge at "
         "gamma = P sigma_n^2 on each seed's own training set, seed mean; final_test_error: seed mean at the "
         "last epoch"
+    ),
+    "committee": (
+        "each run against its own ODE (from its initial overlaps); agreement: the paired difference "
+        "sim - ODE per record, its seed mean over its s.e., outside and inside the escape window (the "
+        "runs' escape times, sim and ODE, widened 1.5x) apart; rms: over seeds and records outside the "
+        "window; escape: each run's first crossing of halfway from the symmetric plateau to the seed-mean "
+        "end (linear between records), then the seed mean"
     ),
     "bounds": (
         "gap and bounds: seed means (s.e.) at each recorded epoch of test_error - train_error and of "

@@ -175,8 +175,8 @@ def _random_feature_means(spec: SweepSpec):
 
 def _point_theory(spec, point: _Point, dims, epochs, n, cache, rf) -> tuple[dict | None, str]:
     """The theory of one grid point (None where none applies) and its note."""
-    if spec.model.student == "committee":  # filled from the runs' own ODEs (committee_theory)
-        return None, committee.NOTE
+    if spec.model.student == "committee":  # E_g from the runs' own ODEs (committee_theory); t as the result's
+        return {"time": point.lr * derived.online_examples(spec)[point.j] / point.p}, committee.NOTE
     if spec.problem.input_spectrum:
         return (
             None,
@@ -250,12 +250,9 @@ def theory_dataset(spec: SweepSpec, n: int = 2000) -> xr.Dataset:
         for name, value in (values or {}).items():
             arrays[name][idx] = value
     ode = committee.committee_theory(spec)
-    if ode:  # the seed means of the runs' ODEs, at α = examples/N
+    if ode:  # the seed means of the runs' ODEs
         mean = ode["ode_test_error"].values.mean(axis=-2)
         arrays["test_error"][...], arrays["optimal_test_error"][...] = mean, mean.min(-1)
-        alpha = derived.online_examples(spec) / pr.n_in  # (n_over_p, epoch)
-        for idx in np.ndindex(shape):
-            arrays["time"][idx] = alpha[idx[dims.index("n_over_p")]]
     return _assemble(spec, dims, arrays, notes, rf, n, ode)
 
 
