@@ -119,7 +119,7 @@ def main() -> None:
         rd = data.seed_raw_data(spec.seed, seed, spec.problem, steps)
         run = ds.sel(seed=seed).squeeze()
         q0 = run.overlap_Q.isel(epoch=0).values
-        w0 = _first_layer(spec, seed)
+        w0 = pc.first_layer(spec, seed, K, "gaussian", 0.1)
         np.testing.assert_allclose(w0 @ w0.T / N, q0, rtol=1e-5, atol=1e-7)
         w, errors = numpy_student(w0, rd.t1, steps, record, xs=rd.x)
         got = run.test_error.values
@@ -171,14 +171,6 @@ def main() -> None:
     print(f"ODE        {ode_s * 1e3:12.3g} ms per run (alpha = {steps / N:g})")
     print(f"agreement  {json.dumps(agreement)}")
     print(f"wrote {path}")
-
-
-def _first_layer(spec, seed: int) -> np.ndarray:
-    from dynax.sim.init import InitConfig, init_from
-    from dynax.spec import INITS
-
-    cfg = InitConfig(2, K, N, 1, ("gaussian",), "float32", spec.seed)
-    return np.asarray(init_from(cfg, seed, INITS.index("gaussian"), 0.1, None)[0], np.float64)
 
 
 if __name__ == "__main__":

@@ -109,10 +109,10 @@ def test_erf_error_equals_monte_carlo():
         ("", "protocol = 'replay'", "", None),
         ("", "batch_size = 4", "", r"train\.batch_size.*one example"),
         ("", "optimizer = 'adam'", "", None),
-        ("", "loss = 'mean'", "", r"train\.loss"),
         ("", "learning_rate = { auto = 0.5 }", "", r"learning_rate.*committee"),
         ("", "", "teacher_readout = [1.0]", r"problem\.teacher_readout.*teacher_width = 2"),
         ("train_readout = 1", "", "", r"model\.train_readout.*true or false"),
+        ("", "dropout = 0.2", "", r"train\.dropout.*committee"),
         ("", "record = { every = 6, overlaps = 'yes' }", "", r"train\.record\.overlaps"),
     ],
 )
@@ -160,3 +160,27 @@ def test_teacher_readout_sets_the_signal_variance():
     plain = parse_spec(spec_text("depth = [2]\nn_over_p = [1.0]\nsnr = [inf]\nseed = [0]", "n_in = 10"))
     assert "teacher_readout" not in plain.canonical()["problem"]
     assert "train_readout" not in plain.canonical()["model"]
+
+
+@pytest.mark.parametrize(
+    "model, problem, match",
+    [
+        ("activation = 'erf'", "teacher = 'committee'\nteacher_width = 2", r"model\.width.*missing"),
+        (
+            "width = 2\nactivation = 'erf'",
+            "teacher = 'relu'\nteacher_width = 2",
+            r"model\.student.*'committee'",
+        ),
+    ],
+)
+def test_committee_student_needs_its_width_and_teacher(model, problem, match):
+    """The width K is required (the default N is the linear students'); another teacher is named
+    as the problem (not the overlaps the student turns on)."""
+    text = spec_text(
+        "depth = [2]\nn_over_p = [1.0]\nsnr = [inf]\nseed = [0]",
+        f"n_in = {N}\n{problem}",
+        f"student = 'committee'\n{model}",
+        "epochs = 5\nprotocol = 'online'\nlearning_rate = 0.5",
+    )
+    with pytest.raises(ValueError, match=match):
+        parse_spec(text)

@@ -192,6 +192,8 @@ def _group_facts(spec: SweepSpec, table: RunTable, kernel: str) -> list[GroupFac
     is_raw = online | spec.nonlinear | (spec.train.batch_size > 0) | stochastic
     linear_student = spec.model.student == "deep_linear"
     p_bucket = np.asarray([derived.p_bucket(p) for p in spec.n_train], dtype=np.int64)[table.p_index]
+    if spec.model.student == "committee":  # online from fresh examples: no training set is read
+        p_bucket = np.ones_like(p_bucket)
     facts = {}
     out = []
     for raw, d, w, o, proto, pb, drop, noise in zip(

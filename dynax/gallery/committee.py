@@ -32,7 +32,8 @@ def _plateau(q0, r0, t, v_star, eta, noise_var, alpha_max=200.0) -> float:
     """E_g of the symmetric plateau: the ODE from a start where every student and every teacher unit
     is alike (Q₀ and T replaced by their symmetric means, every R₀ entry by their mean) stays on the symmetric
     subspace and settles on the plateau; its value at ``alpha_max`` (long after it settles, before
-    rounding errors could grow off the subspace). K = M and equal readouts."""
+    rounding errors could grow off the subspace). K = M, equal teacher readouts, fixed student
+    readouts and no weight decay (checked by the caller)."""
     k = len(q0)
     start = (_symmetric(q0), np.full_like(r0, r0.mean()), _symmetric(t), np.ones(k))
     args = [np.stack([a]) for a in (*start, v_star, eta, noise_var, 0.0, 0.0)]
@@ -93,6 +94,8 @@ def _agreement(alpha, run) -> dict:
     inside = (alpha >= lo) & (alpha <= hi)
     z = np.abs(mean) / np.where(sem > 0, sem, np.nan)
     outside = ~inside & np.isfinite(z)
+    if not outside.any():
+        raise ValueError("gallery committee: every record lies in the escape window; record longer runs")
     rms = np.sqrt(np.nanmean(d[:, outside & (alpha > 0)] ** 2))
     return {
         "escape_window_alpha": [num(lo), num(hi)],
@@ -109,8 +112,11 @@ def committee(results, out: Path) -> tuple[dict, list]:
     by_name = {}
     for ds, th in results:
         spec = spec_of(ds)
-        if spec.model.student != "committee":
-            raise ValueError(f"gallery committee: {spec.name} is not a committee student's sweep")
+        pr, m = spec.problem, spec.model
+        plain = len(set(pr.teacher_readout)) <= 1 and not m.train_readout and not spec.train.weight_decay
+        if m.student != "committee" or m.width != pr.teacher_width or not plain or "weight_decay" in ds.dims:
+            raise ValueError(f"gallery committee: {spec.name} is not a K = M committee sweep with equal "
+                             "teacher readouts, fixed student readouts and no weight decay")  # fmt: skip
         by_name[spec.name] = (ds, th, spec, *_runs(ds, th, spec))
     nums, gap = {"runs": {}}, {}
     for name, (_, _, spec, alpha, runs) in by_name.items():

@@ -6,9 +6,11 @@ same weights, rounded to the run's dtype, as the simulation's) and its seed's te
 :func:`dynax.theory.committee.committee_drift` (label noise σ_ε², weight decay at
 κ = ηγN/P on the first layer and ηγ/P on the readout, the readout trained at η/N with
 ``model.train_readout``), integrated by classical RK4 at ``STEPS_PER_UNIT`` steps per unit of
-α = examples/N, every run of a width at once (``jax.vmap`` of a ``lax.scan`` over the records),
-each record reached exactly. The step's error: halving it changes E_g by less than 1e-9 on the
-plateau and its escape (tests/test_committee_ode.py).
+α = examples/N (at least 2κ, so that strong decay stays inside RK4's stability), every run of a
+width at once (``jax.vmap`` of a ``lax.scan`` over the records), each record reached exactly (the
+same stepping as the NumPy reference :func:`dynax.theory.committee.committee_ode`). The step's
+error: halving it changes E_g by less than 1e-9 on the plateau and its escape
+(tests/test_committee_ode.py).
 """
 
 from __future__ import annotations
@@ -25,9 +27,10 @@ from ..sim import data
 from ..sim.init import InitConfig, init_from
 from ..sim.scope import float64
 from ..spec import INITS, SweepSpec, derived, fixed_rate
+from ..spec.variables import COMMITTEE
 from ..theory.committee import committee_drift, committee_error, rk4
 
-__all__ = ["STEPS_PER_UNIT", "committee_theory", "initial_overlaps", "integrate"]
+__all__ = ["STEPS_PER_UNIT", "committee_theory", "first_layer", "initial_overlaps", "integrate"]
 
 STEPS_PER_UNIT = 50  # RK4 steps per unit of α
 NOTE = (
@@ -37,12 +40,18 @@ NOTE = (
 
 
 @float64
+def first_layer(spec: SweepSpec, seed: int, width: int, init: str, init_scale: float) -> np.ndarray:
+    """The first layer W₀ (K, N) a committee run starts from, rounded to the run's dtype, float64."""
+    cfg = InitConfig(2, width, spec.problem.n_in, 1, (init,), spec.train.dtype, spec.seed)
+    return np.asarray(init_from(cfg, seed, INITS.index(init), init_scale, None)[0], np.float64)
+
+
+@float64
 def initial_overlaps(spec: SweepSpec, seed: int, width: int, init: str, init_scale: float):
     """``(Q₀ (K, K), R₀ (K, M), T (M, M), v* (M,))`` of one run, float64, from the weights the
-    simulation starts from (its first layer rounded to the run's dtype)."""
+    simulation starts from (:func:`first_layer`) and its seed's teacher."""
     pr = spec.problem
-    cfg = InitConfig(2, width, pr.n_in, 1, (init,), spec.train.dtype, spec.seed)
-    w0 = np.asarray(init_from(cfg, seed, INITS.index(init), init_scale, None)[0], np.float64)
+    w0 = first_layer(spec, seed, width, init, init_scale)
     rd = data.seed_raw_data(spec.seed, seed, pr, 1)
     n = pr.n_in
     return w0 @ w0.T / n, w0 @ rd.t1.T / n, rd.t1 @ rd.t1.T / n, rd.t2[0]
@@ -55,8 +64,10 @@ def _one(q0, r0, v0, t, v_star, eta, noise_var, decay, readout_decay, alphas, tr
             *s[:2], t, s[2], v_star, eta, noise_var, decay, readout_decay, train_readout, jnp
         )
 
+    per_unit = jnp.maximum(steps_per_unit, 2 * decay)  # strong decay: 2κh ≤ 1, well inside RK4's stability
+
     def interval(state, ends):
-        n = jnp.maximum(1, jnp.ceil((ends[1] - ends[0]) * steps_per_unit)).astype(jnp.int32)
+        n = jnp.maximum(1, jnp.ceil((ends[1] - ends[0]) * per_unit)).astype(jnp.int32)
         h = (ends[1] - ends[0]) / n  # 0 where a record repeats: the state stays
         state = jax.lax.fori_loop(0, n, lambda _, s: rk4(f, s, h), state)
         return state, state
@@ -109,11 +120,7 @@ def committee_theory(spec: SweepSpec) -> dict[str, xr.Variable]:
             out["overlap_R"][idx][:width] = np.moveaxis(b, 0, -1)
             out["readout_weight"][idx][:width] = c.T
     dims = spec.dims
-    extra = {
-        "overlap_Q": ("unit_a", "unit_b"),
-        "overlap_R": ("unit", "teacher_unit"),
-        "readout_weight": ("unit",),
-    }
+    extra = {v.name: v.extra for v in COMMITTEE}  # the result's dims of the same variables
     names = ("test_error", "overlap_Q", "overlap_R") + (
         ("readout_weight",) if spec.model.train_readout else ()
     )

@@ -263,6 +263,8 @@ def _assemble(spec: SweepSpec, dims, arrays: dict, notes: set, rf, n: int, ode: 
     for name in (*CURVES, *POINTS):
         arr = arrays[name]
         long_name, units = ATTRS[name]
+        if name in ("test_error", "optimal_test_error") and spec.model.student == "committee":
+            long_name = f"{long_name.split(':')[0]}: seed mean of the committee ODEs (ode_test_error)"
         a = {"long_name": long_name, "units": units}
         if comment and name != "bayes_test_error" and np.isnan(arr).any():
             a["comment"] = f"NaN where no theory applies: {comment}"

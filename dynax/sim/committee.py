@@ -38,7 +38,12 @@ def steps(cfg, grad):
     return scaled
 
 
-def test_error(ws, t1, t2):
-    """E_g − σ_ε² = ⟨(f* − f)²⟩ exactly, from the overlaps Q, R, T and the readouts."""
-    q, r, t = overlap(ws[0], ws[0]), overlap(ws[0], t1), overlap(t1, t1)
-    return committee_error(q, r, t, ws[1][0], t2[0], xp=jnp)
+def test_error(t1, t2):
+    """``error(ws)``: E_g − σ_ε² = ⟨(f* − f)²⟩ exactly, from the overlaps Q, R, the teacher's T
+    (computed once) and the readouts."""
+    t = overlap(t1, t1)
+
+    def error(ws):
+        return committee_error(overlap(ws[0], ws[0]), overlap(ws[0], t1), t, ws[1][0], t2[0], xp=jnp)
+
+    return error

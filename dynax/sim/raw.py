@@ -234,14 +234,14 @@ def _network(cfg: RawConfig, run: RawInputs, dtype) -> _Net:
 
     s_tr = inputs(x_tr)  # computed once: the features are fixed
     s_test = None if cfg.exact else inputs(run.test_x.astype(dtype))
-    quad = None
+    quad, committee_error = None, committee.test_error(t1, t2) if cfg.student == "committee" else None
     if cfg.readout_gram:  # E_g is checked at every epoch: O(N_h²) instead of O(n_test·N_h)
         tf, m = run.test_f.astype(dtype), cfg.n_test
         quad = (s_test.T @ s_test / m, tf.T @ s_test / m, jnp.sum(tf * tf) / m)
 
     def test_error(ws):
         if cfg.student == "committee":  # exact from the overlaps (docs/theory.md §6)
-            return committee.test_error(ws, t1, t2) + noise_var
+            return committee_error(ws) + noise_var
         if cfg.exact:  # with an input covariance C = A Aᵀ/N: ‖(W − w̄) A‖²
             d = product(ws) - t1
             d = d @ run.input_root.astype(dtype) if cfg.covariance else d
@@ -254,6 +254,8 @@ def _network(cfg: RawConfig, run: RawInputs, dtype) -> _Net:
         return jnp.mean(r * r) + noise_var
 
     def train_error(ws):
+        if cfg.student == "committee":  # online from fresh examples: no training set
+            return jnp.array(jnp.nan, dtype)
         r = (y_tr - forward(ws, s_tr)) * mask[:, None]
         return jnp.sum(r * r) / (p.astype(dtype) * n_out)
 

@@ -108,7 +108,12 @@ def stream_checks(v, train, values, where, stochastic: bool, raw_path: bool) -> 
 def _stochastic_checks(v, key: str, problem: Problem, student: str, fixed: str) -> None:
     """What dropout and input noise (raw-data runs with fresh draws per step) both refuse."""
     if student != "deep_linear":
-        v.fail(key, f"applies to deep_linear students (the random-feature layer is {fixed})")
+        why = (
+            f"the random-feature layer is {fixed}"
+            if student == "random_features"
+            else "the committee ODEs have none"
+        )
+        v.fail(key, f"applies to deep_linear students ({why})")
     if problem.inputs == "onehot":
         v.fail(key, "is not combined with a hierarchy's one-hot items (problem.inputs = 'onehot')")
 

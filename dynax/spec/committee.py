@@ -33,11 +33,15 @@ def committee_teacher(v, pr: dict, n_out: int, width: int, spectrum) -> tuple[fl
     out = tuple(v.number(f"{key}[{i}]", x) for i, x in enumerate(values))
     if not any(out):
         v.fail(key, f"got {values!r}; at least one readout must be nonzero")
-    return sum(x * x for x in out) / 3.0, out
+    return sum(x * x for x in out) / 3.0, () if all(x == 1.0 for x in out) else out  # all ones: the default
 
 
-def train_readout(v, model_raw: dict, student: str) -> bool:
-    """``model.train_readout`` (true or false, default false): the committee student's only."""
+def train_readout(v, model_raw: dict, grid: dict, student: str) -> bool:
+    """``model.train_readout`` (true or false, default false): the committee student's only; its
+    width K is given (the default N is the linear students')."""
+    if student == "committee" and "width" not in model_raw and "width" not in grid:
+        v.fail("model.width", "missing; the committee student needs its number of units K (an integer ≥ 1; "
+               "the default N is the linear students')")  # fmt: skip
     key = "model.train_readout"
     if "train_readout" not in model_raw:
         return False
@@ -75,9 +79,6 @@ def student_checks(v, problem, student: str, activation: str, train: dict, axes,
     if values["optimizer"] != ["gd"]:
         v.fail(where("optimizer"), f"got {values['optimizer']}; the committee student's SGD is plain "
                "(optimizer = 'gd')")  # fmt: skip
-    if train["loss"] != "sum":
-        v.fail("train.loss", "the committee student's steps are η and η/N on ½δ² per example "
-               "(loss = 'sum'); 'mean' would divide them by P")  # fmt: skip
     if train["schedule"] != "none":
         v.fail("train.schedule", "'optimal_online' is the linear student's schedule; give a fixed rate")
     if any(isinstance(x, Auto) for x in values["learning_rate"]):

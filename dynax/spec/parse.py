@@ -239,7 +239,8 @@ class _Validator:
         fixed = self.settings(grid, model_raw, train_raw, problem.n_in)
         axes = self.axes(grid, problem.n_in)
         linear = student == "deep_linear" and activation == "linear"
-        train = self.train(train_raw, problem, linear, ("overlaps",) if student == "committee" else ())
+        committee_pair = student == problem.teacher == "committee"  # its overlaps on by default
+        train = self.train(train_raw, problem, linear, ("overlaps",) if committee_pair else ())
         values = {k: axes.get(k, [fixed[k]]) for k in EXTRA_AXES}
         cross_checks(self, problem, student, activation, train, axes, values, tables["problem"])
 
@@ -255,7 +256,7 @@ class _Validator:
             pretrain_epochs=structured.pretraining(
                 self, model_raw, values["init"], axes["depth"], student, activation
             ),
-            train_readout=committee.train_readout(self, model_raw, student),
+            train_readout=committee.train_readout(self, model_raw, grid, student),
         )
         train = Train(**{k: fixed[k] for k in EXTRA_AXES if EXTRA_AXES[k][0] == "train"}, **train)
         return SweepSpec(

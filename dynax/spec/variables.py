@@ -25,6 +25,14 @@ from .variable import Variable, extra_size
 __all__ = ["PRESENT", "VARIABLES", "Variable", "computed", "extra_size", "recorded"]
 
 
+def _train_long_name(spec: SweepSpec) -> str:
+    if spec.model.student == "committee":
+        return (
+            "training error: NaN (the committee student learns online from fresh examples: no training set)"
+        )
+    return "training error: mean squared residual on the P training examples"
+
+
 def _test_long_name(spec: SweepSpec) -> str:
     if spec.model.student == "committee":
         return (
@@ -91,13 +99,7 @@ def _modes(spec: SweepSpec) -> bool:
 _FLAG = {"flag_values": np.array([0, 1], dtype=np.int8)}
 
 VARIABLES: tuple[Variable, ...] = (
-    Variable(
-        "train_error",
-        True,
-        "float",
-        np.nan,
-        "training error: mean squared residual on the P training examples",
-    ),
+    Variable("train_error", True, "float", np.nan, _train_long_name),
     Variable("test_error", True, "float", np.nan, _test_long_name),
     Variable(
         "best_test_error",
