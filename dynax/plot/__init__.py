@@ -243,17 +243,24 @@ def error_vs(summary: xr.Dataset, x: str, overlay: str | None = None, fig: Figur
 
 
 def learning_figure(ds: xr.Dataset, theory: xr.Dataset | None = None, fig: Figure | None = None) -> Figure:
-    """Learning curves per depth (columns; E_g above E_t) at the middle finite SNR and the
-    N/P nearest 0.5, 1 and 2."""
+    """Learning curves per depth (columns; E_g above E_t, E_g alone where no run has E_t) at the
+    middle finite SNR and the N/P nearest 0.5, 1 and 2."""
     depths = ds.depth.values
-    fig = fig or Figure(figsize=(5.5 * len(depths), 7.5), layout="constrained")
-    axes = fig.subplots(2, len(depths), sharex="col", squeeze=False)
+    rows = 1 if bool(np.isnan(ds.train_error).all()) else 2  # no E_t (the committee's): E_g alone
+    fig = fig or Figure(figsize=(5.5 * len(depths), 4 * rows - 0.5 * (rows - 1)), layout="constrained")
+    axes = fig.subplots(rows, len(depths), sharex="col", squeeze=False)
     snrs = [q for q in ds.snr.values if q < float("inf")] or list(ds.snr.values)
     snr = snrs[len(snrs) // 2]
     ratios = sorted({float(ds.n_over_p.sel(n_over_p=r, method="nearest")) for r in (0.5, 1.0, 2.0)})
     for i, d in enumerate(depths):
         learning_curves(
-            ds, depth=d, n_over_p=ratios, snr=snr, theory=theory, ax=axes[0, i], train_ax=axes[1, i]
+            ds,
+            depth=d,
+            n_over_p=ratios,
+            snr=snr,
+            theory=theory,
+            ax=axes[0, i],
+            train_ax=axes[-1, i] if rows > 1 else None,
         )
         axes[0, i].set_title(f"depth {d}, SNR {snr:g}")
     return fig
