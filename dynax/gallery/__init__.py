@@ -174,8 +174,8 @@ REDUCTIONS = {
         "each run against its own ODE (from its initial overlaps); agreement: the paired difference "
         "sim - ODE per record, its seed mean over its s.e., outside and inside the escape window (the "
         "runs' escape times, sim and ODE, widened 1.5x) apart; rms: over seeds and records outside the "
-        "window; escape: each run's first crossing of halfway from the symmetric plateau to the seed-mean "
-        "end (linear between records), then the seed mean"
+        "window; escape: each run's first crossing of halfway from the symmetric plateau to the lowest end "
+        "any run's ODE reaches (linear between records), then the seed mean over the runs that crossed"
     ),
     "bounds": (
         "gap and bounds: seed means (s.e.) at each recorded epoch of test_error - train_error and of "

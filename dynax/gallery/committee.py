@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
 
 from .. import analysis
 from ..predict.committee import integrate
@@ -18,6 +19,7 @@ from .common import COLOURS, crossing, mean_sem, num, save
 
 __all__ = ["committee"]
 
+FLOOR = 1e-5  # the plots' lowest E_g: float32 overlaps give the O(1) terms of E_g to about 1e-7
 ESCAPE_MARGIN = 1.5  # the escape window: the runs' escape times (sim and ODE) widened by this factor
 
 
@@ -51,7 +53,8 @@ def _escape(alpha, e, level) -> float:
 
 def _runs(ds, th, spec):
     """Per (snr, rate): the sim and ODE curves (seed, epoch), the level halfway from the symmetric
-    plateau to the end, and each seed's escape α in both."""
+    plateau to the lowest end any run's ODE reaches (σ_ε² plus what a finite rate leaves), and each
+    seed's escape α (its first crossing) in both."""
     alpha = _alpha(ds, spec)
     ok = analysis.valid(ds)
     out = {}
@@ -68,7 +71,7 @@ def _runs(ds, th, spec):
             nv = float(derived.noise_var(spec.problem.teacher_var, snr))
             v_star = np.asarray(spec.problem.teacher_readout or np.ones(spec.problem.teacher_width))
             plateau = _plateau(q0, r0.mean(0), t, v_star, rate, nv)
-            level = 0.5 * (plateau + np.nanmean(ode[:, -1]))
+            level = 0.5 * (plateau + np.nanmin(ode[:, -1]))  # halfway to the lowest run's end
             esc_sim = np.array([_escape(alpha, c, level) for c in sim])
             esc_ode = np.array([_escape(alpha, c, level) for c in ode])
             asym = np.array([_asymmetry(r) for r in r0])
@@ -78,10 +81,12 @@ def _runs(ds, th, spec):
 
 
 def _asymmetry(r0) -> float:
-    """How far a start is from the symmetric plateau: the spread of R₀'s entries relative to their
-    size, the part that grows during the plateau (K = M: the largest |R_an − mean over n| / mean |R|)."""
-    dev = r0 - r0.mean(axis=1, keepdims=True)
-    return float(np.max(np.abs(dev)) / max(np.mean(np.abs(r0)), 1e-300))
+    """How far a start is from the symmetric plateau: the largest entry of R₀ double-centred (less
+    its row and column means, plus their mean), the part that is neither a student's nor a teacher
+    unit's common component; for K = M = 2 each entry is ±(R₁₁ − R₁₂ − R₂₁ + R₂₂)/4, the
+    specialisation the plateau waits for."""
+    dev = r0 - r0.mean(axis=1, keepdims=True) - r0.mean(axis=0, keepdims=True) + r0.mean()
+    return float(np.max(np.abs(dev)))
 
 
 def _agreement(alpha, run) -> dict:
@@ -90,7 +95,8 @@ def _agreement(alpha, run) -> dict:
     d = run["sim"] - run["ode"]
     mean, sem = mean_sem(d)
     esc = np.concatenate([run["esc_sim"], run["esc_ode"]])
-    lo, hi = np.nanmin(esc) / ESCAPE_MARGIN, np.nanmax(esc) * ESCAPE_MARGIN
+    esc = esc[np.isfinite(esc)]
+    lo, hi = (esc.min() / ESCAPE_MARGIN, esc.max() * ESCAPE_MARGIN) if esc.size else (np.nan, np.nan)
     inside = (alpha >= lo) & (alpha <= hi)
     z = np.abs(mean) / np.where(sem > 0, sem, np.nan)
     outside = ~inside & np.isfinite(z)
@@ -132,10 +138,8 @@ def committee(results, out: Path) -> tuple[dict, list]:
                     "sim": num(np.nanmean(run["sim"][:, -1])),
                     "ode": num(np.nanmean(run["ode"][:, -1])),
                 },
-                "escape_alpha_seed_mean": {
-                    "sim": num(np.nanmean(run["esc_sim"])),
-                    "ode": num(np.nanmean(run["esc_ode"])),
-                },
+                "escape_alpha_seed_mean": {k: num(mean_sem(run[f"esc_{k}"])[0]) for k in ("sim", "ode")},
+                "escape_alpha_against_log_initial_specialisation": _fit(run),
                 "escape_alpha_unreached": {
                     "sim": int(np.isnan(run["esc_sim"]).sum()),
                     "ode": int(np.isnan(run["esc_ode"]).sum()),
@@ -148,6 +152,25 @@ def committee(results, out: Path) -> tuple[dict, list]:
     _agreement_figure(by_name, gap, out, written)
     _escape_figure(by_name, out, written)
     return nums, written
+
+
+def _fit(run) -> dict:
+    """The escape α against ln of the initial specialisation (:func:`_asymmetry`), over the seeds
+    that escaped: slope and correlation, simulation and ODE (a linear instability: α_esc ≈
+    a − ln(d₀)/λ)."""
+    out = {}
+    for kind in ("sim", "ode"):
+        esc = run[f"esc_{kind}"]
+        ok = np.isfinite(esc)
+        if ok.sum() < 3:
+            out[kind] = None
+            continue
+        x = np.log(run["asym"][ok])
+        out[kind] = {
+            "slope": num(np.polyfit(x, esc[ok], 1)[0], 3),
+            "correlation": num(np.corrcoef(x, esc[ok])[0, 1], 3),
+        }
+    return out
 
 
 def _gap_slopes(gap: dict) -> dict:
@@ -195,12 +218,14 @@ def _plateau_figure(by_name, out: Path, written: list) -> None:
             xlabel="α = examples / N",
             title=f"K = M = {k}, N = {spec.problem.n_in}, η = 0.5",
         )
+        ax.set_ylim(bottom=FLOOR)  # below it a float32 run's closed form is its rounding
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="lower left")
     axes[0].set_ylabel("E_g (includes σ_ε²; twice the papers' ε_g)")
     fig.suptitle(
         "Soft committee machines, online SGD: each seed (thin) and its own ODE from its initial overlaps "
-        "(black dashed);\nseed means bold; dotted: the symmetric plateau (the ODE from a symmetric start)",
+        "(black dashed);\nseed means bold; dotted: the symmetric plateau (the ODE from a symmetric start); "
+        f"float32 runs (below {FLOOR:g} their E_g is rounding)",
         fontsize=9,
     )
     save(fig, out, "committee_plateau", written)
@@ -266,13 +291,18 @@ def _escape_figure(by_name, out: Path, written: list) -> None:
         )
         bx.errorbar(etas, [m for m, _ in odes], [2 * s for _, s in odes], marker="x", ls="--", color="k",
                     capsize=3, label="own ODEs")  # fmt: skip
-    ax.set(xscale="log", yscale="log", xlabel="initial asymmetry of R: max |R_an − mean_n R_an| / mean |R|",
-           ylabel="escape α (E_g below halfway from plateau to end)",
-           title=f"K = M = 2, N = {spec.problem.n_in}, noiseless: each seed; x = its own ODE")  # fmt: skip
+    ax.set(xscale="log", yscale="log", xlabel="initial specialisation d₀ = |R₁₁ − R₁₂ − R₂₁ + R₂₂|/4",
+           ylabel="escape α (E_g halfway from the plateau to the end)",
+           title=f"K = M = 2, N = {spec.problem.n_in}, noiseless: each seed; x: its own ODE")  # fmt: skip
+    ax.title.set_fontsize(9)
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3, which="both")
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    escaped = ", ".join(str(int(np.isfinite(runs[np.inf, e]["esc_sim"]).sum())) for e in etas)
     bx.set(xscale="log", yscale="log", xlabel="learning rate η", ylabel="escape α: seed mean ± 2 s.e.",
-           title="plateau length against the rate")  # fmt: skip
+           title=f"plateau length against η (noiseless); seeds escaped\nby the last record: {escaped} "
+           f"of {len(runs[np.inf, etas[0]]['esc_sim'])} (the mean over those)")  # fmt: skip
+    bx.title.set_fontsize(9)
     bx.legend(fontsize=7)
     bx.grid(alpha=0.3, which="both")
     save(fig, out, "committee_escape", written)
