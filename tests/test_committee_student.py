@@ -59,7 +59,10 @@ def _numpy_sgd(spec, seed, snr, readout: bool, gamma: float, record=()):
     return out, w, v, rd
 
 
-@pytest.mark.parametrize("readout, gamma", [(False, 0.0), (True, 0.5)])
+@pytest.mark.parametrize(
+    "readout, gamma",
+    [pytest.param(False, 0.0, marks=pytest.mark.slow), (True, 0.5)],  # slow: its default sibling has both
+)
 def test_overlaps_and_readouts_equal_a_numpy_loop(readout, gamma):
     """Q, R, the readouts and T at every record equal the NumPy loop's (float64, 1e-9), fixed and
     trained readouts, with weight decay; and E_g is the erf closed form at those overlaps."""
@@ -85,6 +88,7 @@ def test_overlaps_and_readouts_equal_a_numpy_loop(readout, gamma):
                 np.testing.assert_allclose(float(run.test_error.isel(epoch=j)), exact, rtol=1e-9)
 
 
+@pytest.mark.slow  # 10^6 inputs (6 s); default: E_g = the closed form (above), MC-checked in test_committee
 def test_erf_error_equals_monte_carlo():
     """The recorded E_g at the last epoch equals the mean squared error of the trained network on
     10^6 fresh test inputs (plus sigma^2) within 4 standard errors."""

@@ -372,11 +372,13 @@ def test_denoising_tiny(tmp_path):
 def test_committee_tiny(tmp_path):
     """Every committee sweep at N = 60 (4 seeds, alpha to 150): the symmetric plateau of K = M = 2
     near its T = I value (0.029 at eta = 0.5), the runs escape it, and each run stays near its own
-    ODE outside the escape window (seed mean within 4 s.e.)."""
+    ODE outside the escape window: the RMS difference under 0.05, twice what the 1/sqrt(N) scaling
+    of the full gallery's (0.0116 at N = 250, SNR 5) gives at N = 60 (4 seeds put no s.e. on a
+    heavy-tailed difference)."""
     small = ["problem.n_in=60", "grid.seed={count=4}", "train.epochs=150", "train.record={log=30}"]
     names = ("committee_n250", "committee_n500", "committee_n1000", "committee_k3", "committee_k4")
     nums = _make("committee", [_results(name, small) for name in names], tmp_path)
     two = nums["runs"]["committee_n1000: N=60,K=M=2,eta=0.5,snr=inf"]
     assert 0.02 < two["plateau_test_error_ode"] < 0.04
     assert two["escape_alpha_unreached"]["sim"] < 4
-    assert all(r["max_abs_mean_over_sem_outside_window"] < 4 for r in nums["runs"].values())
+    assert all(r["rms_difference_outside_window"] < 0.05 for r in nums["runs"].values())
