@@ -123,6 +123,7 @@ def test_committee_teacher_outputs_and_its_signal_variance():
     assert abs(sq.mean() - exact) < 4 * sq.std() / np.sqrt(len(sq))
 
 
+@pytest.mark.slow  # 8 s; by default the committee student learns this teacher (test_committee_student.py)
 def test_erf_students_learn_a_committee_teacher_online():
     """K = M = 2 erf students, online SGD, N = 100: every run finishes and E_g falls."""
     ds = run_sweep(_committee_spec(n_test=500))

@@ -58,19 +58,24 @@ def _spec(extra_grid="", rate="learning_rate = 0.7", width="width = 2"):
     )
 
 
-def test_theory_starts_from_each_runs_own_overlaps():
+@pytest.mark.parametrize(
+    "widths",
+    ["", pytest.param("width = [2, 3]", marks=pytest.mark.slow)],  # slow: two widths, two programs (15 s)
+)
+def test_theory_starts_from_each_runs_own_overlaps(widths):
     """dynax theory's ODE of every run starts at the run's recorded first overlaps (float32 runs:
-    the same rounded weights) and readouts, with widths 2 and 3 in one sweep (padded with NaN);
+    the same rounded weights) and readouts, also with widths 2 and 3 in one sweep (padded with NaN);
     test_error is the ODEs' seed mean; the theory's time is the result's (eta examples/P)."""
-    spec = _spec("width = [2, 3]", width="")
+    spec = _spec(widths, width="" if widths else "width = 2")
     ds, th = run_sweep(spec), theory_dataset(spec)
     for name in ("overlap_Q", "overlap_R", "readout_weight"):
         a, b = ds[name].isel(epoch=0), th[f"ode_{name}"].isel(epoch=0)
         np.testing.assert_allclose(a.values, b.values, rtol=1e-6, atol=1e-7)
-    assert np.isnan(th.ode_overlap_Q.sel(width=2, unit_a=2)).all()
+    if widths:
+        assert np.isnan(th.ode_overlap_Q.sel(width=2, unit_a=2)).all()
     np.testing.assert_allclose(th.ode_test_error.isel(epoch=0), ds.test_error.isel(epoch=0), rtol=1e-5)
     np.testing.assert_allclose(th.test_error, th.ode_test_error.mean("seed"))
-    th_time = th.time.isel(depth=0, n_over_p=0, snr=0, width=0)
+    th_time = th.time.isel(depth=0, n_over_p=0, snr=0, **({"width": 0} if widths else {}))
     np.testing.assert_allclose(th_time, ds.time.squeeze())  # eta examples/P, as the result's
 
 
